@@ -1,0 +1,101 @@
+#include "fingerprint.h"
+
+#include <openssl/evp.h>
+
+#include "parallel.h"
+
+namespace imprint {
+
+const char* hash_mode_name(HashMode m) {
+  switch (m) {
+    case HashMode::kExact: return "exact";
+    case HashMode::kFast: return "fast";
+    case HashMode::kReferenceCli: return "reference-cli";
+  }
+  return "unknown";
+}
+
+Result<HashMode> parse_hash_mode(std::string_view name) {
+  if (name == "exact") return HashMode::kExact;
+  if (name == "fast") return HashMode::kFast;
+  if (name == "reference-cli") return HashMode::kReferenceCli;
+  return invalid_argument("unknown hash mode '" + std::string(name) +
+                          "' (expected exact, fast or reference-cli)");
+}
+
+Sha256 sha256_of(std::span<const uint8_t> bytes) {
+  Sha256 out{};
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), out.data(), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
+std::string to_hex(std::span<const uint8_t> bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s(bytes.size() * 2, '0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    s[2 * i] = kDigits[bytes[i] >> 4];
+    s[2 * i + 1] = kDigits[bytes[i] & 15];
+  }
+  return s;
+}
+
+ImageFingerprint fingerprint_decoded(const Image& decoded, const HashOptions& o) {
+  constexpr int kCliSide = 512;  // pdq-photo-hasher's DOWNSAMPLE_DIMS
+  const Image* img = &decoded;
+  Image resized;
+  if (o.mode == HashMode::kReferenceCli &&
+      (decoded.width > kCliSide || decoded.height > kCliSide)) {
+    resized = resize_nearest(decoded, kCliSide, kCliSide);
+    img = &resized;
+  }
+  ImageFingerprint fp;
+  fp.width = decoded.width;
+  fp.height = decoded.height;
+  if (o.dihedral) {
+    const PdqDihedral d = pdq_dihedral(*img);
+    fp.pdq = {d.hashes[0], d.quality};
+    fp.dihedral = d.hashes;
+    fp.has_dihedral = true;
+  } else {
+    fp.pdq = pdq_hash(*img);
+  }
+  return fp;
+}
+
+Result<ImageFingerprint> fingerprint_image(std::span<const uint8_t> bytes, const HashOptions& o) {
+  DecodeOptions d = o.decode;
+  if (o.mode == HashMode::kFast) {
+    d.jpeg_min_side = o.fast_min_side;
+    d.jpeg_grey = true;
+  } else if (o.mode == HashMode::kReferenceCli) {
+    d.alpha = AlphaMode::kIgnore;
+  }
+  ImageInfo info;
+  Result<Image> img = decode_image(bytes, d, &info);
+  if (!img.ok()) return img.status();
+  ImageFingerprint fp = fingerprint_decoded(*img, o);
+  fp.format = info.format;
+  fp.width = info.width;
+  fp.height = info.height;
+  if (o.sha256) fp.sha256 = sha256_of(bytes);
+  return fp;
+}
+
+Result<ImageFingerprint> fingerprint_file(const std::string& path, const HashOptions& o) {
+  Result<std::vector<uint8_t>> bytes = read_file(path, o.decode.max_bytes);
+  if (!bytes.ok()) return bytes.status().with_context(path);
+  Result<ImageFingerprint> fp = fingerprint_image(*bytes, o);
+  if (!fp.ok()) return fp.status().with_context(path);
+  return fp;
+}
+
+std::vector<Result<ImageFingerprint>> fingerprint_files(std::span<const std::string> paths,
+                                                        const HashOptions& o, int threads) {
+  std::vector<Result<ImageFingerprint>> out(paths.size(), Result<ImageFingerprint>(
+                                                              internal_error("not processed")));
+  parallel_for(paths.size(), threads, [&](size_t i) { out[i] = fingerprint_file(paths[i], o); });
+  return out;
+}
+
+}  // namespace imprint

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything imprint needs to build, test and benchmark, from Debian 12's packages only.
+# Safe to run again: it does nothing when every package is already present.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libopencv-dev libopencv-contrib-dev       # decoding, img_hash baselines, local features
+  libfaiss-dev                              # vector indexes
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev  # video
+  libeigen3-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libsqlite3-dev
+  libturbojpeg0-dev libjpeg62-turbo-dev libwebp-dev libgif-dev
+  libarchive-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev libssl-dev
+  gnome-backgrounds mate-backgrounds sway-backgrounds  # photos for benchmarks and the demo
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

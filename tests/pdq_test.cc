@@ -1,0 +1,135 @@
+// PDQ behaviour beyond the reference vectors: hex, distance, weak hashes, dihedral derivation.
+#include <gtest/gtest.h>
+
+#include <opencv2/core.hpp>
+
+#include "engine.h"
+#include "test_support.h"
+
+namespace imprint {
+namespace {
+
+TEST(PdqHash, HexReadsEitherCaseAndWritesLowercase) {
+  const std::string lower = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+  std::string upper = lower;
+  for (char& c : upper) c = char(std::toupper(c));
+  Result<PdqHash> a = PdqHash::from_hex(lower), b = PdqHash::from_hex(upper);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(b->to_hex(), lower);
+}
+
+TEST(PdqHash, HexRejectsWrongLengthAndNonHex) {
+  EXPECT_EQ(PdqHash::from_hex("abc").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(PdqHash::from_hex(std::string(65, 'a')).status().code(), StatusCode::kInvalidArgument);
+  std::string bad(64, '0');
+  bad[10] = 'g';
+  Result<PdqHash> r = PdqHash::from_hex(bad);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("position 11"), std::string::npos);
+}
+
+TEST(PdqHash, BitOrderFollowsTheReferenceWords) {
+  // Bit 0 is the lowest bit of word w[0], printed last; bit 255 is printed first.
+  PdqHash h;
+  h.set_bit(0);
+  EXPECT_EQ(h.to_hex(), std::string(63, '0') + "1");
+  PdqHash top;
+  top.set_bit(255);
+  EXPECT_EQ(top.to_hex(), "8" + std::string(63, '0'));
+  PdqHash w1;
+  w1.set_bit(16);  // w[1] bit 0: the last digit of the second-to-last group of four
+  EXPECT_EQ(w1.to_hex(), std::string(59, '0') + "10000");
+}
+
+TEST(PdqHash, DistanceIsHammingAndBytesRoundTrip) {
+  PdqHash a, b;
+  for (int k : {0, 5, 64, 100, 200, 255}) a.set_bit(k);
+  for (int k : {0, 6, 64, 255}) b.set_bit(k);
+  EXPECT_EQ(a.distance(b), 4);  // 5, 100, 200 only in a; 6 only in b
+  EXPECT_EQ(a.distance(a), 0);
+  EXPECT_EQ(PdqHash::from_bytes(a.to_bytes().data()), a);
+  EXPECT_EQ(a.to_bytes()[31] & 1, 1);  // bytes follow the hex order: bit 0 is in the last byte
+}
+
+TEST(Pdq, ImagesUnderFivePixelsAreWeakWithZeroHash) {
+  for (auto [w, h] : {std::pair{4, 100}, std::pair{100, 4}, std::pair{1, 1}}) {
+    const Image img = test::synthetic_photo(std::max(w, 8), std::max(h, 8), 3);
+    const Image small = resize_nearest(img, w, h);
+    const PdqResult r = pdq_hash(small);
+    EXPECT_EQ(r.quality, 0);
+    EXPECT_EQ(r.hash, PdqHash());
+    const PdqDihedral d = pdq_dihedral(small);
+    EXPECT_EQ(d.quality, 0);
+  }
+  const PdqResult five = pdq_hash(resize_nearest(test::synthetic_photo(64, 64, 1), 5, 5));
+  EXPECT_NE(five.hash, PdqHash());
+}
+
+TEST(Pdq, FlatImageHasQualityZeroAndPhotoHasHighQuality) {
+  Image flat(300, 200, 3);
+  std::fill(flat.pixels.begin(), flat.pixels.end(), 128);
+  EXPECT_EQ(pdq_hash(flat).quality, 0);
+  EXPECT_LT(pdq_hash(flat).quality, kPdqMinUsefulQuality);
+  EXPECT_GE(pdq_hash(test::synthetic_photo(640, 480, 7)).quality, kPdqMinUsefulQuality);
+}
+
+TEST(Pdq, HashesHaveHalfTheirBitsSet) {
+  for (uint32_t seed = 1; seed <= 5; ++seed) {
+    const PdqResult r = pdq_hash(test::synthetic_photo(320 + seed * 17, 240, seed));
+    EXPECT_EQ(r.hash.popcount(), 128);
+  }
+}
+
+Image rotate90_cw(const Image& in) {
+  Image out(in.height, in.width, in.channels);
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      std::memcpy(out.row(y) + x * in.channels, in.row(in.height - 1 - x) + y * in.channels,
+                  in.channels);
+    }
+  }
+  return out;
+}
+
+Image mirror(const Image& in) {
+  Image out(in.width, in.height, in.channels);
+  for (int y = 0; y < in.height; ++y) {
+    for (int x = 0; x < in.width; ++x) {
+      std::memcpy(out.row(y) + x * in.channels, in.row(y) + (in.width - 1 - x) * in.channels,
+                  in.channels);
+    }
+  }
+  return out;
+}
+
+// The dihedral hashes derived from one DCT match the hash of the actually transformed image
+// (not bit for bit: the reference measures 0-18 bits, as the filter is not symmetric).
+TEST(Pdq, DihedralVariantsMatchTransformedImages) {
+  const Image img = test::synthetic_photo(512, 384, 11);
+  const PdqDihedral d = pdq_dihedral(img);
+  EXPECT_EQ(d.hashes[0], pdq_hash(img).hash);
+  const Image r90 = rotate90_cw(img);
+  const Image r180 = rotate90_cw(r90);
+  const Image r270 = rotate90_cw(r180);
+  const Image fy = mirror(img);
+  struct Case {
+    Dihedral d;
+    const Image* img;
+  };
+  // Rotation direction: the reference's rot90 corresponds to a 90-degree turn; whichever way it
+  // turns, its hash is the nearest of the rotated images and within a few bits.
+  for (const Case& c : {Case{Dihedral::kRotate180, &r180}, Case{Dihedral::kFlipY, &fy}}) {
+    EXPECT_LE(d.hashes[int(c.d)].distance(pdq_hash(*c.img).hash), kPdqMatchDistance)
+        << dihedral_name(c.d);
+  }
+  const int to90 = std::min(d.hashes[int(Dihedral::kRotate90)].distance(pdq_hash(r90).hash),
+                            d.hashes[int(Dihedral::kRotate90)].distance(pdq_hash(r270).hash));
+  EXPECT_LE(to90, kPdqMatchDistance);
+  // And every variant is far from the original (they are different images).
+  for (int i = 1; i < kDihedralCount; ++i) EXPECT_GT(d.hashes[i].distance(d.hashes[0]), 64);
+}
+
+}  // namespace
+}  // namespace imprint

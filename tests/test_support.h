@@ -1,0 +1,44 @@
+// Helpers shared by the test suites: where ../shared is, temporary directories, synthetic images.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "image.h"
+
+namespace imprint::test {
+
+// The reference material folder (../shared next to the repository), found from the source tree
+// or $IMPRINT_SHARED_DIR. Tests that need it fail loudly when it is missing.
+std::string shared_dir();
+
+// A fresh empty directory under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A deterministic photo-like RGB image (smooth shapes, gradients and texture) from a seed.
+Image synthetic_photo(int width, int height, uint32_t seed);
+
+// Encodes with OpenCV (".png", ".jpg", ".webp", ".bmp", ".tiff"); RGB or grey input.
+std::vector<uint8_t> encode(const Image& image, const std::string& ext, int quality = 90);
+
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
+std::vector<uint8_t> read_all(const std::string& path);
+
+// Runs a shell command, returns its exit status; stdout goes to *out when given.
+int run_command(const std::string& command, std::string* out = nullptr);
+
+// Path to the built imprint binary.
+std::string imprint_binary();
+
+}  // namespace imprint::test

@@ -1,0 +1,12 @@
+// The imprint subcommands. Each add_*_command registers its options on the app and a callback
+// that sets `exit_code`; main() runs whichever the user chose.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace imprint::cli {
+
+void add_hash_command(CLI::App& app, int& exit_code);
+void add_compare_command(CLI::App& app, int& exit_code);
+
+}  // namespace imprint::cli

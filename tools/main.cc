@@ -1,0 +1,19 @@
+// imprint: find copies of registered creative works. See README.md.
+#include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  // Our own pools decide parallelism; OpenCV's internal threads would oversubscribe them.
+  cv::setNumThreads(1);
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+
+  CLI::App app{"imprint: fingerprint images and find copies of registered works"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  imprint::cli::add_hash_command(app, exit_code);
+  imprint::cli::add_compare_command(app, exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}
