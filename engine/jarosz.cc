@@ -66,16 +66,29 @@ __attribute__((target_clones("avx2", "default"))) void box_columns(
 #undef IMPRINT_EMIT
 }
 
-// out (cols x rows) = transpose of in (rows x cols), in cache-sized tiles.
-void transpose(const float* in, float* out, int rows, int cols) {
-  constexpr int kTile = 32;
-  for (int i0 = 0; i0 < rows; i0 += kTile) {
-    const int i1 = std::min(rows, i0 + kTile);
-    for (int j0 = 0; j0 < cols; j0 += kTile) {
-      const int j1 = std::min(cols, j0 + kTile);
-      for (int i = i0; i < i1; ++i) {
-        for (int j = j0; j < j1; ++j) out[size_t(j) * rows + i] = in[size_t(i) * cols + j];
-      }
+// out (cols x rows) = transpose of in (rows x cols), rows of `in` `in_stride` floats apart.
+void transpose(const float* in, size_t in_stride, float* out, int rows, int cols) {
+  for (int j = 0; j < cols; ++j) {
+    float* o = out + size_t(j) * rows;
+    for (int i = 0; i < rows; ++i) o[i] = in[size_t(i) * in_stride + j];
+  }
+}
+
+// The reference's box1D along every row of `in` (rows x cols), writing only the `wanted` output
+// columns: out is rows x n_wanted. Rows are handled in strips of kStrip: each strip is transposed
+// into a cache-resident buffer, filtered there by box_columns (SIMD across the strip's rows), and
+// transposed back, so whole-image transposes never touch memory. `out` may alias `in` when every
+// column is wanted.
+void box_rows(const float* in, float* out, int rows, int cols, int window, const int* wanted,
+              int n_wanted, float* strip_in, float* strip_out, float* sum) {
+  constexpr int kStrip = 16;
+  for (int r0 = 0; r0 < rows; r0 += kStrip) {
+    const int s = std::min(kStrip, rows - r0);
+    transpose(in + size_t(r0) * cols, cols, strip_in, s, cols);  // strip_in: cols x s
+    box_columns(strip_in, strip_out, cols, s, window, wanted, n_wanted, sum);  // n_wanted x s
+    for (int i = 0; i < s; ++i) {
+      float* o = out + size_t(r0 + i) * n_wanted;
+      for (int k = 0; k < n_wanted; ++k) o[k] = strip_out[size_t(k) * s + i];
     }
   }
 }
@@ -98,27 +111,26 @@ std::vector<int> all_indices(int n) {
 void jarosz_downscale_64(float* luma, int rows, int cols, float* out64x64) {
   const int wx = window_size(cols);  // along rows (horizontal)
   const int wy = window_size(rows);  // along columns (vertical)
-  const size_t n = size_t(rows) * cols;
-  std::vector<float> scratch(n);
-  std::vector<float> sum(std::max({rows, cols, 64}));  // the last pass runs over 64 columns
+  // Per-thread buffers: hashing many images reuses them instead of faulting in fresh pages.
+  thread_local std::vector<float> scratch, strip_in, strip_out, picked, sum;
+  scratch.resize(size_t(rows) * cols);
+  strip_in.resize(size_t(cols) * 16);
+  strip_out.resize(size_t(cols) * 16);
+  picked.resize(size_t(rows) * 64);
+  sum.resize(std::max({rows, cols, 64}));  // the last pass runs over 64 columns
   const std::vector<int> all_rows = all_indices(rows);
   const std::vector<int> all_cols = all_indices(cols);
   const std::vector<int> pick_rows = decimation_indices(rows);
   const std::vector<int> pick_cols = decimation_indices(cols);
 
-  // Pass 1, horizontal: a row filter is a column filter on the transpose.
-  transpose(luma, scratch.data(), rows, cols);  // scratch: cols x rows
-  box_columns(scratch.data(), luma, cols, rows, wx, all_cols.data(), cols, sum.data());
-  transpose(luma, scratch.data(), cols, rows);  // scratch: rows x cols
-  // Pass 1, vertical.
-  box_columns(scratch.data(), luma, rows, cols, wy, all_rows.data(), rows, sum.data());
-  // Pass 2, horizontal: only the 64 columns the decimation reads.
-  transpose(luma, scratch.data(), rows, cols);  // scratch: cols x rows
-  std::vector<float> picked_t(size_t(64) * rows);
-  box_columns(scratch.data(), picked_t.data(), cols, rows, wx, pick_cols.data(), 64, sum.data());
-  std::vector<float> picked(size_t(rows) * 64);
-  transpose(picked_t.data(), picked.data(), 64, rows);  // picked: rows x 64
-  // Pass 2, vertical: only the 64 rows the decimation reads; this is the 64x64 result.
+  // Pass 1: horizontal (in place), then vertical into scratch.
+  box_rows(luma, luma, rows, cols, wx, all_cols.data(), cols, strip_in.data(), strip_out.data(),
+           sum.data());
+  box_columns(luma, scratch.data(), rows, cols, wy, all_rows.data(), rows, sum.data());
+  // Pass 2: horizontal, producing only the 64 columns the decimation reads (rows x 64), then
+  // vertical, producing only the 64 rows it reads: the 64x64 result.
+  box_rows(scratch.data(), picked.data(), rows, cols, wx, pick_cols.data(), 64, strip_in.data(),
+           strip_out.data(), sum.data());
   box_columns(picked.data(), out64x64, rows, 64, wy, pick_rows.data(), 64, sum.data());
 }
 

@@ -166,18 +166,22 @@ PdqDihedral pdq_dihedral_luma(float* luma, int rows, int cols) {
   return r;
 }
 
+// A per-thread luma plane: hashing many images reuses it instead of faulting in fresh pages.
+static float* luma_of(const Image& image) {
+  thread_local std::vector<float> luma;
+  luma.resize(size_t(image.width) * image.height);
+  fill_luma(image, luma.data());
+  return luma.data();
+}
+
 PdqResult pdq_hash(const Image& image) {
   if (image.height < kPdqMinDimension || image.width < kPdqMinDimension) return {};
-  std::vector<float> luma(size_t(image.width) * image.height);
-  fill_luma(image, luma.data());
-  return pdq_hash_luma(luma.data(), image.height, image.width);
+  return pdq_hash_luma(luma_of(image), image.height, image.width);
 }
 
 PdqDihedral pdq_dihedral(const Image& image) {
   if (image.height < kPdqMinDimension || image.width < kPdqMinDimension) return {};
-  std::vector<float> luma(size_t(image.width) * image.height);
-  fill_luma(image, luma.data());
-  return pdq_dihedral_luma(luma.data(), image.height, image.width);
+  return pdq_dihedral_luma(luma_of(image), image.height, image.width);
 }
 
 }  // namespace imprint

@@ -1,0 +1,36 @@
+// Photos for benchmarks, cut from the Debian wallpaper packages gnome-backgrounds,
+// mate-backgrounds and sway-backgrounds (installed by scripts/install-deps.sh). No photo is
+// committed; every run cuts the same works from the same packages with a fixed seed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "image.h"
+
+namespace imprint::bench {
+
+struct SourcePhoto {
+  std::string path;
+  Image image;  // RGB, decoded at full size
+};
+
+// Every wallpaper under /usr/share/backgrounds/{gnome,mate,sway} that is a usable photo (PDQ
+// quality >= 50, shorter side >= 600 px), sorted by path. Exits with a message when the packages
+// are missing.
+std::vector<SourcePhoto> load_source_photos();
+
+// A region of `src` (x, y, w, h in pixels) resized to out_w x out_h with area averaging.
+Image cut(const Image& src, int x, int y, int w, int h, int out_w, int out_h);
+
+// Resize keeping the aspect ratio so the area is about `megapixels`.
+Image resize_to_area(const Image& src, double megapixels);
+
+std::vector<uint8_t> encode_jpeg(const Image& image, int quality);
+std::vector<uint8_t> encode_as(const Image& image, const std::string& ext, int quality = 90);
+
+// "model name" from /proc/cpuinfo and the date, for benchmark headers.
+std::string machine_description();
+
+}  // namespace imprint::bench
