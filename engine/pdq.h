@@ -49,6 +49,11 @@ class PdqHash {
 
   // Little-endian 64-bit words: bit k is bit (k & 63) of words()[k >> 6].
   const std::array<uint64_t, 4>& words() const { return words_; }
+  static PdqHash from_words(const std::array<uint64_t, 4>& w) {
+    PdqHash h;
+    h.words_ = w;
+    return h;
+  }
 
   bool operator==(const PdqHash&) const = default;
   auto operator<=>(const PdqHash&) const = default;

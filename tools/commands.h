@@ -8,5 +8,10 @@ namespace imprint::cli {
 
 void add_hash_command(CLI::App& app, int& exit_code);
 void add_compare_command(CLI::App& app, int& exit_code);
+void add_register_command(CLI::App& app, int& exit_code);
+void add_query_command(CLI::App& app, int& exit_code);
+void add_works_command(CLI::App& app, int& exit_code);
+void add_stats_command(CLI::App& app, int& exit_code);
+void add_hashes_commands(CLI::App& app, int& exit_code);
 
 }  // namespace imprint::cli

@@ -14,6 +14,11 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   imprint::cli::add_hash_command(app, exit_code);
   imprint::cli::add_compare_command(app, exit_code);
+  imprint::cli::add_register_command(app, exit_code);
+  imprint::cli::add_query_command(app, exit_code);
+  imprint::cli::add_works_command(app, exit_code);
+  imprint::cli::add_stats_command(app, exit_code);
+  imprint::cli::add_hashes_commands(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,0 +1,633 @@
+// Catalog: opening, the SQLite store, registration and removal, and keeping the index in step.
+#include "catalog.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "catalog_impl.h"
+
+namespace imprint {
+namespace fs = std::filesystem;
+using detail::Database;
+using detail::Statement;
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS works(
+  pk INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  title TEXT NOT NULL DEFAULT '',
+  owner TEXT NOT NULL DEFAULT '',
+  media TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  registered_at_ms INTEGER NOT NULL,
+  sha256 BLOB,
+  width INTEGER NOT NULL DEFAULT 0,
+  height INTEGER NOT NULL DEFAULT 0,
+  licence TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS works_sha256 ON works(sha256) WHERE sha256 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS works_owner ON works(owner);
+CREATE TABLE IF NOT EXISTS fingerprints(
+  pk INTEGER PRIMARY KEY AUTOINCREMENT,
+  work_pk INTEGER NOT NULL REFERENCES works(pk) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  data BLOB NOT NULL,
+  quality INTEGER NOT NULL DEFAULT 0,
+  t_ms INTEGER NOT NULL DEFAULT -1);
+CREATE INDEX IF NOT EXISTS fingerprints_work ON fingerprints(work_pk);
+CREATE INDEX IF NOT EXISTS fingerprints_kind ON fingerprints(kind, pk);
+CREATE TABLE IF NOT EXISTS removed_fingerprints(
+  pk INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  generation INTEGER NOT NULL);
+)sql";
+
+std::string random_id() {
+  std::random_device rd;
+  std::string s;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 32; ++i) s += kHex[rd() & 15];
+  return s;
+}
+
+Status configure(Database& db, bool sync_commits) {
+  IMPRINT_RETURN_IF_ERROR(db.exec("PRAGMA foreign_keys=ON"));
+  return db.exec(std::string("PRAGMA synchronous=") + (sync_commits ? "FULL" : "NORMAL"));
+}
+
+Result<std::string> meta_value(Database& db, const std::string& key) {
+  Result<Statement> s = db.prepare("SELECT value FROM meta WHERE key = ?");
+  if (!s.ok()) return s.status();
+  s->bind(1, key);
+  Status st;
+  if (!s->step(&st)) return st.ok() ? not_found("meta key " + key) : st;
+  return s->text(0);
+}
+
+// Takes the writer lock; the file records the holder's pid for the error message.
+Result<int> take_writer_lock(const std::string& dir) {
+  const std::string path = dir + "/LOCK";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("cannot open " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string(buf, size_t(n)) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return failed_precondition("catalog " + dir + " is open for writing by another process (pid " +
+                               holder + "); one writer per catalog");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The pid is only for messages; the lock itself holds.
+  }
+  return fd;
+}
+
+Status validate(const WorkInput& in) {
+  const std::string& id = in.work.id;
+  if (id.empty()) return invalid_argument("work id is empty");
+  if (id.size() > 512) return invalid_argument("work id is longer than 512 bytes");
+  for (unsigned char c : id) {
+    if (c < 0x20 || c == 0x7f) return invalid_argument("work id contains a control character");
+  }
+  if (in.work.title.size() > 4096 || in.work.owner.size() > 1024 || in.work.source.size() > 8192) {
+    return invalid_argument("work " + id + ": title, owner or source too long");
+  }
+  if (in.work.media != "image" && in.work.media != "video") {
+    return invalid_argument("work " + id + ": media must be image or video");
+  }
+  for (const WorkFingerprint& f : in.fingerprints) {
+    if (f.kind == kPdqKind && f.data.size() != 32) {
+      return invalid_argument("work " + id + ": a PDQ fingerprint must be 32 bytes");
+    }
+    if (f.quality < 0 || f.quality > 100) {
+      return invalid_argument("work " + id + ": fingerprint quality must be 0..100");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+WorkFingerprint WorkFingerprint::pdq(const PdqHash& h, int quality) {
+  WorkFingerprint f;
+  f.kind = kPdqKind;
+  const auto b = h.to_bytes();
+  f.data.assign(b.begin(), b.end());
+  f.quality = quality;
+  return f;
+}
+
+Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes, const DecodeOptions& decode) {
+  HashOptions o;
+  o.mode = HashMode::kExact;
+  o.decode = decode;
+  Result<ImageFingerprint> fp = fingerprint_image(bytes, o);
+  if (!fp.ok()) return fp.status();
+  WorkInput in;
+  in.work.media = "image";
+  in.work.sha256 = fp->sha256;
+  in.work.width = fp->width;
+  in.work.height = fp->height;
+  in.fingerprints.push_back(WorkFingerprint::pdq(fp->pdq.hash, fp->pdq.quality));
+  return in;
+}
+
+int64_t Catalog::Impl::now_ms() const {
+  if (options.now_ms) return options.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<Work> Catalog::Impl::read_work(Statement& s) const {
+  Work w;
+  w.pk = s.int64(0);
+  w.id = s.text(1);
+  w.title = s.text(2);
+  w.owner = s.text(3);
+  w.media = s.text(4);
+  w.source = s.text(5);
+  w.registered_at_ms = s.int64(6);
+  if (!s.is_null(7) && s.blob_size(7) == 32) {
+    Sha256 d;
+    std::memcpy(d.data(), s.blob_data(7), 32);
+    w.sha256 = d;
+  }
+  w.width = int(s.int64(8));
+  w.height = int(s.int64(9));
+  Result<LicencePolicy> lic = LicencePolicy::from_json(s.text(10));
+  if (!lic.ok()) return corruption("work " + w.id + ": stored licence unreadable");
+  w.licence = *lic;
+  return w;
+}
+
+Catalog::Catalog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Catalog::~Catalog() {
+  if (!impl_) return;
+  if (!impl_->options.read_only && impl_->index_dirty) (void)save_index();
+  if (impl_->lock_fd >= 0) ::close(impl_->lock_fd);
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::open(const CatalogOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  const std::string& dir = options.dir;
+  if (dir.empty()) return invalid_argument("no catalog directory given (--catalog or IMPRINT_CATALOG)");
+  impl->db_path = dir + "/catalog.sqlite";
+  impl->index_path = dir + "/pdq.index";
+  std::error_code ec;
+  if (options.read_only) {
+    if (!fs::exists(impl->db_path, ec)) return not_found("no catalog at " + dir);
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) return io_error("cannot create catalog directory " + dir + ": " + ec.message());
+    Result<int> lock = take_writer_lock(dir);
+    if (!lock.ok()) return lock.status();
+    impl->lock_fd = *lock;
+  }
+
+  if (!options.read_only) {
+    Result<Database> w = Database::open(impl->db_path, false);
+    if (!w.ok()) return w.status();
+    impl->wdb = std::move(*w);
+    IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA journal_mode=WAL"));
+    IMPRINT_RETURN_IF_ERROR(configure(impl->wdb, options.sync_commits));
+    IMPRINT_RETURN_IF_ERROR(impl->wdb.exec(kSchema));
+    IMPRINT_RETURN_IF_ERROR(impl->wdb.exec(
+        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '" +
+        std::to_string(kSchemaVersion) + "'), ('generation', '0'), ('catalog_id', '" + random_id() +
+        "')"));
+  }
+  Result<Database> r = Database::open(impl->db_path, options.read_only);
+  if (!r.ok()) return r.status();
+  impl->rdb = std::move(*r);
+  IMPRINT_RETURN_IF_ERROR(configure(impl->rdb, options.sync_commits));
+
+  Result<std::string> version = meta_value(impl->rdb, "schema_version");
+  if (!version.ok()) return corruption("catalog " + dir + " has no schema version: " + version.status().message());
+  if (*version != std::to_string(kSchemaVersion)) {
+    return unsupported("catalog " + dir + " has schema version " + *version + "; this imprint reads " +
+                       std::to_string(kSchemaVersion));
+  }
+  Result<std::string> id = meta_value(impl->rdb, "catalog_id");
+  if (!id.ok()) return id.status();
+  impl->catalog_id = *id;
+  IMPRINT_RETURN_IF_ERROR(impl->load_or_rebuild_index());
+  return std::unique_ptr<Catalog>(new Catalog(std::move(impl)));
+}
+
+Status Catalog::Impl::add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,
+                                   std::span<const int64_t> work_pks) {
+  pdq->add(hashes, fp_pks);
+  for (size_t i = 0; i < fp_pks.size(); ++i) {
+    if (size_t(fp_pks[i]) >= work_of.size()) work_of.resize(size_t(fp_pks[i]) * 3 / 2 + 16, 0);
+    work_of[size_t(fp_pks[i])] = work_pks[i];
+    max_fp_pk = std::max(max_fp_pk, fp_pks[i]);
+  }
+  return Status::Ok();
+}
+
+Status Catalog::Impl::load_or_rebuild_index() {
+  std::lock_guard<std::mutex> lk(rdb_mu);
+  // Read the generation and the catch-up rows in one read transaction, so they agree.
+  IMPRINT_RETURN_IF_ERROR(rdb.exec("BEGIN"));
+  struct Rollback {
+    Database& db;
+    ~Rollback() { (void)db.exec("COMMIT"); }
+  } end_read{rdb};
+  Result<std::string> gen = meta_value(rdb, "generation");
+  if (!gen.ok()) return gen.status();
+  const int64_t db_generation = std::stoll(*gen);
+
+  Result<Statement> count = rdb.prepare(
+      "SELECT COUNT(*) FROM fingerprints WHERE kind = 'pdq' AND quality >= " +
+      std::to_string(kPdqMinUsefulQuality));
+  if (!count.ok()) return count.status();
+  Status st;
+  count->step(&st);
+  const int64_t n = count->int64(0);
+  const IndexKind kind = options.index == IndexKind::kAuto ? choose_index_kind(size_t(n)) : options.index;
+  pdq = make_index(kind);
+  work_of.clear();
+  max_fp_pk = 0;
+
+  int64_t since_generation = -1, since_pk = 0;
+  Result<IndexFileContents> file = read_index_file(index_path);
+  if (file.ok() && file->catalog_id == catalog_id && file->generation <= db_generation) {
+    IMPRINT_RETURN_IF_ERROR(add_to_index(file->hashes, file->fp_pks, file->work_pks));
+    since_generation = file->generation;
+    since_pk = file->max_fp_pk;
+    max_fp_pk = std::max(max_fp_pk, since_pk);
+    origin = file->generation == db_generation ? "loaded" : "caught-up";
+  } else {
+    origin = "rebuilt";
+  }
+  if (since_generation >= 0) {
+    // Removals since the file was written.
+    Result<Statement> rm = rdb.prepare(
+        "SELECT pk FROM removed_fingerprints WHERE kind = 'pdq' AND generation > ?");
+    if (!rm.ok()) return rm.status();
+    rm->bind(1, since_generation);
+    std::vector<int64_t> gone;
+    while (rm->step(&st)) gone.push_back(rm->int64(0));
+    IMPRINT_RETURN_IF_ERROR(st);
+    pdq->remove(gone);
+  }
+  // Fingerprints added since (everything, when rebuilding).
+  Result<Statement> add = rdb.prepare(
+      "SELECT pk, work_pk, data FROM fingerprints WHERE kind = 'pdq' AND quality >= ? AND pk > ? "
+      "ORDER BY pk");
+  if (!add.ok()) return add.status();
+  add->bind(1, int64_t(kPdqMinUsefulQuality)).bind(2, since_pk);
+  std::vector<PdqHash> hashes;
+  std::vector<int64_t> fps, works;
+  auto flush = [&] {
+    Status s = add_to_index(hashes, fps, works);
+    hashes.clear();
+    fps.clear();
+    works.clear();
+    return s;
+  };
+  while (add->step(&st)) {
+    if (add->blob_size(2) != 32) continue;
+    hashes.push_back(PdqHash::from_bytes(add->blob_data(2)));
+    fps.push_back(add->int64(0));
+    works.push_back(add->int64(1));
+    if (hashes.size() == 65536) IMPRINT_RETURN_IF_ERROR(flush());
+  }
+  IMPRINT_RETURN_IF_ERROR(st);
+  IMPRINT_RETURN_IF_ERROR(flush());
+  generation = db_generation;
+  index_dirty = origin != "loaded";
+  return Status::Ok();
+}
+
+Status Catalog::save_index() {
+  Impl& m = *impl_;
+  if (m.options.read_only) return failed_precondition("catalog opened read-only");
+  IndexFileContents c;
+  {
+    std::shared_lock<std::shared_mutex> lk(m.index_mu);
+    c.catalog_id = m.catalog_id;
+    c.generation = m.generation;
+    c.max_fp_pk = m.max_fp_pk;
+    m.pdq->for_each([&](const PdqHash& h, int64_t label) {
+      c.hashes.push_back(h);
+      c.fp_pks.push_back(label);
+      c.work_pks.push_back(m.work_of[size_t(label)]);
+    });
+  }
+  IMPRINT_RETURN_IF_ERROR(write_index_file(m.index_path, c));
+  m.index_dirty = false;
+  return Status::Ok();
+}
+
+std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inputs, bool replace) {
+  Impl& m = *impl_;
+  std::vector<Result<Work>> results;
+  if (m.options.read_only) {
+    for (size_t i = 0; i < inputs.size(); ++i) results.emplace_back(failed_precondition("catalog opened read-only"));
+    return results;
+  }
+  std::lock_guard<std::mutex> lk(m.wdb_mu);
+  Database& db = m.wdb;
+  auto fail_all = [&](const Status& s) {
+    results.clear();
+    for (size_t i = 0; i < inputs.size(); ++i) results.emplace_back(s);
+    return results;
+  };
+  Status st = db.exec("BEGIN IMMEDIATE");
+  if (!st.ok()) return fail_all(st);
+  Result<std::string> gen_text = meta_value(db, "generation");
+  if (!gen_text.ok()) {
+    (void)db.exec("ROLLBACK");
+    return fail_all(gen_text.status());
+  }
+  const int64_t gen = std::stoll(*gen_text) + 1;
+  const int64_t now = m.now_ms();
+
+  Result<Statement> find = db.prepare("SELECT pk FROM works WHERE id = ?");
+  Result<Statement> tomb = db.prepare(
+      "INSERT OR REPLACE INTO removed_fingerprints(pk, kind, generation) "
+      "SELECT pk, kind, ? FROM fingerprints WHERE work_pk = ?");
+  Result<Statement> del = db.prepare("DELETE FROM works WHERE pk = ?");
+  Result<Statement> ins = db.prepare(
+      "INSERT INTO works(id, title, owner, media, source, registered_at_ms, sha256, width, height, "
+      "licence) VALUES (?,?,?,?,?,?,?,?,?,?)");
+  Result<Statement> ins_fp = db.prepare(
+      "INSERT INTO fingerprints(work_pk, kind, data, quality, t_ms) VALUES (?,?,?,?,?)");
+  for (auto* s : {&find, &tomb, &del, &ins, &ins_fp}) {
+    if (!s->ok()) {
+      (void)db.exec("ROLLBACK");
+      return fail_all(s->status());
+    }
+  }
+
+  std::vector<int64_t> removed_labels;
+  std::vector<PdqHash> new_hashes;
+  std::vector<int64_t> new_fps, new_works;
+  size_t ok_count = 0;
+  for (const WorkInput& in : inputs) {
+    Status v = validate(in);
+    if (!v.ok()) {
+      results.emplace_back(v);
+      continue;
+    }
+    (void)db.exec("SAVEPOINT work");
+    auto undo = [&](const Status& s) {
+      (void)db.exec("ROLLBACK TO work");
+      (void)db.exec("RELEASE work");
+      results.emplace_back(s);
+    };
+    find->bind(1, in.work.id);
+    Status s;
+    std::vector<int64_t> old_removed;
+    if (find->step(&s)) {
+      const int64_t old_pk = find->int64(0);
+      find->reset();
+      if (!replace) {
+        undo(already_exists("work id '" + in.work.id + "' is already registered (use --replace)"));
+        continue;
+      }
+      Result<Statement> olds = db.prepare("SELECT pk FROM fingerprints WHERE work_pk = ? AND kind = 'pdq'");
+      if (olds.ok()) {
+        olds->bind(1, old_pk);
+        while (olds->step(&s)) old_removed.push_back(olds->int64(0));
+      }
+      tomb->bind(1, gen).bind(2, old_pk);
+      s = tomb->run();
+      if (s.ok()) {
+        del->bind(1, old_pk);
+        s = del->run();
+      }
+      if (!s.ok()) {
+        undo(s);
+        continue;
+      }
+    } else {
+      find->reset();
+      if (!s.ok()) {
+        undo(s);
+        continue;
+      }
+    }
+    Work w = in.work;
+    w.registered_at_ms = now;
+    ins->bind(1, w.id).bind(2, w.title).bind(3, w.owner).bind(4, w.media).bind(5, w.source).bind(6, now);
+    if (w.sha256) {
+      ins->bind_blob(7, *w.sha256);
+    } else {
+      ins->bind_null(7);
+    }
+    ins->bind(8, int64_t(w.width)).bind(9, int64_t(w.height)).bind(10, w.licence.to_json());
+    s = ins->run();
+    if (!s.ok()) {
+      undo(s);
+      continue;
+    }
+    w.pk = sqlite3_last_insert_rowid(db.handle());
+    std::vector<PdqHash> hashes;
+    std::vector<int64_t> fps;
+    for (const WorkFingerprint& f : in.fingerprints) {
+      ins_fp->bind(1, w.pk).bind(2, f.kind).bind_blob(3, f.data).bind(4, int64_t(f.quality)).bind(5, f.t_ms);
+      s = ins_fp->run();
+      if (!s.ok()) break;
+      if (f.kind == kPdqKind && f.quality >= kPdqMinUsefulQuality) {
+        hashes.push_back(PdqHash::from_bytes(f.data.data()));
+        fps.push_back(sqlite3_last_insert_rowid(db.handle()));
+      }
+    }
+    if (!s.ok()) {
+      undo(s);
+      continue;
+    }
+    (void)db.exec("RELEASE work");
+    removed_labels.insert(removed_labels.end(), old_removed.begin(), old_removed.end());
+    for (size_t k = 0; k < hashes.size(); ++k) {
+      new_hashes.push_back(hashes[k]);
+      new_fps.push_back(fps[k]);
+      new_works.push_back(w.pk);
+    }
+    results.emplace_back(std::move(w));
+    ++ok_count;
+  }
+  if (ok_count == 0) {
+    (void)db.exec("ROLLBACK");
+    return results;
+  }
+  st = db.exec("UPDATE meta SET value = '" + std::to_string(gen) + "' WHERE key = 'generation'");
+  if (st.ok()) st = db.exec("COMMIT");
+  if (!st.ok()) {
+    (void)db.exec("ROLLBACK");
+    return fail_all(st);
+  }
+  // Committed: now visible to matching.
+  std::unique_lock<std::shared_mutex> ilk(m.index_mu);
+  m.pdq->remove(removed_labels);
+  (void)m.add_to_index(new_hashes, new_fps, new_works);
+  m.generation = gen;
+  m.index_dirty = true;
+  return results;
+}
+
+Status Catalog::remove_work(const std::string& id) {
+  Impl& m = *impl_;
+  if (m.options.read_only) return failed_precondition("catalog opened read-only");
+  std::lock_guard<std::mutex> lk(m.wdb_mu);
+  Database& db = m.wdb;
+  IMPRINT_RETURN_IF_ERROR(db.exec("BEGIN IMMEDIATE"));
+  auto rollback = [&](const Status& s) {
+    (void)db.exec("ROLLBACK");
+    return s;
+  };
+  Result<Statement> find = db.prepare("SELECT pk FROM works WHERE id = ?");
+  if (!find.ok()) return rollback(find.status());
+  find->bind(1, id);
+  Status s;
+  if (!find->step(&s)) return rollback(s.ok() ? not_found("no work with id '" + id + "'") : s);
+  const int64_t pk = find->int64(0);
+  find->reset();
+  Result<std::string> gen_text = meta_value(db, "generation");
+  if (!gen_text.ok()) return rollback(gen_text.status());
+  const int64_t gen = std::stoll(*gen_text) + 1;
+  std::vector<int64_t> labels;
+  Result<Statement> fps = db.prepare("SELECT pk FROM fingerprints WHERE work_pk = ? AND kind = 'pdq'");
+  if (!fps.ok()) return rollback(fps.status());
+  fps->bind(1, pk);
+  while (fps->step(&s)) labels.push_back(fps->int64(0));
+  if (!s.ok()) return rollback(s);
+  Result<Statement> tomb = db.prepare(
+      "INSERT OR REPLACE INTO removed_fingerprints(pk, kind, generation) "
+      "SELECT pk, kind, ? FROM fingerprints WHERE work_pk = ?");
+  Result<Statement> del = db.prepare("DELETE FROM works WHERE pk = ?");
+  if (!tomb.ok() || !del.ok()) return rollback(io_error("cannot prepare removal"));
+  tomb->bind(1, gen).bind(2, pk);
+  s = tomb->run();
+  if (s.ok()) {
+    del->bind(1, pk);
+    s = del->run();
+  }
+  if (s.ok()) s = db.exec("UPDATE meta SET value = '" + std::to_string(gen) + "' WHERE key = 'generation'");
+  if (s.ok()) s = db.exec("COMMIT");
+  if (!s.ok()) return rollback(s);
+  std::unique_lock<std::shared_mutex> ilk(m.index_mu);
+  m.pdq->remove(labels);
+  m.generation = gen;
+  m.index_dirty = true;
+  return Status::Ok();
+}
+
+Result<Work> Catalog::get_work(const std::string& id) const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  Result<Statement> s = impl_->rdb.prepare(std::string("SELECT ") + kWorkColumns + " FROM works WHERE id = ?");
+  if (!s.ok()) return s.status();
+  s->bind(1, id);
+  Status st;
+  if (!s->step(&st)) return st.ok() ? not_found("no work with id '" + id + "'") : st;
+  return impl_->read_work(*s);
+}
+
+Result<Work> Catalog::get_work_by_pk(int64_t pk) const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  Result<Statement> s = impl_->rdb.prepare(std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk = ?");
+  if (!s.ok()) return s.status();
+  s->bind(1, pk);
+  Status st;
+  if (!s->step(&st)) return st.ok() ? not_found("no work #" + std::to_string(pk)) : st;
+  return impl_->read_work(*s);
+}
+
+Status Catalog::list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  std::string sql = std::string("SELECT ") + kWorkColumns + " FROM works";
+  if (!filter.owner.empty()) sql += " WHERE owner = ?";
+  sql += " ORDER BY pk";
+  if (filter.limit >= 0) sql += " LIMIT " + std::to_string(filter.limit);
+  Result<Statement> s = impl_->rdb.prepare(sql);
+  if (!s.ok()) return s.status();
+  if (!filter.owner.empty()) s->bind(1, filter.owner);
+  Status st;
+  while (s->step(&st)) {
+    Result<Work> w = impl_->read_work(*s);
+    if (!w.ok()) return w.status();
+    if (!fn(*w)) break;
+  }
+  return st;
+}
+
+Status Catalog::list_fingerprints(
+    const std::string& kind, const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  std::string cols;
+  for (const char* c : {"pk", "id", "title", "owner", "media", "source", "registered_at_ms",
+                        "sha256", "width", "height", "licence"}) {
+    cols += std::string(cols.empty() ? "" : ", ") + "w." + c;
+  }
+  Result<Statement> s = impl_->rdb.prepare(
+      "SELECT " + cols + ", f.kind, f.data, f.quality, f.t_ms FROM fingerprints f "
+      "JOIN works w ON w.pk = f.work_pk WHERE f.kind = ? ORDER BY f.pk");
+  if (!s.ok()) return s.status();
+  s->bind(1, kind);
+  Status st;
+  while (s->step(&st)) {
+    Result<Work> w = impl_->read_work(*s);
+    if (!w.ok()) return w.status();
+    WorkFingerprint f;
+    f.kind = s->text(11);
+    f.data = s->blob(12);
+    f.quality = int(s->int64(13));
+    f.t_ms = s->int64(14);
+    if (!fn(*w, f)) break;
+  }
+  return st;
+}
+
+Result<CatalogStats> Catalog::stats() const {
+  CatalogStats out;
+  {
+    std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+    detail::Database& db = impl_->rdb;
+    Status st;
+    auto scalar = [&](const std::string& sql) -> int64_t {
+      Result<Statement> s = db.prepare(sql);
+      if (!s.ok() || !s->step(&st)) return 0;
+      return s->int64(0);
+    };
+    out.works = scalar("SELECT COUNT(*) FROM works");
+    out.fingerprints = scalar("SELECT COUNT(*) FROM fingerprints");
+    Result<std::string> gen = meta_value(db, "generation");
+    out.generation = gen.ok() ? std::stoll(*gen) : 0;
+    for (auto [col, dest] : {std::pair{"owner", &out.works_by_owner}, std::pair{"media", &out.works_by_media}}) {
+      Result<Statement> s = db.prepare(std::string("SELECT ") + col + ", COUNT(*) c FROM works GROUP BY " +
+                                       col + " ORDER BY c DESC, " + col);
+      if (!s.ok()) return s.status();
+      while (s->step(&st)) dest->emplace_back(s->text(0), s->int64(1));
+    }
+  }
+  out.catalog_id = impl_->catalog_id;
+  std::shared_lock<std::shared_mutex> lk(impl_->index_mu);
+  out.index_kind = index_kind_name(impl_->pdq->kind());
+  out.index_entries = impl_->pdq->size();
+  out.index_memory_bytes = impl_->pdq->memory_bytes() + impl_->work_of.capacity() * 8;
+  return out;
+}
+
+const std::string& Catalog::dir() const { return impl_->options.dir; }
+const std::string& Catalog::catalog_id() const { return impl_->catalog_id; }
+const std::string& Catalog::index_origin() const { return impl_->origin; }
+
+}  // namespace imprint

@@ -1,0 +1,174 @@
+// imprint::Catalog: the registered works, their licences and fingerprints, and matching.
+//
+// A catalog is one directory:
+//   catalog.sqlite   the source of truth (SQLite, WAL): works, licences, fingerprints, removals
+//   pdq.index        derived: every live PDQ hash with its fingerprint id, stamped with the
+//                    database generation it reflects and a checksum
+//   LOCK             held (flock) by the one process that may write
+// Opening loads pdq.index when it is intact, catches it up from the database when it is behind
+// (fingerprints added and removed since its generation), and rebuilds it from the database when
+// it is missing or corrupt. Writers save it again on close; a writer killed with SIGKILL loses
+// nothing, because every acknowledged write was committed to SQLite first.
+//
+// Durability: register_works() and remove_work() return only after their transaction commits
+// (synchronous=FULL by default, so a commit survives power loss, not just a killed process).
+// Each input of a batch is all-or-nothing: a work and its fingerprints appear together or not at
+// all.
+//
+// Thread safety: match(), get_work(), list_works() and stats() may run concurrently with each
+// other and with one writer thread; writes are serialised internally. One process per catalog
+// may open it writable; a second gets kFailedPrecondition naming the holder.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "fingerprint_index.h"
+#include "licence.h"
+
+namespace imprint {
+
+struct Work {
+  int64_t pk = 0;          // internal row id
+  std::string id;          // external id, unique, chosen by the registrant
+  std::string title;
+  std::string owner;
+  std::string media = "image";
+  std::string source;      // path or URL it was registered from
+  int64_t registered_at_ms = 0;
+  std::optional<Sha256> sha256;  // content digest of the registered bytes
+  int width = 0;
+  int height = 0;
+  LicencePolicy licence;
+};
+
+// A stored fingerprint. Kinds so far: "pdq" (32-byte hash). The schema keeps kind-specific data
+// as a blob with an optional timestamp, so video frame hashes, local features and embeddings
+// slot in without a migration.
+struct WorkFingerprint {
+  std::string kind = "pdq";
+  std::vector<uint8_t> data;
+  int quality = 0;
+  int64_t t_ms = -1;  // position in a video, -1 for stills
+
+  static WorkFingerprint pdq(const PdqHash& h, int quality);
+};
+
+struct WorkInput {
+  Work work;  // pk and registered_at_ms are assigned by the catalog
+  std::vector<WorkFingerprint> fingerprints;
+};
+
+// Fingerprints image bytes for registration: exact-mode PDQ (interoperable), SHA-256, size.
+Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes,
+                                        const DecodeOptions& decode = {});
+
+struct CatalogOptions {
+  std::string dir;
+  // Readers take no lock and never write; several may share a catalog with one writer.
+  bool read_only = false;
+  // Structure of the in-memory PDQ index; kAuto picks by size (fingerprint_index.h).
+  IndexKind index = IndexKind::kAuto;
+  // fsync every commit (SQLite synchronous=FULL). Off: a killed process still loses nothing,
+  // but a power cut may drop the last commits.
+  bool sync_commits = true;
+  // Milliseconds since the epoch; tests inject a fixed clock.
+  std::function<int64_t()> now_ms;
+};
+
+struct MatchOptions {
+  int match_distance = kPdqMatchDistance;  // <= this: a match
+  int review_band = 8;                     // (match, match + band]: a near miss to review
+  int top_k = 10;                          // matches listed per query
+  // Lowest score listed; below 0 means "the review band's lower edge". 0 lists the nearest
+  // top_k works whatever their distance (evaluation tools need that).
+  double min_score = -1;
+  Purpose purpose = Purpose::kAnyUse;
+  std::string licensee;  // the party asking; empty: nobody in particular
+};
+
+// Score in [0, 1], a fixed function of the distance so it is comparable across queries:
+// 1 at distance 0, 0.5 at the reference match threshold (31), 0 at 64 and beyond.
+double score_for_distance(int distance);
+
+struct Candidate {
+  Work work;
+  int distance = 0;
+  double score = 0;
+  Dihedral transform = Dihedral::kOriginal;  // which variant of the query matched
+  std::string method;                        // "sha256" (same bytes) or "pdq"
+  MatchDecision decision = MatchDecision::kNone;
+};
+
+struct QueryResult {
+  std::vector<Candidate> matches;  // best first
+  MatchDecision decision = MatchDecision::kNone;  // the most severe of the matches
+  bool weak = false;  // quality below 50: reported, never flagged (unless the bytes are identical)
+};
+
+struct CatalogStats {
+  int64_t works = 0;
+  int64_t fingerprints = 0;
+  int64_t generation = 0;
+  std::string catalog_id;
+  std::string index_kind;
+  size_t index_entries = 0;
+  size_t index_memory_bytes = 0;
+  std::vector<std::pair<std::string, int64_t>> works_by_owner;  // most works first
+  std::vector<std::pair<std::string, int64_t>> works_by_media;
+};
+
+struct WorkFilter {
+  std::string owner;  // empty: all
+  int64_t limit = -1;
+};
+
+class Catalog {
+ public:
+  static Result<std::unique_ptr<Catalog>> open(const CatalogOptions& options);
+  ~Catalog();
+  Catalog(const Catalog&) = delete;
+  Catalog& operator=(const Catalog&) = delete;
+
+  // One result per input, in order. A taken id fails that input with kAlreadyExists unless
+  // `replace` (then the old work and its fingerprints are replaced atomically).
+  std::vector<Result<Work>> register_works(std::span<const WorkInput> inputs, bool replace = false);
+  // Removes the work from matching at once and from the database durably.
+  Status remove_work(const std::string& id);
+
+  Result<Work> get_work(const std::string& id) const;
+  Result<Work> get_work_by_pk(int64_t pk) const;
+  // Calls fn for each work in registration order until it returns false.
+  Status list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const;
+  // Every stored fingerprint of a kind with its work (for export), in fingerprint order.
+  Status list_fingerprints(const std::string& kind,
+                           const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const;
+  Result<CatalogStats> stats() const;
+
+  // One result per query fingerprint. Queries with dihedral hashes search all eight.
+  std::vector<QueryResult> match(std::span<const ImageFingerprint> queries,
+                                 const MatchOptions& options) const;
+
+  // Writes pdq.index now (writers also do this on close).
+  Status save_index();
+
+  const std::string& dir() const;
+  const std::string& catalog_id() const;
+  // How the index was obtained at open: "loaded", "caught-up", "rebuilt" (for logs and tests).
+  const std::string& index_origin() const;
+
+  class Impl;
+
+ private:
+  explicit Catalog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace imprint

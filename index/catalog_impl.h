@@ -1,0 +1,64 @@
+// Internal: the state behind Catalog, shared by its store, index-file and matching parts.
+#pragma once
+
+#include <mutex>
+#include <shared_mutex>
+
+#include "catalog.h"
+#include "sqlite_db.h"
+
+namespace imprint {
+
+class Catalog::Impl {
+ public:
+  CatalogOptions options;
+  std::string db_path, index_path;
+  int lock_fd = -1;
+
+  // Two connections: the writer's (absent when read-only) and one for reads, so matching does
+  // not wait behind a write transaction (WAL lets readers see the last commit meanwhile).
+  detail::Database wdb;
+  detail::Database rdb;
+  mutable std::mutex wdb_mu;
+  mutable std::mutex rdb_mu;
+
+  // The PDQ index and the work of each fingerprint label; shared for searches, exclusive for
+  // updates after a commit.
+  mutable std::shared_mutex index_mu;
+  std::unique_ptr<FingerprintIndex> pdq;
+  std::vector<int64_t> work_of;  // fingerprint pk -> work pk
+  int64_t generation = 0;        // database generation the index reflects
+  int64_t max_fp_pk = 0;         // highest fingerprint pk the index has seen
+  bool index_dirty = false;
+
+  std::string catalog_id;
+  std::string origin;
+
+  int64_t now_ms() const;
+  Result<Work> read_work(detail::Statement& s) const;  // from a SELECT of kWorkColumns
+  Status load_or_rebuild_index();
+  Status add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,
+                      std::span<const int64_t> work_pks);
+};
+
+// Columns read by Impl::read_work, in order.
+inline constexpr const char* kWorkColumns =
+    "pk, id, title, owner, media, source, registered_at_ms, sha256, width, height, licence";
+
+// Fingerprints of this kind with at least this quality go into the PDQ index; weaker ones are
+// kept (and matched by content digest) but would only produce false matches (pdq/README).
+inline constexpr const char* kPdqKind = "pdq";
+
+// Index file I/O (index_file.cc).
+struct IndexFileContents {
+  std::string catalog_id;
+  int64_t generation = 0;
+  int64_t max_fp_pk = 0;
+  std::vector<PdqHash> hashes;
+  std::vector<int64_t> fp_pks;
+  std::vector<int64_t> work_pks;
+};
+Status write_index_file(const std::string& path, const IndexFileContents& c);
+Result<IndexFileContents> read_index_file(const std::string& path);
+
+}  // namespace imprint

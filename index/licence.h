@@ -1,0 +1,71 @@
+// Licence policy of a registered work, and the decision it turns a match into.
+//
+// A policy maps each purpose to a permission:
+//   ai-training  use of the work to train or fine-tune AI models
+//   commercial   use in a commercial product, service or advertisement
+//   any-use      every other use (reposting, sharing, editorial)
+// Permission is deny, allow, or licensed (allowed only for the named licensees).
+// Unless a registrant says otherwise every purpose is denied: an unlicensed copy is what
+// rights holders register works to find.
+//
+// JSON form (registration --policy files, `query --json` output):
+//   {"ai-training": "deny", "commercial": {"licensed": ["Acme Corp"]}, "any-use": "allow"}
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "status.h"
+
+namespace imprint {
+
+enum class Purpose { kAiTraining = 0, kCommercial, kAnyUse };
+inline constexpr int kPurposeCount = 3;
+const char* purpose_name(Purpose p);
+Result<Purpose> parse_purpose(std::string_view name);
+
+enum class Permission { kDeny, kAllow, kLicensed };
+const char* permission_name(Permission p);
+Result<Permission> parse_permission(std::string_view name);
+
+struct PurposeTerms {
+  Permission permission = Permission::kDeny;
+  std::vector<std::string> licensees;  // meaningful for kLicensed
+  bool operator==(const PurposeTerms&) const = default;
+};
+
+class LicencePolicy {
+ public:
+  LicencePolicy() = default;  // every purpose denied
+
+  const PurposeTerms& terms(Purpose p) const { return terms_[int(p)]; }
+  void set(Purpose p, PurposeTerms t) { terms_[int(p)] = std::move(t); }
+
+  // Is `licensee` (may be empty: an anonymous party) permitted to use the work for `p`?
+  bool permits(Purpose p, std::string_view licensee) const;
+
+  std::string to_json() const;
+  static Result<LicencePolicy> from_json(std::string_view json);
+  // One line a person can read: "ai-training: deny; commercial: licensed to Acme; any-use: allow".
+  std::string summary() const;
+
+  bool operator==(const LicencePolicy&) const = default;
+
+ private:
+  std::array<PurposeTerms, kPurposeCount> terms_{};
+};
+
+// What a match means for the party asking.
+enum class MatchDecision {
+  kNone,    // not a match (or a weak query reported only)
+  kReview,  // a near miss: a person should look
+  kAllow,   // a match the licence permits for this purpose and party
+  kFlag,    // a match the licence does not permit
+};
+const char* decision_name(MatchDecision d);
+// Severity order for a query's overall decision: flag > review > allow > none.
+int decision_severity(MatchDecision d);
+
+}  // namespace imprint

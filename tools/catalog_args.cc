@@ -1,0 +1,79 @@
+#include "catalog_args.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace imprint::cli {
+
+void add_catalog_option(CLI::App* cmd, CatalogArgs& a) {
+  if (const char* env = std::getenv("IMPRINT_CATALOG")) a.dir = env;
+  cmd->add_option("--catalog", a.dir, "Catalog directory (default: $IMPRINT_CATALOG)");
+  cmd->add_option("--index", a.index, "In-memory index: auto, flat, mih, faiss-flat, faiss-mih")
+      ->capture_default_str();
+}
+
+std::unique_ptr<Catalog> open_catalog(const CatalogArgs& a, bool read_only, const char* command) {
+  CatalogOptions o;
+  o.dir = a.dir;
+  o.read_only = read_only;
+  Result<IndexKind> kind = parse_index_kind(a.index);
+  if (!kind.ok()) {
+    std::cerr << "imprint " << command << ": " << kind.status().message() << '\n';
+    return nullptr;
+  }
+  o.index = *kind;
+  Result<std::unique_ptr<Catalog>> c = Catalog::open(o);
+  if (!c.ok()) {
+    std::cerr << "imprint " << command << ": " << c.status().message() << '\n';
+    return nullptr;
+  }
+  return std::move(*c);
+}
+
+void add_licence_options(CLI::App* cmd, LicenceArgs& a) {
+  cmd->add_option("--deny", a.deny, "Deny a purpose: ai-training, commercial, any-use (repeatable)");
+  cmd->add_option("--allow", a.allow, "Allow a purpose (repeatable)");
+  cmd->add_option("--licensed", a.licensed,
+                  "Allow a purpose only for the --licensee parties (repeatable)");
+  cmd->add_option("--licensee", a.licensees, "A licensed party (repeatable)");
+  cmd->add_option("--policy", a.policy_file,
+                  "Licence policy JSON: {\"ai-training\": \"deny\", \"commercial\": "
+                  "{\"licensed\": [\"Acme\"]}, \"any-use\": \"allow\"}");
+}
+
+Result<LicencePolicy> licence_from_args(const LicenceArgs& a) {
+  LicencePolicy p;
+  if (!a.policy_file.empty()) {
+    std::ifstream f(a.policy_file);
+    if (!f) return not_found("cannot read policy file " + a.policy_file);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    Result<LicencePolicy> parsed = LicencePolicy::from_json(ss.str());
+    if (!parsed.ok()) return parsed.status().with_context(a.policy_file);
+    p = *parsed;
+  }
+  auto apply = [&](const std::vector<std::string>& names, Permission perm) -> Status {
+    for (const std::string& n : names) {
+      Result<Purpose> purpose = parse_purpose(n);
+      if (!purpose.ok()) return purpose.status();
+      PurposeTerms t;
+      t.permission = perm;
+      if (perm == Permission::kLicensed) t.licensees = a.licensees;
+      p.set(*purpose, t);
+    }
+    return Status::Ok();
+  };
+  IMPRINT_RETURN_IF_ERROR(apply(a.deny, Permission::kDeny));
+  IMPRINT_RETURN_IF_ERROR(apply(a.allow, Permission::kAllow));
+  std::vector<std::string> licensed = a.licensed;
+  if (licensed.empty() && !a.licensees.empty()) licensed.push_back("commercial");
+  if (!licensed.empty() && a.licensees.empty()) {
+    return invalid_argument("--licensed needs at least one --licensee");
+  }
+  IMPRINT_RETURN_IF_ERROR(apply(licensed, Permission::kLicensed));
+  return p;
+}
+
+}  // namespace imprint::cli

@@ -1,0 +1,121 @@
+// imprint register: fingerprint image files and register them as works with their licence.
+#include <filesystem>
+#include <iostream>
+
+#include "catalog_args.h"
+#include "commands.h"
+#include "input_paths.h"
+#include "match_json.h"
+
+namespace imprint::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct RegisterArgs {
+  CatalogArgs catalog;
+  LicenceArgs licence;
+  std::vector<std::string> paths;
+  std::string id, title, owner;
+  bool replace = false;
+  int threads = 0;
+};
+
+int run_register(const RegisterArgs& a) {
+  Result<LicencePolicy> policy = licence_from_args(a.licence);
+  if (!policy.ok()) {
+    std::cerr << "imprint register: " << policy.status().message() << '\n';
+    return 2;
+  }
+  if (!a.id.empty() && (a.paths.size() != 1 || a.paths[0] == "-" || fs::is_directory(a.paths[0]))) {
+    std::cerr << "imprint register: --id names one work, so give exactly one image file\n";
+    return 2;
+  }
+  std::unique_ptr<Catalog> catalog = open_catalog(a.catalog, false, "register");
+  if (!catalog) return 2;
+
+  const int threads = a.threads > 0 ? a.threads : default_thread_count();
+  int failures = 0, registered = 0;
+  std::vector<InputPath> batch;
+  auto flush = [&] {
+    std::vector<Result<WorkInput>> prepared(batch.size(), internal_error("not processed"));
+    parallel_for(batch.size(), threads, [&](size_t i) {
+      if (!batch[i].error.ok()) {
+        prepared[i] = batch[i].error;
+        return;
+      }
+      Result<std::vector<uint8_t>> bytes = read_file(batch[i].path, DecodeOptions{}.max_bytes);
+      if (!bytes.ok()) {
+        prepared[i] = bytes.status().with_context(batch[i].path);
+        return;
+      }
+      Result<WorkInput> in = work_input_from_image(*bytes);
+      prepared[i] = in.ok() ? std::move(in) : Result<WorkInput>(in.status().with_context(batch[i].path));
+    });
+    std::vector<WorkInput> inputs;
+    std::vector<size_t> origin;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!prepared[i].ok()) {
+        ++failures;
+        std::cerr << "imprint register: error: " << prepared[i].status().message() << '\n';
+        continue;
+      }
+      WorkInput in = std::move(*prepared[i]);
+      const fs::path p(batch[i].path);
+      in.work.id = a.id.empty() ? p.stem().string() : a.id;
+      in.work.title = a.title.empty() ? p.stem().string() : a.title;
+      in.work.owner = a.owner;
+      std::error_code ec;
+      const fs::path abs = fs::absolute(p, ec);
+      in.work.source = ec ? p.string() : abs.lexically_normal().string();
+      in.work.licence = *policy;
+      inputs.push_back(std::move(in));
+      origin.push_back(i);
+    }
+    // Acknowledged only after the batch's transaction has committed.
+    std::vector<Result<Work>> done = catalog->register_works(inputs, a.replace);
+    for (size_t k = 0; k < done.size(); ++k) {
+      if (!done[k].ok()) {
+        ++failures;
+        std::cerr << "imprint register: error: " << batch[origin[k]].path << ": "
+                  << done[k].status().message() << '\n';
+        continue;
+      }
+      nlohmann::json j = work_to_json(*done[k]);
+      const WorkFingerprint& f = inputs[k].fingerprints.front();
+      j["pdq"] = PdqHash::from_bytes(f.data.data()).to_hex();
+      j["quality"] = f.quality;
+      j["path"] = batch[origin[k]].path;
+      std::cout << j.dump() << '\n';
+      ++registered;
+    }
+    std::cout.flush();
+    batch.clear();
+  };
+  const size_t batch_size = size_t(threads) * 64;
+  expand_inputs(a.paths, [&](InputPath p) {
+    batch.push_back(std::move(p));
+    if (batch.size() >= batch_size) flush();
+  });
+  flush();
+  std::cerr << "imprint register: " << registered << " registered, " << failures << " failed\n";
+  return failures > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+void add_register_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<RegisterArgs>();
+  CLI::App* cmd = app.add_subcommand("register", "Register image files as works, with their licence");
+  add_catalog_option(cmd, a->catalog);
+  add_licence_options(cmd, a->licence);
+  cmd->add_option("paths", a->paths, "Image files or directories (recursed); - reads paths from stdin")
+      ->required();
+  cmd->add_option("--id", a->id, "Work id (one file only; default: the file name without extension)");
+  cmd->add_option("--title", a->title, "Title (default: the file name without extension)");
+  cmd->add_option("--owner", a->owner, "Rights holder");
+  cmd->add_flag("--replace", a->replace, "Replace works whose id is already registered");
+  cmd->add_option("--threads", a->threads, "Hashing threads (0: one per core)");
+  cmd->callback([a, &exit_code] { exit_code = run_register(*a); });
+}
+
+}  // namespace imprint::cli
