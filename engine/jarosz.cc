@@ -115,7 +115,7 @@ void jarosz_downscale_64(float* luma, int rows, int cols, float* out64x64) {
   thread_local std::vector<float> scratch, strip_in, strip_out, picked, sum;
   scratch.resize(size_t(rows) * cols);
   strip_in.resize(size_t(cols) * 16);
-  strip_out.resize(size_t(cols) * 16);
+  strip_out.resize(size_t(std::max(cols, 64)) * 16);  // pass 2 writes 64 columns per row
   picked.resize(size_t(rows) * 64);
   sum.resize(std::max({rows, cols, 64}));  // the last pass runs over 64 columns
   const std::vector<int> all_rows = all_indices(rows);

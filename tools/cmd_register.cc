@@ -18,6 +18,7 @@ struct RegisterArgs {
   std::string id, title, owner;
   bool replace = false;
   int threads = 0;
+  int batch = 0;
 };
 
 int run_register(const RegisterArgs& a) {
@@ -91,7 +92,7 @@ int run_register(const RegisterArgs& a) {
     std::cout.flush();
     batch.clear();
   };
-  const size_t batch_size = size_t(threads) * 64;
+  const size_t batch_size = a.batch > 0 ? size_t(a.batch) : size_t(threads) * 64;
   expand_inputs(a.paths, [&](InputPath p) {
     batch.push_back(std::move(p));
     if (batch.size() >= batch_size) flush();
@@ -115,6 +116,8 @@ void add_register_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--owner", a->owner, "Rights holder");
   cmd->add_flag("--replace", a->replace, "Replace works whose id is already registered");
   cmd->add_option("--threads", a->threads, "Hashing threads (0: one per core)");
+  cmd->add_option("--batch", a->batch,
+                  "Works per transaction (default 64 per thread); each batch is acknowledged on commit");
   cmd->callback([a, &exit_code] { exit_code = run_register(*a); });
 }
 

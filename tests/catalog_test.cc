@@ -1,0 +1,340 @@
+// The catalog end to end through its library interface: registration, matching with licences,
+// removal, and the index file's life cycle.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "catalog.h"
+#include "test_support.h"
+
+namespace imprint {
+namespace {
+namespace fs = std::filesystem;
+
+std::unique_ptr<Catalog> open_at(const std::string& dir, bool read_only = false,
+                                 IndexKind kind = IndexKind::kAuto) {
+  CatalogOptions o;
+  o.dir = dir;
+  o.read_only = read_only;
+  o.index = kind;
+  o.sync_commits = false;  // tests exercise logic; durability has its own test
+  Result<std::unique_ptr<Catalog>> c = Catalog::open(o);
+  EXPECT_TRUE(c.ok()) << c.status().to_string();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+WorkInput input_for(const std::vector<uint8_t>& bytes, const std::string& id,
+                    const LicencePolicy& licence = {}) {
+  Result<WorkInput> in = work_input_from_image(bytes);
+  EXPECT_TRUE(in.ok()) << in.status().to_string();
+  WorkInput w = *in;
+  w.work.id = id;
+  w.work.title = "Title of " + id;
+  w.work.owner = "Owner " + id.substr(0, 1);
+  w.work.licence = licence;
+  return w;
+}
+
+ImageFingerprint query_of(const std::vector<uint8_t>& bytes) {
+  HashOptions o;
+  o.dihedral = true;
+  Result<ImageFingerprint> fp = fingerprint_image(bytes, o);
+  EXPECT_TRUE(fp.ok()) << fp.status().to_string();
+  return *fp;
+}
+
+ImageFingerprint hash_query(const PdqHash& h, int quality = 100) {
+  ImageFingerprint f;
+  f.pdq = {h, quality};
+  return f;
+}
+
+PdqHash flip_bits(const PdqHash& h, int n) {
+  auto w = h.words();
+  for (int i = 0; i < n; ++i) w[(i * 37 % 256) >> 6] ^= uint64_t{1} << ((i * 37 % 256) & 63);
+  return PdqHash::from_words(w);
+}
+
+Image rotate90(const Image& in) {
+  Image out(in.height, in.width, 3);
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      std::memcpy(out.row(y) + x * 3, in.row(in.height - 1 - x) + y * 3, 3);
+    }
+  }
+  return out;
+}
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 8; ++i) photos.push_back(test::synthetic_photo(480, 360, 100 + i));
+    catalog = open_at(dir.file("cat"));
+    ASSERT_TRUE(catalog);
+    std::vector<WorkInput> inputs;
+    for (int i = 0; i < 8; ++i) inputs.push_back(input_for(test::encode(photos[i], ".png"), "w" + std::to_string(i)));
+    const auto done = catalog->register_works(inputs);
+    for (const auto& r : done) ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+
+  test::TempDir dir;
+  std::vector<Image> photos;
+  std::unique_ptr<Catalog> catalog;
+};
+
+TEST_F(CatalogTest, RecompressedCopyIsFlaggedAndUnrelatedIsNot) {
+  const auto results = catalog->match(
+      std::vector{query_of(test::encode(photos[3], ".jpg", 40)),
+                  query_of(test::encode(test::synthetic_photo(480, 360, 999), ".jpg"))},
+      MatchOptions{});
+  ASSERT_EQ(results.size(), 2u);
+  ASSERT_FALSE(results[0].matches.empty());
+  const Candidate& c = results[0].matches[0];
+  EXPECT_EQ(c.work.id, "w3");
+  EXPECT_EQ(c.work.title, "Title of w3");
+  EXPECT_EQ(c.method, "pdq");
+  EXPECT_LE(c.distance, kPdqMatchDistance);
+  EXPECT_GT(c.score, 0.5);
+  EXPECT_EQ(c.decision, MatchDecision::kFlag);  // default licence denies every purpose
+  EXPECT_EQ(results[0].decision, MatchDecision::kFlag);
+  EXPECT_TRUE(results[1].matches.empty());
+  EXPECT_EQ(results[1].decision, MatchDecision::kNone);
+}
+
+TEST_F(CatalogTest, RotatedAndMirroredCopiesMatchAndNameTheTransform) {
+  const Image r90 = rotate90(photos[5]);
+  Image mirror = photos[6];
+  for (int y = 0; y < mirror.height; ++y) {
+    for (int x = 0; x < mirror.width / 2; ++x) {
+      for (int k = 0; k < 3; ++k) std::swap(mirror.row(y)[x * 3 + k], mirror.row(y)[(mirror.width - 1 - x) * 3 + k]);
+    }
+  }
+  const auto results = catalog->match(
+      std::vector{query_of(test::encode(r90, ".jpg", 85)), query_of(test::encode(mirror, ".jpg", 85))},
+      MatchOptions{});
+  ASSERT_FALSE(results[0].matches.empty());
+  EXPECT_EQ(results[0].matches[0].work.id, "w5");
+  const Dihedral t = results[0].matches[0].transform;
+  EXPECT_TRUE(t == Dihedral::kRotate90 || t == Dihedral::kRotate270) << dihedral_name(t);
+  ASSERT_FALSE(results[1].matches.empty());
+  EXPECT_EQ(results[1].matches[0].work.id, "w6");
+  EXPECT_EQ(results[1].matches[0].transform, Dihedral::kFlipY);
+}
+
+TEST_F(CatalogTest, LicenceDecidesFlagOrAllowPerPurposeAndLicensee) {
+  LicencePolicy p;
+  p.set(Purpose::kCommercial, {Permission::kLicensed, {"Acme"}});
+  p.set(Purpose::kAnyUse, {Permission::kAllow, {}});
+  const auto bytes = test::encode(test::synthetic_photo(400, 300, 555), ".png");
+  ASSERT_TRUE(catalog->register_works(std::vector{input_for(bytes, "licensed", p)})[0].ok());
+  const ImageFingerprint q = query_of(test::encode(test::synthetic_photo(400, 300, 555), ".jpg", 70));
+  struct Case {
+    Purpose purpose;
+    std::string licensee;
+    MatchDecision want;
+  };
+  for (const Case& c : {Case{Purpose::kCommercial, "Acme", MatchDecision::kAllow},
+                        Case{Purpose::kCommercial, "Mallory", MatchDecision::kFlag},
+                        Case{Purpose::kCommercial, "", MatchDecision::kFlag},
+                        Case{Purpose::kAiTraining, "Acme", MatchDecision::kFlag},
+                        Case{Purpose::kAnyUse, "", MatchDecision::kAllow}}) {
+    MatchOptions o;
+    o.purpose = c.purpose;
+    o.licensee = c.licensee;
+    const auto r = catalog->match(std::vector{q}, o);
+    ASSERT_FALSE(r[0].matches.empty());
+    EXPECT_EQ(r[0].matches[0].work.id, "licensed");
+    EXPECT_EQ(r[0].matches[0].decision, c.want) << purpose_name(c.purpose) << " by " << c.licensee;
+  }
+}
+
+TEST_F(CatalogTest, ReviewBandWeakQueriesAndNearestMode) {
+  Result<Work> w = catalog->get_work("w2");
+  ASSERT_TRUE(w.ok());
+  Result<ImageFingerprint> fp = fingerprint_image(test::encode(photos[2], ".png"), HashOptions{});
+  ASSERT_TRUE(fp.ok());
+  const PdqHash h = fp->pdq.hash;
+  const auto r = catalog->match(std::vector{hash_query(flip_bits(h, 20)), hash_query(flip_bits(h, 35)),
+                                            hash_query(flip_bits(h, 45)), hash_query(flip_bits(h, 5), 30)},
+                                MatchOptions{});
+  ASSERT_EQ(r[0].matches.size(), 1u);
+  EXPECT_EQ(r[0].matches[0].distance, 20);
+  EXPECT_EQ(r[0].decision, MatchDecision::kFlag);
+  ASSERT_EQ(r[1].matches.size(), 1u);
+  EXPECT_EQ(r[1].matches[0].distance, 35);
+  EXPECT_EQ(r[1].decision, MatchDecision::kReview);
+  EXPECT_LT(r[1].matches[0].score, 0.5);
+  EXPECT_TRUE(r[2].matches.empty());  // beyond the review band: not listed by default
+  ASSERT_EQ(r[3].matches.size(), 1u);  // weak query: reported...
+  EXPECT_TRUE(r[3].weak);
+  EXPECT_EQ(r[3].matches[0].decision, MatchDecision::kNone);  // ...never flagged
+  EXPECT_EQ(r[3].decision, MatchDecision::kNone);
+
+  MatchOptions nearest;
+  nearest.min_score = 0;
+  nearest.top_k = 5;
+  const auto n = catalog->match(std::vector{hash_query(flip_bits(h, 45))}, nearest);
+  ASSERT_EQ(n[0].matches.size(), 5u);
+  EXPECT_EQ(n[0].matches[0].work.id, "w2");
+  EXPECT_EQ(n[0].matches[0].distance, 45);
+  for (size_t i = 1; i < n[0].matches.size(); ++i) {
+    EXPECT_LE(n[0].matches[i - 1].distance, n[0].matches[i].distance);
+  }
+}
+
+TEST_F(CatalogTest, ExactByteCopiesOfTinyOrFlatImagesAreReported) {
+  Image flat(3, 3, 3);
+  std::fill(flat.pixels.begin(), flat.pixels.end(), 77);
+  const auto bytes = test::encode(flat, ".png");
+  ASSERT_TRUE(catalog->register_works(std::vector{input_for(bytes, "tiny")})[0].ok());
+  Image other(3, 3, 3);
+  std::fill(other.pixels.begin(), other.pixels.end(), 78);
+  HashOptions ho;
+  ho.dihedral = true;
+  const auto r = catalog->match(std::vector{*fingerprint_image(bytes, ho),
+                                            *fingerprint_image(test::encode(other, ".png"), ho)},
+                                MatchOptions{});
+  ASSERT_EQ(r[0].matches.size(), 1u);
+  EXPECT_EQ(r[0].matches[0].work.id, "tiny");
+  EXPECT_EQ(r[0].matches[0].method, "sha256");
+  EXPECT_EQ(r[0].matches[0].decision, MatchDecision::kFlag);
+  EXPECT_TRUE(r[0].weak);
+  // A different flat image: weak hashes are not indexed, so nothing matches it.
+  EXPECT_TRUE(r[1].matches.empty());
+}
+
+TEST_F(CatalogTest, DuplicateIdsFailUnlessReplaced) {
+  const auto again = catalog->register_works(std::vector{input_for(test::encode(photos[7], ".png"), "w1")});
+  ASSERT_FALSE(again[0].ok());
+  EXPECT_EQ(again[0].status().code(), StatusCode::kAlreadyExists);
+  // A batch with one duplicate registers the rest.
+  const auto mixed = catalog->register_works(std::vector{
+      input_for(test::encode(test::synthetic_photo(300, 300, 31), ".png"), "fresh"),
+      input_for(test::encode(photos[0], ".png"), "w0")});
+  EXPECT_TRUE(mixed[0].ok());
+  EXPECT_FALSE(mixed[1].ok());
+  // Replace w1 with a different picture: the old picture no longer matches w1.
+  const auto replaced = catalog->register_works(
+      std::vector{input_for(test::encode(test::synthetic_photo(300, 300, 77), ".png"), "w1")}, true);
+  ASSERT_TRUE(replaced[0].ok());
+  const auto r = catalog->match(std::vector{query_of(test::encode(photos[1], ".png"))}, MatchOptions{});
+  EXPECT_TRUE(r[0].matches.empty());
+  const auto r2 = catalog->match(
+      std::vector{query_of(test::encode(test::synthetic_photo(300, 300, 77), ".jpg"))}, MatchOptions{});
+  ASSERT_FALSE(r2[0].matches.empty());
+  EXPECT_EQ(r2[0].matches[0].work.id, "w1");
+}
+
+TEST_F(CatalogTest, InvalidInputsAreRejected) {
+  WorkInput bad = input_for(test::encode(photos[0], ".png"), "");
+  EXPECT_EQ(catalog->register_works(std::vector{bad})[0].status().code(), StatusCode::kInvalidArgument);
+  bad.work.id = "tab\tid";
+  EXPECT_FALSE(catalog->register_works(std::vector{bad})[0].ok());
+  bad.work.id = "shortfp";
+  bad.fingerprints[0].data.resize(10);
+  EXPECT_FALSE(catalog->register_works(std::vector{bad})[0].ok());
+  EXPECT_FALSE(catalog->get_work("shortfp").ok());
+}
+
+TEST_F(CatalogTest, RemovalStopsMatchingAtOnceAndDurably) {
+  const ImageFingerprint q = query_of(test::encode(photos[4], ".jpg", 80));
+  ASSERT_FALSE(catalog->match(std::vector{q}, MatchOptions{})[0].matches.empty());
+  ASSERT_TRUE(catalog->remove_work("w4").ok());
+  EXPECT_TRUE(catalog->match(std::vector{q}, MatchOptions{})[0].matches.empty());
+  EXPECT_EQ(catalog->remove_work("w4").code(), StatusCode::kNotFound);
+  catalog.reset();
+  auto reopened = open_at(dir.file("cat"));
+  EXPECT_TRUE(reopened->match(std::vector{q}, MatchOptions{})[0].matches.empty());
+  EXPECT_EQ(reopened->get_work("w4").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(CatalogTest, IndexFileIsLoadedCaughtUpOrRebuilt) {
+  const ImageFingerprint q3 = query_of(test::encode(photos[3], ".jpg", 60));
+  catalog.reset();  // saves pdq.index
+  const std::string index = dir.file("cat") + "/pdq.index";
+  ASSERT_TRUE(fs::exists(index));
+  auto c = open_at(dir.file("cat"));
+  EXPECT_EQ(c->index_origin(), "loaded");
+
+  // Keep this index file, then change the database behind its back.
+  fs::copy_file(index, dir.file("old.index"));
+  const auto extra = test::synthetic_photo(480, 360, 4242);
+  ASSERT_TRUE(c->register_works(std::vector{input_for(test::encode(extra, ".png"), "late")})[0].ok());
+  ASSERT_TRUE(c->remove_work("w3").ok());
+  c.reset();
+  fs::copy_file(dir.file("old.index"), index, fs::copy_options::overwrite_existing);
+  c = open_at(dir.file("cat"));
+  EXPECT_EQ(c->index_origin(), "caught-up");
+  EXPECT_TRUE(c->match(std::vector{q3}, MatchOptions{})[0].matches.empty());
+  const auto late = c->match(std::vector{query_of(test::encode(extra, ".jpg", 70))}, MatchOptions{});
+  ASSERT_FALSE(late[0].matches.empty());
+  EXPECT_EQ(late[0].matches[0].work.id, "late");
+  c.reset();
+
+  // Corrupt one byte: rebuilt from the database, same answers.
+  std::vector<uint8_t> b = test::read_all(index);
+  b[b.size() / 2] ^= 0xff;
+  test::write_file(index, b);
+  c = open_at(dir.file("cat"));
+  EXPECT_EQ(c->index_origin(), "rebuilt");
+  EXPECT_TRUE(c->match(std::vector{q3}, MatchOptions{})[0].matches.empty());
+  EXPECT_EQ(c->match(std::vector{query_of(test::encode(extra, ".jpg", 70))}, MatchOptions{})[0].matches[0].work.id, "late");
+  c.reset();
+  fs::remove(index);
+  c = open_at(dir.file("cat"));
+  EXPECT_EQ(c->index_origin(), "rebuilt");
+  Result<CatalogStats> s = c->stats();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->works, 8);  // 8 + late - w3
+  EXPECT_EQ(s->index_entries, 8u);
+}
+
+TEST_F(CatalogTest, OneWriterAtATimeAndReadersAlongside) {
+  CatalogOptions o;
+  o.dir = dir.file("cat");
+  Result<std::unique_ptr<Catalog>> second = Catalog::open(o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("open for writing by another process"), std::string::npos);
+  auto reader = open_at(dir.file("cat"), /*read_only=*/true);
+  ASSERT_TRUE(reader);
+  EXPECT_FALSE(reader->register_works(std::vector{input_for(test::encode(photos[0], ".png"), "x")})[0].ok());
+  // The reader sees works committed by the writer when it opened.
+  EXPECT_TRUE(reader->get_work("w7").ok());
+  o.dir = dir.file("nothing-here");
+  o.read_only = true;
+  EXPECT_EQ(Catalog::open(o).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(CatalogTest, EveryIndexKindGivesTheSameMatches) {
+  catalog.reset();
+  std::vector<ImageFingerprint> queries;
+  for (int i = 0; i < 8; ++i) queries.push_back(query_of(test::encode(photos[i], ".jpg", 50)));
+  std::vector<std::string> reference;
+  for (IndexKind k : {IndexKind::kFlat, IndexKind::kMih, IndexKind::kFaissFlat, IndexKind::kFaissMih}) {
+    auto c = open_at(dir.file("cat"), true, k);
+    std::vector<std::string> got;
+    for (const auto& r : c->match(queries, MatchOptions{})) {
+      got.push_back(r.matches.empty() ? "-" : r.matches[0].work.id + "@" + std::to_string(r.matches[0].distance));
+    }
+    if (reference.empty()) {
+      reference = got;
+      for (int i = 0; i < 8; ++i) EXPECT_EQ(got[i].substr(0, got[i].find('@')), "w" + std::to_string(i));
+    } else {
+      EXPECT_EQ(got, reference) << index_kind_name(k);
+    }
+  }
+}
+
+TEST(Score, MonotonicAndAnchoredAtTheMatchThreshold) {
+  EXPECT_DOUBLE_EQ(score_for_distance(0), 1.0);
+  EXPECT_DOUBLE_EQ(score_for_distance(kPdqMatchDistance), 0.5);
+  EXPECT_DOUBLE_EQ(score_for_distance(64), 0.0);
+  EXPECT_DOUBLE_EQ(score_for_distance(200), 0.0);
+  for (int d = 1; d <= 64; ++d) EXPECT_LT(score_for_distance(d), score_for_distance(d - 1));
+}
+
+}  // namespace
+}  // namespace imprint

@@ -1,0 +1,160 @@
+// register / query / works / stats / import-hashes / export-hashes from the command line.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "test_support.h"
+
+namespace imprint {
+namespace {
+namespace fs = std::filesystem;
+
+std::vector<nlohmann::json> json_lines(const std::string& s) {
+  std::vector<nlohmann::json> out;
+  std::stringstream ss(s);
+  std::string line;
+  while (std::getline(ss, line)) {
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  }
+  return out;
+}
+
+class CliCatalog : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir.file("works"));
+    fs::create_directories(dir.file("uploads"));
+    for (int i = 0; i < 5; ++i) {
+      const Image img = test::synthetic_photo(500, 375, 300 + i);
+      test::write_file(dir.file("works/art" + std::to_string(i) + ".png"), test::encode(img, ".png"));
+      test::write_file(dir.file("uploads/copy" + std::to_string(i) + ".jpg"), test::encode(img, ".jpg", 60));
+    }
+    test::write_file(dir.file("uploads/unrelated.jpg"), test::encode(test::synthetic_photo(500, 375, 999), ".jpg"));
+    imprint = test::imprint_binary();
+    cat = dir.file("catalog");
+  }
+  std::string run(const std::string& args, int* rc = nullptr) {
+    std::string out;
+    const int code = test::run_command(imprint + " " + args + " 2>" + dir.file("err.txt"), &out);
+    if (rc) *rc = code;
+    return out;
+  }
+  test::TempDir dir;
+  std::string imprint, cat;
+};
+
+TEST_F(CliCatalog, RegisterThenQueryFlagsCopiesWithTheJsonContract) {
+  int rc = 0;
+  const auto reg = json_lines(run("register --catalog " + cat + " --owner Alice --licensee Acme " + dir.file("works"), &rc));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(reg.size(), 5u);
+  EXPECT_EQ(reg[0]["work_id"], "art0");
+  EXPECT_EQ(reg[0]["owner"], "Alice");
+  EXPECT_EQ(reg[0]["licence"]["ai-training"], "deny");
+  EXPECT_EQ(reg[0]["licence"]["commercial"]["licensed"][0], "Acme");
+
+  const auto q = json_lines(run("query --catalog " + cat + " --json --purpose ai-training " + dir.file("uploads"), &rc));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(q.size(), 6u);
+  for (const auto& r : q) {
+    for (const char* key : {"path", "pdq", "quality", "decision", "matches"}) EXPECT_TRUE(r.contains(key)) << key;
+    const std::string path = r["path"];
+    if (path.find("unrelated") != std::string::npos) {
+      EXPECT_TRUE(r["matches"].empty());
+      EXPECT_EQ(r["decision"], "none");
+      continue;
+    }
+    ASSERT_EQ(r["matches"].size(), 1u) << path;
+    const auto& m = r["matches"][0];
+    for (const char* key : {"work_id", "title", "owner", "distance", "score", "transform", "decision",
+                            "flagged", "licence"}) {
+      EXPECT_TRUE(m.contains(key)) << key;
+    }
+    EXPECT_EQ("art" + path.substr(path.size() - 5, 1), m["work_id"]);
+    EXPECT_EQ(m["decision"], "flag");
+    EXPECT_EQ(m["flagged"], true);
+    EXPECT_EQ(m["transform"], "original");
+  }
+  // Licensed party, commercial purpose: allowed.
+  const auto allowed = json_lines(run("query --catalog " + cat + " --json --purpose commercial --licensee Acme " +
+                                      dir.file("uploads/copy2.jpg")));
+  ASSERT_EQ(allowed.size(), 1u);
+  EXPECT_EQ(allowed[0]["decision"], "allow");
+  // --min-score 0 --top-k 3 lists the nearest whatever their score.
+  const auto nearest = json_lines(run("query --catalog " + cat + " --json --min-score 0 --top-k 3 " +
+                                      dir.file("uploads/unrelated.jpg")));
+  EXPECT_EQ(nearest[0]["matches"].size(), 3u);
+  // A hash given directly is a query too.
+  const std::string h = reg[1]["pdq"];
+  const auto by_hash = json_lines(run("query --catalog " + cat + " --json " + h));
+  EXPECT_EQ(by_hash[0]["matches"][0]["work_id"], "art1");
+}
+
+TEST_F(CliCatalog, DuplicatesWorksStatsAndEnvironmentCatalog) {
+  int rc = 0;
+  run("register --catalog " + cat + " " + dir.file("works"), &rc);
+  ASSERT_EQ(rc, 0);
+  run("register --catalog " + cat + " " + dir.file("works/art0.png"), &rc);
+  EXPECT_EQ(rc, 1);  // duplicate id
+  const std::vector<uint8_t> err = test::read_all(dir.file("err.txt"));
+  EXPECT_NE(std::string(err.begin(), err.end()).find("already registered"), std::string::npos);
+  run("register --catalog " + cat + " --replace --id art0 --title New " + dir.file("works/art1.png"), &rc);
+  EXPECT_EQ(rc, 0);
+  const auto shown = nlohmann::json::parse(run("works show --catalog " + cat + " art0"));
+  EXPECT_EQ(shown["title"], "New");
+
+  std::string out;
+  ASSERT_EQ(test::run_command("IMPRINT_CATALOG=" + cat + " " + imprint + " stats --json", &out), 0);
+  const auto stats = nlohmann::json::parse(out);
+  EXPECT_EQ(stats["works"], 5);
+  EXPECT_EQ(stats["index"]["entries"], 5);
+
+  run("works remove --catalog " + cat + " art3", &rc);
+  EXPECT_EQ(rc, 0);
+  const auto q = json_lines(run("query --catalog " + cat + " --json " + dir.file("uploads/copy3.jpg")));
+  EXPECT_TRUE(q[0]["matches"].empty());
+  EXPECT_EQ(json_lines(run("works list --json --catalog " + cat)).size(), 4u);
+  run("works remove --catalog " + cat + " art3", &rc);
+  EXPECT_EQ(rc, 1);
+  run("query --catalog " + dir.file("missing") + " " + dir.file("uploads/copy1.jpg"), &rc);
+  EXPECT_EQ(rc, 2);
+}
+
+TEST_F(CliCatalog, ImportAndExportHashLists) {
+  int rc = 0;
+  run("register --catalog " + cat + " " + dir.file("works"), &rc);
+  const std::string plain = run("export-hashes --catalog " + cat);
+  std::stringstream ss(plain);
+  std::string first;
+  std::getline(ss, first);
+  EXPECT_EQ(first.size(), 64u + 1 + 3 + 1 + 4);  // hash,100,art0
+  // Lists in three forms import into a new catalog.
+  const std::string te = run("export-hashes --catalog " + cat + " --format threatexchange");
+  test::write_file(dir.file("plain.txt"), std::vector<uint8_t>(plain.begin(), plain.end()));
+  test::write_file(dir.file("te.txt"), std::vector<uint8_t>(te.begin(), te.end()));
+  const std::string csv = "signal_type,signal_value,id\npdq," + first.substr(0, 64) + ",from-csv\nmd5,abc,skipped\n";
+  test::write_file(dir.file("hma.csv"), std::vector<uint8_t>(csv.begin(), csv.end()));
+  const std::string cat2 = dir.file("cat2");
+  const auto res = nlohmann::json::parse(run("import-hashes --catalog " + cat2 + " --owner Lists " +
+                                             dir.file("plain.txt") + " " + dir.file("te.txt") + " " +
+                                             dir.file("hma.csv"), &rc));
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(res["imported"], 11);  // 5 + 5 + 1
+  const auto q = json_lines(run("query --catalog " + cat2 + " --json --top-k 20 " + dir.file("uploads/copy0.jpg")));
+  std::set<std::string> ids;
+  for (const auto& m : q[0]["matches"]) ids.insert(m["work_id"].get<std::string>());
+  EXPECT_TRUE(ids.count("art0"));
+  EXPECT_TRUE(ids.count("te:1"));
+  EXPECT_TRUE(ids.count("from-csv"));
+  // A bad line is reported and the rest still import.
+  const std::string bad = "nothex,art9\n" + first + "\n";
+  test::write_file(dir.file("bad.txt"), std::vector<uint8_t>(bad.begin(), bad.end()));
+  run("import-hashes --catalog " + dir.file("cat3") + " " + dir.file("bad.txt"), &rc);
+  EXPECT_EQ(rc, 1);
+}
+
+}  // namespace
+}  // namespace imprint
