@@ -4,14 +4,15 @@
 // implementation returns exactly the entries within the radius (the tests hold them to the same
 // answers for radius <= 31), so callers pick a structure for speed and memory alone:
 //   flat        our linear scan: 8 query hashes per pass over the hashes, popcount
-//   mih         our multi-index hashing: 16 tables of 16-bit slots; by pigeonhole a hash within
-//               distance d agrees with the query to within d/16 bits in some slot, so probing
-//               those neighbourhoods is exact
+//   mih         our multi-index hashing: 11-16 tables over slots of the hash; by pigeonhole a
+//               hash within distance d agrees with the query to within d/m bits in some slot,
+//               so probing those neighbourhoods is exact
 //   faiss-flat  FAISS IndexBinaryFlat (peer baseline)
 //   faiss-mih   FAISS IndexBinaryMultiHash with 16 x 16-bit tables (peer baseline)
 // Thread safety: concurrent searches are safe; add/remove need exclusive access.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,6 +46,14 @@ class FingerprintIndex {
   // For each query, every live entry within `radius` (0..256), in no particular order.
   virtual std::vector<std::vector<Neighbor>> search_radius(std::span<const PdqHash> queries,
                                                            int radius) const = 0;
+  // Every live entry within exact_radius, plus entries up to wider_radius that the structure
+  // reaches at no extra cost (a sub-linear index does not promise all of them). Used for the
+  // review band above the match threshold. The default searches wider_radius exactly.
+  virtual std::vector<std::vector<Neighbor>> search_near(std::span<const PdqHash> queries,
+                                                         int exact_radius, int wider_radius) const {
+    return search_radius(queries, std::max(exact_radius, wider_radius));
+  }
+
   // For each query, the k nearest live entries, nearest first.
   virtual std::vector<std::vector<Neighbor>> search_knn(std::span<const PdqHash> queries,
                                                         int k) const;

@@ -63,7 +63,7 @@ std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> querie
     {
       std::shared_lock<std::shared_mutex> lk(m.index_mu);
       const auto found = nearest_mode ? m.pdq->search_knn(hashes, std::max(1, o.top_k) * 2)
-                                      : m.pdq->search_radius(hashes, radius);
+                                      : m.pdq->search_near(hashes, o.match_distance, radius);
       for (size_t h = 0; h < found.size(); ++h) {
         for (const Neighbor& n : found[h]) {
           const int64_t work = m.work_of[size_t(n.label)];

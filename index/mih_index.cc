@@ -1,42 +1,78 @@
-// MihIndex: multi-index hashing over 16 slots of 16 bits (Norouzi et al., "Fast Search in Hamming
-// Space with Multi-Index Hashing", CVPR 2012; the layout of Meta's pdq/cpp/index/mih.h).
+// MihIndex: multi-index hashing (Norouzi, Punjani and Fleet, "Fast Search in Hamming Space with
+// Multi-Index Hashing", CVPR 2012).
 //
-// If two hashes are within distance d, then in at least one of the 16 slots they differ in at
-// most floor(d / 16) bits (otherwise the slots alone would add up to more than d). So a radius
-// search probes, in every slot's table, the buckets of all values within floor(d / 16) bits of the
-// query's slot value, and verifies the candidates with a full distance. For d <= 31 that is 17
-// buckets per slot: exact, and a small fraction of the catalog.
+// The 256 bits are cut into m slots. If two hashes are within distance r, at least one slot
+// differs in at most floor(r / m) bits (otherwise the slots would add up to more than r). A radius
+// search therefore probes, in each slot's table, every bucket within floor(r / m) bits of the
+// query's slot value and verifies the candidates with the full distance: exact, and a small
+// fraction of the catalog. The slot count follows from a cost model (slots_for): 16 slots of 16 bits
+// for small catalogs, fewer and wider slots as the catalog grows (11 slots of 23-24 bits at ten
+// million), as the paper's rule m ~ 256 / log2(n) suggests; benchmarks/index_scale measures it.
 //
-// Each table is a bucket array in compressed (CSR) form: offsets[65537] into a position list,
+// Each slot's table is a bucket array in compressed form (offsets[2^w + 1] into a position list),
 // built by counting sort. Hashes added after the last build sit in a tail that is scanned
 // linearly; the tables are rebuilt when the tail outgrows an eighth of the indexed part, so adds
 // cost amortised O(1) table work.
 #include <algorithm>
+#include <cmath>
 
 #include "index_internal.h"
 
 namespace imprint::detail {
 namespace {
 
-constexpr int kSlots = 16;
-constexpr int kBuckets = 1 << 16;
+struct Slot {
+  int first_bit = 0;
+  int width = 0;
+};
 
-inline uint32_t slot_value(const HashWords& h, int slot) {
-  return uint32_t(h[slot >> 2] >> ((slot & 3) * 16)) & 0xffff;
+inline uint32_t slot_value(const HashWords& h, const Slot& s) {
+  const int w = s.first_bit >> 6, b = s.first_bit & 63;
+  uint64_t v = h[w] >> b;
+  if (b + s.width > 64) v |= h[w + 1] << (64 - b);
+  return uint32_t(v & ((uint64_t{1} << s.width) - 1));
 }
 
-// All 16-bit values within `flips` bits of v (flips <= 2), into out.
-void neighbourhood(uint32_t v, int flips, std::vector<uint32_t>* out) {
+// All values within `flips` bits of v in a `width`-bit slot (flips <= 2), into out.
+void neighbourhood(uint32_t v, int width, int flips, std::vector<uint32_t>* out) {
   out->clear();
   out->push_back(v);
   if (flips >= 1) {
-    for (int a = 0; a < 16; ++a) out->push_back(v ^ (1u << a));
+    for (int a = 0; a < width; ++a) out->push_back(v ^ (1u << a));
   }
   if (flips >= 2) {
-    for (int a = 0; a < 16; ++a) {
-      for (int b = a + 1; b < 16; ++b) out->push_back(v ^ (1u << a) ^ (1u << b));
+    for (int a = 0; a < width; ++a) {
+      for (int b = a + 1; b < width; ++b) out->push_back(v ^ (1u << a) ^ (1u << b));
     }
   }
+}
+
+size_t probes_within(int width, int flips) {
+  size_t p = 1;
+  if (flips >= 1) p += size_t(width);
+  if (flips >= 2) p += size_t(width) * (width - 1) / 2;
+  return p;
+}
+
+// The slot count for n entries, designed for radius-31 searches: the expected work is
+// m x (buckets probed per slot) x (1 + entries per bucket), each a random memory access. Tables
+// may not have more than 4 buckets per entry, so small catalogs do not pay for huge tables.
+int slots_for(size_t n) {
+  int best = 16;
+  double best_cost = 1e300;
+  for (int m = 11; m <= 16; ++m) {
+    const int width = (256 + m - 1) / m;
+    if (m < 16 && std::ldexp(1.0, width) > 4.0 * double(n)) continue;
+    const int flips = kPdqMatchDistance / m;
+    if (flips > 2) continue;
+    const double cost = double(m) * double(probes_within(width, flips)) *
+                        (1.0 + double(n) / std::ldexp(1.0, 256 / m));
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = m;
+    }
+  }
+  return best;
 }
 
 class MihIndex : public FingerprintIndex {
@@ -52,41 +88,12 @@ class MihIndex : public FingerprintIndex {
 
   std::vector<std::vector<Neighbor>> search_radius(std::span<const PdqHash> queries,
                                                    int radius) const override {
-    std::vector<std::vector<Neighbor>> out(queries.size());
-    const int flips = radius / kSlots;
-    if (flips > 2 || indexed_ == 0) {
-      // Probing 3+ bit neighbourhoods costs more than reading everything.
-      store_.scan_range(0, store_.slots(), queries, radius, out.data());
-      return out;
-    }
-    thread_local std::vector<uint32_t> seen;  // per-position stamp of the last query that saw it
-    thread_local uint32_t stamp = 0;
-    thread_local std::vector<uint32_t> probes;
-    if (seen.size() < indexed_) seen.assign(indexed_, 0);
-    for (size_t q = 0; q < queries.size(); ++q) {
-      if (++stamp == 0) {  // wrapped: forget every old stamp
-        std::fill(seen.begin(), seen.end(), 0);
-        stamp = 1;
-      }
-      const HashWords& qw = queries[q].words();
-      for (int s = 0; s < kSlots; ++s) {
-        neighbourhood(slot_value(qw, s), flips, &probes);
-        const uint32_t* off = &offsets_[size_t(s) * (kBuckets + 1)];
-        const uint32_t* pos = &positions_[size_t(s) * indexed_];
-        for (uint32_t v : probes) {
-          for (uint32_t k = off[v]; k < off[v + 1]; ++k) {
-            const uint32_t p = pos[k];
-            if (seen[p] == stamp) continue;
-            seen[p] = stamp;
-            const int d = hamming(store_.hash(p), qw);
-            if (d <= radius && !store_.dead(p)) out[q].push_back({store_.label(p), d});
-          }
-        }
-      }
-    }
-    // The tail added since the last build.
-    store_.scan_range(indexed_, store_.slots(), queries, radius, out.data());
-    return out;
+    return search(queries, radius, radius);
+  }
+
+  std::vector<std::vector<Neighbor>> search_near(std::span<const PdqHash> queries, int exact_radius,
+                                                 int wider_radius) const override {
+    return search(queries, exact_radius, std::max(exact_radius, wider_radius));
   }
 
   size_t size() const override { return store_.live(); }
@@ -98,27 +105,114 @@ class MihIndex : public FingerprintIndex {
   }
 
  private:
-  // Counting sort of every position by each slot's value.
+  // Entries within exact_radius, plus those within accept_radius that the same probes reach.
+  //
+  // At ten million entries every step is a cache miss (bucket offsets, position lists, hashes),
+  // so each query hash runs in phases that first issue all of a step's independent loads as
+  // prefetches and only then read them: the memory system serves many misses at once instead of
+  // one after another. Duplicates (an entry reached through two slots) are removed at the end
+  // rather than tracked per entry, which would be one more random access per candidate.
+  std::vector<std::vector<Neighbor>> search(std::span<const PdqHash> queries, int exact_radius,
+                                            int accept_radius) const {
+    std::vector<std::vector<Neighbor>> out(queries.size());
+    const int m = int(slots_.size());
+    const int flips = m ? exact_radius / m : 0;
+    if (indexed_ == 0 || flips > 2) {
+      // Nothing indexed yet, or 3+ bit neighbourhoods: reading everything costs less.
+      store_.scan_range(0, store_.slots(), queries, accept_radius, out.data());
+      return out;
+    }
+    thread_local std::vector<uint32_t> probes;
+    thread_local std::vector<const uint32_t*> buckets;  // each probe's offsets entry
+    thread_local std::vector<std::pair<const uint32_t*, const uint32_t*>> ranges;
+    thread_local std::vector<uint32_t> candidates;
+    for (size_t q = 0; q < queries.size(); ++q) {
+      const HashWords& qw = queries[q].words();
+      // Phase 1: the bucket of every probe value in every slot; prefetch its offsets.
+      buckets.clear();
+      ranges.clear();
+      for (int s = 0; s < m; ++s) {
+        neighbourhood(slot_value(qw, slots_[s]), slots_[s].width, flips, &probes);
+        const uint32_t* off = &offsets_[table_start_[s]];
+        for (uint32_t v : probes) {
+          __builtin_prefetch(off + v);
+          buckets.push_back(off + v);
+        }
+      }
+      // Phase 2: read the offsets; prefetch the position lists they point into.
+      ranges.reserve(buckets.size());
+      size_t b = 0;
+      for (int s = 0; s < m; ++s) {
+        const uint32_t* pos = &positions_[size_t(s) * indexed_];
+        const size_t per_slot = probes_within(slots_[s].width, flips);
+        for (size_t k = 0; k < per_slot; ++k, ++b) {
+          const uint32_t* off = buckets[b];
+          const uint32_t lo = off[0], hi = off[1];
+          if (lo == hi) continue;
+          __builtin_prefetch(pos + lo);
+          ranges.emplace_back(pos + lo, pos + hi);
+        }
+      }
+      // Phase 3: gather candidate positions; prefetch their hashes.
+      candidates.clear();
+      for (const auto& [lo, hi] : ranges) {
+        for (const uint32_t* p = lo; p < hi; ++p) {
+          __builtin_prefetch(&store_.hash(*p));
+          candidates.push_back(*p);
+        }
+      }
+      // Phase 4: verify.
+      std::vector<Neighbor>& hits = out[q];
+      for (uint32_t p : candidates) {
+        const int d = hamming(store_.hash(p), qw);
+        if (d <= accept_radius && !store_.dead(p)) hits.push_back({store_.label(p), d});
+      }
+      std::sort(hits.begin(), hits.end(),
+                [](const Neighbor& a, const Neighbor& b) { return a.label < b.label; });
+      hits.erase(std::unique(hits.begin(), hits.end(),
+                             [](const Neighbor& a, const Neighbor& b) { return a.label == b.label; }),
+                 hits.end());
+    }
+    // The tail added since the last build.
+    store_.scan_range(indexed_, store_.slots(), queries, accept_radius, out.data());
+    return out;
+  }
+
   void rebuild() {
     const size_t n = store_.slots();
-    offsets_.assign(size_t(kSlots) * (kBuckets + 1), 0);
-    positions_.resize(size_t(kSlots) * n);
+    const int m = slots_for(n);
+    slots_.clear();
+    table_start_.clear();
+    size_t total = 0;
+    for (int s = 0, bit = 0; s < m; ++s) {
+      const int width = 256 / m + (s < 256 % m ? 1 : 0);
+      slots_.push_back({bit, width});
+      table_start_.push_back(total);
+      total += (size_t{1} << width) + 1;
+      bit += width;
+    }
+    offsets_.assign(total, 0);
+    positions_.resize(size_t(m) * n);
     const HashWords* h = store_.hashes();
-    for (int s = 0; s < kSlots; ++s) {
-      uint32_t* off = &offsets_[size_t(s) * (kBuckets + 1)];
-      for (size_t i = 0; i < n; ++i) ++off[slot_value(h[i], s) + 1];
-      for (int v = 0; v < kBuckets; ++v) off[v + 1] += off[v];
-      std::vector<uint32_t> fill(off, off + kBuckets);
+    std::vector<uint32_t> fill;
+    for (int s = 0; s < m; ++s) {
+      const size_t buckets = size_t{1} << slots_[s].width;
+      uint32_t* off = &offsets_[table_start_[s]];
+      for (size_t i = 0; i < n; ++i) ++off[slot_value(h[i], slots_[s]) + 1];
+      for (size_t v = 0; v < buckets; ++v) off[v + 1] += off[v];
+      fill.assign(off, off + buckets);
       uint32_t* pos = &positions_[size_t(s) * n];
-      for (size_t i = 0; i < n; ++i) pos[fill[slot_value(h[i], s)]++] = uint32_t(i);
+      for (size_t i = 0; i < n; ++i) pos[fill[slot_value(h[i], slots_[s])]++] = uint32_t(i);
     }
     indexed_ = n;
   }
 
   HashStore store_;
   size_t indexed_ = 0;               // positions [0, indexed_) are in the tables
-  std::vector<uint32_t> offsets_;    // kSlots x (kBuckets + 1)
-  std::vector<uint32_t> positions_;  // kSlots x indexed_
+  std::vector<Slot> slots_;
+  std::vector<size_t> table_start_;  // where each slot's offsets begin
+  std::vector<uint32_t> offsets_;    // per slot: 2^width + 1 bucket starts
+  std::vector<uint32_t> positions_;  // per slot: indexed_ positions, bucket by bucket
 };
 
 }  // namespace

@@ -167,6 +167,22 @@ TEST(IndexStructures, NearestNeighboursAgreeAcrossKinds) {
   }
 }
 
+TEST(IndexStructures, SearchNearIsExactToTheInnerRadiusAndBoundedByTheOuter) {
+  const Data d = make_data();
+  std::vector<bool> none(d.hashes.size(), false);
+  const auto inner = brute(d, 31, none);
+  for (IndexKind kind : {IndexKind::kFlat, IndexKind::kMih, IndexKind::kFaissFlat, IndexKind::kFaissMih}) {
+    SCOPED_TRACE(index_kind_name(kind));
+    auto index = make_index(kind);
+    index->add(d.hashes, d.labels);
+    const auto got = normalise(index->search_near(d.queries, 31, 39));
+    for (size_t q = 0; q < got.size(); ++q) {
+      for (const auto& hit : inner[q]) EXPECT_TRUE(std::binary_search(got[q].begin(), got[q].end(), hit));
+      for (const auto& [label, dist] : got[q]) EXPECT_LE(dist, 39);
+    }
+  }
+}
+
 TEST(IndexStructures, AutoChoosesFlatWhenSmallAndMihWhenLarge) {
   EXPECT_EQ(choose_index_kind(1000), IndexKind::kFlat);
   EXPECT_EQ(choose_index_kind(5'000'000), IndexKind::kMih);

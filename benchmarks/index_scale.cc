@@ -1,0 +1,290 @@
+// Index structures at catalog scale: build time, memory, load time, 8-dihedral radius-31 query
+// latency and throughput, and recall against exact search, for our flat scan and multi-index
+// hashing and for FAISS's flat and multi-hash binary indexes, all in the same run on one core.
+// Then a real catalog: registering, reopening and rebuilding a million works.
+//
+//   build/benchmarks/index_scale [--sizes 100000,1000000,10000000] [--queries 500]
+//                                [--catalog-works 1000000] [--kinds flat,mih,faiss-flat,faiss-mih]
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "catalog.h"
+#include "catalog_impl.h"
+#include "fingerprint_index.h"
+#include "photo_corpus.h"
+
+namespace imprint::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Balanced (128 of 256 bits set) hashes, like PDQ's.
+PdqHash balanced(std::mt19937_64& rng) {
+  std::array<uint64_t, 4> w{rng(), rng(), rng(), rng()};
+  PdqHash h = PdqHash::from_words(w);
+  while (h.popcount() != 128) {
+    const int bit = int(rng() % 256);
+    auto ww = h.words();
+    const bool set = (ww[bit >> 6] >> (bit & 63)) & 1;
+    if ((h.popcount() > 128) == set) ww[bit >> 6] ^= uint64_t{1} << (bit & 63);
+    h = PdqHash::from_words(ww);
+  }
+  return h;
+}
+
+// Flips n/2 set bits and n/2 clear bits (n rounded down to even), keeping the hash balanced; an
+// odd n flips one more bit.
+PdqHash perturb(const PdqHash& h, int n, std::mt19937_64& rng) {
+  auto w = h.words();
+  std::set<int> used;
+  int ones = n / 2, zeros = n - n / 2;
+  while (ones + zeros > 0) {
+    const int bit = int(rng() % 256);
+    if (used.count(bit)) continue;
+    const bool set = (w[bit >> 6] >> (bit & 63)) & 1;
+    if (set && ones > 0) {
+      --ones;
+    } else if (!set && zeros > 0) {
+      --zeros;
+    } else {
+      continue;
+    }
+    used.insert(bit);
+    w[bit >> 6] ^= uint64_t{1} << (bit & 63);
+  }
+  return PdqHash::from_words(w);
+}
+
+// A catalog that looks like real photo hashes: most hashes come in clusters (series, edits,
+// near-duplicates: members 4-60 bits from a centre, cluster sizes from 1 to ~100), the rest are
+// singletons.
+std::vector<PdqHash> catalog_hashes(size_t n, std::mt19937_64& rng) {
+  std::vector<PdqHash> out;
+  out.reserve(n);
+  std::geometric_distribution<int> cluster_size(0.05);
+  while (out.size() < n) {
+    const PdqHash centre = balanced(rng);
+    out.push_back(centre);
+    const int members = std::min<int>(cluster_size(rng), int(n - out.size()));
+    for (int i = 0; i < members; ++i) out.push_back(perturb(centre, 4 + int(rng() % 57), rng));
+  }
+  return out;
+}
+
+struct QuerySet {
+  std::vector<std::array<PdqHash, 8>> queries;  // [0] is planted near a catalog hash
+  std::vector<int64_t> planted;                 // its label
+};
+
+QuerySet make_queries(const std::vector<PdqHash>& cat, size_t nq, std::mt19937_64& rng) {
+  QuerySet q;
+  for (size_t i = 0; i < nq; ++i) {
+    const size_t target = rng() % cat.size();
+    std::array<PdqHash, 8> h;
+    h[0] = perturb(cat[target], int(rng() % 32), rng);  // planted at distance 0..31
+    for (int k = 1; k < 8; ++k) h[k] = balanced(rng);  // the other dihedral variants
+    q.queries.push_back(h);
+    q.planted.push_back(int64_t(target) + 1);
+  }
+  return q;
+}
+
+long rss_kb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  long pages = 0, resident = 0;
+  if (f) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * 4;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
+}
+
+void run_size(size_t n, size_t nq, const std::vector<IndexKind>& kinds) {
+  std::mt19937_64 rng(n);
+  const auto t_gen = Clock::now();
+  const std::vector<PdqHash> hashes = catalog_hashes(n, rng);
+  std::vector<int64_t> labels(n);
+  for (size_t i = 0; i < n; ++i) labels[i] = int64_t(i) + 1;
+  const QuerySet qs = make_queries(hashes, nq, rng);
+  std::fprintf(stderr, "n=%zu: generated in %.1f s\n", n, since(t_gen));
+
+  // Ground truth: our flat scan (checked against brute force by tests/index_structures_test).
+  std::vector<std::set<int64_t>> truth(nq);
+  {
+    auto flat = make_index(IndexKind::kFlat);
+    flat->add(hashes, labels);
+    for (size_t i = 0; i < nq; ++i) {
+      for (const auto& v : flat->search_radius(qs.queries[i], kPdqMatchDistance)) {
+        for (const Neighbor& nb : v) truth[i].insert(nb.label);
+      }
+    }
+  }
+
+  for (IndexKind kind : kinds) {
+    if (kind == IndexKind::kFaissMih && n > 1'000'000) {
+      std::printf("| %zu | faiss-mih | not run: its std::unordered_map buckets need ~%.0f GB here |  |  |  |  |  |  |\n",
+                  n, double(n) * 16 * 48 / 1e9);
+      continue;
+    }
+    const long rss0 = rss_kb();
+    auto t = Clock::now();
+    auto index = make_index(kind);
+    index->add(hashes, labels);
+    if (kind == IndexKind::kMih) index->add({}, {});  // (adds already rebuilt the tables)
+    const double build_s = since(t);
+    const long rss1 = rss_kb();
+    const double bytes_per = double(index->memory_bytes()) / double(n);
+
+    // Load time: write the index file as a catalog does, then read it back into a new structure.
+    IndexFileContents c;
+    c.catalog_id = "bench";
+    index->for_each([&](const PdqHash& h, int64_t l) {
+      c.hashes.push_back(h);
+      c.fp_pks.push_back(l);
+      c.work_pks.push_back(l);
+    });
+    const std::string path = (std::filesystem::temp_directory_path() / "imprint-bench.index").string();
+    (void)write_index_file(path, c);
+    c = {};
+    t = Clock::now();
+    {
+      Result<IndexFileContents> back = read_index_file(path);
+      auto reloaded = make_index(kind);
+      reloaded->add(back->hashes, back->fp_pks);
+    }
+    const double load_s = since(t);
+    std::filesystem::remove(path);
+
+    // Latency, one 8-hash query at a time; slow structures get fewer queries.
+    const size_t nlat = (kind == IndexKind::kFlat || kind == IndexKind::kFaissFlat) && n >= 1'000'000
+                            ? std::min<size_t>(nq, n >= 10'000'000 ? 20 : 60)
+                            : nq;
+    std::vector<double> lat;
+    size_t found = 0, expected = 0, planted_found = 0;
+    for (size_t i = 0; i < nlat; ++i) {
+      t = Clock::now();
+      const auto r = index->search_radius(qs.queries[i], kPdqMatchDistance);
+      lat.push_back(since(t) * 1e3);
+      std::set<int64_t> got;
+      for (const auto& v : r) {
+        for (const Neighbor& nb : v) got.insert(nb.label);
+      }
+      for (int64_t l : truth[i]) found += got.count(l);
+      expected += truth[i].size();
+      planted_found += got.count(qs.planted[i]);
+    }
+    // Throughput: the queries as one batch.
+    std::vector<PdqHash> batch;
+    for (size_t i = 0; i < nlat; ++i) batch.insert(batch.end(), qs.queries[i].begin(), qs.queries[i].end());
+    t = Clock::now();
+    (void)index->search_radius(batch, kPdqMatchDistance);
+    const double qps = double(nlat) / since(t);
+    std::printf("| %zu | %s | %.2f | %.0f (RSS %+.0f) | %.2f | %.3f | %.3f | %.1f | %.2f%% | %.2f%% |\n", n,
+                index_kind_name(kind), build_s, bytes_per, double(rss1 - rss0) * 1024 / double(n), load_s,
+                percentile(lat, 0.5), percentile(lat, 0.99), qps,
+                expected ? 100.0 * double(found) / double(expected) : 100.0,
+                100.0 * double(planted_found) / double(nlat));
+    std::fflush(stdout);
+  }
+}
+
+void run_catalog(size_t works) {
+  const std::string dir = (std::filesystem::temp_directory_path() / "imprint-bench-catalog").string();
+  std::filesystem::remove_all(dir);
+  std::mt19937_64 rng(99);
+  const std::vector<PdqHash> hashes = catalog_hashes(works, rng);
+  CatalogOptions o;
+  o.dir = dir;
+  auto t = Clock::now();
+  {
+    auto c = Catalog::open(o);
+    for (size_t start = 0; start < works; start += 20000) {
+      std::vector<WorkInput> batch;
+      for (size_t i = start; i < std::min(works, start + 20000); ++i) {
+        WorkInput in;
+        in.work.id = "w" + std::to_string(i);
+        in.fingerprints.push_back(WorkFingerprint::pdq(hashes[i], 100));
+        batch.push_back(std::move(in));
+      }
+      for (const auto& r : (*c)->register_works(batch)) {
+        if (!r.ok()) std::abort();
+      }
+    }
+  }
+  const double reg_s = since(t);
+  t = Clock::now();
+  std::string origin;
+  {
+    auto c = Catalog::open(o);
+    origin = (*c)->index_origin();
+  }
+  const double load_s = since(t);
+  std::filesystem::remove(dir + "/pdq.index");
+  t = Clock::now();
+  std::string origin2;
+  {
+    auto c = Catalog::open(o);
+    origin2 = (*c)->index_origin();
+  }
+  const double rebuild_s = since(t);
+  std::printf("\n# Catalog of %zu works\n\n", works);
+  std::printf("| step | seconds |\n|---|---|\n");
+  std::printf("| register %zu works (batches of 20,000, fsync per commit), then save pdq.index | %.1f |\n", works, reg_s);
+  std::printf("| open with pdq.index present (%s) | %.2f |\n", origin.c_str(), load_s);
+  std::printf("| open with pdq.index deleted (%s from SQLite) | %.2f |\n", origin2.c_str(), rebuild_s);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace imprint::bench
+
+int main(int argc, char** argv) {
+  using namespace imprint::bench;
+  std::vector<size_t> sizes = {100'000, 1'000'000, 10'000'000};
+  size_t nq = 500, catalog_works = 1'000'000;
+  std::vector<imprint::IndexKind> kinds = {imprint::IndexKind::kFlat, imprint::IndexKind::kMih,
+                                           imprint::IndexKind::kFaissFlat, imprint::IndexKind::kFaissMih};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--sizes")) {
+      sizes.clear();
+      std::stringstream ss(argv[i + 1]);
+      std::string part;
+      while (std::getline(ss, part, ',')) sizes.push_back(std::stoul(part));
+    }
+    if (!std::strcmp(argv[i], "--queries")) nq = std::stoul(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--catalog-works")) catalog_works = std::stoul(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--kinds")) {
+      kinds.clear();
+      std::stringstream ss(argv[i + 1]);
+      std::string part;
+      while (std::getline(ss, part, ',')) kinds.push_back(*imprint::parse_index_kind(part));
+    }
+  }
+  omp_set_num_threads(1);  // one core for every structure, FAISS included
+  std::printf("# PDQ index structures at scale, one core\n\nMachine: %s\n", machine_description().c_str());
+  std::printf("Catalog hashes: balanced 256-bit, mostly in clusters (members 4-60 bits from a centre). "
+              "Queries: %zu, each the 8 dihedral hashes of an image, one planted 0-31 bits from a "
+              "catalog hash; radius 31.\n\n", nq);
+  std::printf("| hashes | structure | build s | bytes/hash | load s | p50 ms | p99 ms | queries/s | recall vs exact | planted found |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (size_t n : sizes) run_size(n, nq, kinds);
+  if (catalog_works > 0) run_catalog(catalog_works);
+  return 0;
+}
