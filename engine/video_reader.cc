@@ -1,0 +1,604 @@
+// VideoReader over FFmpeg: opening a file or bytes in memory, numbering and sampling frames the
+// way the reference vPDQ hasher does, the skip_unsampled plan, and conversion to RGB24.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+
+#include "video.h"
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/dict.h>
+#include <libavutil/error.h>
+#include <libavutil/log.h>
+#include <libavutil/mem.h>
+#include <libswscale/swscale.h>
+}
+
+namespace imprint {
+namespace {
+
+std::string av_error_text(int err) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(err, buf, sizeof(buf));
+  return buf;
+}
+
+// Containers we demux. Untrusted bytes must not reach demuxers that open other resources
+// (playlists such as hls or concat, image sequences), so anything else is refused.
+constexpr const char* kFormatWhitelist =
+    "mov,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,h264,hevc,m4v,mpegvideo,ivf,obu,mxf";
+
+// Input from memory through a custom AVIOContext.
+struct MemoryInput {
+  const uint8_t* data = nullptr;
+  int64_t size = 0;
+  int64_t pos = 0;
+};
+
+int read_memory(void* opaque, uint8_t* buf, int buf_size) {
+  auto* in = static_cast<MemoryInput*>(opaque);
+  const int64_t n = std::min<int64_t>(buf_size, in->size - in->pos);
+  if (n <= 0) return AVERROR_EOF;
+  std::memcpy(buf, in->data + in->pos, size_t(n));
+  in->pos += n;
+  return int(n);
+}
+
+int64_t seek_memory(void* opaque, int64_t offset, int whence) {
+  auto* in = static_cast<MemoryInput*>(opaque);
+  whence &= ~AVSEEK_FORCE;
+  if (whence == AVSEEK_SIZE) return in->size;
+  int64_t to;
+  if (whence == SEEK_SET) {
+    to = offset;
+  } else if (whence == SEEK_CUR) {
+    to = in->pos + offset;
+  } else if (whence == SEEK_END) {
+    to = in->size + offset;
+  } else {
+    return AVERROR(EINVAL);
+  }
+  if (to < 0 || to > in->size) return AVERROR(EINVAL);
+  in->pos = to;
+  return to;
+}
+
+// An opened container, from a path or from memory. Owns its FFmpeg objects.
+struct Input {
+  AVFormatContext* format = nullptr;
+  AVIOContext* io = nullptr;
+  MemoryInput memory;
+
+  Input() = default;
+  Input(const Input&) = delete;
+  Input& operator=(const Input&) = delete;
+  ~Input() {
+    avformat_close_input(&format);
+    if (io) {
+      av_freep(&io->buffer);  // avio may have replaced our buffer: free the one it holds
+      avio_context_free(&io);
+    }
+  }
+
+  // path non-empty: a file; otherwise `bytes`.
+  Status open(const std::string& path, std::span<const uint8_t> bytes) {
+    format = avformat_alloc_context();
+    if (!format) return resource_exhausted("out of memory");
+    if (path.empty()) {
+      memory = {bytes.data(), int64_t(bytes.size()), 0};
+      constexpr int kIoBuffer = 64 * 1024;
+      auto* buffer = static_cast<uint8_t*>(av_malloc(kIoBuffer));
+      if (!buffer) return resource_exhausted("out of memory");
+      io = avio_alloc_context(buffer, kIoBuffer, 0, &memory, read_memory, nullptr, seek_memory);
+      if (!io) {
+        av_free(buffer);
+        return resource_exhausted("out of memory");
+      }
+      format->pb = io;
+      format->flags |= AVFMT_FLAG_CUSTOM_IO;
+    }
+    AVDictionary* opts = nullptr;
+    av_dict_set(&opts, "format_whitelist", kFormatWhitelist, 0);
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    const int err = avformat_open_input(&format, path.empty() ? nullptr : path.c_str(), nullptr,
+                                        &opts);  // frees `format` on failure
+    av_dict_free(&opts);
+    if (err < 0) {
+      if (err == AVERROR(ENOENT)) return not_found("no such file");
+      if (err == AVERROR(EACCES) || err == AVERROR(EISDIR)) return io_error(av_error_text(err));
+      return invalid_argument("not a video container imprint reads (" + av_error_text(err) + ")");
+    }
+    return Status::Ok();
+  }
+};
+
+struct SwsDeleter {
+  void operator()(SwsContext* c) const { sws_freeContext(c); }
+};
+
+// One entry per packet of the video stream, in decode order.
+struct PlannedPacket {
+  int64_t pts = 0;
+  int64_t frame = -1;  // presentation rank: the frame number the decoder will give it
+  bool key = false;
+  bool send = false;     // must reach the decoder
+  bool sampled = false;  // its frame is one we yield
+};
+
+}  // namespace
+
+class VideoReader::Impl {
+ public:
+  Impl(std::string path, std::span<const uint8_t> bytes, const VideoOptions& options)
+      : path_(std::move(path)), bytes_(bytes), options_(options) {}
+  ~Impl() {
+    av_frame_free(&frame_);
+    av_packet_free(&packet_);
+    avcodec_free_context(&codec_);
+  }
+
+  Status open();
+  bool next(VideoFrame* out);
+
+  VideoInfo info_;
+  Status status_;
+  bool partial_ = false;
+  std::string partial_reason_;
+  int64_t frames_seen_ = 0;
+  int64_t packets_decoded_ = 0;
+  bool use_plan_ = false;
+
+ private:
+  Status open_decoder();
+  void build_plan();
+  bool read_and_send();             // false once the decoder has been flushed
+  bool receive(VideoFrame* out);    // true when *out holds a sampled frame
+  bool accept_frame(int64_t* number);
+  bool convert(VideoFrame* out);
+  void set_partial(const std::string& why) {
+    if (partial_) return;  // the first cause is the one worth reporting
+    partial_ = true;
+    partial_reason_ = why;
+  }
+  bool over_limits(int64_t number) const {
+    return number >= options_.max_frames ||
+           float(number) / float(info_.fps) >= options_.max_seconds;
+  }
+
+  std::string path_;
+  std::span<const uint8_t> bytes_;
+  VideoOptions options_;
+
+  Input input_;
+  int stream_ = -1;
+  AVCodecContext* codec_ = nullptr;
+  AVFrame* frame_ = nullptr;
+  AVPacket* packet_ = nullptr;
+  std::unique_ptr<SwsContext, SwsDeleter> sws_;
+  std::vector<uint8_t> rgb_scratch_;
+
+  bool flushed_ = false;  // the decoder got its end-of-stream packet
+  bool done_ = false;
+  bool finished_ = false;  // end-of-stream checks ran
+  int64_t decode_errors_ = 0;
+  std::string first_decode_error_;
+  int64_t damaged_frames_ = 0;
+
+  // skip_unsampled plan.
+  std::vector<PlannedPacket> plan_;
+  std::unordered_map<int64_t, int64_t> frame_of_pts_;
+  int64_t packet_position_ = 0;  // video packets demuxed so far in the decode pass
+  int64_t last_needed_ = -1;     // decode position of the last packet to send
+  int64_t sampled_sent_ = 0;     // sampled frames whose packets were sent
+  int64_t sampled_received_ = 0;
+  int64_t last_number_ = -1;
+  int64_t frames_planned_ = 0;
+  bool plan_cut_at_limit_ = false;
+};
+
+Status VideoReader::Impl::open() {
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { av_log_set_level(AV_LOG_FATAL); });
+
+  if (path_.empty() && bytes_.empty()) return invalid_argument("empty input: not a video");
+  if (!path_.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path_, ec)) return not_found("no such file");
+    if (std::filesystem::is_regular_file(path_, ec) && std::filesystem::file_size(path_, ec) == 0) {
+      return invalid_argument("empty file: not a video");
+    }
+  }
+  IMPRINT_RETURN_IF_ERROR(input_.open(path_, bytes_));
+  AVFormatContext* fmt = input_.format;
+  info_.container = fmt->iformat->name;
+
+  // Refuse absurd sizes before anything is decoded: most containers state the size in their
+  // header, and stream probing below decodes frames.
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVCodecParameters* par = fmt->streams[i]->codecpar;
+    if (par->codec_type == AVMEDIA_TYPE_VIDEO &&
+        int64_t(par->width) * par->height > options_.max_pixels) {
+      return resource_exhausted("video frames are " + std::to_string(par->width) + "x" +
+                                std::to_string(par->height) + ", over max_pixels " +
+                                std::to_string(options_.max_pixels));
+    }
+  }
+  // Probing decoders: bounded pixels, one thread.
+  std::vector<AVDictionary*> probe_opts(fmt->nb_streams, nullptr);
+  for (auto& d : probe_opts) {
+    av_dict_set_int(&d, "max_pixels", options_.max_pixels, 0);
+    av_dict_set(&d, "threads", "1", 0);
+  }
+  const int probed = avformat_find_stream_info(fmt, probe_opts.data());
+  for (auto& d : probe_opts) av_dict_free(&d);
+  if (probed < 0) {
+    return invalid_argument("cannot read stream information (" + av_error_text(probed) + ")");
+  }
+
+  // The first video stream, as the reference takes (cover-art pictures are not video).
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* st = fmt->streams[i];
+    if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+        !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+      stream_ = int(i);
+      break;
+    }
+  }
+  if (stream_ < 0) return unsupported("no video stream (" + info_.container + ")");
+  const AVStream* st = fmt->streams[stream_];
+  const AVCodecParameters* par = st->codecpar;
+  info_.codec = avcodec_get_name(par->codec_id);
+  info_.width = par->width;
+  info_.height = par->height;
+  if (par->width <= 0 || par->height <= 0) {
+    return unsupported("video stream has no frame size (" + info_.codec + ")");
+  }
+  if (int64_t(par->width) * par->height > options_.max_pixels) {
+    return resource_exhausted("video frames are " + std::to_string(par->width) + "x" +
+                              std::to_string(par->height) + ", over max_pixels " +
+                              std::to_string(options_.max_pixels));
+  }
+  AVRational rate = st->avg_frame_rate;
+  if (rate.num == 0 || rate.den == 0) rate = st->r_frame_rate;
+  info_.fps = rate.den ? double(rate.num) / double(rate.den) : 0;
+  if (!(info_.fps > 0) || !std::isfinite(info_.fps)) {
+    return unsupported("video stream has no frame rate");
+  }
+  // (int)(seconds_per_hash * fps), at least 1, as the reference computes it.
+  if (options_.seconds_per_hash > 0) {
+    const double mod = options_.seconds_per_hash * info_.fps;
+    info_.frame_mod = mod >= 1 && mod < 1e15 ? int64_t(mod) : 1;
+  }
+  if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
+    info_.duration_s = double(st->duration) * av_q2d(st->time_base);
+  } else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0) {
+    info_.duration_s = double(fmt->duration) / AV_TIME_BASE;
+  }
+
+  IMPRINT_RETURN_IF_ERROR(open_decoder());
+  frame_ = av_frame_alloc();
+  packet_ = av_packet_alloc();
+  if (!frame_ || !packet_) return resource_exhausted("out of memory");
+
+  const bool plan_codec = par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC;
+  if (options_.skip_unsampled && info_.frame_mod > 1 && plan_codec) build_plan();
+  return Status::Ok();
+}
+
+Status VideoReader::Impl::open_decoder() {
+  const AVCodecParameters* par = input_.format->streams[stream_]->codecpar;
+  const AVCodec* decoder = avcodec_find_decoder(par->codec_id);
+  if (!decoder) return unsupported("no decoder for video codec " + info_.codec);
+  codec_ = avcodec_alloc_context3(decoder);
+  if (!codec_) return resource_exhausted("out of memory");
+  if (avcodec_parameters_to_context(codec_, par) < 0) {
+    return unsupported("bad codec parameters for " + info_.codec);
+  }
+  codec_->pkt_timebase = input_.format->streams[stream_]->time_base;
+  codec_->max_pixels = options_.max_pixels;  // the decoder refuses larger frames itself
+  codec_->thread_count = std::max(0, options_.threads);
+  // Frame threading reorders nothing we see: output order and pixels are the same.
+  codec_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+  const int err = avcodec_open2(codec_, decoder, nullptr);
+  if (err < 0) return unsupported("cannot open " + info_.codec + " decoder: " + av_error_text(err));
+  return Status::Ok();
+}
+
+// Numbers every frame from packet timestamps alone and marks which packets must be decoded.
+// The frame number the reference gives a frame is its rank in output order, which for these
+// codecs is timestamp order; any doubt (a packet without timestamp, two with the same) leaves
+// the plan unused.
+void VideoReader::Impl::build_plan() {
+  Input pass;
+  if (!pass.open(path_, bytes_).ok()) return;
+  AVFormatContext* fmt = pass.format;
+  if (stream_ >= int(fmt->nb_streams) ||
+      fmt->streams[stream_]->codecpar->codec_id != codec_->codec_id) {
+    return;
+  }
+  // Past max_frames nothing is sampled; a margin keeps the ranks of the frames before it exact
+  // (a packet can precede in decode order up to a decoded-picture-buffer's worth of frames).
+  const int64_t max_packets = options_.max_frames + 64;
+  std::vector<PlannedPacket> plan;
+  std::vector<int64_t> discarded;
+  AVPacket* pkt = av_packet_alloc();
+  if (!pkt) return;
+  bool ok = true;
+  while (ok && int64_t(plan.size()) < max_packets && av_read_frame(fmt, pkt) >= 0) {
+    if (pkt->stream_index == stream_) {
+      if (pkt->pts == AV_NOPTS_VALUE) ok = false;
+      PlannedPacket p;
+      p.pts = pkt->pts;
+      p.key = pkt->flags & AV_PKT_FLAG_KEY;
+      // A packet the container marks discard is decoded but yields no frame (edit lists).
+      if (pkt->flags & AV_PKT_FLAG_DISCARD) discarded.push_back(int64_t(plan.size()));
+      plan.push_back(p);
+    }
+    av_packet_unref(pkt);
+  }
+  av_packet_free(&pkt);
+  if (!ok || plan.empty()) return;
+  if (int64_t(plan.size()) >= max_packets) plan_cut_at_limit_ = true;
+
+  std::vector<int64_t> order;
+  order.reserve(plan.size());
+  for (int64_t i = 0; i < int64_t(plan.size()); ++i) {
+    if (!std::binary_search(discarded.begin(), discarded.end(), i)) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(),
+            [&](int64_t a, int64_t b) { return plan[a].pts < plan[b].pts; });
+  std::unordered_map<int64_t, int64_t> frame_of_pts;
+  for (int64_t rank = 0; rank < int64_t(order.size()); ++rank) {
+    PlannedPacket& p = plan[order[rank]];
+    p.frame = rank;
+    if (!frame_of_pts.emplace(p.pts, rank).second) return;  // duplicate timestamp
+    p.sampled = rank % info_.frame_mod == 0 && !over_limits(rank);
+    if (over_limits(rank)) plan_cut_at_limit_ = true;
+  }
+  // Each sampled frame needs the packets from the last keyframe before it (in decode order, and
+  // not after it in output order: a leading picture of an open group refers to the group before).
+  int64_t sent_until = -1;
+  std::vector<int64_t> keys;
+  for (int64_t i = 0; i < int64_t(plan.size()); ++i) {
+    if (plan[i].key) keys.push_back(i);
+    if (!plan[i].sampled) continue;
+    int64_t start = 0;
+    for (auto k = keys.rbegin(); k != keys.rend(); ++k) {
+      if (plan[*k].frame >= 0 && plan[*k].frame <= plan[i].frame) {
+        start = *k;
+        break;
+      }
+    }
+    if (!options_.skip_unsampled_gops) start = 0;
+    for (int64_t j = std::max(start, sent_until + 1); j <= i; ++j) plan[j].send = true;
+    sent_until = std::max(sent_until, i);
+  }
+  last_needed_ = sent_until;
+  frames_planned_ = int64_t(order.size());
+  plan_ = std::move(plan);
+  frame_of_pts_ = std::move(frame_of_pts);
+  use_plan_ = true;
+}
+
+// Demuxes the next video packet and hands it to the decoder; at the end of input (or, with the
+// plan, after the last packet it needs) flushes the decoder instead.
+bool VideoReader::Impl::read_and_send() {
+  if (flushed_) return false;
+  while (true) {
+    if (use_plan_ && packet_position_ > last_needed_) break;
+    const int err = av_read_frame(input_.format, packet_);
+    if (err < 0) {
+      if (err != AVERROR_EOF) {
+        set_partial("input unreadable after " + std::to_string(packet_position_) +
+                    " video packets (" + av_error_text(err) + ")");
+      }
+      break;
+    }
+    if (packet_->stream_index != stream_) {
+      av_packet_unref(packet_);
+      continue;
+    }
+    const int64_t position = packet_position_++;
+    if (use_plan_) {
+      if (position >= int64_t(plan_.size())) {  // the demuxer disagrees with the first pass
+        av_packet_unref(packet_);
+        status_ = failed_precondition("skip_unsampled plan broken: more packets than planned");
+        break;
+      }
+      const PlannedPacket& p = plan_[position];
+      if (!p.send || p.pts != packet_->pts) {
+        const bool mismatch = p.pts != packet_->pts;
+        av_packet_unref(packet_);
+        if (mismatch) {
+          status_ = failed_precondition("skip_unsampled plan broken: packet timestamps differ");
+          break;
+        }
+        continue;
+      }
+      // The decoder itself drops non-reference pictures we do not want; reference pictures
+      // come out and are dropped below.
+      codec_->skip_frame =
+          options_.skip_unsampled_nonref && !p.sampled ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
+      if (p.sampled) ++sampled_sent_;
+    }
+    if (packet_->flags & AV_PKT_FLAG_CORRUPT) ++damaged_frames_;
+    ++packets_decoded_;
+    const int sent = avcodec_send_packet(codec_, packet_);
+    av_packet_unref(packet_);
+    if (sent < 0 && sent != AVERROR(EAGAIN)) {
+      if (decode_errors_++ == 0) first_decode_error_ = av_error_text(sent);
+    }
+    return true;
+  }
+  codec_->skip_frame = AVDISCARD_DEFAULT;
+  avcodec_send_packet(codec_, nullptr);
+  flushed_ = true;
+  return true;
+}
+
+// Numbers the decoded frame in frame_; false when it is not to be yielded.
+bool VideoReader::Impl::accept_frame(int64_t* number) {
+  if (!use_plan_) {
+    *number = frames_seen_++;
+    return *number % info_.frame_mod == 0;
+  }
+  auto it = frame_->pts == AV_NOPTS_VALUE ? frame_of_pts_.end() : frame_of_pts_.find(frame_->pts);
+  if (it == frame_of_pts_.end()) {
+    status_ = failed_precondition("skip_unsampled plan broken: a frame with an unplanned time");
+    return false;
+  }
+  *number = it->second;
+  if (*number % info_.frame_mod != 0) return false;
+  if (*number <= last_number_) {
+    status_ = failed_precondition("skip_unsampled plan broken: frames out of order");
+    return false;
+  }
+  ++sampled_received_;
+  return true;
+}
+
+bool VideoReader::Impl::convert(VideoFrame* out) {
+  const int w = frame_->width, h = frame_->height;
+  if (w <= 0 || h <= 0 || frame_->format < 0) {
+    ++damaged_frames_;
+    return false;
+  }
+  if (int64_t(w) * h > options_.max_pixels) {
+    set_partial("frame " + std::to_string(out->frame_number) + " is " + std::to_string(w) + "x" +
+                std::to_string(h) + ", over max_pixels");
+    done_ = true;
+    return false;
+  }
+  // Area filter at the native size, as the reference; a context per (size, format), so a
+  // stream whose frames change size converts each at its own size.
+  sws_.reset(sws_getCachedContext(sws_.release(), w, h, AVPixelFormat(frame_->format), w, h,
+                                  AV_PIX_FMT_RGB24, SWS_AREA, nullptr, nullptr, nullptr));
+  if (!sws_) {
+    ++damaged_frames_;
+    return false;
+  }
+  // swscale writes through a buffer laid out like the reference's (stride 3w, padded end) and
+  // may write a few bytes past the last pixel, so it never writes into the Image directly.
+  const size_t bytes = size_t(w) * h * 3;
+  rgb_scratch_.resize(bytes + 64);
+  uint8_t* dst[4] = {rgb_scratch_.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {3 * w, 0, 0, 0};
+  if (sws_scale(sws_.get(), frame_->data, frame_->linesize, 0, h, dst, dst_stride) != h) {
+    ++damaged_frames_;
+    return false;
+  }
+  out->rgb = Image(w, h, 3);
+  std::memcpy(out->rgb.pixels.data(), rgb_scratch_.data(), bytes);
+  return true;
+}
+
+bool VideoReader::Impl::receive(VideoFrame* out) {
+  while (true) {
+    const int err = avcodec_receive_frame(codec_, frame_);
+    if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return false;
+    if (err < 0) {
+      if (decode_errors_++ == 0) first_decode_error_ = av_error_text(err);
+      return false;
+    }
+    int64_t number = 0;
+    const bool wanted = accept_frame(&number);
+    if (!status_.ok()) {
+      av_frame_unref(frame_);
+      return false;
+    }
+    if (frame_->decode_error_flags || (frame_->flags & AV_FRAME_FLAG_CORRUPT)) ++damaged_frames_;
+    if (over_limits(number)) {
+      set_partial("stopped at frame " + std::to_string(number) + ": max_frames " +
+                  std::to_string(options_.max_frames) + " or max_seconds " +
+                  std::to_string(options_.max_seconds) + " reached");
+      done_ = true;
+      av_frame_unref(frame_);
+      return false;
+    }
+    if (!wanted) {
+      av_frame_unref(frame_);
+      continue;
+    }
+    out->frame_number = number;
+    out->timestamp_s = double(float(number) / float(info_.fps));  // the reference's float math
+    const bool converted = convert(out);
+    av_frame_unref(frame_);
+    if (done_) return false;
+    if (converted) {
+      last_number_ = number;
+      return true;
+    }
+  }
+}
+
+bool VideoReader::Impl::next(VideoFrame* out) {
+  while (!done_ && status_.ok()) {
+    if (receive(out)) return true;
+    if (done_ || !status_.ok()) break;
+    if (!read_and_send()) done_ = true;
+  }
+  if (!done_ || finished_) return false;
+  finished_ = true;
+  // End of stream: say what the frames are short of.
+  if (use_plan_ && status_.ok()) {
+    frames_seen_ = std::max(frames_seen_, std::min(frames_planned_, options_.max_frames));
+    if (sampled_received_ != sampled_sent_) {
+      status_ = failed_precondition("skip_unsampled plan broken: " +
+                                    std::to_string(sampled_sent_ - sampled_received_) +
+                                    " sampled frames did not come out of the decoder");
+    } else if (plan_cut_at_limit_) {
+      set_partial("stopped at max_frames " + std::to_string(options_.max_frames) +
+                  " or max_seconds " + std::to_string(options_.max_seconds));
+    }
+  }
+  // A container that states its frame count (MP4 does) tells a cut file from a short one.
+  const int64_t declared = input_.format->streams[stream_]->nb_frames;
+  const int64_t demuxed = use_plan_ ? int64_t(plan_.size()) : packet_position_;
+  if (declared > 0 && demuxed < declared && !(use_plan_ && plan_cut_at_limit_)) {
+    set_partial("stream ends after " + std::to_string(demuxed) + " of its " +
+                std::to_string(declared) + " frames");
+  }
+  if (decode_errors_ > 0) {
+    set_partial(std::to_string(decode_errors_) + " packets failed to decode (first: " +
+                first_decode_error_ + "); frame numbers after them may differ from the reference");
+  }
+  if (damaged_frames_ > 0) {
+    set_partial(std::to_string(damaged_frames_) + " frames damaged (concealed decode errors)");
+  }
+  return false;
+}
+
+VideoReader::VideoReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VideoReader::~VideoReader() = default;
+
+Result<std::unique_ptr<VideoReader>> VideoReader::open_file(const std::string& path,
+                                                            const VideoOptions& options) {
+  if (path.empty()) return invalid_argument("empty path");
+  auto impl = std::make_unique<Impl>(path, std::span<const uint8_t>(), options);
+  Status s = impl->open();
+  if (!s.ok()) return s.with_context(path);
+  return std::unique_ptr<VideoReader>(new VideoReader(std::move(impl)));
+}
+
+Result<std::unique_ptr<VideoReader>> VideoReader::open_bytes(std::span<const uint8_t> bytes,
+                                                             const VideoOptions& options) {
+  auto impl = std::make_unique<Impl>(std::string(), bytes, options);
+  IMPRINT_RETURN_IF_ERROR(impl->open());
+  return std::unique_ptr<VideoReader>(new VideoReader(std::move(impl)));
+}
+
+const VideoInfo& VideoReader::info() const { return impl_->info_; }
+bool VideoReader::next(VideoFrame* frame) { return impl_->next(frame); }
+const Status& VideoReader::status() const { return impl_->status_; }
+bool VideoReader::partial() const { return impl_->partial_; }
+const std::string& VideoReader::partial_reason() const { return impl_->partial_reason_; }
+int64_t VideoReader::frames_seen() const { return impl_->frames_seen_; }
+int64_t VideoReader::packets_decoded() const { return impl_->packets_decoded_; }
+bool VideoReader::used_skip_plan() const { return impl_->use_plan_; }
+
+}  // namespace imprint

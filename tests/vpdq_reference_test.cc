@@ -1,0 +1,197 @@
+// Our vPDQ against Meta's reference hasher and matcher in ../shared/vpdq-reference: every frame
+// hash of every video, the one-per-second hashes, and the match percentages of every pair.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "test_support.h"
+#include "video.h"
+
+namespace imprint {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string reference_dir() { return test::shared_dir() + "/vpdq-reference"; }
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// The reference's output line: frame,quality,hex,timestamp with %.3f.
+std::string reference_line(const FrameHash& f) {
+  char ts[64];
+  std::snprintf(ts, sizeof(ts), "%.3f", f.t);
+  return std::to_string(f.frame) + "," + std::to_string(f.quality) + "," + f.hash.to_hex() + "," +
+         ts;
+}
+
+// Video names (file stems), sorted.
+std::vector<std::string> video_names() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(reference_dir() + "/videos")) {
+    if (e.path().extension() == ".mp4") names.push_back(e.path().stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string video_path(const std::string& name) {
+  return reference_dir() + "/videos/" + name + ".mp4";
+}
+
+// Hashes every video once per sampling rate for all tests of this file: decoding is the slow
+// part, and several tests look at the same hashes.
+const VideoFingerprint& fingerprint(const std::string& name, double seconds_per_hash,
+                                    bool skip_unsampled = true) {
+  static std::map<std::tuple<std::string, double, bool>, VideoFingerprint> cache;
+  auto key = std::make_tuple(name, seconds_per_hash, skip_unsampled);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    VideoOptions o;
+    o.seconds_per_hash = seconds_per_hash;
+    o.skip_unsampled = skip_unsampled;
+    o.threads = 2;
+    auto fp = hash_video_file(video_path(name), o);
+    EXPECT_TRUE(fp.ok()) << name << ": " << fp.status().to_string();
+    it = cache.emplace(key, fp.ok() ? *fp : VideoFingerprint()).first;
+  }
+  return it->second;
+}
+
+// Compares our lines with the reference file; returns how many agree exactly and lists the rest.
+int compare_with_reference(const std::string& name, const VideoFingerprint& fp,
+                           const std::string& expected_path, std::string* differences) {
+  const std::vector<std::string> expected = read_lines(expected_path);
+  EXPECT_EQ(fp.frames.size(), expected.size()) << name;
+  int same = 0;
+  for (size_t i = 0; i < std::min(expected.size(), fp.frames.size()); ++i) {
+    const std::string ours = reference_line(fp.frames[i]);
+    if (ours == expected[i]) {
+      ++same;
+    } else {
+      *differences += name + " line " + std::to_string(i + 1) + ": ours " + ours +
+                      " reference " + expected[i] + "\n";
+    }
+  }
+  return same;
+}
+
+TEST(VpdqReference, AllFourteenVideosArePresent) {
+  const auto names = video_names();
+  EXPECT_EQ(names.size(), 14u);
+  for (const auto& n : names) {
+    EXPECT_TRUE(fs::exists(reference_dir() + "/expected-every-frame/" + n + ".txt")) << n;
+    EXPECT_TRUE(fs::exists(reference_dir() + "/expected-1s/" + n + ".txt")) << n;
+  }
+}
+
+// Same FFmpeg (Debian 12's 5.1) as the reference build, so every frame agrees bit for bit:
+// frame number, quality, all 256 bits, and the printed timestamp.
+TEST(VpdqReference, EveryFrameHashMatchesEveryLine) {
+  int total = 0, same = 0;
+  std::string differences;
+  for (const auto& name : video_names()) {
+    const VideoFingerprint& fp = fingerprint(name, 0);
+    EXPECT_FALSE(fp.partial) << name << ": " << fp.partial_reason;
+    EXPECT_DOUBLE_EQ(fp.fps, 30.0) << name;
+    total += int(read_lines(reference_dir() + "/expected-every-frame/" + name + ".txt").size());
+    same += compare_with_reference(name, fp, reference_dir() + "/expected-every-frame/" + name +
+                                                 ".txt", &differences);
+  }
+  std::printf("every frame: %d of %d reference lines identical\n", same, total);
+  EXPECT_EQ(same, total) << differences;
+  EXPECT_GT(total, 5000);
+}
+
+// One hash a second (frame_mod 30): the default path, which skips decoding the frames it does
+// not need, and plain full decoding must both give the reference's lines.
+TEST(VpdqReference, OnePerSecondHashesMatchEveryLineWithAndWithoutSkipping) {
+  for (bool skip : {true, false}) {
+    int total = 0, same = 0;
+    std::string differences;
+    for (const auto& name : video_names()) {
+      const VideoFingerprint& fp = fingerprint(name, 1.0, skip);
+      EXPECT_FALSE(fp.partial) << name << ": " << fp.partial_reason;
+      const std::string expected = reference_dir() + "/expected-1s/" + name + ".txt";
+      total += int(read_lines(expected).size());
+      same += compare_with_reference(name, fp, expected, &differences);
+    }
+    std::printf("one per second (skip_unsampled=%d): %d of %d reference lines identical\n",
+                int(skip), same, total);
+    EXPECT_EQ(same, total) << differences;
+    EXPECT_GT(total, 150);
+  }
+}
+
+// The skip plan must actually skip: fewer packets reach the decoder than there are frames.
+TEST(VpdqReference, SkippingUnsampledFramesDecodesFewerPackets) {
+  VideoOptions o;
+  auto reader = VideoReader::open_file(video_path("chair-orig-22-sd-bar"), o);
+  ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+  VideoFrame f;
+  int n = 0;
+  while ((*reader)->next(&f)) ++n;
+  ASSERT_TRUE((*reader)->status().ok()) << (*reader)->status().to_string();
+  EXPECT_TRUE((*reader)->used_skip_plan());
+  EXPECT_EQ(n, 23);
+  EXPECT_EQ((*reader)->frames_seen(), 673);
+  EXPECT_LT((*reader)->packets_decoded(), 673);
+  std::printf("chair-orig-22-sd-bar at 1 s: %lld of 673 packets decoded\n",
+              (long long)(*reader)->packets_decoded());
+}
+
+// expected-matches-every-frame.csv: the reference brute-force matcher at distance 31 and quality
+// 50, for all 196 ordered pairs, from our own every-frame hashes.
+TEST(VpdqReference, MatchPercentagesOfEveryPairMatchTheReference) {
+  const auto rows = read_lines(reference_dir() + "/expected-matches-every-frame.csv");
+  ASSERT_FALSE(rows.empty());
+  ASSERT_EQ(rows[0], "query,target,query_match_pct,target_match_pct");
+  int checked = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::stringstream ss(rows[i]);
+    std::string query, target, qpct, tpct;
+    std::getline(ss, query, ',');
+    std::getline(ss, target, ',');
+    std::getline(ss, qpct, ',');
+    std::getline(ss, tpct, ',');
+    const VpdqMatch m =
+        vpdq_match(fingerprint(query, 0).frames, fingerprint(target, 0).frames, 31, 50);
+    char q[32], t[32];
+    std::snprintf(q, sizeof(q), "%.2f", m.query_match_pct);
+    std::snprintf(t, sizeof(t), "%.2f", m.target_match_pct);
+    EXPECT_EQ(q, qpct) << query << " vs " << target;
+    EXPECT_EQ(t, tpct) << query << " vs " << target;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 196);
+}
+
+// The CSV separates the two matcher rules that differ in a way it can see: counting each distinct
+// hash once (pytx) changes some pairs, counting every frame (C++ matchTwoHashBrute) does not.
+TEST(VpdqReference, DedupingHashesWouldNotReproduceTheReference) {
+  VpdqMatchOptions dedupe;
+  dedupe.dedupe_hashes = true;
+  const auto& a = fingerprint("chair-19-sd-bar", 0).frames;
+  const auto& b = fingerprint("chair-20-sd-bar", 0).frames;
+  const VpdqMatch all = vpdq_match(a, b);
+  const VpdqMatch unique = vpdq_match(a, b, dedupe);
+  // Reference row: chair-19-sd-bar,chair-20-sd-bar,100.00,92.18.
+  EXPECT_NEAR(all.target_match_pct, 92.18, 0.005);
+  EXPECT_GT(std::abs(unique.target_match_pct - all.target_match_pct), 0.05);
+}
+
+}  // namespace
+}  // namespace imprint
