@@ -1,0 +1,211 @@
+#include "usage_log.h"
+
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "sqlite_db.h"
+
+namespace imprint {
+using detail::Database;
+using detail::Statement;
+
+namespace {
+
+constexpr const char* kUsageSchema = R"sql(
+CREATE TABLE IF NOT EXISTS usage_events(
+  pk INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ms INTEGER NOT NULL,
+  work_id TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  caller TEXT NOT NULL,
+  query_sha256 TEXT NOT NULL DEFAULT '',
+  reference TEXT NOT NULL DEFAULT '',
+  distance INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS usage_by_work ON usage_events(work_id, time_ms);
+CREATE INDEX IF NOT EXISTS usage_by_owner ON usage_events(owner, time_ms);
+CREATE INDEX IF NOT EXISTS usage_by_time ON usage_events(time_ms);
+)sql";
+
+}  // namespace
+
+class UsageLog::Impl {
+ public:
+  Database wdb;  // the writer thread's
+  Database rdb;
+  mutable std::mutex rdb_mu;
+  bool read_only = false;
+
+  std::mutex mu;
+  std::condition_variable wake_writer, committed;
+  std::vector<UsageEvent> pending;
+  uint64_t queued_seq = 0;     // batches handed to the writer
+  uint64_t committed_seq = 0;  // batches committed
+  Status last_error;
+  bool stopping = false;
+  std::thread writer;
+
+  void run_writer() {
+    std::unique_lock<std::mutex> lk(mu);
+    while (true) {
+      wake_writer.wait(lk, [&] { return stopping || !pending.empty(); });
+      if (pending.empty() && stopping) return;
+      std::vector<UsageEvent> batch;
+      batch.swap(pending);
+      const uint64_t seq = ++queued_seq;
+      lk.unlock();
+      Status s = write(batch);
+      lk.lock();
+      committed_seq = seq;
+      last_error = s;
+      committed.notify_all();
+    }
+  }
+
+  Status write(const std::vector<UsageEvent>& batch) {
+    IMPRINT_RETURN_IF_ERROR(wdb.exec("BEGIN IMMEDIATE"));
+    Result<Statement> ins = wdb.prepare(
+        "INSERT INTO usage_events(time_ms, work_id, owner, decision, purpose, caller, query_sha256, "
+        "reference, distance) VALUES (?,?,?,?,?,?,?,?,?)");
+    if (!ins.ok()) {
+      (void)wdb.exec("ROLLBACK");
+      return ins.status();
+    }
+    for (const UsageEvent& e : batch) {
+      ins->bind(1, e.time_ms).bind(2, e.work_id).bind(3, e.owner).bind(4, std::string(decision_name(e.decision)));
+      ins->bind(5, std::string(purpose_name(e.purpose))).bind(6, e.caller).bind(7, e.query_sha256);
+      ins->bind(8, e.reference).bind(9, int64_t(e.distance));
+      Status s = ins->run();
+      if (!s.ok()) {
+        (void)wdb.exec("ROLLBACK");
+        return s;
+      }
+    }
+    Status s = wdb.exec("COMMIT");
+    if (!s.ok()) (void)wdb.exec("ROLLBACK");
+    return s;
+  }
+};
+
+UsageLog::UsageLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+UsageLog::~UsageLog() {
+  if (!impl_ || impl_->read_only) return;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->wake_writer.notify_all();
+  if (impl_->writer.joinable()) impl_->writer.join();
+}
+
+Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir, bool read_only) {
+  auto impl = std::make_unique<Impl>();
+  impl->read_only = read_only;
+  const std::string path = catalog_dir + "/catalog.sqlite";
+  if (!read_only) {
+    Result<Database> w = Database::open(path, false);
+    if (!w.ok()) return w.status();
+    impl->wdb = std::move(*w);
+    IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA journal_mode=WAL"));
+    IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA synchronous=NORMAL"));
+    IMPRINT_RETURN_IF_ERROR(impl->wdb.exec(kUsageSchema));
+  }
+  Result<Database> r = Database::open(path, read_only);
+  if (!r.ok()) return r.status();
+  impl->rdb = std::move(*r);
+  if (read_only) {
+    // An older catalog may have no usage table yet: reads then see no events.
+    Result<Statement> probe = impl->rdb.prepare("SELECT 1 FROM usage_events LIMIT 1");
+    if (!probe.ok()) return not_found("catalog " + catalog_dir + " has no usage records yet");
+  }
+  Impl* raw = impl.get();
+  if (!read_only) raw->writer = std::thread([raw] { raw->run_writer(); });
+  return std::unique_ptr<UsageLog>(new UsageLog(std::move(impl)));
+}
+
+Status UsageLog::record(std::span<const UsageEvent> events) {
+  if (events.empty()) return Status::Ok();
+  Impl& m = *impl_;
+  if (m.read_only) return failed_precondition("usage log opened read-only");
+  std::unique_lock<std::mutex> lk(m.mu);
+  m.pending.insert(m.pending.end(), events.begin(), events.end());
+  // Our events go out with the batch after the one being written now.
+  const uint64_t mine = m.queued_seq + 1;
+  m.wake_writer.notify_one();
+  m.committed.wait(lk, [&] { return m.committed_seq >= mine; });
+  return m.last_error;
+}
+
+Status UsageLog::list(const UsageFilter& f, const std::function<bool(const UsageEvent&)>& fn) const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  std::string sql =
+      "SELECT time_ms, work_id, owner, decision, purpose, caller, query_sha256, reference, distance "
+      "FROM usage_events WHERE time_ms >= ?";
+  if (!f.work_id.empty()) sql += " AND work_id = ?";
+  if (!f.owner.empty()) sql += " AND owner = ?";
+  sql += " ORDER BY time_ms, pk";
+  if (f.limit >= 0) sql += " LIMIT " + std::to_string(f.limit);
+  Result<Statement> s = impl_->rdb.prepare(sql);
+  if (!s.ok()) return s.status();
+  int i = 1;
+  s->bind(i++, f.since_ms);
+  if (!f.work_id.empty()) s->bind(i++, f.work_id);
+  if (!f.owner.empty()) s->bind(i++, f.owner);
+  Status st;
+  while (s->step(&st)) {
+    UsageEvent e;
+    e.time_ms = s->int64(0);
+    e.work_id = s->text(1);
+    e.owner = s->text(2);
+    e.decision = s->text(3) == "allow" ? MatchDecision::kAllow : MatchDecision::kFlag;
+    Result<Purpose> p = parse_purpose(s->text(4));
+    e.purpose = p.ok() ? *p : Purpose::kAnyUse;
+    e.caller = s->text(5);
+    e.query_sha256 = s->text(6);
+    e.reference = s->text(7);
+    e.distance = int(s->int64(8));
+    if (!fn(e)) break;
+  }
+  return st;
+}
+
+Result<std::vector<UsageTotal>> UsageLog::totals() const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  Result<Statement> s = impl_->rdb.prepare(
+      "SELECT owner, work_id, decision, COUNT(*) FROM usage_events GROUP BY owner, work_id, decision "
+      "ORDER BY owner, work_id, decision");
+  if (!s.ok()) return s.status();
+  std::vector<UsageTotal> out;
+  Status st;
+  while (s->step(&st)) out.push_back({s->text(0), s->text(1), s->text(2), s->int64(3)});
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<int64_t> parse_time(const std::string& text) {
+  std::tm tm{};
+  int ms = 0;
+  const char* end = nullptr;
+  if (text.size() == 10) {
+    end = strptime(text.c_str(), "%Y-%m-%d", &tm);
+  } else {
+    end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end && *end == '.') {
+      ms = std::atoi(end + 1);
+      ++end;
+      while (*end >= '0' && *end <= '9') ++end;
+    }
+    if (end && *end == 'Z') ++end;
+  }
+  if (!end || *end != '\0') {
+    return invalid_argument("cannot read time '" + text + "' (use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+  }
+  return int64_t(timegm(&tm)) * 1000 + ms;
+}
+
+}  // namespace imprint

@@ -1,0 +1,76 @@
+// UsageLog: records of what matching decided, for rights holders to bill or send takedowns from.
+//
+// Every match the server decides (flag or allow) and every finding of `imprint query --record`
+// becomes a usage event in the catalog's database (table usage_events): work, decision, purpose,
+// caller (an API key's name, never the key), time, the query's content digest and the caller's
+// reference for the upload. Events name works by external id, so records outlive a removed work.
+//
+// Writes are group-committed: record() queues its events and returns once a background writer has
+// committed them, one transaction for everything queued meanwhile, so concurrent matches share a
+// commit instead of each paying for one. Commits use synchronous=NORMAL in WAL mode: an event that
+// record() acknowledged survives a killed process; a power cut may drop the last commits.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "licence.h"
+
+namespace imprint {
+
+struct UsageEvent {
+  std::string work_id;
+  std::string owner;
+  MatchDecision decision = MatchDecision::kFlag;
+  Purpose purpose = Purpose::kAnyUse;
+  std::string caller;
+  int64_t time_ms = 0;
+  std::string query_sha256;  // hex, empty when unknown (a hash-only query)
+  std::string reference;
+  int distance = 0;
+};
+
+struct UsageFilter {
+  std::string work_id;  // empty: all
+  std::string owner;    // empty: all
+  int64_t since_ms = 0;
+  int64_t limit = -1;
+};
+
+struct UsageTotal {
+  std::string owner;
+  std::string work_id;
+  std::string decision;
+  int64_t count = 0;
+};
+
+class UsageLog {
+ public:
+  // Opens the usage records of the catalog in `catalog_dir` (creating the table when writable).
+  static Result<std::unique_ptr<UsageLog>> open(const std::string& catalog_dir, bool read_only);
+  ~UsageLog();
+
+  // Returns once the events are committed.
+  Status record(std::span<const UsageEvent> events);
+  // Oldest first.
+  Status list(const UsageFilter& filter, const std::function<bool(const UsageEvent&)>& fn) const;
+  Result<std::vector<UsageTotal>> totals() const;
+
+  class Impl;
+
+ private:
+  explicit UsageLog(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "2026-11-23", "2026-11-23T10:00:00Z" (or with milliseconds) -> ms since the epoch.
+Result<int64_t> parse_time(const std::string& text);
+
+}  // namespace imprint

@@ -1,0 +1,135 @@
+// Admission, authentication, metrics and access logging around every call; status mapping.
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "server_impl.h"
+
+namespace imprint::server {
+
+grpc::StatusCode grpc_code(StatusCode c) {
+  switch (c) {
+    case StatusCode::kOk: return grpc::StatusCode::OK;
+    case StatusCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
+    case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
+    case StatusCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
+    case StatusCode::kCorruption: return grpc::StatusCode::DATA_LOSS;
+    case StatusCode::kIOError: return grpc::StatusCode::UNAVAILABLE;
+    case StatusCode::kUnsupported: return grpc::StatusCode::INVALID_ARGUMENT;
+    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
+    case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
+  }
+  return grpc::StatusCode::UNKNOWN;
+}
+
+const char* grpc_code_name(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    default: return "UNKNOWN";
+  }
+}
+
+grpc::Status to_grpc(const Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(grpc_code(s.code()), s.message());
+}
+
+grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role need,
+                           const std::function<grpc::Status(const Caller&)>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  Caller caller{"anonymous", Role::kAdmin};
+  grpc::Status result;
+  const int now_in_flight = ++server_.in_flight;
+  if (now_in_flight > server_.options.max_concurrent_calls) {
+    result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "server busy: " + std::to_string(server_.options.max_concurrent_calls) +
+                              " calls in flight; retry with backoff");
+  } else if (server_.keys) {
+    const auto& md = ctx->client_metadata();
+    auto it = md.find("authorization");
+    Result<Caller> who = it == md.end()
+                             ? Result<Caller>(not_found("missing 'authorization: Bearer <key>' metadata"))
+                             : server_.keys->authenticate(std::string(it->second.data(), it->second.size()));
+    if (!who.ok()) {
+      result = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
+    } else if (!role_allows(who->role, need)) {
+      caller = *who;
+      result = grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                            std::string("key '") + who->name + "' has role " + role_name(who->role) +
+                                "; " + method + " needs " + role_name(need));
+    } else {
+      caller = *who;
+      result = fn(caller);
+    }
+  } else {
+    result = fn(caller);
+  }
+  --server_.in_flight;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const char* code = grpc_code_name(result.error_code());
+  server_.metrics.record_call(method, code, seconds);
+  nlohmann::json line = {{"method", method}, {"code", code}, {"ms", std::round(seconds * 1e5) / 100},
+                         {"caller", caller.name}, {"peer", ctx->peer()}};
+  if (!result.ok()) line["error"] = result.error_message();
+  server_.log_access(line.dump());
+  return result;
+}
+
+void StreamWatch::touch(grpc::ServerContext* ctx) {
+  std::lock_guard<std::mutex> lk(mu_);
+  last_[ctx] = std::chrono::steady_clock::now();
+}
+
+void StreamWatch::forget(grpc::ServerContext* ctx) {
+  std::lock_guard<std::mutex> lk(mu_);
+  last_.erase(ctx);
+}
+
+int StreamWatch::cancel_idle(std::chrono::milliseconds idle) {
+  std::lock_guard<std::mutex> lk(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  int n = 0;
+  for (auto& [ctx, t] : last_) {
+    if (now - t > idle) {
+      ctx->TryCancel();
+      t = now;  // once is enough; the handler forgets it on its way out
+      ++n;
+    }
+  }
+  return n;
+}
+
+void Server::Impl::log_access(const std::string& line) {
+  if (options.access_log) {
+    options.access_log(line);
+  } else {
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lk(mu);
+    std::cerr << line << '\n';
+  }
+}
+
+void Server::Impl::update_gauges() {
+  Result<CatalogStats> s = catalog.stats();
+  if (s.ok()) {
+    metrics.set_gauge("imprint_catalog_works", "Registered works.", double(s->works));
+    metrics.set_gauge("imprint_catalog_index_entries", "PDQ hashes in the match index.",
+                      double(s->index_entries));
+  }
+  metrics.set_gauge("imprint_calls_in_flight", "Calls being served.", in_flight.load());
+}
+
+}  // namespace imprint::server

@@ -1,0 +1,299 @@
+// The imprint.v1 CatalogService and MatchService on the synchronous gRPC API.
+#include <chrono>
+
+#include "match_json.h"
+#include "server_impl.h"
+
+namespace imprint::server {
+namespace {
+
+using grpc::ServerContext;
+using grpc::StatusCode;
+
+grpc::Status check_deadline(const Server::Impl& s, std::chrono::steady_clock::time_point start,
+                            ServerContext* ctx) {
+  if (ctx->IsCancelled()) return grpc::Status(StatusCode::CANCELLED, "the caller cancelled");
+  if (std::chrono::steady_clock::now() - start > std::chrono::milliseconds(s.options.call_deadline_ms)) {
+    return grpc::Status(StatusCode::DEADLINE_EXCEEDED,
+                        "the call took longer than the server's limit of " +
+                            std::to_string(s.options.call_deadline_ms) + " ms");
+  }
+  return grpc::Status::OK;
+}
+
+class CatalogServiceImpl final : public v1::CatalogService::Service {
+ public:
+  explicit CatalogServiceImpl(Server::Impl& s) : s_(s), gate_(s) {}
+
+  grpc::Status RegisterWork(ServerContext* ctx, const v1::RegisterWorkRequest* req,
+                            v1::RegisterWorkResponse* resp) override {
+    return gate_.run(ctx, "RegisterWork", Role::kRegistrar, [&](const Caller&) -> grpc::Status {
+      WorkInput in;
+      if (req->has_image()) {
+        DecodeOptions d;
+        d.max_pixels = s_.options.max_pixels;
+        Result<WorkInput> made = work_input_from_image(
+            std::span(reinterpret_cast<const uint8_t*>(req->image().data()), req->image().size()), d);
+        if (!made.ok()) return to_grpc(made.status().with_context("image"));
+        in = std::move(*made);
+      } else if (req->has_fingerprints()) {
+        for (const v1::PdqFingerprint& f : req->fingerprints().pdq()) {
+          Result<PdqHash> h = PdqHash::from_hex(f.hash());
+          if (!h.ok()) return to_grpc(h.status());
+          if (f.quality() < 0 || f.quality() > 100) {
+            return grpc::Status(StatusCode::INVALID_ARGUMENT, "quality must be 0..100");
+          }
+          in.fingerprints.push_back(WorkFingerprint::pdq(*h, f.quality()));
+        }
+        if (in.fingerprints.empty()) {
+          return grpc::Status(StatusCode::INVALID_ARGUMENT, "fingerprints holds no PDQ hash");
+        }
+        const std::string& sha = req->fingerprints().sha256();
+        if (!sha.empty()) {
+          if (sha.size() != 64) return grpc::Status(StatusCode::INVALID_ARGUMENT, "sha256 must be 64 hex digits");
+          Sha256 d{};
+          for (int i = 0; i < 32; ++i) {
+            const std::string byte = sha.substr(size_t(i) * 2, 2);
+            char* end = nullptr;
+            d[i] = uint8_t(std::strtoul(byte.c_str(), &end, 16));
+            if (*end) return grpc::Status(StatusCode::INVALID_ARGUMENT, "sha256 must be hex");
+          }
+          in.work.sha256 = d;
+        }
+      } else {
+        return grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or fingerprints");
+      }
+      const v1::Work& w = req->work();
+      in.work.id = w.work_id();
+      in.work.title = w.title().empty() ? w.work_id() : w.title();
+      in.work.owner = w.owner();
+      in.work.source = w.source();
+      in.work.media = w.media().empty() ? "image" : w.media();
+      Result<LicencePolicy> lic = from_proto(w.licence());
+      if (!lic.ok()) return to_grpc(lic.status());
+      in.work.licence = *lic;
+      std::vector<Result<Work>> done = s_.catalog.register_works(std::vector{in}, req->replace());
+      if (!done[0].ok()) return to_grpc(done[0].status());
+      to_proto(*done[0], resp->mutable_work());
+      const WorkFingerprint& f = in.fingerprints.front();
+      resp->mutable_pdq()->set_hash(PdqHash::from_bytes(f.data.data()).to_hex());
+      resp->mutable_pdq()->set_quality(f.quality);
+      return grpc::Status::OK;
+    });
+  }
+
+  grpc::Status GetWork(ServerContext* ctx, const v1::GetWorkRequest* req, v1::Work* resp) override {
+    return gate_.run(ctx, "GetWork", Role::kRegistrar, [&](const Caller&) {
+      Result<Work> w = s_.catalog.get_work(req->work_id());
+      if (!w.ok()) return to_grpc(w.status());
+      to_proto(*w, resp);
+      return grpc::Status::OK;
+    });
+  }
+
+  grpc::Status ListWorks(ServerContext* ctx, const v1::ListWorksRequest* req,
+                         grpc::ServerWriter<v1::Work>* writer) override {
+    return gate_.run(ctx, "ListWorks", Role::kRegistrar, [&](const Caller&) {
+      WorkFilter f;
+      f.owner = req->owner();
+      f.limit = req->limit() > 0 ? req->limit() : -1;
+      bool cancelled = false;
+      Status s = s_.catalog.list_works(f, [&](const Work& w) {
+        v1::Work out;
+        to_proto(w, &out);
+        if (ctx->IsCancelled() || !writer->Write(out)) {
+          cancelled = true;
+          return false;
+        }
+        return true;
+      });
+      if (cancelled) return grpc::Status(StatusCode::CANCELLED, "the caller went away");
+      return to_grpc(s);
+    });
+  }
+
+  grpc::Status RemoveWork(ServerContext* ctx, const v1::RemoveWorkRequest* req,
+                          v1::RemoveWorkResponse*) override {
+    return gate_.run(ctx, "RemoveWork", Role::kRegistrar,
+                     [&](const Caller&) { return to_grpc(s_.catalog.remove_work(req->work_id())); });
+  }
+
+  grpc::Status ListUsage(ServerContext* ctx, const v1::ListUsageRequest* req,
+                         grpc::ServerWriter<v1::UsageEvent>* writer) override {
+    return gate_.run(ctx, "ListUsage", Role::kAdmin, [&](const Caller&) {
+      if (!s_.usage) return grpc::Status(StatusCode::FAILED_PRECONDITION, "usage records are off");
+      UsageFilter f;
+      f.work_id = req->work_id();
+      f.owner = req->owner();
+      f.limit = req->limit() > 0 ? req->limit() : -1;
+      if (!req->since().empty()) {
+        Result<int64_t> t = parse_time(req->since());
+        if (!t.ok()) return to_grpc(t.status());
+        f.since_ms = *t;
+      }
+      Status s = s_.usage->list(f, [&](const UsageEvent& e) {
+        v1::UsageEvent out;
+        to_proto(e, &out);
+        return !ctx->IsCancelled() && writer->Write(out);
+      });
+      return to_grpc(s);
+    });
+  }
+
+ private:
+  Server::Impl& s_;
+  CallGate gate_;
+};
+
+class MatchServiceImpl final : public v1::MatchService::Service {
+ public:
+  explicit MatchServiceImpl(Server::Impl& s) : s_(s), gate_(s) {}
+
+  grpc::Status MatchImage(ServerContext* ctx, const v1::MatchImageRequest* req,
+                          v1::MatchResponse* resp) override {
+    return gate_.run(ctx, "MatchImage", Role::kMatcher, [&](const Caller& caller) {
+      const auto start = std::chrono::steady_clock::now();
+      MatchRequestParts parts;
+      parts.image = req->image();
+      parts.context = &req->context();
+      grpc::Status st = s_.match(parts, caller.name, resp);
+      if (!st.ok()) return st;
+      return check_deadline(s_, start, ctx);
+    });
+  }
+
+  grpc::Status MatchHash(ServerContext* ctx, const v1::MatchHashRequest* req,
+                         v1::MatchResponse* resp) override {
+    return gate_.run(ctx, "MatchHash", Role::kMatcher, [&](const Caller& caller) {
+      Result<PdqHash> h = PdqHash::from_hex(req->pdq());
+      if (!h.ok()) return to_grpc(h.status());
+      MatchRequestParts parts;
+      parts.hash = *h;
+      parts.quality = req->quality() == 0 ? 100 : req->quality();
+      parts.context = &req->context();
+      return s_.match(parts, caller.name, resp);
+    });
+  }
+
+  grpc::Status MatchStream(ServerContext* ctx,
+                           grpc::ServerReaderWriter<v1::MatchStreamResponse, v1::MatchStreamRequest>* stream)
+      override {
+    return gate_.run(ctx, "MatchStream", Role::kMatcher, [&](const Caller& caller) {
+      s_.streams.touch(ctx);
+      struct Forget {
+        Server::Impl& s;
+        ServerContext* ctx;
+        ~Forget() { s.streams.forget(ctx); }
+      } forget{s_, ctx};
+      v1::MatchStreamRequest req;
+      int64_t n = 0;
+      while (stream->Read(&req)) {
+        s_.streams.touch(ctx);
+        if (++n > s_.options.max_stream_messages) {
+          return grpc::Status(StatusCode::RESOURCE_EXHAUSTED,
+                              "stream longer than " + std::to_string(s_.options.max_stream_messages) +
+                                  " messages; open a new one");
+        }
+        v1::MatchStreamResponse resp;
+        resp.set_id(req.id());
+        MatchRequestParts parts;
+        parts.context = &req.context();
+        grpc::Status st;
+        if (req.has_hash()) {
+          Result<PdqHash> h = PdqHash::from_hex(req.hash().hash());
+          if (h.ok()) {
+            parts.hash = *h;
+            parts.quality = req.hash().quality() == 0 ? 100 : req.hash().quality();
+          } else {
+            st = to_grpc(h.status());
+          }
+        } else if (req.has_image()) {
+          parts.image = req.image();
+        } else {
+          st = grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or a hash");
+        }
+        if (st.ok()) st = s_.match(parts, caller.name, resp.mutable_result());
+        if (!st.ok()) {
+          resp.clear_result();
+          resp.set_error_code(int(st.error_code()));
+          resp.set_error_message(st.error_message());
+        }
+        if (!stream->Write(resp)) break;
+      }
+      if (ctx->IsCancelled()) return grpc::Status(StatusCode::CANCELLED, "stream cancelled (idle or by the caller)");
+      return grpc::Status::OK;
+    });
+  }
+
+ private:
+  Server::Impl& s_;
+  CallGate gate_;
+};
+
+}  // namespace
+
+grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string& caller,
+                                 v1::MatchResponse* out, ImageFingerprint* fp_out,
+                                 QueryResult* result_out) {
+  ImageFingerprint fp;
+  if (req.hash) {
+    fp.pdq = {*req.hash, req.quality};
+  } else {
+    if (req.image.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty image");
+    HashOptions ho;
+    ho.mode = options.hash_mode;
+    ho.dihedral = true;
+    ho.decode.max_pixels = options.max_pixels;
+    Result<ImageFingerprint> r = fingerprint_image(
+        std::span(reinterpret_cast<const uint8_t*>(req.image.data()), req.image.size()), ho);
+    if (!r.ok()) return to_grpc(r.status().with_context("image"));
+    fp = std::move(*r);
+  }
+  MatchOptions mo;
+  const v1::MatchContext* ctx = req.context;
+  if (ctx) {
+    mo.purpose = purpose_from_proto(ctx->purpose());
+    mo.licensee = ctx->licensee();
+    if (ctx->top_k() > 0) mo.top_k = std::min(ctx->top_k(), 100);
+    if (ctx->has_min_score()) mo.min_score = std::clamp(ctx->min_score(), 0.0, 1.0);
+  }
+  const std::vector<QueryResult> results = catalog.match(std::vector{fp}, mo);
+  const QueryResult& r = results[0];
+  if (usage && options.record_usage) {
+    std::vector<UsageEvent> events;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    const bool has_sha = std::any_of(fp.sha256.begin(), fp.sha256.end(), [](uint8_t b) { return b; });
+    for (const Candidate& c : r.matches) {
+      if (c.decision != MatchDecision::kFlag && c.decision != MatchDecision::kAllow) continue;
+      UsageEvent e;
+      e.work_id = c.work.id;
+      e.owner = c.work.owner;
+      e.decision = c.decision;
+      e.purpose = mo.purpose;
+      e.caller = caller;
+      e.time_ms = now;
+      e.query_sha256 = has_sha ? to_hex(fp.sha256) : "";
+      e.reference = ctx ? ctx->reference() : "";
+      e.distance = c.distance;
+      events.push_back(std::move(e));
+    }
+    Status s = usage->record(events);
+    if (!s.ok()) return to_grpc(s.with_context("recording usage"));
+  }
+  to_proto(fp, r, out);
+  if (fp_out) *fp_out = fp;
+  if (result_out) *result_out = r;
+  return grpc::Status::OK;
+}
+
+std::unique_ptr<v1::CatalogService::Service> make_catalog_service(Server::Impl& server) {
+  return std::make_unique<CatalogServiceImpl>(server);
+}
+
+std::unique_ptr<v1::MatchService::Service> make_match_service(Server::Impl& server) {
+  return std::make_unique<MatchServiceImpl>(server);
+}
+
+}  // namespace imprint::server

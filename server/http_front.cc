@@ -1,0 +1,236 @@
+// The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
+// MatchImage (/api/v1/match), work thumbnails, /healthz.
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "creator_page.h"
+#include "match_json.h"
+#include "server_impl.h"
+
+namespace imprint::server {
+namespace {
+
+int http_status(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::OK: return 200;
+    case grpc::StatusCode::INVALID_ARGUMENT: return 400;
+    case grpc::StatusCode::UNAUTHENTICATED: return 401;
+    case grpc::StatusCode::PERMISSION_DENIED: return 403;
+    case grpc::StatusCode::NOT_FOUND: return 404;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return 413;
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return 504;
+    default: return 500;
+  }
+}
+
+// The image of a request: the raw body (any Content-Type but a form), or the first file of a
+// multipart form.
+std::string request_image(const httplib::Request& req) {
+  if (!req.files.empty()) return req.files.begin()->second.content;
+  return req.body;
+}
+
+bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
+
+// A ~200 px JPEG of a registered work whose source is a readable local image.
+Result<std::vector<uint8_t>> thumbnail_of(const Work& w) {
+  if (w.source.empty() || is_url(w.source)) return not_found("no local source");
+  DecodeOptions d;
+  d.jpeg_min_side = 200;
+  Result<Image> img = decode_file(w.source, d);
+  if (!img.ok()) return img.status();
+  cv::Mat m(img->height, img->width, img->channels == 1 ? CV_8UC1 : CV_8UC3, img->pixels.data());
+  cv::Mat bgr;
+  if (img->channels == 3) {
+    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    bgr = m;
+  }
+  const double scale = 200.0 / std::max(bgr.cols, bgr.rows);
+  if (scale < 1) cv::resize(bgr, bgr, cv::Size(), scale, scale, cv::INTER_AREA);
+  std::vector<uint8_t> out;
+  cv::imencode(".jpg", bgr, out, {cv::IMWRITE_JPEG_QUALITY, 80});
+  return out;
+}
+
+std::string url_encode(const std::string& s) {
+  std::string out;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += char(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The creators' verdict: plain words, the matched items, no internals.
+nlohmann::json check_response(const QueryResult& r, const grpc::Status& st) {
+  nlohmann::json j;
+  if (!st.ok()) {
+    j["verdict"] = "error";
+    j["headline"] = "We could not read this file";
+    j["message"] = st.error_message();
+    j["matches"] = nlohmann::json::array();
+    return j;
+  }
+  nlohmann::json matches = nlohmann::json::array();
+  bool copy = false, possible = false;
+  for (const Candidate& c : r.matches) {
+    const bool is_copy = c.method == "sha256" || c.distance <= kPdqMatchDistance;
+    copy |= is_copy;
+    possible |= !is_copy;
+    const int similar = int(std::lround(100.0 * (256 - c.distance) / 256));
+    nlohmann::json m = {{"item", c.work.title.empty() ? c.work.id : c.work.title},
+                        {"distance", c.distance},
+                        {"explanation", c.method == "sha256"
+                                            ? "Identical file."
+                                            : std::string(is_copy ? "Same picture" : "Similar picture") +
+                                                  " (" + std::to_string(similar) + "% alike; " +
+                                                  std::to_string(c.distance) + " of 256 fingerprint bits differ)."}};
+    if (is_url(c.work.source)) m["url"] = c.work.source;
+    if (!c.work.source.empty() && !is_url(c.work.source)) {
+      m["thumbnail"] = "/api/v1/thumbnail?id=" + url_encode(c.work.id);
+    }
+    matches.push_back(m);
+  }
+  if (copy) {
+    j["verdict"] = "copy";
+    j["headline"] = r.matches.size() == 1 ? "A copy was found" : "Copies were found";
+    j["message"] = "This image matches what the catalog holds below.";
+  } else if (possible) {
+    j["verdict"] = "possible";
+    j["headline"] = "Possibly copied";
+    j["message"] = "Something similar is in the catalog; it may be an edited copy. Have a look.";
+  } else {
+    j["verdict"] = "none";
+    j["headline"] = "No copy found";
+    j["message"] = r.weak ? "No copy found, but this image has too little detail to be sure."
+                          : "Nothing in the catalog matches this image.";
+  }
+  j["matches"] = matches;
+  return j;
+}
+
+}  // namespace
+
+Status start_http(Server::Impl& s) {
+  if (s.options.http_listen.empty()) return Status::Ok();
+  const std::string& addr = s.options.http_listen;
+  const size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) return invalid_argument("--http must be HOST:PORT");
+  std::string host = addr.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const int port = std::atoi(addr.c_str() + colon + 1);
+
+  auto http = std::make_unique<httplib::Server>();
+  http->set_payload_max_length(size_t(s.options.max_message_bytes));
+  http->set_read_timeout(10, 0);
+  http->set_write_timeout(10, 0);
+
+  http->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  http->Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
+    s.update_gauges();
+    res.set_content(s.metrics.exposition(), "text/plain; version=0.0.4");
+  });
+  if (s.options.public_page) {
+    http->Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kCreatorPageHtml, "text/html; charset=utf-8");
+    });
+    http->Post("/api/v1/check", [&s](const httplib::Request& req, httplib::Response& res) {
+      const auto start = std::chrono::steady_clock::now();
+      MatchRequestParts parts;
+      parts.image = request_image(req);
+      v1::MatchResponse unused;
+      QueryResult r;
+      grpc::Status st;
+      if (++s.in_flight > s.options.max_concurrent_calls) {
+        st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "The server is busy; try again in a moment.");
+      } else {
+        st = s.match(parts, "creator-page", &unused, nullptr, &r);
+      }
+      --s.in_flight;
+      res.set_content(check_response(r, st).dump(), "application/json");
+      s.metrics.record_call("http.check", grpc_code_name(st.error_code()),
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    });
+    http->Get("/api/v1/thumbnail", [&s](const httplib::Request& req, httplib::Response& res) {
+      Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
+      Result<std::vector<uint8_t>> t = w.ok() ? thumbnail_of(*w) : Result<std::vector<uint8_t>>(w.status());
+      if (!t.ok()) {
+        res.status = 404;
+        return;
+      }
+      res.set_content(std::string(t->begin(), t->end()), "image/jpeg");
+    });
+  }
+  http->Post("/api/v1/match", [&s](const httplib::Request& req, httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string caller = "anonymous";
+    grpc::Status st;
+    if (s.keys) {
+      Result<Caller> who = s.keys->authenticate(req.get_header_value("Authorization"));
+      if (!who.ok()) {
+        st = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
+      } else if (!role_allows(who->role, Role::kMatcher)) {
+        st = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "this key may not match");
+      } else {
+        caller = who->name;
+      }
+    }
+    v1::MatchContext ctx;
+    if (st.ok()) {
+      Result<Purpose> p = parse_purpose(req.has_param("purpose") ? req.get_param_value("purpose") : "any-use");
+      if (!p.ok()) st = to_grpc(p.status());
+      ctx.set_purpose(*p == Purpose::kAiTraining ? v1::AI_TRAINING
+                      : *p == Purpose::kCommercial ? v1::COMMERCIAL : v1::ANY_USE);
+      ctx.set_licensee(req.get_param_value("licensee"));
+      ctx.set_reference(req.get_param_value("reference"));
+      if (req.has_param("top_k")) ctx.set_top_k(std::atoi(req.get_param_value("top_k").c_str()));
+      if (req.has_param("min_score")) ctx.set_min_score(std::atof(req.get_param_value("min_score").c_str()));
+    }
+    ImageFingerprint fp;
+    QueryResult r;
+    if (st.ok()) {
+      if (++s.in_flight > s.options.max_concurrent_calls) {
+        st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
+      } else {
+        MatchRequestParts parts;
+        parts.image = request_image(req);
+        parts.context = &ctx;
+        v1::MatchResponse unused;
+        st = s.match(parts, caller, &unused, &fp, &r);
+      }
+      --s.in_flight;
+    }
+    if (st.ok()) {
+      res.set_content(query_result_to_json(req.get_param_value("name"), fp, r).dump(), "application/json");
+    } else {
+      res.status = http_status(st.error_code());
+      res.set_content(nlohmann::json{{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}.dump(),
+                      "application/json");
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    s.metrics.record_call("http.match", grpc_code_name(st.error_code()), secs);
+    s.log_access(nlohmann::json{{"method", "http.match"}, {"code", grpc_code_name(st.error_code())},
+                                {"ms", std::round(secs * 1e5) / 100}, {"caller", caller},
+                                {"peer", req.remote_addr}}.dump());
+  });
+
+  const int bound = port == 0 ? http->bind_to_any_port(host) : (http->bind_to_port(host, port) ? port : -1);
+  if (bound < 0) return io_error("cannot listen for HTTP on " + addr);
+  s.http_port = bound;
+  httplib::Server* raw = http.get();
+  s.http = std::move(http);
+  s.http_thread = std::thread([raw] { raw->listen_after_bind(); });
+  return Status::Ok();
+}
+
+}  // namespace imprint::server

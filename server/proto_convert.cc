@@ -1,0 +1,99 @@
+// Conversions between catalog types and the imprint.v1 protos.
+#include "match_json.h"
+#include "server_impl.h"
+
+namespace imprint::server {
+
+static void terms_to_proto(const PurposeTerms& t, v1::PurposeTerms* out) {
+  switch (t.permission) {
+    case Permission::kDeny: out->set_permission(v1::DENY); break;
+    case Permission::kAllow: out->set_permission(v1::ALLOW); break;
+    case Permission::kLicensed: out->set_permission(v1::LICENSED); break;
+  }
+  for (const std::string& l : t.licensees) out->add_licensees(l);
+}
+
+void to_proto(const LicencePolicy& p, v1::LicencePolicy* out) {
+  terms_to_proto(p.terms(Purpose::kAiTraining), out->mutable_ai_training());
+  terms_to_proto(p.terms(Purpose::kCommercial), out->mutable_commercial());
+  terms_to_proto(p.terms(Purpose::kAnyUse), out->mutable_any_use());
+}
+
+Result<LicencePolicy> from_proto(const v1::LicencePolicy& p) {
+  LicencePolicy out;
+  const std::pair<Purpose, const v1::PurposeTerms*> all[] = {
+      {Purpose::kAiTraining, &p.ai_training()}, {Purpose::kCommercial, &p.commercial()},
+      {Purpose::kAnyUse, &p.any_use()}};
+  for (const auto& [purpose, t] : all) {
+    PurposeTerms terms;
+    switch (t->permission()) {
+      case v1::ALLOW: terms.permission = Permission::kAllow; break;
+      case v1::LICENSED: terms.permission = Permission::kLicensed; break;
+      default: terms.permission = Permission::kDeny; break;
+    }
+    for (const std::string& l : t->licensees()) {
+      if (l.empty()) return invalid_argument("licensee names must not be empty");
+      terms.licensees.push_back(l);
+    }
+    if (terms.permission == Permission::kLicensed && terms.licensees.empty()) {
+      return invalid_argument(std::string(purpose_name(purpose)) + ": LICENSED needs licensees");
+    }
+    out.set(purpose, terms);
+  }
+  return out;
+}
+
+void to_proto(const Work& w, v1::Work* out) {
+  out->set_work_id(w.id);
+  out->set_title(w.title);
+  out->set_owner(w.owner);
+  out->set_media(w.media);
+  out->set_source(w.source);
+  out->set_registered_at(iso8601_utc(w.registered_at_ms));
+  if (w.sha256) out->set_sha256(to_hex(*w.sha256));
+  out->set_width(w.width);
+  out->set_height(w.height);
+  to_proto(w.licence, out->mutable_licence());
+}
+
+void to_proto(const ImageFingerprint& q, const QueryResult& r, v1::MatchResponse* out) {
+  out->set_pdq(q.pdq.hash.to_hex());
+  out->set_quality(q.pdq.quality);
+  out->set_weak(r.weak);
+  out->set_decision(decision_name(r.decision));
+  for (const Candidate& c : r.matches) {
+    v1::Match* m = out->add_matches();
+    m->set_work_id(c.work.id);
+    m->set_title(c.work.title);
+    m->set_owner(c.work.owner);
+    m->set_distance(c.distance);
+    m->set_score(c.score);
+    m->set_transform(dihedral_name(c.transform));
+    m->set_method(c.method);
+    m->set_decision(decision_name(c.decision));
+    m->set_flagged(c.decision == MatchDecision::kFlag);
+    to_proto(c.work.licence, m->mutable_licence());
+  }
+}
+
+void to_proto(const UsageEvent& e, v1::UsageEvent* out) {
+  out->set_work_id(e.work_id);
+  out->set_owner(e.owner);
+  out->set_decision(decision_name(e.decision));
+  out->set_purpose(purpose_name(e.purpose));
+  out->set_caller(e.caller);
+  out->set_time(iso8601_utc(e.time_ms));
+  out->set_query_sha256(e.query_sha256);
+  out->set_reference(e.reference);
+  out->set_distance(e.distance);
+}
+
+Purpose purpose_from_proto(v1::Purpose p) {
+  switch (p) {
+    case v1::AI_TRAINING: return Purpose::kAiTraining;
+    case v1::COMMERCIAL: return Purpose::kCommercial;
+    default: return Purpose::kAnyUse;
+  }
+}
+
+}  // namespace imprint::server

@@ -1,0 +1,145 @@
+// Server life cycle: validation, listeners, the idle-stream watchdog, draining shutdown.
+#include "server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "server_impl.h"
+
+namespace imprint::server {
+namespace {
+
+bool is_loopback(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  const std::string host = listen.substr(0, colon);
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return not_found("cannot read " + path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { shutdown(std::chrono::milliseconds(0)); }
+
+Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
+                                              const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>(catalog, usage, options);
+  Impl& s = *impl;
+  if (!options.keys_file.empty()) {
+    Result<ApiKeys> keys = ApiKeys::load(options.keys_file);
+    if (!keys.ok()) return keys.status();
+    s.keys = std::move(*keys);
+  } else {
+    for (const std::string& addr : {options.listen, options.http_listen}) {
+      if (!addr.empty() && !is_loopback(addr)) {
+        return failed_precondition("refusing to listen on " + addr +
+                                   " without --keys: anyone could register and remove works. "
+                                   "Give a key file, or listen on 127.0.0.1");
+      }
+    }
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return invalid_argument("--tls-cert and --tls-key go together");
+  }
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!options.tls_cert.empty()) {
+    Result<std::string> cert = read_text(options.tls_cert), key = read_text(options.tls_key);
+    if (!cert.ok()) return cert.status();
+    if (!key.ok()) return key.status();
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  s.catalog_service = make_catalog_service(s);
+  s.match_service = make_match_service(s);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, creds, &s.grpc_port);
+  builder.RegisterService(s.catalog_service.get());
+  builder.RegisterService(s.match_service.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  // Synchronous handlers need a thread each; the quota bounds them (beyond: RESOURCE_EXHAUSTED).
+  grpc::ResourceQuota quota("imprint");
+  quota.SetMaxThreads(options.max_concurrent_calls + 16);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, std::max(8, options.max_concurrent_calls));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  s.grpc_server = builder.BuildAndStart();
+  if (!s.grpc_server || s.grpc_port == 0) return io_error("cannot listen for gRPC on " + options.listen);
+  if (auto* health = s.grpc_server->GetHealthCheckService()) {
+    health->SetServingStatus("imprint.v1.MatchService", true);
+    health->SetServingStatus("imprint.v1.CatalogService", true);
+  }
+  Status http = start_http(s);
+  if (!http.ok()) {
+    s.grpc_server->Shutdown();
+    return http;
+  }
+  s.update_gauges();
+  Impl* raw = impl.get();
+  s.watchdog = std::thread([raw] {
+    int tick = 0;
+    while (!raw->stopping) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      raw->streams.cancel_idle(std::chrono::milliseconds(raw->options.stream_idle_timeout_ms));
+      if (++tick % 25 == 0) raw->update_gauges();
+    }
+  });
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+void Server::shutdown(std::chrono::milliseconds drain) {
+  Impl& s = *impl_;
+  if (s.stopping.exchange(true)) return;
+  if (auto* health = s.grpc_server ? s.grpc_server->GetHealthCheckService() : nullptr) {
+    health->Shutdown();
+  }
+  if (s.grpc_server) s.grpc_server->Shutdown(std::chrono::system_clock::now() + drain);
+  if (s.http) s.http->stop();
+  if (s.http_thread.joinable()) s.http_thread.join();
+  if (s.watchdog.joinable()) s.watchdog.join();
+  if (s.grpc_server) s.grpc_server->Wait();
+}
+
+int Server::grpc_port() const { return impl_->grpc_port; }
+int Server::http_port() const { return impl_->http_port; }
+
+std::string Server::banner() const {
+  const Impl& s = *impl_;
+  const ServerOptions& o = s.options;
+  std::ostringstream b;
+  const std::string host = o.listen.substr(0, o.listen.rfind(':'));
+  b << "imprint serve: gRPC on " << host << ":" << s.grpc_port << (o.tls_cert.empty() ? " (plaintext)" : " (TLS)");
+  if (s.http_port) {
+    b << ", HTTP on " << o.http_listen.substr(0, o.http_listen.rfind(':')) << ":" << s.http_port
+      << " (/metrics" << (o.public_page ? ", creators' page at /" : "") << ")";
+  }
+  b << "\n";
+  if (s.keys) {
+    b << "  authentication: " << s.keys->size() << " API key(s) from " << o.keys_file << "\n";
+  } else {
+    b << "  authentication: none (no --keys); listening on loopback only\n";
+  }
+  b << "  limits: messages " << (o.max_message_bytes >> 20) << " MiB, images " << o.max_pixels / 1'000'000
+    << " MP, " << o.call_deadline_ms << " ms per call, " << o.max_concurrent_calls << " calls at once, streams idle "
+    << o.stream_idle_timeout_ms / 1000 << " s / " << o.max_stream_messages << " messages\n";
+  b << "  usage records: " << (s.usage && o.record_usage ? "on" : "off") << "; hash mode: " << hash_mode_name(o.hash_mode);
+  return b.str();
+}
+
+}  // namespace imprint::server

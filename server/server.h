@@ -1,0 +1,66 @@
+// imprint::server::Server: the catalog over the network.
+//
+// One process serves a gRPC API (server/proto/imprint/v1/imprint.proto: CatalogService,
+// MatchService, standard health checking and reflection) and an HTTP side: /metrics (Prometheus),
+// a JSON mirror of MatchImage (/api/v1/match), and a page where creators check their images
+// (/ and /api/v1/check). Both use the same Catalog as the command line.
+//
+// Access: with a key file, every gRPC call and /api/v1/match need a key whose role allows them
+// (api_keys.h); without one the server refuses to listen beyond loopback. Limits (message size,
+// decoded pixels, per-call deadline, concurrent calls, stream length, idle streams) answer with
+// RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED and friends, never by falling over. shutdown() stops
+// taking calls and lets those in flight finish (up to a deadline).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "catalog.h"
+#include "usage_log.h"
+
+namespace imprint::server {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:50051";     // gRPC; port 0 picks a free port
+  std::string http_listen = "127.0.0.1:8080";  // empty: no HTTP side; port 0 picks a free port
+  std::string tls_cert, tls_key;               // PEM files; both or neither
+  std::string keys_file;                       // empty: no authentication, loopback only
+  int max_message_bytes = 32 << 20;            // a 32 MB upload covers any real photo
+  int64_t max_pixels = 50'000'000;             // decoded size refused beyond (bomb guard)
+  int call_deadline_ms = 10'000;               // server-side cap on one call's work
+  int max_concurrent_calls = 64;               // beyond: RESOURCE_EXHAUSTED ("busy")
+  int64_t max_stream_messages = 10'000'000;    // per MatchStream
+  int stream_idle_timeout_ms = 60'000;         // a silent stream is cancelled after this
+  bool record_usage = true;                    // usage events for flag/allow decisions
+  bool public_page = true;                     // serve the creators' page without a key
+  HashMode hash_mode = HashMode::kExact;
+  // One JSON line per call (no image bytes, no keys). Default: standard error.
+  std::function<void(const std::string&)> access_log;
+};
+
+class Server {
+ public:
+  // Starts serving; returns once both listeners are bound.
+  static Result<std::unique_ptr<Server>> start(Catalog& catalog, UsageLog* usage,
+                                               const ServerOptions& options);
+  ~Server();
+
+  // Stops accepting calls, waits up to `drain` for calls in flight, then cancels the rest.
+  void shutdown(std::chrono::milliseconds drain);
+
+  int grpc_port() const;
+  int http_port() const;
+  // What the server says at start: addresses, authentication, limits.
+  std::string banner() const;
+
+  class Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace imprint::server

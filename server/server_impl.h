@@ -1,0 +1,102 @@
+// Internal: the state shared by the gRPC services, the HTTP side and the server's life cycle.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "api_keys.h"
+#include "imprint/v1/imprint.grpc.pb.h"
+#include "metrics.h"
+#include "server.h"
+
+namespace imprint::server {
+
+grpc::StatusCode grpc_code(StatusCode c);
+const char* grpc_code_name(grpc::StatusCode c);
+grpc::Status to_grpc(const Status& s);
+
+// The shared work of every call: admission (concurrency limit), authentication and role,
+// metrics and the access log line.
+class CallGate {
+ public:
+  CallGate(Server::Impl& server) : server_(server) {}
+  // Runs fn if the call may proceed; records the outcome whatever happens.
+  grpc::Status run(grpc::ServerContext* ctx, const char* method, Role need,
+                   const std::function<grpc::Status(const Caller&)>& fn);
+
+ private:
+  Server::Impl& server_;
+};
+
+// Streams register here so a watchdog can cancel the ones that go silent.
+class StreamWatch {
+ public:
+  void touch(grpc::ServerContext* ctx);
+  void forget(grpc::ServerContext* ctx);
+  // Cancels streams idle longer than `idle`; returns how many.
+  int cancel_idle(std::chrono::milliseconds idle);
+
+ private:
+  std::mutex mu_;
+  std::map<grpc::ServerContext*, std::chrono::steady_clock::time_point> last_;
+};
+
+struct MatchRequestParts {
+  std::string image;                // bytes, or empty for a hash query
+  std::optional<PdqHash> hash;
+  int quality = 100;
+  const v1::MatchContext* context = nullptr;
+};
+
+class Server::Impl {
+ public:
+  Catalog& catalog;
+  UsageLog* usage = nullptr;
+  ServerOptions options;
+  std::optional<ApiKeys> keys;
+  Metrics metrics;
+  StreamWatch streams;
+  std::atomic<int> in_flight{0};
+
+  std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<v1::CatalogService::Service> catalog_service;
+  std::unique_ptr<v1::MatchService::Service> match_service;
+  int grpc_port = 0;
+
+  std::unique_ptr<httplib::Server> http;
+  std::thread http_thread;
+  int http_port = 0;
+
+  std::thread watchdog;
+  std::atomic<bool> stopping{false};
+
+  Impl(Catalog& c, UsageLog* u, const ServerOptions& o) : catalog(c), usage(u), options(o) {}
+
+  // Matching shared by gRPC and HTTP: fingerprint, match, record usage. `caller` names the party
+  // in usage records.
+  grpc::Status match(const MatchRequestParts& req, const std::string& caller,
+                     v1::MatchResponse* out, ImageFingerprint* fp_out = nullptr,
+                     QueryResult* result_out = nullptr);
+  void log_access(const std::string& line);
+  void update_gauges();
+};
+
+std::unique_ptr<v1::CatalogService::Service> make_catalog_service(Server::Impl& server);
+std::unique_ptr<v1::MatchService::Service> make_match_service(Server::Impl& server);
+Status start_http(Server::Impl& server);
+
+// Conversions between catalog types and protos (proto_convert.cc).
+void to_proto(const Work& w, v1::Work* out);
+void to_proto(const LicencePolicy& p, v1::LicencePolicy* out);
+Result<LicencePolicy> from_proto(const v1::LicencePolicy& p);
+void to_proto(const ImageFingerprint& q, const QueryResult& r, v1::MatchResponse* out);
+void to_proto(const UsageEvent& e, v1::UsageEvent* out);
+Purpose purpose_from_proto(v1::Purpose p);
+
+}  // namespace imprint::server

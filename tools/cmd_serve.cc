@@ -1,0 +1,122 @@
+// imprint serve: the catalog over gRPC and HTTP; imprint keys add: create API keys.
+#include <signal.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "api_keys.h"
+#include "catalog_args.h"
+#include "commands.h"
+#include "server.h"
+
+namespace imprint::cli {
+namespace {
+
+struct ServeArgs {
+  CatalogArgs catalog;
+  server::ServerOptions options;
+  std::string mode = "exact";
+  int drain_ms = 10'000;
+};
+
+int run_serve(ServeArgs& a) {
+  Result<HashMode> mode = parse_hash_mode(a.mode);
+  if (!mode.ok()) {
+    std::cerr << "imprint serve: " << mode.status().message() << '\n';
+    return 2;
+  }
+  a.options.hash_mode = *mode;
+  // SIGTERM and SIGINT are taken by sigwait below, so they must be blocked in every thread,
+  // which inherit this mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<Catalog> catalog = open_catalog(a.catalog, false, "serve");
+  if (!catalog) return 2;
+  std::unique_ptr<UsageLog> usage;
+  if (a.options.record_usage) {
+    Result<std::unique_ptr<UsageLog>> u = UsageLog::open(a.catalog.dir, false);
+    if (!u.ok()) {
+      std::cerr << "imprint serve: " << u.status().message() << '\n';
+      return 2;
+    }
+    usage = std::move(*u);
+  }
+  Result<std::unique_ptr<server::Server>> srv = server::Server::start(*catalog, usage.get(), a.options);
+  if (!srv.ok()) {
+    std::cerr << "imprint serve: " << srv.status().message() << '\n';
+    return 2;
+  }
+  std::cerr << (*srv)->banner() << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::cerr << "imprint serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining calls in flight (up to "
+            << a.drain_ms << " ms)" << std::endl;
+  (*srv)->shutdown(std::chrono::milliseconds(a.drain_ms));
+  srv->reset();
+  usage.reset();
+  Status saved = catalog->save_index();
+  if (!saved.ok()) std::cerr << "imprint serve: " << saved.message() << '\n';
+  std::cerr << "imprint serve: stopped cleanly" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<ServeArgs>();
+  server::ServerOptions& o = a->options;
+  CLI::App* cmd = app.add_subcommand("serve", "Serve the catalog over gRPC and HTTP");
+  add_catalog_option(cmd, a->catalog);
+  cmd->add_option("--listen", o.listen, "gRPC address HOST:PORT")->capture_default_str();
+  cmd->add_option("--http", o.http_listen, "HTTP address HOST:PORT for /metrics, the page and JSON ('' for none)")
+      ->capture_default_str();
+  cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate for gRPC TLS");
+  cmd->add_option("--tls-key", o.tls_key, "PEM private key for gRPC TLS");
+  cmd->add_option("--keys", o.keys_file, "API key file (imprint keys add); without it, loopback only");
+  cmd->add_option("--max-message-bytes", o.max_message_bytes, "Largest request")->capture_default_str();
+  cmd->add_option("--max-pixels", o.max_pixels, "Largest decoded image")->capture_default_str();
+  cmd->add_option("--call-deadline-ms", o.call_deadline_ms, "Longest one call may work")->capture_default_str();
+  cmd->add_option("--max-concurrent-calls", o.max_concurrent_calls, "Calls served at once")->capture_default_str();
+  cmd->add_option("--max-stream-messages", o.max_stream_messages, "Messages per MatchStream")->capture_default_str();
+  cmd->add_option("--stream-idle-ms", o.stream_idle_timeout_ms, "Cancel streams silent this long")->capture_default_str();
+  cmd->add_option("--mode", a->mode, "Hash mode for image bytes: exact or fast")->capture_default_str();
+  cmd->add_option("--drain-ms", a->drain_ms, "On SIGTERM, wait this long for calls in flight")->capture_default_str();
+  cmd->add_flag("!--no-usage", o.record_usage, "Do not record usage events");
+  cmd->add_flag("!--no-page", o.public_page, "Do not serve the creators' page");
+  cmd->callback([a, &exit_code] { exit_code = run_serve(*a); });
+
+  struct KeyArgs {
+    std::string file, name, role = "matcher";
+  };
+  auto k = std::make_shared<KeyArgs>();
+  CLI::App* keys = app.add_subcommand("keys", "Manage API keys for imprint serve");
+  keys->require_subcommand(1);
+  CLI::App* add = keys->add_subcommand("add", "Create a key, print it once, store its hash");
+  add->add_option("--keys", k->file, "Key file")->required();
+  add->add_option("--name", k->name, "Who holds the key (appears in logs and usage records)")->required();
+  add->add_option("--role", k->role, "admin, registrar or matcher")->capture_default_str();
+  add->callback([k, &exit_code] {
+    Result<server::Role> role = server::parse_role(k->role);
+    if (!role.ok() || k->name.find_first_of(" \t\n") != std::string::npos) {
+      std::cerr << "imprint keys add: " << (role.ok() ? "names may not contain spaces" : role.status().message()) << '\n';
+      exit_code = 2;
+      return;
+    }
+    const std::string key = server::ApiKeys::generate_key();
+    std::ofstream f(k->file, std::ios::app);
+    f << server::ApiKeys::line_for(k->name, *role, key) << '\n';
+    if (!f) {
+      std::cerr << "imprint keys add: cannot write " << k->file << '\n';
+      exit_code = 1;
+      return;
+    }
+    std::cout << key << '\n';
+  });
+}
+
+}  // namespace imprint::cli
