@@ -1,0 +1,826 @@
+#include "scan_pipeline.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <variant>
+
+#include "match_json.h"
+#include "scan_journal.h"
+#include "scan_progress.h"
+#include "scan_report.h"
+#include "scan_sources.h"
+#include "scan_thumbs.h"
+
+namespace imprint::cli {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_signalled{false};
+
+void on_signal(int) { g_signalled.store(true); }
+
+// FIFO with a bound on items and on their total cost (bytes). A push waits while either bound is
+// reached, except into an empty queue, so one item over the byte bound still moves.
+template <typename T>
+class BoundedQueue {
+ public:
+  BoundedQueue(size_t max_items, size_t max_cost) : max_items_(max_items), max_cost_(max_cost) {}
+
+  // False when the queue was closed.
+  bool push(T item, size_t cost = 0) {
+    std::unique_lock<std::mutex> lk(mu_);
+    not_full_.wait(lk, [&] {
+      return closed_ || q_.empty() || (q_.size() < max_items_ && cost_ + cost <= max_cost_);
+    });
+    if (closed_) return false;
+    q_.emplace_back(std::move(item), cost);
+    cost_ += cost;
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Waits for at least one item; takes up to `max` of them. Empty when closed and drained.
+  std::vector<T> pop_some(size_t max) {
+    std::unique_lock<std::mutex> lk(mu_);
+    not_empty_.wait(lk, [&] { return closed_ || !q_.empty(); });
+    std::vector<T> out;
+    while (!q_.empty() && out.size() < max) {
+      cost_ -= q_.front().second;
+      out.push_back(std::move(q_.front().first));
+      q_.pop_front();
+    }
+    not_full_.notify_all();
+    if (!q_.empty()) not_empty_.notify_one();
+    return out;
+  }
+
+  std::optional<T> pop() {
+    std::vector<T> v = pop_some(1);
+    if (v.empty()) return std::nullopt;
+    return std::move(v.front());
+  }
+
+  void close() {
+    std::lock_guard<std::mutex> lk(mu_);
+    closed_ = true;
+    not_full_.notify_all();
+    not_empty_.notify_all();
+  }
+
+ private:
+  const size_t max_items_, max_cost_;
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<std::pair<T, size_t>> q_;
+  size_t cost_ = 0;
+  bool closed_ = false;
+};
+
+// What a worker made of one item.
+struct ItemOutcome {
+  size_t unit = 0;
+  size_t index = 0;
+  enum class Kind { kClean, kFinding, kError } kind = Kind::kClean;
+  std::string line;    // findings or errors line, without newline
+  std::string reason;  // errors: error_reason()
+  bool matched = false, flagged = false, review = false, weak = false;
+  std::optional<WorkInput> save;  // --save-catalog
+};
+
+// Writer messages.
+struct UnitExpected {
+  size_t unit;
+  nlohmann::json entry;  // the journal entry's identity part (name, kind, first/last, bytes)
+};
+struct UnitResults {
+  size_t unit;
+  std::vector<ItemOutcome> items;
+};
+struct UnitRead {
+  size_t unit;
+  UnitReadResult read;
+};
+using WriterMessage = std::variant<UnitExpected, UnitResults, UnitRead>;
+
+const char* kind_name(SourceKind k) {
+  switch (k) {
+    case SourceKind::kDirectory: return "directory";
+    case SourceKind::kList: return "list";
+    case SourceKind::kFile: return "file";
+    case SourceKind::kTar: return "tar";
+  }
+  return "?";
+}
+
+// The journal fields that say which input a unit covered, checked again on resume.
+nlohmann::json unit_signature(const ScanUnit& u) {
+  nlohmann::json j = {{"unit", u.index}, {"name", u.name}, {"kind", kind_name(u.kind)}};
+  if (u.kind == SourceKind::kTar) {
+    struct stat st {};
+    j["bytes"] = ::stat(u.tar_path.c_str(), &st) == 0 ? int64_t(st.st_size) : int64_t(-1);
+  } else {
+    j["items"] = u.paths.size();
+    j["first"] = u.paths.empty() ? "" : u.paths.front().path;
+    j["last"] = u.paths.empty() ? "" : u.paths.back().path;
+  }
+  return j;
+}
+
+// Empty when the journaled unit covered the same input as `now`; otherwise what changed.
+std::string signature_change(const nlohmann::json& journaled, const nlohmann::json& now) {
+  for (const char* k : {"name", "kind", "bytes", "items", "first", "last"}) {
+    if (now.contains(k) && (!journaled.contains(k) || journaled[k] != now[k])) {
+      return std::string(k) + " was " + (journaled.contains(k) ? json_line(journaled[k]) : "absent") +
+             ", now " + json_line(now[k]);
+    }
+  }
+  return "";
+}
+
+nlohmann::ordered_json str_or_null(const std::string& s) {
+  return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s);
+}
+
+// Where an item came from, the same fields first in findings and errors lines (keys in this
+// order, for people reading the files).
+void locate(nlohmann::ordered_json& j, const Sample& s, const std::string& unit_name) {
+  j["unit"] = unit_name;
+  j["unit_index"] = s.unit;
+  j["item"] = s.index;
+  if (!s.shard.empty()) {
+    j["shard"] = s.shard;
+    j["key"] = s.key;
+    j["member"] = s.member;
+  } else {
+    j["path"] = s.member;
+  }
+}
+
+class Scan {
+ public:
+  Scan(const ScanOptions& o, std::vector<ScanSource> sources, Catalog& catalog, ReportDir& report,
+       Catalog* save)
+      : o_(o), sources_(std::move(sources)), catalog_(catalog), report_(report), save_(save) {
+    mo_.purpose = o.purpose;
+    mo_.licensee = o.licensee;
+    mo_.match_distance = o.match_distance;
+    mo_.review_band = o.review_band;
+    mo_.top_k = o.top_k;
+    ho_.mode = HashMode::kFast;
+    ho_.dihedral = o.dihedral;
+    ho_.fast_min_side = o.fast_min_side;
+    ho_.sha256 = true;  // exact copies match by bytes even where PDQ is weak
+    ho_.decode.max_pixels = o.max_pixels;
+    ho_.decode.max_bytes = o.max_member_bytes;
+    limits_.max_member_bytes = o.max_member_bytes;
+    threads_ = o.threads > 0 ? o.threads : default_thread_count();
+    readers_ = o.readers > 0 ? o.readers : std::max(1, threads_ / 4);
+  }
+
+  // Runs every stage to the end (or to a stop); returns the run record for the journal.
+  nlohmann::json run();
+  Status fatal() const {
+    std::lock_guard<std::mutex> lk(fatal_mu_);
+    return fatal_;
+  }
+  const ScanCounters& counters() const { return counters_; }
+
+ private:
+  bool mine(size_t unit) const { return unit % o_.shard_count == o_.shard_index; }
+  void set_fatal(Status s) {
+    std::lock_guard<std::mutex> lk(fatal_mu_);
+    if (fatal_.ok()) fatal_ = std::move(s);
+    stop_.store(true);
+  }
+
+  void plan();
+  void count_totals();
+  void read_units();
+  void work();
+  void write();
+  void process_batch(std::vector<Sample>& batch);
+  void make_work_thumb(const Work& w);
+  Status commit(size_t unit, nlohmann::json entry, std::vector<ItemOutcome>& items,
+                const UnitReadResult& read);
+
+  const ScanOptions& o_;
+  const std::vector<ScanSource> sources_;
+  Catalog& catalog_;
+  ReportDir& report_;
+  Catalog* save_;
+  MatchOptions mo_;
+  HashOptions ho_;
+  ReadLimits limits_;
+  int threads_ = 1, readers_ = 1;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> counting_done_{false};
+  mutable std::mutex fatal_mu_;
+  Status fatal_;
+  ScanCounters counters_;
+
+  BoundedQueue<ScanUnit> units_{2, SIZE_MAX};
+  // 64 MB of encoded images in flight: a few hundred web images, enough to keep the workers fed
+  // through a slow read without letting a fast reader run away with memory.
+  BoundedQueue<Sample> samples_{4096, 64u << 20};
+  BoundedQueue<WriterMessage> writer_{SIZE_MAX, SIZE_MAX};
+
+  std::mutex thumbs_mu_;
+  std::set<std::string> work_thumbs_;
+  std::atomic<bool> thumbs_dir_made_{false};
+
+  // Run record.
+  bool planned_all_ = false;
+  size_t units_planned_ = 0, units_skipped_ = 0, units_committed_ = 0;
+  int64_t items_committed_ = 0;
+  std::vector<nlohmann::json> failed_units_;
+  bool aborted_ = false;
+};
+
+void Scan::plan() {
+  const auto& done = report_.journal().units;
+  bool stopped = false;
+  plan_units(sources_, o_.unit_size, [&](ScanUnit&& u) {
+    if (stop_.load()) {
+      stopped = true;
+      return false;
+    }
+    if (!mine(u.index)) return true;
+    ++units_planned_;
+    nlohmann::json sig = unit_signature(u);
+    auto it = done.find(u.index);
+    if (it != done.end()) {
+      const std::string change = signature_change(it->second, sig);
+      if (!change.empty()) {
+        set_fatal(failed_precondition("the input changed since this report was begun: unit " +
+                                      u.name + ": " + change +
+                                      "; a report must cover one fixed input (start a new report)"));
+        stopped = true;
+        return false;
+      }
+      ++units_skipped_;
+      return true;
+    }
+    writer_.push(UnitExpected{u.index, std::move(sig)});
+    units_.push(std::move(u));
+    return true;
+  });
+  planned_all_ = !stopped && !stop_.load();
+  units_.close();
+}
+
+// The same walk as plan(), counting only; lets progress show an ETA. Runs beside the scan and
+// gives up as soon as the scan ends.
+void Scan::count_totals() {
+  const auto& done = report_.journal().units;
+  int64_t items = 0, tar_bytes = 0;
+  bool finished = true;
+  plan_units(sources_, o_.unit_size, [&](ScanUnit&& u) {
+    if (counting_done_.load()) {
+      finished = false;
+      return false;
+    }
+    if (!mine(u.index) || done.count(u.index)) return true;
+    if (u.kind == SourceKind::kTar) {
+      struct stat st {};
+      if (::stat(u.tar_path.c_str(), &st) == 0) tar_bytes += st.st_size;
+    } else {
+      items += int64_t(u.paths.size());
+    }
+    return true;
+  });
+  if (!finished) return;
+  counters_.total_path_items.store(items);
+  counters_.total_tar_bytes.store(tar_bytes);
+  counters_.totals_known.store(true);
+}
+
+void Scan::read_units() {
+  while (std::optional<ScanUnit> u = units_.pop()) {
+    UnitReadResult r;
+    if (stop_.load()) {
+      r.aborted = true;
+    } else {
+      const bool tar = u->kind == SourceKind::kTar;
+      std::atomic<int64_t> ignored{0};
+      r = read_unit(
+          *u, limits_,
+          [&](Sample&& s) {
+            if (tar) counters_.tar_items_read.fetch_add(1, std::memory_order_relaxed);
+            const size_t cost = s.bytes.size() + 512;
+            samples_.push(std::move(s), cost);
+          },
+          stop_, tar ? &counters_.tar_bytes_read : &ignored);
+    }
+    writer_.push(UnitRead{u->index, std::move(r)});
+  }
+}
+
+void Scan::work() {
+  for (;;) {
+    std::vector<Sample> batch = samples_.pop_some(o_.batch);
+    if (batch.empty()) return;
+    if (stop_.load()) continue;  // drain: nothing more will be committed
+    process_batch(batch);
+  }
+}
+
+void Scan::make_work_thumb(const Work& w) {
+  {
+    std::lock_guard<std::mutex> lk(thumbs_mu_);
+    if (!work_thumbs_.insert(w.id).second) return;
+  }
+  const std::string path = report_.dir() + "/" + work_thumb_name(w.id);
+  std::error_code ec;
+  if (fs::exists(path, ec)) return;  // made by an earlier run of this report
+  // The registered file, when it is a local file this machine can still read; URLs and moved
+  // files get a placeholder in the report.
+  if (w.source.empty() || w.source.find("://") != std::string::npos) return;
+  Result<std::vector<uint8_t>> t = make_thumbnail_of_file(w.source);
+  if (t.ok()) (void)write_thumb(path, *t);
+}
+
+void Scan::process_batch(std::vector<Sample>& batch) {
+  std::vector<ItemOutcome> out(batch.size());
+  std::vector<ImageFingerprint> fps;
+  std::vector<size_t> fp_item;
+  fps.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Sample& s = batch[i];
+    out[i].unit = s.unit;
+    out[i].index = s.index;
+    if (s.error.ok()) {
+      Result<ImageFingerprint> fp = fingerprint_image(s.bytes, ho_);
+      if (fp.ok()) {
+        fps.push_back(*fp);
+        fp_item.push_back(i);
+        continue;
+      }
+      s.error = fp.status().with_context(s.member);
+    }
+    nlohmann::ordered_json e;
+    locate(e, s, "");
+    out[i].kind = ItemOutcome::Kind::kError;
+    out[i].reason = error_reason(s.error);
+    e["reason"] = out[i].reason;
+    e["message"] = s.error.message();
+    out[i].line = json_line(e);  // "unit" is filled in by the writer, which knows the unit's name
+  }
+  const std::vector<QueryResult> results = catalog_.match(fps, mo_);
+
+  for (size_t k = 0; k < fps.size(); ++k) {
+    const size_t i = fp_item[k];
+    const Sample& s = batch[i];
+    const QueryResult& r = results[k];
+    const ImageFingerprint& fp = fps[k];
+    ItemOutcome& item = out[i];
+    item.weak = r.weak;
+    if (save_) {
+      WorkInput in;
+      in.work.id = s.shard.empty() ? s.member : s.shard + "/" + s.key;
+      in.work.title = s.caption.substr(0, 1000);
+      in.work.source = !s.url.empty() ? s.url : s.shard.empty() ? s.member : s.shard + ":" + s.member;
+      in.work.sha256 = fp.sha256;
+      in.work.width = fp.width;
+      in.work.height = fp.height;
+      in.fingerprints.push_back(WorkFingerprint::pdq(fp.pdq.hash, fp.pdq.quality));
+      item.save = std::move(in);
+    }
+    if (r.matches.empty()) continue;
+
+    // The candidate that decides the sample: the nearest with the most severe decision.
+    const Candidate* decisive = &r.matches.front();
+    for (const Candidate& c : r.matches) {
+      if (decision_severity(c.decision) > decision_severity(decisive->decision)) decisive = &c;
+    }
+    for (const Candidate& c : r.matches) {
+      if (c.method == "sha256" || c.distance <= mo_.match_distance) item.matched = true;
+    }
+    item.flagged = r.decision == MatchDecision::kFlag;
+    item.review = r.decision == MatchDecision::kReview;
+    item.kind = ItemOutcome::Kind::kFinding;
+
+    nlohmann::ordered_json j;
+    locate(j, s, "");
+    j["url"] = str_or_null(s.url);
+    j["caption"] = str_or_null(s.caption);
+    j["decision"] = decision_name(r.decision);
+    // The deciding match's fields at the top level (match_json.h's names), every match below.
+    const nlohmann::json best = candidate_to_json(*decisive);
+    for (const char* k : {"work_id", "title", "owner", "distance", "score", "transform", "method",
+                          "flagged", "licence"}) {
+      j[k] = nlohmann::ordered_json::parse(best[k].dump());
+    }
+    j["pdq"] = fp.pdq.hash.to_hex();
+    j["quality"] = fp.pdq.quality;
+    j["weak"] = r.weak;
+    j["sha256"] = to_hex(fp.sha256);
+    j["width"] = fp.width;
+    j["height"] = fp.height;
+
+    // Thumbnails: the sample's now, while its bytes are at hand; each matched work's once.
+    if (!thumbs_dir_made_.load()) {
+      std::error_code ec;
+      fs::create_directories(report_.dir() + "/thumbs", ec);
+      thumbs_dir_made_.store(true);
+    }
+    const std::string name = item_thumb_name(s.unit, s.index);
+    Result<std::vector<uint8_t>> thumb = make_thumbnail(s.bytes);
+    if (thumb.ok() && write_thumb(report_.dir() + "/" + name, *thumb).ok()) {
+      j["thumb"] = name;
+    } else {
+      j["thumb"] = nullptr;
+    }
+    for (const Candidate& c : r.matches) make_work_thumb(c.work);
+    nlohmann::json matches = nlohmann::json::array();
+    for (const Candidate& c : r.matches) matches.push_back(candidate_to_json(c));
+    j["matches"] = nlohmann::ordered_json::parse(matches.dump());
+    item.line = json_line(j);
+  }
+
+  int64_t matched = 0, flagged = 0, errors = 0;
+  for (const ItemOutcome& it : out) {
+    matched += it.matched;
+    flagged += it.flagged;
+    errors += it.kind == ItemOutcome::Kind::kError;
+  }
+  counters_.matched.fetch_add(matched);
+  counters_.flagged.fetch_add(flagged);
+  counters_.errors.fetch_add(errors);
+  counters_.items.fetch_add(int64_t(out.size()));
+  // A batch may straddle units; the writer counts each unit's items separately.
+  size_t begin = 0;
+  for (size_t i = 1; i <= out.size(); ++i) {
+    if (i == out.size() || out[i].unit != out[begin].unit) {
+      UnitResults r{out[begin].unit, {}};
+      r.items.assign(std::make_move_iterator(out.begin() + long(begin)),
+                     std::make_move_iterator(out.begin() + long(i)));
+      writer_.push(std::move(r));
+      begin = i;
+    }
+  }
+}
+
+// Replaces the "unit" placeholder the worker could not fill.
+std::string with_unit_name(const std::string& line, const std::string& unit_name) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, false);
+  j["unit"] = unit_name;
+  return json_line(j);
+}
+
+Status Scan::commit(size_t unit, nlohmann::json entry, std::vector<ItemOutcome>& items,
+                    const UnitReadResult& read) {
+  std::sort(items.begin(), items.end(),
+            [](const ItemOutcome& a, const ItemOutcome& b) { return a.index < b.index; });
+  const std::string unit_name = entry["name"].get<std::string>();
+
+  // Register the samples in the --save-catalog before the journal says the unit is done, so a
+  // journaled unit is always in it; replace makes a unit redone after a crash idempotent.
+  std::map<size_t, std::string> save_errors;
+  if (save_) {
+    std::vector<WorkInput> inputs;
+    std::vector<size_t> origin;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].save) {
+        inputs.push_back(std::move(*items[i].save));
+        origin.push_back(i);
+      }
+    }
+    const std::vector<Result<Work>> done = save_->register_works(inputs, /*replace=*/true);
+    for (size_t k = 0; k < done.size(); ++k) {
+      if (!done[k].ok()) save_errors[origin[k]] = done[k].status().message();
+    }
+  }
+
+  std::string findings, errors;
+  int64_t scanned = 0, matched = 0, flagged = 0, review = 0, weak = 0, bad = 0;
+  size_t error_lines = 0;
+  std::map<std::string, int64_t> reasons;
+  auto add_error_line = [&](const std::string& line) {
+    if (error_lines++ < o_.max_error_lines_per_unit) errors += line + "\n";
+  };
+  for (size_t i = 0; i < items.size(); ++i) {
+    ItemOutcome& it = items[i];
+    if (it.kind == ItemOutcome::Kind::kError) {
+      ++bad;
+      ++reasons[it.reason];
+      add_error_line(with_unit_name(it.line, unit_name));
+      continue;
+    }
+    ++scanned;
+    matched += it.matched;
+    flagged += it.flagged;
+    review += it.review;
+    weak += it.weak;
+    if (it.kind == ItemOutcome::Kind::kFinding) findings += with_unit_name(it.line, unit_name) + "\n";
+    auto se = save_errors.find(i);
+    if (se != save_errors.end()) {
+      ++reasons["save-catalog"];
+      add_error_line(json_line(nlohmann::ordered_json{{"unit", unit_name},
+                                                      {"unit_index", unit},
+                                                      {"item", it.index},
+                                                      {"reason", "save-catalog"},
+                                                      {"message", se->second}}));
+    }
+  }
+  for (const auto& [reason, message] : read.unit_errors) {
+    ++reasons[reason];
+    add_error_line(json_line(nlohmann::ordered_json{{"unit", unit_name},
+                                                    {"unit_index", unit},
+                                                    {"item", nullptr},
+                                                    {"reason", reason},
+                                                    {"message", message}}));
+  }
+  if (error_lines > o_.max_error_lines_per_unit) {
+    errors += json_line(nlohmann::ordered_json{
+                  {"unit", unit_name},
+                  {"unit_index", unit},
+                  {"item", nullptr},
+                  {"reason", "unlisted"},
+                  {"message", std::to_string(error_lines - o_.max_error_lines_per_unit) +
+                                  " more errors in this unit are counted in the journal and "
+                                  "summary but not listed"}}) +
+              "\n";
+  }
+  if (!findings.empty()) {
+    // The thumbnails' directory entries must be durable before the findings that name them.
+    IMPRINT_RETURN_IF_ERROR(fsync_dir(report_.dir() + "/thumbs"));
+  }
+  entry["items"] = read.items;
+  entry["scanned"] = scanned;
+  entry["matched"] = matched;
+  entry["flagged"] = flagged;
+  entry["review"] = review;
+  entry["weak"] = weak;
+  entry["bad_items"] = bad;
+  entry["unit_errors"] = read.unit_errors.size();
+  entry["other_members"] = read.other_members;
+  entry["errors_by_reason"] = reasons;
+  IMPRINT_RETURN_IF_ERROR(report_.commit_unit(findings, errors, std::move(entry)));
+  ++units_committed_;
+  items_committed_ += int64_t(read.items);
+  return Status::Ok();
+}
+
+void Scan::write() {
+  struct Pending {
+    nlohmann::json entry;
+    std::vector<ItemOutcome> items;
+    std::optional<UnitReadResult> read;
+  };
+  std::map<size_t, Pending> pending;  // by unit number; committed in that order
+  std::deque<size_t> order;
+  bool halted = false;  // an incomplete unit was dropped: later ones must not commit before it
+  for (;;) {
+    std::optional<WriterMessage> m = writer_.pop();
+    if (!m) break;
+    if (auto* e = std::get_if<UnitExpected>(&*m)) {
+      pending[e->unit].entry = std::move(e->entry);
+      order.push_back(e->unit);
+    } else if (auto* r = std::get_if<UnitResults>(&*m)) {
+      auto& v = pending[r->unit].items;
+      for (ItemOutcome& it : r->items) v.push_back(std::move(it));
+    } else if (auto* d = std::get_if<UnitRead>(&*m)) {
+      pending[d->unit].read = std::move(d->read);
+    }
+    while (!order.empty()) {
+      Pending& p = pending[order.front()];
+      if (!p.read || p.items.size() < p.read->items) break;
+      const size_t unit = order.front();
+      if (!p.read->open_error.ok()) {
+        // Not journaled: --resume tries it again.
+        failed_units_.push_back({{"unit", unit},
+                                 {"name", p.entry["name"]},
+                                 {"message", p.read->open_error.message()}});
+        std::cerr << "imprint scan: error: " << p.read->open_error.message() << '\n';
+      } else if (p.read->aborted || halted || stop_.load()) {
+        halted = true;
+        aborted_ = true;
+      } else {
+        const Status s = commit(unit, std::move(p.entry), p.items, *p.read);
+        if (!s.ok()) {
+          set_fatal(s);
+          halted = true;
+        }
+      }
+      pending.erase(unit);
+      order.pop_front();
+    }
+  }
+  if (!order.empty()) aborted_ = true;
+}
+
+nlohmann::json Scan::run() {
+  const auto t0 = Clock::now();
+  const int64_t started_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+  std::thread counter([this] { count_totals(); });
+  std::optional<ProgressReporter> progress;
+  if (o_.progress != ProgressMode::kNone) {
+    progress.emplace(o_.progress, counters_, [this] {
+      if (g_signalled.load()) stop_.store(true);
+    });
+  }
+  std::thread writer([this] { write(); });
+  std::thread planner([this] { plan(); });
+  std::vector<std::thread> readers, workers;
+  for (int i = 0; i < readers_; ++i) readers.emplace_back([this] { read_units(); });
+  for (int i = 0; i < threads_; ++i) workers.emplace_back([this] { work(); });
+
+  // Without a progress thread, signals are noticed here.
+  std::atomic<bool> done{false};
+  std::thread watcher;
+  if (!progress) {
+    watcher = std::thread([&] {
+      while (!done.load()) {
+        if (g_signalled.load()) stop_.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  planner.join();
+  for (auto& t : readers) t.join();
+  samples_.close();
+  for (auto& t : workers) t.join();
+  writer_.close();
+  writer.join();
+  done.store(true);
+  if (watcher.joinable()) watcher.join();
+  counting_done_.store(true);
+  counter.join();
+  if (progress) progress->stop();
+  if (g_signalled.load()) aborted_ = true;
+
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  const int64_t items = counters_.items.load();
+  Result<CatalogStats> st = catalog_.stats();
+  nlohmann::json run = {
+      {"run", report_.journal().runs.size() + 1},
+      {"shard", o_.shard_index},
+      {"started", iso8601_utc(started_ms)},
+      {"seconds", std::round(seconds * 1000) / 1000},
+      {"items", items},
+      {"items_committed", items_committed_},
+      {"items_per_second", seconds > 0 ? std::round(double(items) / seconds * 10) / 10 : 0.0},
+      {"units_planned", units_planned_},
+      {"units_skipped", units_skipped_},
+      {"units_committed", units_committed_},
+      {"failed_units", failed_units_},
+      {"interrupted", aborted_},
+      {"complete", planned_all_ && failed_units_.empty() && !aborted_ && fatal().ok()},
+      {"threads", threads_},
+      {"readers", readers_},
+      {"catalog_generation", st.ok() ? st->generation : int64_t(-1)},
+  };
+  return run;
+}
+
+}  // namespace
+
+nlohmann::json scan_identity(const ScanOptions& o, const CatalogStats& catalog) {
+  return {{"sources", o.sources},
+          {"shard", {{"index", o.shard_index}, {"count", o.shard_count}}},
+          {"unit_size", o.unit_size},
+          {"catalog_id", catalog.catalog_id},
+          {"purpose", purpose_name(o.purpose)},
+          {"licensee", o.licensee},
+          {"match_distance", o.match_distance},
+          {"review_band", o.review_band},
+          {"top_k", o.top_k},
+          {"hash_mode", "fast"},
+          {"fast_min_side", o.fast_min_side},
+          {"dihedral", o.dihedral},
+          {"max_pixels", o.max_pixels},
+          {"max_member_bytes", o.max_member_bytes},
+          {"max_error_lines_per_unit", o.max_error_lines_per_unit},
+          {"save_catalog", o.save_catalog}};
+}
+
+int run_scan(const ScanOptions& o) {
+  Result<std::vector<ScanSource>> sources = classify_sources(o.sources);
+  if (!sources.ok()) {
+    std::cerr << "imprint scan: " << sources.status().message() << '\n';
+    return 2;
+  }
+  if (o.shard_count == 0 || o.shard_index >= o.shard_count) {
+    std::cerr << "imprint scan: --shard I/N needs 0 <= I < N\n";
+    return 2;
+  }
+  CatalogOptions co;
+  co.dir = o.catalog_dir;
+  co.read_only = true;
+  Result<IndexKind> kind = parse_index_kind(o.index);
+  if (!kind.ok()) {
+    std::cerr << "imprint scan: " << kind.status().message() << '\n';
+    return 2;
+  }
+  co.index = *kind;
+  Result<std::unique_ptr<Catalog>> catalog = Catalog::open(co);
+  if (!catalog.ok()) {
+    std::cerr << "imprint scan: " << catalog.status().message() << '\n';
+    return 2;
+  }
+  Result<CatalogStats> stats = (*catalog)->stats();
+  if (!stats.ok()) {
+    std::cerr << "imprint scan: " << stats.status().message() << '\n';
+    return 2;
+  }
+  std::error_code ec;
+  if (!o.save_catalog.empty() &&
+      fs::weakly_canonical(o.save_catalog, ec) == fs::weakly_canonical(o.catalog_dir, ec)) {
+    std::cerr << "imprint scan: --save-catalog must be another catalog than --catalog\n";
+    return 2;
+  }
+
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const nlohmann::json scan = {
+      {"identity", scan_identity(o, *stats)},
+      {"catalog",
+       {{"dir", fs::absolute(o.catalog_dir, ec).lexically_normal().string()},
+        {"catalog_id", stats->catalog_id},
+        {"generation", stats->generation},
+        {"works", stats->works},
+        {"index", stats->index_kind}}},
+      {"started", iso8601_utc(now_ms)},
+      {"imprint_report_version", 1}};
+  Result<std::unique_ptr<ReportDir>> report = ReportDir::open(o.report_dir, scan, o.resume);
+  if (!report.ok()) {
+    std::cerr << "imprint scan: " << report.status().message() << '\n';
+    return 2;
+  }
+  std::unique_ptr<Catalog> save;
+  if (!o.save_catalog.empty()) {
+    CatalogOptions so;
+    so.dir = o.save_catalog;
+    Result<std::unique_ptr<Catalog>> c = Catalog::open(so);
+    if (!c.ok()) {
+      std::cerr << "imprint scan: --save-catalog: " << c.status().message() << '\n';
+      return 2;
+    }
+    save = std::move(*c);
+  }
+  if ((*report)->resumed()) {
+    std::cerr << "imprint scan: resuming " << o.report_dir << ": "
+              << (*report)->journal().units.size() << " units already done\n";
+  }
+
+  // SIGINT/SIGTERM end the scan cleanly; SA_RESETHAND makes a second one kill at once.
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+
+  Scan s(o, *sources, **catalog, **report, save.get());
+  const nlohmann::json run = s.run();
+  const Status append = (*report)->append_run(run);
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+
+  if (!s.fatal().ok()) {
+    std::cerr << "imprint scan: " << s.fatal().message() << '\n';
+    return 2;
+  }
+  if (!append.ok()) {
+    std::cerr << "imprint scan: " << append.message() << '\n';
+    return 2;
+  }
+  if (save) {
+    const Status saved = save->save_index();
+    if (!saved.ok()) std::cerr << "imprint scan: --save-catalog: " << saved.message() << '\n';
+  }
+  Result<nlohmann::json> summary = finish_report(o.report_dir);
+  if (!summary.ok()) {
+    std::cerr << "imprint scan: cannot write the report: " << summary.status().message() << '\n';
+    return 2;
+  }
+  const nlohmann::json& t = (*summary)["totals"];
+  std::cerr << "imprint scan: " << (run["interrupted"].get<bool>() ? "interrupted" : "done") << ": "
+            << run["items"] << " items in " << format_duration(run["seconds"].get<double>()) << " ("
+            << run["items_per_second"] << "/s); report totals: " << t["items"] << " items, "
+            << t["matched"] << " matched, " << t["flagged"] << " flagged, " << t["bad_items"]
+            << " bad; " << o.report_dir << "/report.html\n";
+  if (run["interrupted"].get<bool>()) return 130;
+  return run["failed_units"].empty() ? 0 : 1;
+}
+
+}  // namespace imprint::cli

@@ -1,0 +1,65 @@
+// The scan pipeline: sources -> units -> samples -> fingerprints -> matches -> report.
+//
+//   planner (1)   walks the sources into units, keeps this shard's, skips journaled ones
+//   readers (R)   read a unit's samples (files, or tar members streamed by libarchive)
+//   workers (T)   decode and hash in fast mode, match their batch against the catalog, write
+//                 thumbnails of findings
+//   writer (1)    commits each finished unit, in unit order, through the journal
+// Between the stages are bounded queues (by item count and by bytes), so memory stays flat
+// whatever the corpus size, and the workers, which do nearly all the computing, keep every core
+// busy while the readers wait on the disk.
+//
+// Interrupting (SIGINT, SIGTERM) stops reading, commits nothing that is incomplete, writes the
+// summary and report of what is done and returns 130; --resume continues from there. A second
+// signal kills at once, which --resume also survives (see scan_journal.h).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "catalog.h"
+
+namespace imprint::cli {
+
+enum class ProgressMode { kAuto, kBar, kLines, kNone };
+
+struct ScanOptions {
+  std::string catalog_dir;
+  std::string index = "auto";  // in-memory index structure of the catalog
+  std::string report_dir;
+  std::vector<std::string> sources;
+  int threads = 0;  // decode+hash+match workers; 0: one per core
+  int readers = 0;  // unit readers; 0: one per four workers, at least one (reading is cheap)
+  size_t shard_index = 0, shard_count = 1;
+  bool resume = false;
+  Purpose purpose = Purpose::kAiTraining;  // an audit of a training set asks about training
+  std::string licensee;
+  int match_distance = kPdqMatchDistance;
+  int review_band = MatchOptions{}.review_band;
+  int top_k = 5;
+  // Search the 8 rotations and mirrors of each sample, as `imprint query` does: mirrored copies
+  // are common on the web. Costs one DCT (nothing) and 8 index probes instead of 1.
+  bool dihedral = true;
+  int fast_min_side = HashOptions{}.fast_min_side;
+  size_t unit_size = 1000;  // items per unit of a directory or list
+  int64_t max_pixels = DecodeOptions{}.max_pixels;
+  int64_t max_member_bytes = DecodeOptions{}.max_bytes;
+  size_t batch = 32;  // samples per match call
+  // Error lines kept per unit in errors.jsonl; beyond it errors are only counted (by reason), so a
+  // shard of a million junk members cannot fill the disk or the writer's memory.
+  size_t max_error_lines_per_unit = 10000;
+  std::string save_catalog;  // also register every sample's fingerprint here
+  ProgressMode progress = ProgressMode::kAuto;
+};
+
+// Runs the scan and writes the report. Returns the process exit code: 0 finished, 1 finished
+// but some unit could not be opened (listed; --resume retries it), 2 the scan could not run,
+// 130 interrupted. Messages go to stderr.
+int run_scan(const ScanOptions& options);
+
+// The scan's identity as stored in scan.json and compared on resume and merge.
+nlohmann::json scan_identity(const ScanOptions& o, const CatalogStats& catalog);
+
+}  // namespace imprint::cli

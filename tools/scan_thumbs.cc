@@ -1,0 +1,80 @@
+#include "scan_thumbs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "engine.h"
+
+namespace imprint::cli {
+
+Result<std::vector<uint8_t>> make_thumbnail(std::span<const uint8_t> bytes) {
+  DecodeOptions d;
+  d.jpeg_min_side = kThumbSide;  // a large JPEG is decoded at 1/2..1/8 scale, in colour
+  Result<Image> img = decode_image(bytes, d);
+  if (!img.ok()) return img.status();
+  const double scale = std::min(1.0, double(kThumbSide) / std::max(img->width, img->height));
+  const int w = std::max(1, int(img->width * scale + 0.5)), h = std::max(1, int(img->height * scale + 0.5));
+  const cv::Mat src(img->height, img->width, img->channels == 1 ? CV_8UC1 : CV_8UC3,
+                    img->pixels.data());
+  cv::Mat small, bgr;
+  cv::resize(src, small, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+  if (small.channels() == 3) {
+    cv::cvtColor(small, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    bgr = small;
+  }
+  std::vector<uint8_t> out;
+  if (!cv::imencode(".jpg", bgr, out, {cv::IMWRITE_JPEG_QUALITY, 80})) {
+    return internal_error("cannot encode a thumbnail");
+  }
+  return out;
+}
+
+Result<std::vector<uint8_t>> make_thumbnail_of_file(const std::string& path) {
+  Result<std::vector<uint8_t>> bytes = read_file(path, DecodeOptions{}.max_bytes);
+  if (!bytes.ok()) return bytes.status().with_context(path);
+  return make_thumbnail(*bytes);
+}
+
+std::string item_thumb_name(size_t unit, size_t index) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "thumbs/u%06zu-%06zu.jpg", unit, index);
+  return buf;
+}
+
+std::string work_thumb_name(const std::string& work_id) {
+  const std::string id_hex =
+      to_hex(sha256_of({reinterpret_cast<const uint8_t*>(work_id.data()), work_id.size()}));
+  return "thumbs/work-" + id_hex.substr(0, 24) + ".jpg";
+}
+
+Status write_thumb(const std::string& path, const std::vector<uint8_t>& jpeg) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("cannot create " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < jpeg.size()) {
+    const ssize_t n = ::write(fd, jpeg.data() + done, jpeg.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return io_error("cannot write " + tmp + ": " + std::strerror(errno));
+    }
+    done += size_t(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return io_error("cannot store " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace imprint::cli
