@@ -234,7 +234,7 @@ class MatchServiceImpl final : public v1::MatchService::Service {
 
 grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string& caller,
                                  v1::MatchResponse* out, ImageFingerprint* fp_out,
-                                 QueryResult* result_out) {
+                                 QueryResult* result_out, bool record) {
   ImageFingerprint fp;
   if (req.hash) {
     fp.pdq = {*req.hash, req.quality};
@@ -259,7 +259,7 @@ grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string
   }
   const std::vector<QueryResult> results = catalog.match(std::vector{fp}, mo);
   const QueryResult& r = results[0];
-  if (usage && options.record_usage) {
+  if (record && usage && options.record_usage) {
     std::vector<UsageEvent> events;
     const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())

@@ -154,7 +154,7 @@ Status start_http(Server::Impl& s) {
       if (++s.in_flight > s.options.max_concurrent_calls) {
         st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "The server is busy; try again in a moment.");
       } else {
-        st = s.match(parts, "creator-page", &unused, nullptr, &r);
+        st = s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false);
       }
       --s.in_flight;
       res.set_content(check_response(r, st).dump(), "application/json");

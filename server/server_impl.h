@@ -80,9 +80,10 @@ class Server::Impl {
 
   // Matching shared by gRPC and HTTP: fingerprint, match, record usage. `caller` names the party
   // in usage records.
+  // `record` is false for the creators' page: a creator checking their own art is not a use.
   grpc::Status match(const MatchRequestParts& req, const std::string& caller,
                      v1::MatchResponse* out, ImageFingerprint* fp_out = nullptr,
-                     QueryResult* result_out = nullptr);
+                     QueryResult* result_out = nullptr, bool record = true);
   void log_access(const std::string& line);
   void update_gauges();
 };

@@ -1,4 +1,5 @@
 // imprint query: does an image copy a registered work, and may it be used for this purpose?
+#include <chrono>
 #include <iomanip>
 #include <iostream>
 
@@ -6,6 +7,7 @@
 #include "commands.h"
 #include "input_paths.h"
 #include "match_json.h"
+#include "usage_log.h"
 
 namespace imprint::cli {
 namespace {
@@ -22,6 +24,8 @@ struct QueryArgs {
   int threads = 0;
   int match_distance = kPdqMatchDistance;
   int review_band = MatchOptions{}.review_band;
+  bool record = false;
+  std::string reference;
 };
 
 bool is_hex_hash(const std::string& s) { return s.size() == 64 && PdqHash::from_hex(s).ok(); }
@@ -62,6 +66,15 @@ int run_query(const QueryArgs& a) {
   mo.review_band = a.review_band;
   std::unique_ptr<Catalog> catalog = open_catalog(a.catalog, true, "query");
   if (!catalog) return 2;
+  std::unique_ptr<UsageLog> usage;
+  if (a.record) {
+    Result<std::unique_ptr<UsageLog>> u = UsageLog::open(a.catalog.dir, false);
+    if (!u.ok()) {
+      std::cerr << "imprint query: " << u.status().message() << '\n';
+      return 2;
+    }
+    usage = std::move(*u);
+  }
 
   HashOptions ho;
   ho.mode = *mode;
@@ -95,6 +108,28 @@ int run_query(const QueryArgs& a) {
       origin.push_back(i);
     }
     const std::vector<QueryResult> results = catalog->match(queries, mo);
+    if (usage) {
+      // Findings become usage records before they are printed, as the server does.
+      std::vector<UsageEvent> events;
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      for (size_t k = 0; k < results.size(); ++k) {
+        const bool has_sha = std::any_of(queries[k].sha256.begin(), queries[k].sha256.end(),
+                                         [](uint8_t b) { return b != 0; });
+        for (const Candidate& c : results[k].matches) {
+          if (c.decision != MatchDecision::kFlag && c.decision != MatchDecision::kAllow) continue;
+          events.push_back({c.work.id, c.work.owner, c.decision, mo.purpose, "cli", now,
+                            has_sha ? to_hex(queries[k].sha256) : "",
+                            a.reference.empty() ? batch[origin[k]].path : a.reference, c.distance});
+        }
+      }
+      Status s = usage->record(events);
+      if (!s.ok()) {
+        std::cerr << "imprint query: cannot record usage: " << s.message() << '\n';
+        ++failures;
+      }
+    }
     for (size_t k = 0; k < results.size(); ++k) {
       const std::string& label = batch[origin[k]].path;
       if (a.json) {
@@ -136,6 +171,8 @@ void add_query_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--review-band", a->review_band, "Distances above the match distance sent to review")
       ->capture_default_str();
+  cmd->add_flag("--record", a->record, "Store flag/allow findings as usage records (imprint usage)");
+  cmd->add_option("--reference", a->reference, "Your reference for the upload, kept in usage records (default: the path)");
   cmd->callback([a, &exit_code] { exit_code = run_query(*a); });
 }
 

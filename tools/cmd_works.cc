@@ -4,6 +4,7 @@
 #include "catalog_args.h"
 #include "commands.h"
 #include "match_json.h"
+#include "usage_log.h"
 
 namespace imprint::cli {
 
@@ -123,6 +124,18 @@ void add_stats_command(CLI::App& app, int& exit_code) {
                                    {"origin", c->index_origin()}}},
                         {"works_by_owner", owners},
                         {"works_by_media", media}};
+    // Owners' totals per work and decision, from the usage records (when there are any).
+    Result<std::unique_ptr<UsageLog>> usage = UsageLog::open(a->dir, true);
+    nlohmann::json usage_totals = nlohmann::json::object();
+    if (usage.ok()) {
+      Result<std::vector<UsageTotal>> totals = (*usage)->totals();
+      if (totals.ok()) {
+        for (const UsageTotal& t : *totals) {
+          usage_totals[t.owner.empty() ? "(none)" : t.owner][t.work_id][t.decision] = t.count;
+        }
+      }
+    }
+    j["usage_by_owner"] = usage_totals;
     std::cout << j.dump(*json ? -1 : 2) << '\n';
   });
 }

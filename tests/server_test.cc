@@ -1,0 +1,395 @@
+// The gRPC and HTTP service in process: matching, auth and roles, limits, streams, bursts, drain.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <malloc.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api_keys.h"
+#include "catalog.h"
+#include "imprint/v1/imprint.grpc.pb.h"
+#include "server.h"
+#include "test_support.h"
+
+namespace imprint {
+namespace {
+
+namespace v1 = imprint::v1;
+using server::ApiKeys;
+using server::Role;
+
+std::string bytes_of(const std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()); }
+
+long rss_kb() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, resident = 0;
+  f >> pages >> resident;
+  return resident * 4;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CatalogOptions co;
+    co.dir = dir.file("cat");
+    co.sync_commits = false;
+    catalog = std::move(*Catalog::open(co));
+    for (int i = 0; i < 4; ++i) {
+      photos.push_back(test::synthetic_photo(400, 300, 500 + i));
+      WorkInput in = *work_input_from_image(test::encode(photos[i], ".png"));
+      in.work.id = "art" + std::to_string(i);
+      in.work.owner = "Ana";
+      if (i == 1) in.work.licence.set(Purpose::kCommercial, {Permission::kLicensed, {"Acme"}});
+      ASSERT_TRUE(catalog->register_works(std::vector{in})[0].ok());
+    }
+    usage = std::move(*UsageLog::open(dir.file("cat"), false));
+    admin_key = ApiKeys::generate_key();
+    registrar_key = ApiKeys::generate_key();
+    matcher_key = ApiKeys::generate_key();
+    std::ofstream keys(dir.file("keys"));
+    keys << "# test keys\n"
+         << ApiKeys::line_for("boss", Role::kAdmin, admin_key) << '\n'
+         << ApiKeys::line_for("gallery", Role::kRegistrar, registrar_key) << '\n'
+         << ApiKeys::line_for("platform", Role::kMatcher, matcher_key) << '\n';
+  }
+
+  void start(server::ServerOptions o = {}) {
+    o.listen = "127.0.0.1:0";
+    o.http_listen = "127.0.0.1:0";
+    if (o.keys_file.empty()) o.keys_file = dir.file("keys");
+    o.access_log = [this](const std::string& line) {
+      std::lock_guard<std::mutex> lk(log_mu);
+      access_log.push_back(line);
+    };
+    Result<std::unique_ptr<server::Server>> s = server::Server::start(*catalog, usage.get(), o);
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    srv = std::move(*s);
+    channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(srv->grpc_port()),
+                                  grpc::InsecureChannelCredentials());
+    match = v1::MatchService::NewStub(channel);
+    cat = v1::CatalogService::NewStub(channel);
+  }
+
+  std::unique_ptr<grpc::ClientContext> ctx(const std::string& key) {
+    auto c = std::make_unique<grpc::ClientContext>();
+    if (!key.empty()) c->AddMetadata("authorization", "Bearer " + key);
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return c;
+  }
+
+  grpc::Status match_image(const std::string& key, const std::string& bytes, v1::MatchResponse* resp,
+                           v1::Purpose purpose = v1::ANY_USE, const std::string& licensee = "") {
+    v1::MatchImageRequest req;
+    req.set_image(bytes);
+    req.mutable_context()->set_purpose(purpose);
+    req.mutable_context()->set_licensee(licensee);
+    req.mutable_context()->set_reference("post-42");
+    return match->MatchImage(ctx(key).get(), req, resp);
+  }
+
+  test::TempDir dir;
+  std::unique_ptr<Catalog> catalog;
+  std::unique_ptr<UsageLog> usage;
+  std::vector<Image> photos;
+  std::string admin_key, registrar_key, matcher_key;
+  std::unique_ptr<server::Server> srv;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::MatchService::Stub> match;
+  std::unique_ptr<v1::CatalogService::Stub> cat;
+  std::mutex log_mu;
+  std::vector<std::string> access_log;
+};
+
+TEST_F(ServerTest, MatchImageDecidesByLicenceAndRecordsUsage) {
+  start();
+  v1::MatchResponse r;
+  ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(photos[1], ".jpg", 70)), &r, v1::COMMERCIAL, "Acme").ok());
+  ASSERT_EQ(r.matches_size(), 1);
+  EXPECT_EQ(r.matches(0).work_id(), "art1");
+  EXPECT_EQ(r.decision(), "allow");
+  EXPECT_EQ(r.matches(0).licence().commercial().permission(), v1::LICENSED);
+  ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(photos[1], ".jpg", 70)), &r, v1::AI_TRAINING).ok());
+  EXPECT_EQ(r.decision(), "flag");
+  EXPECT_TRUE(r.matches(0).flagged());
+  ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(test::synthetic_photo(400, 300, 9), ".jpg")), &r).ok());
+  EXPECT_EQ(r.matches_size(), 0);
+  EXPECT_EQ(r.decision(), "none");
+
+  // Both decisions were recorded, with the caller's key name and reference, never the key.
+  v1::ListUsageRequest lr;
+  auto c = ctx(admin_key);
+  auto reader = cat->ListUsage(c.get(), lr);
+  std::vector<v1::UsageEvent> events;
+  v1::UsageEvent e;
+  while (reader->Read(&e)) events.push_back(e);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].decision(), "allow");
+  EXPECT_EQ(events[1].decision(), "flag");
+  EXPECT_EQ(events[1].purpose(), "ai-training");
+  EXPECT_EQ(events[1].caller(), "platform");
+  EXPECT_EQ(events[1].reference(), "post-42");
+  EXPECT_EQ(events[1].query_sha256().size(), 64u);
+  std::lock_guard<std::mutex> lk(log_mu);
+  for (const std::string& line : access_log) {
+    EXPECT_EQ(line.find(matcher_key), std::string::npos);
+    EXPECT_NE(line.find("\"method\""), std::string::npos);
+  }
+}
+
+TEST_F(ServerTest, MatchHashAndStreamAnswerInOrderWithPerMessageErrors) {
+  start();
+  const PdqHash h = pdq_hash(photos[2]).hash;
+  v1::MatchHashRequest req;
+  req.set_pdq(h.to_hex());
+  v1::MatchResponse r;
+  ASSERT_TRUE(match->MatchHash(ctx(matcher_key).get(), req, &r).ok());
+  ASSERT_EQ(r.matches_size(), 1);
+  EXPECT_EQ(r.matches(0).work_id(), "art2");
+  req.set_pdq("not-a-hash");
+  EXPECT_EQ(match->MatchHash(ctx(matcher_key).get(), req, &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  auto c = ctx(matcher_key);
+  auto stream = match->MatchStream(c.get());
+  for (int i = 0; i < 20; ++i) {
+    v1::MatchStreamRequest m;
+    m.set_id("q" + std::to_string(i));
+    if (i % 5 == 4) {
+      m.mutable_hash()->set_hash("zz");  // bad hash: an error for this message only
+    } else if (i % 5 == 3) {
+      m.set_image(bytes_of(test::encode(photos[i % 4], ".jpg", 80)));
+    } else {
+      m.mutable_hash()->set_hash(pdq_hash(photos[i % 4]).hash.to_hex());
+    }
+    ASSERT_TRUE(stream->Write(m));
+  }
+  stream->WritesDone();
+  v1::MatchStreamResponse resp;
+  int n = 0;
+  while (stream->Read(&resp)) {
+    EXPECT_EQ(resp.id(), "q" + std::to_string(n));
+    if (n % 5 == 4) {
+      EXPECT_EQ(resp.error_code(), int(grpc::StatusCode::INVALID_ARGUMENT));
+    } else {
+      ASSERT_EQ(resp.result().matches_size(), 1) << n;
+      EXPECT_EQ(resp.result().matches(0).work_id(), "art" + std::to_string(n % 4));
+    }
+    ++n;
+  }
+  EXPECT_EQ(n, 20);
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerTest, KeysAndRolesGuardEveryCall) {
+  start();
+  v1::MatchResponse r;
+  const std::string img = bytes_of(test::encode(photos[0], ".jpg"));
+  EXPECT_EQ(match_image("", img, &r).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(match_image("imp_wrong", img, &r).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(match_image(registrar_key, img, &r).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(match_image(admin_key, img, &r).ok());
+
+  v1::RegisterWorkRequest reg;
+  reg.mutable_work()->set_work_id("new");
+  reg.mutable_work()->set_owner("Bo");
+  reg.set_image(bytes_of(test::encode(test::synthetic_photo(320, 240, 77), ".png")));
+  v1::RegisterWorkResponse rr;
+  EXPECT_EQ(cat->RegisterWork(ctx(matcher_key).get(), reg, &rr).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).ok());
+  EXPECT_EQ(rr.work().work_id(), "new");
+  EXPECT_EQ(rr.work().licence().ai_training().permission(), v1::DENY);
+  EXPECT_EQ(cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  // Registered while serving: visible to the next match at once.
+  ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(test::synthetic_photo(320, 240, 77), ".jpg")), &r).ok());
+  ASSERT_EQ(r.matches_size(), 1);
+  EXPECT_EQ(r.matches(0).work_id(), "new");
+
+  v1::ListUsageRequest lr;
+  auto c = ctx(registrar_key);
+  auto reader = cat->ListUsage(c.get(), lr);
+  v1::UsageEvent e;
+  while (reader->Read(&e)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  v1::RemoveWorkRequest rm;
+  rm.set_work_id("new");
+  v1::RemoveWorkResponse rmr;
+  EXPECT_EQ(cat->RemoveWork(ctx(matcher_key).get(), rm, &rmr).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(cat->RemoveWork(ctx(registrar_key).get(), rm, &rmr).ok());
+  EXPECT_EQ(cat->RemoveWork(ctx(registrar_key).get(), rm, &rmr).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServerTest, LimitsAnswerWithClearCodes) {
+  server::ServerOptions o;
+  o.max_message_bytes = 200'000;
+  o.max_pixels = 1'000'000;
+  start(o);
+  v1::MatchResponse r;
+  // Over the message limit.
+  const std::string big = bytes_of(test::encode(test::synthetic_photo(1200, 900, 3), ".png"));
+  ASSERT_GT(big.size(), 200'000u);
+  EXPECT_EQ(match_image(matcher_key, big, &r).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // A decompression bomb: a header declaring 100000 x 100000 pixels.
+  const std::string bomb = {'\x89', 'P', 'N', 'G', '\r', '\n', '\x1a', '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                            0, 1, '\x86', '\xa0', 0, 1, '\x86', '\xa0', 8, 2, 0, 0, 0};
+  grpc::Status st = match_image(matcher_key, bomb, &r);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(st.error_message().find("decompression bomb"), std::string::npos);
+  // Malformed bytes, empty image, garbage protobuf fields.
+  EXPECT_EQ(match_image(matcher_key, "this is not an image", &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(match_image(matcher_key, "", &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::RegisterWorkRequest reg;
+  reg.mutable_work()->set_work_id("x");
+  reg.mutable_fingerprints()->add_pdq()->set_hash(std::string(63, 'a'));
+  v1::RegisterWorkResponse rr;
+  EXPECT_EQ(cat->RegisterWork(ctx(admin_key).get(), reg, &rr).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  reg.mutable_fingerprints()->mutable_pdq(0)->set_hash(std::string(64, 'a'));
+  reg.mutable_work()->mutable_licence()->mutable_commercial()->set_permission(v1::LICENSED);
+  EXPECT_EQ(cat->RegisterWork(ctx(admin_key).get(), reg, &rr).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // The server is still fine.
+  EXPECT_TRUE(match_image(matcher_key, bytes_of(test::encode(photos[0], ".jpg")), &r).ok());
+}
+
+TEST_F(ServerTest, SilentStreamsAreCancelledAndConcurrencyIsBounded) {
+  server::ServerOptions o;
+  o.stream_idle_timeout_ms = 300;
+  o.max_concurrent_calls = 4;
+  start(o);
+  // Four silent streams take every slot...
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<std::unique_ptr<grpc::ClientReaderWriter<v1::MatchStreamRequest, v1::MatchStreamResponse>>> streams;
+  for (int i = 0; i < 4; ++i) {
+    ctxs.push_back(ctx(matcher_key));
+    streams.push_back(match->MatchStream(ctxs.back().get()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  v1::MatchResponse r;
+  const std::string img = bytes_of(test::encode(photos[0], ".jpg"));
+  EXPECT_EQ(match_image(matcher_key, img, &r).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // ...until the watchdog cancels them for going silent.
+  for (auto& s : streams) {
+    v1::MatchStreamResponse resp;
+    EXPECT_FALSE(s->Read(&resp));
+    EXPECT_EQ(s->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // The cancelled handlers give their slots back as they unwind (the client may hear of the
+  // cancellation first), so allow them a moment.
+  grpc::Status st;
+  for (int i = 0; i < 50; ++i) {
+    st = match_image(matcher_key, img, &r);
+    if (st.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(ServerTest, BurstOfRegistrationsAndMatchesLosesNothingAndMemorySettles) {
+  start();
+  v1::MatchResponse warm;
+  ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(photos[0], ".jpg")), &warm).ok());
+  malloc_trim(0);
+  const long before = rss_kb();
+  std::vector<std::thread> threads;
+  std::atomic<int> registered{0}, matched{0};
+  std::vector<std::string> acked[3];
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 15; ++i) {
+        v1::RegisterWorkRequest reg;
+        const std::string id = "burst-" + std::to_string(t) + "-" + std::to_string(i);
+        reg.mutable_work()->set_work_id(id);
+        reg.set_image(bytes_of(test::encode(test::synthetic_photo(160, 120, 1000 + t * 100 + i), ".png")));
+        v1::RegisterWorkResponse rr;
+        if (cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).ok()) {
+          ++registered;
+          acked[t].push_back(id);
+        }
+      }
+    });
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 15; ++i) {
+        v1::MatchResponse r;
+        if (match_image(matcher_key, bytes_of(test::encode(photos[(t + i) % 4], ".jpg", 75)), &r).ok() &&
+            r.matches_size() == 1) {
+          ++matched;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(registered.load(), 45);
+  EXPECT_EQ(matched.load(), 45);
+  for (const auto& ids : acked) {
+    for (const std::string& id : ids) EXPECT_TRUE(catalog->get_work(id).ok()) << id;
+  }
+  malloc_trim(0);
+  // Memory back near where it was (allowing allocator slack and the 45 new index entries).
+  EXPECT_LT(rss_kb() - before, 40 * 1024) << "RSS grew from " << before << " kB to " << rss_kb() << " kB";
+}
+
+TEST_F(ServerTest, ShutdownDrainsCallsInFlight) {
+  start();
+  const std::string big = bytes_of(test::encode(test::synthetic_photo(4000, 3000, 8), ".png"));
+  grpc::Status result;
+  v1::MatchResponse r;
+  std::thread caller([&] { result = match_image(matcher_key, big, &r); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the call is decoding by now
+  srv->shutdown(std::chrono::seconds(20));
+  caller.join();
+  EXPECT_TRUE(result.ok()) << result.error_message();
+  // New calls are refused once it is down.
+  EXPECT_FALSE(match_image(matcher_key, bytes_of(test::encode(photos[0], ".jpg")), &r).ok());
+}
+
+TEST_F(ServerTest, HttpMetricsJsonMatchAndCreatorCheck) {
+  start();
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const std::string copy = bytes_of(test::encode(photos[3], ".jpg", 70));
+  auto unauth = http.Post("/api/v1/match", copy, "image/jpeg");
+  ASSERT_TRUE(unauth);
+  EXPECT_EQ(unauth->status, 401);
+  httplib::Headers h = {{"Authorization", "Bearer " + matcher_key}};
+  auto m = http.Post("/api/v1/match?purpose=ai-training", h, copy, "image/jpeg");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200) << m->body;
+  const auto j = nlohmann::json::parse(m->body);
+  EXPECT_EQ(j["decision"], "flag");
+  EXPECT_EQ(j["matches"][0]["work_id"], "art3");
+  // The creators' page and its check need no key, and say things in words.
+  auto page = http.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("Has my art been copied?"), std::string::npos);
+  auto check = http.Post("/api/v1/check", copy, "image/jpeg");
+  ASSERT_TRUE(check);
+  const auto cj = nlohmann::json::parse(check->body);
+  EXPECT_EQ(cj["verdict"], "copy");
+  EXPECT_FALSE(cj.contains("pdq"));  // no internals
+  auto bad = http.Post("/api/v1/check", std::string("nope"), "image/jpeg");
+  EXPECT_EQ(nlohmann::json::parse(bad->body)["verdict"], "error");
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("imprint_calls_total{method=\"http.match\",code=\"OK\"} 1"), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("imprint_catalog_works 4"), std::string::npos);
+  EXPECT_NE(metrics->body.find("imprint_call_seconds_bucket"), std::string::npos);
+}
+
+TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
+  test::TempDir dir;
+  CatalogOptions co;
+  co.dir = dir.file("cat");
+  auto c = Catalog::open(co);
+  ASSERT_TRUE(c.ok());
+  server::ServerOptions o;
+  o.listen = "0.0.0.0:0";
+  o.http_listen = "";
+  auto s = server::Server::start(**c, nullptr, o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("without --keys"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace imprint
