@@ -1,5 +1,5 @@
 // VideoReader over FFmpeg: opening a file or bytes in memory, numbering and sampling frames the
-// way the reference vPDQ hasher does, the skip_unsampled plan, and conversion to RGB24.
+// way the reference vPDQ hasher does, and the skip_unsampled plan.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "video.h"
+#include "vpdq_rgb.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -16,7 +17,6 @@ extern "C" {
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 #include <libavutil/mem.h>
-#include <libswscale/swscale.h>
 }
 
 namespace imprint {
@@ -117,10 +117,6 @@ struct Input {
   }
 };
 
-struct SwsDeleter {
-  void operator()(SwsContext* c) const { sws_freeContext(c); }
-};
-
 // One entry per packet of the video stream, in decode order.
 struct PlannedPacket {
   int64_t pts = 0;
@@ -179,8 +175,7 @@ class VideoReader::Impl {
   AVCodecContext* codec_ = nullptr;
   AVFrame* frame_ = nullptr;
   AVPacket* packet_ = nullptr;
-  std::unique_ptr<SwsContext, SwsDeleter> sws_;
-  std::vector<uint8_t> rgb_scratch_;
+  FrameToRgb to_rgb_;
 
   bool flushed_ = false;  // the decoder got its end-of-stream packet
   bool done_ = false;
@@ -474,26 +469,10 @@ bool VideoReader::Impl::convert(VideoFrame* out) {
     done_ = true;
     return false;
   }
-  // Area filter at the native size, as the reference; a context per (size, format), so a
-  // stream whose frames change size converts each at its own size.
-  sws_.reset(sws_getCachedContext(sws_.release(), w, h, AVPixelFormat(frame_->format), w, h,
-                                  AV_PIX_FMT_RGB24, SWS_AREA, nullptr, nullptr, nullptr));
-  if (!sws_) {
+  if (!to_rgb_.convert(*frame_, &out->rgb)) {
     ++damaged_frames_;
     return false;
   }
-  // swscale writes through a buffer laid out like the reference's (stride 3w, padded end) and
-  // may write a few bytes past the last pixel, so it never writes into the Image directly.
-  const size_t bytes = size_t(w) * h * 3;
-  rgb_scratch_.resize(bytes + 64);
-  uint8_t* dst[4] = {rgb_scratch_.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {3 * w, 0, 0, 0};
-  if (sws_scale(sws_.get(), frame_->data, frame_->linesize, 0, h, dst, dst_stride) != h) {
-    ++damaged_frames_;
-    return false;
-  }
-  out->rgb = Image(w, h, 3);
-  std::memcpy(out->rgb.pixels.data(), rgb_scratch_.data(), bytes);
   return true;
 }
 
