@@ -3,9 +3,19 @@
 
 #include "parallel.h"
 #include "video.h"
+#include "vpdq_rgb.h"
 
 namespace imprint {
 namespace {
+
+// PDQ of an RGB frame through the library entry point on float luma (the reference's path for
+// video), with our vectorised luma; the same bits as pdq_hash(frame).
+PdqResult hash_frame(const Image& rgb) {
+  thread_local std::vector<float> luma;
+  luma.resize(size_t(rgb.width) * rgb.height);
+  rgb24_to_luma(rgb.pixels.data(), luma.data(), luma.size());
+  return pdq_hash_luma(luma.data(), rgb.height, rgb.width);
+}
 
 Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoOptions& options) {
   const VideoInfo& info = reader.info();
@@ -21,24 +31,34 @@ Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoOptions& op
   fp.height = info.height;
 
   // Frames are decoded in order and hashed in batches, a few per thread, which bounds memory to
-  // the batch while keeping every thread busy.
+  // the batch while keeping every thread busy. One thread hashes each frame as it comes, in the
+  // reader's buffer, which the reader then reuses.
   const int threads = options.threads <= 0 ? default_thread_count() : options.threads;
-  const size_t batch_size = threads == 1 ? 1 : size_t(threads) * 2;
-  std::vector<VideoFrame> batch;
+  const size_t batch_size = size_t(threads) * 2;
+  std::vector<VideoFrame> batch(threads == 1 ? 1 : 0);
   auto hash_batch = [&] {
     const size_t first = fp.frames.size();
     fp.frames.resize(first + batch.size());
     parallel_for(batch.size(), threads, [&](size_t i) {
-      const PdqResult r = pdq_hash(batch[i].rgb);
+      const PdqResult r = hash_frame(batch[i].rgb);
       fp.frames[first + i] = {batch[i].frame_number, batch[i].timestamp_s, r.hash, r.quality};
     });
     batch.clear();
   };
-  VideoFrame frame;
-  while (reader.next(&frame)) {
-    batch.push_back(std::move(frame));
-    frame = VideoFrame();
-    if (batch.size() >= batch_size) hash_batch();
+  if (threads == 1) {
+    VideoFrame& frame = batch[0];
+    while (reader.next(&frame)) {
+      const PdqResult r = hash_frame(frame.rgb);
+      fp.frames.push_back({frame.frame_number, frame.timestamp_s, r.hash, r.quality});
+    }
+    batch.clear();
+  } else {
+    VideoFrame frame;
+    while (reader.next(&frame)) {
+      batch.push_back(std::move(frame));
+      frame = VideoFrame();
+      if (batch.size() >= batch_size) hash_batch();
+    }
   }
   IMPRINT_RETURN_IF_ERROR(reader.status());
   hash_batch();

@@ -1,7 +1,8 @@
-// Decoded video frames to RGB24 the way the reference vPDQ hasher converts them: swscale, area
-// filter, native size. Internal to the engine (video_reader.cc).
+// Decoded video frames to RGB24 the way the reference vPDQ hasher converts them (swscale, area
+// filter, native size), and RGB24 to PDQ's luma. Internal to the engine (video_reader.cc, vpdq.cc).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -21,15 +22,19 @@ class FrameToRgb {
   FrameToRgb& operator=(const FrameToRgb&) = delete;
 
   // *out becomes the frame in RGB24 at its own size; false when swscale cannot convert it.
+  // Passing the same image again reuses its buffer.
   bool convert(const AVFrame& frame, Image* out);
 
  private:
-  bool fill_right_edge(const AVFrame& frame);
+  bool fill_right_edge(const AVFrame& frame, Image* out);
 
   SwsContext* sws_ = nullptr;
   SwsContext* edge_sws_ = nullptr;
-  std::vector<uint8_t> scratch_;
   std::vector<uint8_t> edge_scratch_;
 };
+
+// PDQ's luma of RGB24 pixels, 0.299 R + 0.587 G + 0.114 B in float, bit for bit what pdq_hash
+// computes (same products, same order of additions), with SSE4.1 where the CPU has it.
+void rgb24_to_luma(const uint8_t* rgb, float* luma, size_t pixels);
 
 }  // namespace imprint

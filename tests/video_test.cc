@@ -507,6 +507,24 @@ TEST(VideoRgb, RightEdgeOfWidthsNotMultipleOfEightMatchesFullWidthConversion) {
   }
 }
 
+// The vectorised luma feeds PDQ exactly what pdq_hash computes from the same pixels, including
+// the scalar tail of pixel counts that are not multiples of 16.
+TEST(VideoRgb, VectorisedLumaGivesPdqHashBits) {
+  for (auto [w, h] : {std::pair{64, 64}, {333, 211}, {17, 5}, {1280, 720}}) {
+    const Image img = test::synthetic_photo(w, h, uint32_t(w * h));
+    std::vector<float> luma(size_t(w) * h);
+    rgb24_to_luma(img.pixels.data(), luma.data(), luma.size());
+    for (size_t i = 0; i < luma.size(); ++i) {
+      const uint8_t* p = &img.pixels[3 * i];
+      ASSERT_EQ(luma[i], 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) << i;
+    }
+    const PdqResult want = pdq_hash(img);
+    const PdqResult got = pdq_hash_luma(luma.data(), h, w);
+    EXPECT_EQ(got.hash, want.hash) << w << "x" << h;
+    EXPECT_EQ(got.quality, want.quality);
+  }
+}
+
 // A real 854 x 480 H.264 video of one colour: the last 6 columns hold that colour too.
 TEST(VideoRgb, VideoOfWidth854HasNoUnwrittenEdge) {
   if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
