@@ -233,6 +233,19 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const CatalogOptions& options) {
 Status Catalog::Impl::add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,
                                    std::span<const int64_t> work_pks) {
   pdq->add(hashes, fp_pks);
+  // With kAuto the structure follows the catalog's size: a catalog that grows past the flat
+  // range while open moves to the structure its new size calls for.
+  if (options.index == IndexKind::kAuto && choose_index_kind(pdq->size()) != pdq->kind()) {
+    auto grown = make_index(choose_index_kind(pdq->size()));
+    std::vector<PdqHash> all_hashes;
+    std::vector<int64_t> all_labels;
+    pdq->for_each([&](const PdqHash& h, int64_t label) {
+      all_hashes.push_back(h);
+      all_labels.push_back(label);
+    });
+    grown->add(all_hashes, all_labels);
+    pdq = std::move(grown);
+  }
   for (size_t i = 0; i < fp_pks.size(); ++i) {
     if (size_t(fp_pks[i]) >= work_of.size()) work_of.resize(size_t(fp_pks[i]) * 3 / 2 + 16, 0);
     work_of[size_t(fp_pks[i])] = work_pks[i];

@@ -6,6 +6,17 @@
 #include <mutex>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
 #include "sqlite_db.h"
 
 namespace imprint {
@@ -25,7 +36,8 @@ CREATE TABLE IF NOT EXISTS usage_events(
   caller TEXT NOT NULL,
   query_sha256 TEXT NOT NULL DEFAULT '',
   reference TEXT NOT NULL DEFAULT '',
-  distance INTEGER NOT NULL DEFAULT 0);
+  distance INTEGER NOT NULL DEFAULT 0,
+  event_id TEXT NOT NULL UNIQUE);
 CREATE INDEX IF NOT EXISTS usage_by_work ON usage_events(work_id, time_ms);
 CREATE INDEX IF NOT EXISTS usage_by_owner ON usage_events(owner, time_ms);
 CREATE INDEX IF NOT EXISTS usage_by_time ON usage_events(time_ms);
@@ -42,7 +54,11 @@ class UsageLog::Impl {
 
   std::mutex mu;
   std::condition_variable wake_writer, committed;
-  std::vector<UsageEvent> pending;
+  std::vector<std::pair<std::string, UsageEvent>> pending;  // (event id, event)
+  int journal_fd = -1;
+  std::string journal_path;
+  std::string id_prefix;  // random per open, so ids never collide across runs
+  uint64_t next_id = 0;
   uint64_t queued_seq = 0;     // batches handed to the writer
   uint64_t committed_seq = 0;  // batches committed
   Status last_error;
@@ -54,7 +70,7 @@ class UsageLog::Impl {
     while (true) {
       wake_writer.wait(lk, [&] { return stopping || !pending.empty(); });
       if (pending.empty() && stopping) return;
-      std::vector<UsageEvent> batch;
+      std::vector<std::pair<std::string, UsageEvent>> batch;
       batch.swap(pending);
       const uint64_t seq = ++queued_seq;
       lk.unlock();
@@ -62,20 +78,25 @@ class UsageLog::Impl {
       lk.lock();
       committed_seq = seq;
       last_error = s;
+      // Everything appended so far is committed: the journal can start over.
+      if (s.ok() && pending.empty() && journal_fd >= 0 && ::ftruncate(journal_fd, 0) != 0) {
+        last_error = io_error("cannot truncate " + journal_path);
+      }
       committed.notify_all();
     }
   }
 
-  Status write(const std::vector<UsageEvent>& batch) {
+  Status write(const std::vector<std::pair<std::string, UsageEvent>>& batch) {
     IMPRINT_RETURN_IF_ERROR(wdb.exec("BEGIN IMMEDIATE"));
     Result<Statement> ins = wdb.prepare(
-        "INSERT INTO usage_events(time_ms, work_id, owner, decision, purpose, caller, query_sha256, "
-        "reference, distance) VALUES (?,?,?,?,?,?,?,?,?)");
+        "INSERT OR IGNORE INTO usage_events(time_ms, work_id, owner, decision, purpose, caller, "
+        "query_sha256, reference, distance, event_id) VALUES (?,?,?,?,?,?,?,?,?,?)");
     if (!ins.ok()) {
       (void)wdb.exec("ROLLBACK");
       return ins.status();
     }
-    for (const UsageEvent& e : batch) {
+    for (const auto& [id, e] : batch) {
+      ins->bind(10, id);
       ins->bind(1, e.time_ms).bind(2, e.work_id).bind(3, e.owner).bind(4, std::string(decision_name(e.decision)));
       ins->bind(5, std::string(purpose_name(e.purpose))).bind(6, e.caller).bind(7, e.query_sha256);
       ins->bind(8, e.reference).bind(9, int64_t(e.distance));
@@ -89,6 +110,37 @@ class UsageLog::Impl {
     if (!s.ok()) (void)wdb.exec("ROLLBACK");
     return s;
   }
+
+  static nlohmann::json to_json(const std::string& id, const UsageEvent& e) {
+    return {{"id", id}, {"t", e.time_ms}, {"w", e.work_id}, {"o", e.owner}, {"d", decision_name(e.decision)},
+            {"p", purpose_name(e.purpose)}, {"c", e.caller}, {"s", e.query_sha256}, {"r", e.reference},
+            {"k", e.distance}};
+  }
+
+  // Events a killed process left in a journal go into the database before anything else.
+  Status replay_journal(const std::string& path) {
+    std::ifstream f(path);
+    std::vector<std::pair<std::string, UsageEvent>> batch;
+    std::string line;
+    while (std::getline(f, line)) {
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("id")) continue;  // a torn last line
+      UsageEvent e;
+      e.time_ms = j.value("t", int64_t(0));
+      e.work_id = j.value("w", "");
+      e.owner = j.value("o", "");
+      e.decision = j.value("d", "") == "allow" ? MatchDecision::kAllow : MatchDecision::kFlag;
+      Result<Purpose> p = parse_purpose(j.value("p", "any-use"));
+      e.purpose = p.ok() ? *p : Purpose::kAnyUse;
+      e.caller = j.value("c", "");
+      e.query_sha256 = j.value("s", "");
+      e.reference = j.value("r", "");
+      e.distance = j.value("k", 0);
+      batch.emplace_back(j["id"].get<std::string>(), std::move(e));
+    }
+    if (!batch.empty()) IMPRINT_RETURN_IF_ERROR(write(batch));
+    return Status::Ok();
+  }
 };
 
 UsageLog::UsageLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -101,6 +153,11 @@ UsageLog::~UsageLog() {
   }
   impl_->wake_writer.notify_all();
   if (impl_->writer.joinable()) impl_->writer.join();
+  if (impl_->journal_fd >= 0) {
+    // Everything was committed on the way out: the journal has nothing left to say.
+    if (impl_->last_error.ok()) ::unlink(impl_->journal_path.c_str());
+    ::close(impl_->journal_fd);
+  }
 }
 
 Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir, bool read_only) {
@@ -114,6 +171,31 @@ Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir,
     IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA journal_mode=WAL"));
     IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA synchronous=NORMAL"));
     IMPRINT_RETURN_IF_ERROR(impl->wdb.exec(kUsageSchema));
+    // Each writing process keeps its own journal, locked while it lives. A journal nobody holds
+    // belonged to a process that died: replay it and remove it.
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(catalog_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("usage-", 0) != 0 || entry.path().extension() != ".journal") continue;
+      const int fd = ::open(entry.path().c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) continue;
+      if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        Status s = impl->replay_journal(entry.path().string());
+        if (s.ok()) std::filesystem::remove(entry.path(), ec);
+        ::close(fd);
+        IMPRINT_RETURN_IF_ERROR(s);
+      } else {
+        ::close(fd);
+      }
+    }
+    std::random_device rd;
+    char prefix[32];
+    std::snprintf(prefix, sizeof prefix, "%08x%08x", rd(), rd());
+    impl->id_prefix = std::string(prefix) + "-";
+    impl->journal_path = catalog_dir + "/usage-" + prefix + ".journal";
+    impl->journal_fd = ::open(impl->journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (impl->journal_fd < 0) return io_error("cannot open " + impl->journal_path + ": " + std::strerror(errno));
+    if (::flock(impl->journal_fd, LOCK_EX | LOCK_NB) != 0) return io_error("cannot lock " + impl->journal_path);
   }
   Result<Database> r = Database::open(path, read_only);
   if (!r.ok()) return r.status();
@@ -132,13 +214,36 @@ Status UsageLog::record(std::span<const UsageEvent> events) {
   if (events.empty()) return Status::Ok();
   Impl& m = *impl_;
   if (m.read_only) return failed_precondition("usage log opened read-only");
-  std::unique_lock<std::mutex> lk(m.mu);
-  m.pending.insert(m.pending.end(), events.begin(), events.end());
-  // Our events go out with the batch after the one being written now.
-  const uint64_t mine = m.queued_seq + 1;
+  std::lock_guard<std::mutex> lk(m.mu);
+  std::string lines;
+  const size_t first = m.pending.size();
+  for (const UsageEvent& e : events) {
+    m.pending.emplace_back(m.id_prefix + std::to_string(m.next_id++), e);
+    lines += Impl::to_json(m.pending.back().first, e).dump() + "\n";
+  }
+  // One append under the lock: journal order is queue order, and a line is never interleaved.
+  size_t done = 0;
+  while (done < lines.size()) {
+    const ssize_t n = ::write(m.journal_fd, lines.data() + done, lines.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      m.pending.resize(first);
+      return io_error("cannot append to " + m.journal_path + ": " + std::strerror(errno));
+    }
+    done += size_t(n);
+  }
   m.wake_writer.notify_one();
-  m.committed.wait(lk, [&] { return m.committed_seq >= mine; });
   return m.last_error;
+}
+
+void UsageLog::flush() {
+  Impl& m = *impl_;
+  if (m.read_only) return;
+  std::unique_lock<std::mutex> lk(m.mu);
+  if (m.pending.empty()) return;
+  const uint64_t target = m.queued_seq + 1;
+  m.wake_writer.notify_one();
+  m.committed.wait(lk, [&] { return m.committed_seq >= target && m.pending.empty(); });
 }
 
 Status UsageLog::list(const UsageFilter& f, const std::function<bool(const UsageEvent&)>& fn) const {

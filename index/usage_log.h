@@ -5,10 +5,12 @@
 // caller (an API key's name, never the key), time, the query's content digest and the caller's
 // reference for the upload. Events name works by external id, so records outlive a removed work.
 //
-// Writes are group-committed: record() queues its events and returns once a background writer has
-// committed them, one transaction for everything queued meanwhile, so concurrent matches share a
-// commit instead of each paying for one. Commits use synchronous=NORMAL in WAL mode: an event that
-// record() acknowledged survives a killed process; a power cut may drop the last commits.
+// Writes cost the match path one append: record() writes its events to usage.journal beside the
+// database (one write(2), no fsync) and returns; a background writer moves them into SQLite in
+// batches and empties the journal once they are committed. An event record() acknowledged is in
+// the kernel's hands, so it survives a killed process: the next open() replays the journal
+// (events carry unique ids, so replaying twice inserts once). A power cut may drop the events of
+// the last moments, as it may for any unsynced write.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -57,8 +59,10 @@ class UsageLog {
   static Result<std::unique_ptr<UsageLog>> open(const std::string& catalog_dir, bool read_only);
   ~UsageLog();
 
-  // Returns once the events are committed.
+  // Returns once the events are in the journal (see above).
   Status record(std::span<const UsageEvent> events);
+  // Waits until every recorded event is in the database (for readers in the same process).
+  void flush();
   // Oldest first.
   Status list(const UsageFilter& filter, const std::function<bool(const UsageEvent&)>& fn) const;
   Result<std::vector<UsageTotal>> totals() const;

@@ -15,6 +15,7 @@ PACKAGES=(
   libturbojpeg0-dev libjpeg62-turbo-dev libwebp-dev libgif-dev
   libarchive-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev libssl-dev
   gnome-backgrounds mate-backgrounds sway-backgrounds  # photos for benchmarks and the demo
+  chromium python3-websocket                # the creators' page test drives headless Chromium
 )
 
 missing=()

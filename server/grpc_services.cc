@@ -122,6 +122,7 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
                          grpc::ServerWriter<v1::UsageEvent>* writer) override {
     return gate_.run(ctx, "ListUsage", Role::kAdmin, [&](const Caller&) {
       if (!s_.usage) return grpc::Status(StatusCode::FAILED_PRECONDITION, "usage records are off");
+      s_.usage->flush();  // events this server recorded a moment ago are listed too
       UsageFilter f;
       f.work_id = req->work_id();
       f.owner = req->owner();

@@ -13,9 +13,10 @@ void add_query_command(CLI::App& app, int& exit_code);
 void add_works_command(CLI::App& app, int& exit_code);
 void add_stats_command(CLI::App& app, int& exit_code);
 void add_hashes_commands(CLI::App& app, int& exit_code);
-void add_scan_command(CLI::App& app, int& exit_code);
-void add_report_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
 void add_usage_command(CLI::App& app, int& exit_code);
+void add_client_command(CLI::App& app, int& exit_code);
+void add_scan_command(CLI::App& app, int& exit_code);
+void add_report_command(CLI::App& app, int& exit_code);
 
 }  // namespace imprint::cli

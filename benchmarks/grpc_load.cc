@@ -1,0 +1,230 @@
+// Load on `imprint serve`'s gRPC API over loopback: N concurrent MatchStream streams, each with a
+// writer and a reader thread and a bounded number of requests in flight, printing requests/s and
+// p50/p99/p99.9 latency for hash matching and for image matching (1 MP JPEGs), against a catalog of
+// a million works; beside them, the same work done in process (no gRPC) in the same run.
+//
+//   build/benchmarks/grpc_load [--works 1000000] [--streams 8] [--seconds 10] [--inflight 16]
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <semaphore>
+#include <thread>
+
+#include "catalog.h"
+#include "imprint/v1/imprint.grpc.pb.h"
+#include "photo_corpus.h"
+#include "server.h"
+
+namespace imprint::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace v1 = imprint::v1;
+
+struct LoadResult {
+  double per_second = 0;
+  double p50_ms = 0, p99_ms = 0, p999_ms = 0;
+  size_t errors = 0;
+};
+
+double pct(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
+}
+
+// Drives `streams` MatchStream calls for `seconds`; make(i) builds request i.
+LoadResult drive(const std::shared_ptr<grpc::Channel>& channel, int streams, int inflight, double seconds,
+                 const std::function<void(size_t, v1::MatchStreamRequest*)>& make) {
+  std::mutex mu;
+  std::vector<double> latencies;
+  std::atomic<size_t> done{0}, errors{0};
+  const auto start = Clock::now();
+  const auto stop_at = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> threads;
+  for (int s = 0; s < streams; ++s) {
+    threads.emplace_back([&, s] {
+      auto stub = v1::MatchService::NewStub(channel);
+      grpc::ClientContext ctx;
+      auto stream = stub->MatchStream(&ctx);
+      std::counting_semaphore<1024> slots(inflight);
+      std::vector<Clock::time_point> sent(1 << 20);
+      std::atomic<bool> writer_done{false};
+      std::atomic<size_t> written{0};
+      std::thread reader([&] {
+        v1::MatchStreamResponse resp;
+        std::vector<double> mine;
+        size_t got = 0;
+        while (stream->Read(&resp)) {
+          const size_t id = std::stoul(resp.id());
+          mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent[id % sent.size()]).count());
+          if (resp.error_code() != 0) ++errors;
+          ++got;
+          slots.release();
+          if (writer_done && got == written) break;
+        }
+        std::lock_guard<std::mutex> lk(mu);
+        latencies.insert(latencies.end(), mine.begin(), mine.end());
+        done += got;
+      });
+      size_t i = size_t(s) << 40;
+      v1::MatchStreamRequest req;
+      while (Clock::now() < stop_at) {
+        slots.acquire();
+        make(i, &req);
+        req.set_id(std::to_string(i));
+        sent[i % sent.size()] = Clock::now();
+        if (!stream->Write(req)) break;
+        ++written;
+        ++i;
+      }
+      writer_done = true;
+      stream->WritesDone();
+      reader.join();
+      (void)stream->Finish();
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  LoadResult r;
+  r.per_second = double(done) / elapsed;
+  r.p50_ms = pct(latencies, 0.5);
+  r.p99_ms = pct(latencies, 0.99);
+  r.p999_ms = pct(latencies, 0.999);
+  r.errors = errors;
+  return r;
+}
+
+}  // namespace
+}  // namespace imprint::bench
+
+int main(int argc, char** argv) {
+  using namespace imprint;
+  using namespace imprint::bench;
+  size_t works = 1'000'000;
+  int streams = 8, inflight = 16;
+  double seconds = 10;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--works")) works = std::stoul(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--streams")) streams = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--inflight")) inflight = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
+  }
+  const std::string dir = (std::filesystem::temp_directory_path() / "imprint-grpc-load").string();
+  std::filesystem::remove_all(dir);
+
+  // The catalog: real works (1 MP cuts of the wallpapers) plus synthetic balanced hashes.
+  const std::vector<SourcePhoto> photos = load_source_photos();
+  std::vector<std::vector<uint8_t>> jpegs;
+  std::vector<PdqHash> real_hashes;
+  CatalogOptions co;
+  co.dir = dir;
+  auto catalog = std::move(*Catalog::open(co));
+  {
+    std::vector<WorkInput> batch;
+    for (size_t i = 0; i < photos.size(); ++i) {
+      const Image work = resize_to_area(photos[i].image, 1.0);
+      jpegs.push_back(encode_jpeg(work, 85));
+      WorkInput in = *work_input_from_image(encode_jpeg(work, 95));
+      in.work.id = "photo-" + std::to_string(i);
+      real_hashes.push_back(PdqHash::from_bytes(in.fingerprints[0].data.data()));
+      batch.push_back(std::move(in));
+    }
+    catalog->register_works(batch);
+  }
+  std::mt19937_64 rng(5);
+  for (size_t start = photos.size(); start < works; start += 50'000) {
+    std::vector<WorkInput> batch;
+    for (size_t i = start; i < std::min(works, start + 50'000); ++i) {
+      std::array<uint64_t, 4> w{rng(), rng(), rng(), rng()};
+      WorkInput in;
+      in.work.id = "w" + std::to_string(i);
+      in.fingerprints.push_back(WorkFingerprint::pdq(PdqHash::from_words(w), 100));
+      batch.push_back(std::move(in));
+    }
+    catalog->register_works(batch);
+  }
+  auto usage = std::move(*UsageLog::open(dir, false));
+  server::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.http_listen = "";
+  so.max_concurrent_calls = 256;
+  so.record_usage = std::getenv("IMPRINT_LOAD_NO_USAGE") == nullptr;
+  so.access_log = [](const std::string&) {};  // a log line per call would measure the terminal
+  auto srv = std::move(*server::Server::start(*catalog, usage.get(), so));
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(srv->grpc_port()),
+                                           grpc::InsecureChannelCredentials(), args);
+
+  // Queries: hashes near the real works (matches, which also write usage records) and random
+  // hashes (no match), half and half; images are the 1 MP JPEGs.
+  auto make_hash = [&](size_t i, v1::MatchStreamRequest* req) {
+    req->clear_image();
+    PdqHash h = real_hashes[i % real_hashes.size()];
+    if (i % 2) h = PdqHash::from_words({i * 0x9e3779b97f4a7c15ull, ~i * 31, i << 7, i ^ 0x55555555});
+    req->mutable_hash()->set_hash(h.to_hex());
+    req->mutable_context()->set_purpose(v1::AI_TRAINING);
+  };
+  auto make_image = [&](size_t i, v1::MatchStreamRequest* req) {
+    req->clear_hash();
+    const auto& b = jpegs[i % jpegs.size()];
+    req->set_image(std::string(b.begin(), b.end()));
+  };
+
+  std::printf("# gRPC load on loopback\n\nMachine: %s\n", machine_description().c_str());
+  std::printf("Catalog: %zu works (%zu real 1 MP photos + random balanced hashes); %d MatchStream streams, "
+              "%d requests in flight each, %.0f s per row; server and load generator share the machine.\n\n",
+              works, photos.size(), streams, inflight, seconds);
+  std::printf("| workload | requests/s | p50 ms | p99 ms | p99.9 ms | errors | in-process (no gRPC) per s |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+
+  // In-process baselines on the same catalog, spread over the same 2 cores.
+  auto in_process = [&](bool images, double secs) {
+    std::atomic<size_t> n{0};
+    const auto stop_at = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
+    std::vector<std::thread> ts;
+    const auto t0 = Clock::now();
+    for (int t = 0; t < 2; ++t) {
+      ts.emplace_back([&, t] {
+        HashOptions ho;
+        ho.dihedral = true;
+        MatchOptions mo;
+        mo.purpose = Purpose::kAiTraining;
+        for (size_t i = size_t(t) << 40; Clock::now() < stop_at; ++i) {
+          ImageFingerprint fp;
+          if (images) {
+            fp = *fingerprint_image(jpegs[i % jpegs.size()], ho);
+          } else {
+            fp.pdq = {real_hashes[i % real_hashes.size()], 100};
+          }
+          (void)catalog->match(std::vector{fp}, mo);
+          ++n;
+        }
+      });
+    }
+    for (auto& t : ts) t.join();
+    return double(n) / std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  const double local_hash = in_process(false, seconds / 2);
+  const LoadResult hash = drive(channel, streams, inflight, seconds, make_hash);
+  std::printf("| MatchStream, PDQ hash | %.0f | %.3f | %.3f | %.3f | %zu | %.0f |\n", hash.per_second, hash.p50_ms,
+              hash.p99_ms, hash.p999_ms, hash.errors, local_hash);
+  std::fflush(stdout);
+  const double local_image = in_process(true, seconds / 2);
+  const LoadResult image = drive(channel, streams, 2, seconds, make_image);
+  std::printf("| MatchStream, 1 MP JPEG | %.1f | %.2f | %.2f | %.2f | %zu | %.1f |\n", image.per_second, image.p50_ms,
+              image.p99_ms, image.p999_ms, image.errors, local_image);
+  std::printf("\nImage matching over gRPC reaches %.0f%% of in-process hashing+matching throughput.\n",
+              100.0 * image.per_second / local_image);
+  srv->shutdown(std::chrono::seconds(5));
+  std::filesystem::remove_all(dir);
+  return 0;
+}
