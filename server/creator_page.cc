@@ -17,7 +17,7 @@ const char kCreatorPageHtml[] = R"html(<!doctype html>
   main { max-width: 920px; margin: 0 auto; padding: 32px 20px 64px; }
   h1 { font-size: 28px; margin: 0 0 4px; }
   p.lead { color: var(--muted); margin: 0 0 24px; }
-  #drop { border: 2px dashed #9aa3b5; border-radius: 14px; background: #fff; padding: 36px; text-align: center; cursor: pointer; }
+  #drop { display: block; border: 2px dashed #9aa3b5; border-radius: 14px; background: #fff; padding: 36px; text-align: center; cursor: pointer; }
   #drop.over { border-color: #3457d5; background: #eef2ff; }
   #drop strong { display:block; font-size: 18px; margin-bottom: 6px; }
   #results { margin-top: 28px; display: grid; gap: 16px; }

@@ -117,6 +117,10 @@ def main():
             if len(results) == 2 and all(r["verdict"] != "pending" for r in results):
                 break
             time.sleep(0.1)
+        for _ in range(50):  # let the thumbnails finish loading before the screenshot
+            if dt.evaluate("[...document.images].every(i => i.complete)"):
+                break
+            time.sleep(0.1)
         shot = dt.call("Page.captureScreenshot", format="png")
         with open(args.screenshot, "wb") as f:
             f.write(base64.b64decode(shot["data"]))
