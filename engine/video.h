@@ -112,8 +112,10 @@ class VideoReader {
 
   // Frames the decoder output (with skip_unsampled: frames numbered, decoded or not).
   int64_t frames_seen() const;
-  // Packets sent to the decoder; with skip_unsampled this is what the skipping saved on.
-  int64_t packets_decoded() const;
+  // Packets sent to the decoder, and frames it gave back: with skip_unsampled, what skipping
+  // saved (a non-reference frame skipped by the decoder is sent but never decoded).
+  int64_t packets_sent() const;
+  int64_t frames_decoded() const;
   // Whether the skip_unsampled plan was used (it needs H.264/HEVC with timestamps).
   bool used_skip_plan() const;
 

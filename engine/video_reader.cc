@@ -146,7 +146,8 @@ class VideoReader::Impl {
   bool partial_ = false;
   std::string partial_reason_;
   int64_t frames_seen_ = 0;
-  int64_t packets_decoded_ = 0;
+  int64_t packets_sent_ = 0;
+  int64_t frames_decoded_ = 0;
   bool use_plan_ = false;
 
  private:
@@ -357,23 +358,40 @@ void VideoReader::Impl::build_plan() {
   }
   // Each sampled frame needs the packets from the last keyframe before it (in decode order, and
   // not after it in output order: a leading picture of an open group refers to the group before).
-  int64_t sent_until = -1;
+  // The packets to send are a union of runs [keyframe, sampled]; the last run may have to grow
+  // backwards when a sampled frame's keyframe lies before it.
+  constexpr int kMaxKeysBack = 64;  // more than any real stream needs; a strange one decodes all
+  int64_t run_start = -1, run_end = -1;
   std::vector<int64_t> keys;
+  auto mark = [&](int64_t from, int64_t to) {
+    for (int64_t j = from; j <= to; ++j) plan[j].send = true;
+  };
   for (int64_t i = 0; i < int64_t(plan.size()); ++i) {
     if (plan[i].key) keys.push_back(i);
     if (!plan[i].sampled) continue;
     int64_t start = 0;
-    for (auto k = keys.rbegin(); k != keys.rend(); ++k) {
-      if (plan[*k].frame >= 0 && plan[*k].frame <= plan[i].frame) {
-        start = *k;
-        break;
+    if (options_.skip_unsampled_gops && !keys.empty()) {
+      start = -1;
+      for (int back = 1; back <= kMaxKeysBack && back <= int(keys.size()); ++back) {
+        const int64_t k = keys[keys.size() - back];
+        if (plan[k].frame >= 0 && plan[k].frame <= plan[i].frame) {
+          start = k;
+          break;
+        }
       }
+      if (start < 0) return;  // no usable keyframe close enough: decode everything
     }
-    if (!options_.skip_unsampled_gops) start = 0;
-    for (int64_t j = std::max(start, sent_until + 1); j <= i; ++j) plan[j].send = true;
-    sent_until = std::max(sent_until, i);
+    if (run_end < 0 || start > run_end + 1) {
+      mark(start, i);
+      run_start = start;
+    } else {
+      if (start < run_start) mark(start, run_start - 1);
+      mark(run_end + 1, i);
+      run_start = std::min(run_start, start);
+    }
+    run_end = i;
   }
-  last_needed_ = sent_until;
+  last_needed_ = run_end;
   frames_planned_ = int64_t(order.size());
   plan_ = std::move(plan);
   frame_of_pts_ = std::move(frame_of_pts);
@@ -422,7 +440,7 @@ bool VideoReader::Impl::read_and_send() {
       if (p.sampled) ++sampled_sent_;
     }
     if (packet_->flags & AV_PKT_FLAG_CORRUPT) ++damaged_frames_;
-    ++packets_decoded_;
+    ++packets_sent_;
     const int sent = avcodec_send_packet(codec_, packet_);
     av_packet_unref(packet_);
     if (sent < 0 && sent != AVERROR(EAGAIN)) {
@@ -484,6 +502,7 @@ bool VideoReader::Impl::receive(VideoFrame* out) {
       if (decode_errors_++ == 0) first_decode_error_ = av_error_text(err);
       return false;
     }
+    ++frames_decoded_;
     int64_t number = 0;
     const bool wanted = accept_frame(&number);
     if (!status_.ok()) {
@@ -577,7 +596,8 @@ const Status& VideoReader::status() const { return impl_->status_; }
 bool VideoReader::partial() const { return impl_->partial_; }
 const std::string& VideoReader::partial_reason() const { return impl_->partial_reason_; }
 int64_t VideoReader::frames_seen() const { return impl_->frames_seen_; }
-int64_t VideoReader::packets_decoded() const { return impl_->packets_decoded_; }
+int64_t VideoReader::packets_sent() const { return impl_->packets_sent_; }
+int64_t VideoReader::frames_decoded() const { return impl_->frames_decoded_; }
 bool VideoReader::used_skip_plan() const { return impl_->use_plan_; }
 
 }  // namespace imprint
