@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -89,6 +90,65 @@ int compare_with_reference(const std::string& name, const VideoFingerprint& fp,
   return same;
 }
 
+// The reference's own frame hashes, read from expected-every-frame/NAME.txt.
+std::vector<FrameHash> reference_frames(const std::string& name) {
+  std::vector<FrameHash> frames;
+  for (const std::string& line : read_lines(reference_dir() + "/expected-every-frame/" + name +
+                                            ".txt")) {
+    std::stringstream ss(line);
+    std::string frame, quality, hex, t;
+    std::getline(ss, frame, ',');
+    std::getline(ss, quality, ',');
+    std::getline(ss, hex, ',');
+    std::getline(ss, t, ',');
+    auto hash = PdqHash::from_hex(hex);
+    EXPECT_TRUE(hash.ok()) << line;
+    frames.push_back({std::stoll(frame), std::stod(t), hash.ok() ? *hash : PdqHash(),
+                      std::stoi(quality)});
+  }
+  return frames;
+}
+
+using FramesOf = std::function<const std::vector<FrameHash>&(const std::string&)>;
+
+// Runs the matcher on every pair of expected-matches-every-frame.csv (the reference brute-force
+// matcher at distance 31 and quality 50, 196 ordered pairs) with frames from `frames_of`, and
+// returns the pairs whose printed percentages differ; *checked counts the pairs.
+std::string csv_mismatches(const FramesOf& frames_of, const VpdqMatchOptions& options,
+                           int* checked, int* mismatched) {
+  const auto rows = read_lines(reference_dir() + "/expected-matches-every-frame.csv");
+  EXPECT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0], "query,target,query_match_pct,target_match_pct");
+  std::string out;
+  *checked = *mismatched = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::stringstream ss(rows[i]);
+    std::string query, target, qpct, tpct;
+    std::getline(ss, query, ',');
+    std::getline(ss, target, ',');
+    std::getline(ss, qpct, ',');
+    std::getline(ss, tpct, ',');
+    const VpdqMatch m = vpdq_match(frames_of(query), frames_of(target), options);
+    char q[32], t[32];
+    std::snprintf(q, sizeof(q), "%.2f", m.query_match_pct);
+    std::snprintf(t, sizeof(t), "%.2f", m.target_match_pct);
+    if (q != qpct || t != tpct) {
+      ++*mismatched;
+      out += query + " vs " + target + ": ours " + q + "," + t + " reference " + qpct + "," +
+             tpct + "\n";
+    }
+    ++*checked;
+  }
+  return out;
+}
+
+const std::vector<FrameHash>& cached_reference_frames(const std::string& name) {
+  static std::map<std::string, std::vector<FrameHash>> cache;
+  auto it = cache.find(name);
+  if (it == cache.end()) it = cache.emplace(name, reference_frames(name)).first;
+  return it->second;
+}
+
 TEST(VpdqReference, AllFourteenVideosArePresent) {
   const auto names = video_names();
   EXPECT_EQ(names.size(), 14u);
@@ -99,7 +159,8 @@ TEST(VpdqReference, AllFourteenVideosArePresent) {
 }
 
 // Same FFmpeg (Debian 12's 5.1) as the reference build, so every frame agrees bit for bit:
-// frame number, quality, all 256 bits, and the printed timestamp.
+// frame number, quality, all 256 bits, and the printed timestamp; and so do the match
+// percentages of expected-matches-every-frame.csv computed from them.
 TEST(VpdqReference, EveryFrameHashMatchesEveryLine) {
   int total = 0, same = 0;
   std::string differences;
@@ -114,6 +175,19 @@ TEST(VpdqReference, EveryFrameHashMatchesEveryLine) {
   std::printf("every frame: %d of %d reference lines identical\n", same, total);
   EXPECT_EQ(same, total) << differences;
   EXPECT_GT(total, 5000);
+
+  // End to end: the reference's match percentages from our own hashes (here, where they are
+  // computed, so a separate ctest process does not hash everything again).
+  int checked = 0, mismatched = 0;
+  const std::string diff = csv_mismatches(
+      [](const std::string& name) -> const std::vector<FrameHash>& {
+        return fingerprint(name, 0).frames;
+      },
+      {}, &checked, &mismatched);
+  std::printf("match percentages from our hashes: %d of %d pairs identical\n",
+              checked - mismatched, checked);
+  EXPECT_EQ(checked, 196);
+  EXPECT_EQ(mismatched, 0) << diff;
 }
 
 // One hash a second (frame_mod 30): the default path, which skips decoding the frames it does
@@ -155,44 +229,28 @@ TEST(VpdqReference, SkippingUnsampledFramesDecodesFewerPackets) {
               (long long)(*reader)->packets_sent(), (long long)(*reader)->frames_decoded());
 }
 
-// expected-matches-every-frame.csv: the reference brute-force matcher at distance 31 and quality
-// 50, for all 196 ordered pairs, from our own every-frame hashes.
+// The matching rule alone: our matcher on the reference's own frame hashes.
 TEST(VpdqReference, MatchPercentagesOfEveryPairMatchTheReference) {
-  const auto rows = read_lines(reference_dir() + "/expected-matches-every-frame.csv");
-  ASSERT_FALSE(rows.empty());
-  ASSERT_EQ(rows[0], "query,target,query_match_pct,target_match_pct");
-  int checked = 0;
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::stringstream ss(rows[i]);
-    std::string query, target, qpct, tpct;
-    std::getline(ss, query, ',');
-    std::getline(ss, target, ',');
-    std::getline(ss, qpct, ',');
-    std::getline(ss, tpct, ',');
-    const VpdqMatch m =
-        vpdq_match(fingerprint(query, 0).frames, fingerprint(target, 0).frames, 31, 50);
-    char q[32], t[32];
-    std::snprintf(q, sizeof(q), "%.2f", m.query_match_pct);
-    std::snprintf(t, sizeof(t), "%.2f", m.target_match_pct);
-    EXPECT_EQ(q, qpct) << query << " vs " << target;
-    EXPECT_EQ(t, tpct) << query << " vs " << target;
-    ++checked;
-  }
+  int checked = 0, mismatched = 0;
+  const std::string diff = csv_mismatches(cached_reference_frames, {}, &checked, &mismatched);
   EXPECT_EQ(checked, 196);
+  EXPECT_EQ(mismatched, 0) << diff;
 }
 
 // The CSV separates the two matcher rules that differ in a way it can see: counting each distinct
-// hash once (pytx) changes some pairs, counting every frame (C++ matchTwoHashBrute) does not.
+// hash once (pytx) changes 44 of the 196 pairs, counting every frame (C++ matchTwoHashBrute)
+// changes none. (Distance <= 31 against the C++ matcher's < 31 it cannot separate: no frame of
+// any pair has its nearest frame at exactly 31.)
 TEST(VpdqReference, DedupingHashesWouldNotReproduceTheReference) {
   VpdqMatchOptions dedupe;
   dedupe.dedupe_hashes = true;
-  const auto& a = fingerprint("chair-19-sd-bar", 0).frames;
-  const auto& b = fingerprint("chair-20-sd-bar", 0).frames;
-  const VpdqMatch all = vpdq_match(a, b);
-  const VpdqMatch unique = vpdq_match(a, b, dedupe);
-  // Reference row: chair-19-sd-bar,chair-20-sd-bar,100.00,92.18.
-  EXPECT_NEAR(all.target_match_pct, 92.18, 0.005);
-  EXPECT_GT(std::abs(unique.target_match_pct - all.target_match_pct), 0.05);
+  VpdqMatchOptions strict;
+  strict.distance = 30;  // the C++ matcher's "< 31"
+  int checked = 0, by_dedupe = 0, by_strict = 0;
+  csv_mismatches(cached_reference_frames, dedupe, &checked, &by_dedupe);
+  csv_mismatches(cached_reference_frames, strict, &checked, &by_strict);
+  EXPECT_EQ(by_dedupe, 44);
+  EXPECT_EQ(by_strict, 0);
 }
 
 }  // namespace
