@@ -185,9 +185,11 @@ TEST_F(ScanTest, FindsPlantedCopiesInFoldersListsAndTarShards) {
                                       << corpus + "/elsewhere/unrelated_4.jpg\n"
                                       << "\nelsewhere/missing.jpg\n";
   const std::string tar = corpus + "/shard-000.tar", tgz = corpus + "/shard-001.tar.gz";
+  // Members in directory order, as plain `tar` writes them: a sample's sidecar need not be next
+  // to its image.
   write_tar(tar, {{"000000.jpg", jpeg(mirrored(works_[2])), ""},
-                  {"000000.json", bytes_of(R"({"url": "https://example.com/cat.jpg", "caption": "a cat"})"), ""},
                   {"000001.jpg", unrelated(5), ""},
+                  {"000000.json", bytes_of(R"({"url": "https://example.com/cat.jpg", "caption": "a cat"})"), ""},
                   {"000001.txt", bytes_of("a dog\n"), ""},
                   {"000002.png", test::encode(works_[3], ".png"), ""},
                   {"000002.json", bytes_of(R"({"source_url": "http://x.org/3"})"), ""}});
@@ -321,6 +323,31 @@ TEST_F(ScanTest, CountsHostileMembersWithReasonsAndCarriesOn) {
             (json{{"truncated", 2}, {"not an image", 2}, {"over the pixel limit", 1},
                   {"over the byte limit", 1}, {"not a regular file", 1}, {"empty", 1},
                   {"corrupt archive", 1}}));
+}
+
+TEST_F(ScanTest, ListsTheFirstErrorsOfAUnitAndCountsThemAll) {
+  // A shard of junk: every bad item is counted, the first ones (by position, whatever the thread
+  // timing) are listed, and one line says how many more there were.
+  std::vector<Member> junk;
+  for (int i = 0; i < 40; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%03d.jpg", i);
+    junk.push_back({name, bytes_of("junk " + std::to_string(i)), ""});
+  }
+  junk.push_back({"040.jpg", jpeg(works_[2]), ""});
+  const std::string tar = dir_.file("junk.tar");
+  write_tar(tar, junk);
+  const std::string report = dir_.file("report");
+  ASSERT_EQ(scan("--max-error-lines 10 --report " + report + " " + tar), 0);
+  const std::vector<json> errors = read_lines(report + "/errors.jsonl");
+  ASSERT_EQ(errors.size(), 11u);
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(errors[i]["item"], i);
+  EXPECT_EQ(errors[10]["reason"], "unlisted");
+  EXPECT_NE(errors[10]["message"].get<std::string>().find("30 more"), std::string::npos);
+  const json s = read_json(report + "/summary.json");
+  EXPECT_EQ(s["totals"]["bad_items"], 40);
+  EXPECT_EQ(s["totals"]["errors_by_reason"]["not an image"], 40);
+  EXPECT_EQ(s["totals"]["flagged"], 1);
 }
 
 // A corpus big enough that a scan takes a moment: `shards` tars of `per` samples (JSON sidecars),

@@ -109,6 +109,9 @@ void add_scan_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--unit-size", a->scan.unit_size, "Items per unit of a directory or list")
       ->capture_default_str();
   cmd->add_option("--batch", a->scan.batch, "Samples per match call")->capture_default_str();
+  cmd->add_option("--max-error-lines", a->scan.max_error_lines_per_unit,
+                  "Bad items listed in errors.jsonl per unit (all are counted)")
+      ->capture_default_str();
   cmd->add_option("--max-pixels", a->scan.max_pixels, "Refuse images declaring more pixels")
       ->capture_default_str();
   cmd->add_option("--max-bytes", a->scan.max_member_bytes, "Refuse files and tar members larger than this")

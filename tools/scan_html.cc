@@ -91,6 +91,17 @@ std::string licence_summary(const nlohmann::json& licence) {
   return p.ok() ? p->summary() : "licence terms unreadable";
 }
 
+// The dihedral transform in words for the page (the JSON keeps match_json.h's names).
+std::string transform_words(const std::string& t) {
+  static const std::map<std::string, std::string> kWords = {
+      {"rot90", "rotated 90\u00b0"},       {"rot180", "rotated 180\u00b0"},
+      {"rot270", "rotated 270\u00b0"},     {"flip-x", "flipped upside down"},
+      {"flip-y", "mirrored"},               {"flip-plus1", "transposed"},
+      {"flip-minus1", "anti-transposed"}};
+  auto it = kWords.find(t);
+  return it == kWords.end() ? t : it->second;
+}
+
 struct Card {
   nlohmann::json finding;  // the findings line
   nlohmann::json match;    // the candidate this card is about
@@ -215,10 +226,12 @@ std::string Page::card(const Card& c) {
                   "viewBox=\"0 0 160 160\"><use href=\"#" + work_symbol(text(m, "work_id")) +
                   "\"/></svg><figcaption>registered</figcaption></figure></div><div class=\"facts\">";
   const std::string decision = text(m, "decision");
+  const std::string method = text(m, "method") == "sha256" ? "identical bytes" : "PDQ";
+  const std::string transform = text(m, "transform");
   char dist[160];
   std::snprintf(dist, sizeof dist, "distance %d, score %.2f, %s%s", m.value("distance", 0),
-                m.value("score", 0.0), text(m, "method").c_str(),
-                text(m, "transform") == "original" ? "" : (", " + text(m, "transform")).c_str());
+                m.value("score", 0.0), method.c_str(),
+                transform == "original" ? "" : (", " + transform_words(transform)).c_str());
   h += "<div><span class=\"badge " + esc(decision) + "\">" + esc(decision) +
        "</span> <span class=\"dist\">" + esc(dist) + "</span></div>";
   if (f.contains("shard")) {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -99,6 +100,32 @@ struct ItemOutcome {
   std::string reason;  // errors: error_reason()
   bool matched = false, flagged = false, review = false, weak = false;
   std::optional<WorkInput> save;  // --save-catalog
+};
+
+// What the writer keeps of a unit until it commits: counts, the findings, and the error lines
+// with the lowest item numbers (so which ones are listed does not depend on thread timing).
+// Clean items leave only counts, so a unit of any size costs memory only for what it found.
+struct UnitTally {
+  size_t received = 0;
+  int64_t scanned = 0, matched = 0, flagged = 0, review = 0, weak = 0, bad = 0;
+  std::map<std::string, int64_t> reasons;
+  std::vector<std::pair<size_t, std::string>> findings;
+  std::vector<std::pair<size_t, std::string>> error_lines;  // a max-heap by item number
+  size_t error_lines_total = 0;
+  std::vector<WorkInput> to_save;
+  std::vector<size_t> to_save_index;
+
+  void add_error_line(size_t index, std::string line, size_t cap) {
+    ++error_lines_total;
+    if (error_lines.size() < cap) {
+      error_lines.emplace_back(index, std::move(line));
+      std::push_heap(error_lines.begin(), error_lines.end());
+    } else if (cap > 0 && index < error_lines.front().first) {
+      std::pop_heap(error_lines.begin(), error_lines.end());
+      error_lines.back() = {index, std::move(line)};
+      std::push_heap(error_lines.begin(), error_lines.end());
+    }
+  }
 };
 
 // Writer messages.
@@ -214,8 +241,9 @@ class Scan {
   void write();
   void process_batch(std::vector<Sample>& batch);
   void make_work_thumb(const Work& w);
-  Status commit(size_t unit, nlohmann::json entry, std::vector<ItemOutcome>& items,
-                const UnitReadResult& read);
+  void tally(size_t unit, UnitTally& t, ItemOutcome&& it);
+  void save_samples(size_t unit, UnitTally& t);
+  Status commit(size_t unit, nlohmann::json entry, UnitTally& t, const UnitReadResult& read);
 
   const ScanOptions& o_;
   const std::vector<ScanSource> sources_;
@@ -482,78 +510,77 @@ std::string with_unit_name(const std::string& line, const std::string& unit_name
   return json_line(j);
 }
 
-Status Scan::commit(size_t unit, nlohmann::json entry, std::vector<ItemOutcome>& items,
-                    const UnitReadResult& read) {
-  std::sort(items.begin(), items.end(),
-            [](const ItemOutcome& a, const ItemOutcome& b) { return a.index < b.index; });
-  const std::string unit_name = entry["name"].get<std::string>();
-
-  // Register the samples in the --save-catalog before the journal says the unit is done, so a
-  // journaled unit is always in it; replace makes a unit redone after a crash idempotent.
-  std::map<size_t, std::string> save_errors;
-  if (save_) {
-    std::vector<WorkInput> inputs;
-    std::vector<size_t> origin;
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (items[i].save) {
-        inputs.push_back(std::move(*items[i].save));
-        origin.push_back(i);
-      }
-    }
-    const std::vector<Result<Work>> done = save_->register_works(inputs, /*replace=*/true);
-    for (size_t k = 0; k < done.size(); ++k) {
-      if (!done[k].ok()) save_errors[origin[k]] = done[k].status().message();
-    }
+void Scan::tally(size_t unit, UnitTally& t, ItemOutcome&& it) {
+  ++t.received;
+  if (it.kind == ItemOutcome::Kind::kError) {
+    ++t.bad;
+    ++t.reasons[it.reason];
+    t.add_error_line(it.index, std::move(it.line), o_.max_error_lines_per_unit);
+    return;
   }
+  ++t.scanned;
+  t.matched += it.matched;
+  t.flagged += it.flagged;
+  t.review += it.review;
+  t.weak += it.weak;
+  if (it.kind == ItemOutcome::Kind::kFinding) t.findings.emplace_back(it.index, std::move(it.line));
+  if (it.save) {
+    t.to_save.push_back(std::move(*it.save));
+    t.to_save_index.push_back(it.index);
+    // Registered in batches as they come, so a unit of any size holds at most one batch.
+    if (t.to_save.size() >= 1000) save_samples(unit, t);
+  }
+}
 
-  std::string findings, errors;
-  int64_t scanned = 0, matched = 0, flagged = 0, review = 0, weak = 0, bad = 0;
-  size_t error_lines = 0;
-  std::map<std::string, int64_t> reasons;
-  auto add_error_line = [&](const std::string& line) {
-    if (error_lines++ < o_.max_error_lines_per_unit) errors += line + "\n";
-  };
-  for (size_t i = 0; i < items.size(); ++i) {
-    ItemOutcome& it = items[i];
-    if (it.kind == ItemOutcome::Kind::kError) {
-      ++bad;
-      ++reasons[it.reason];
-      add_error_line(with_unit_name(it.line, unit_name));
-      continue;
-    }
-    ++scanned;
-    matched += it.matched;
-    flagged += it.flagged;
-    review += it.review;
-    weak += it.weak;
-    if (it.kind == ItemOutcome::Kind::kFinding) findings += with_unit_name(it.line, unit_name) + "\n";
-    auto se = save_errors.find(i);
-    if (se != save_errors.end()) {
-      ++reasons["save-catalog"];
-      add_error_line(json_line(nlohmann::ordered_json{{"unit", unit_name},
+// Registers the tally's samples in the --save-catalog. Done before the unit's journal line, so a
+// journaled unit is always in that catalog; `replace` makes a unit redone after a crash
+// idempotent.
+void Scan::save_samples(size_t unit, UnitTally& t) {
+  if (!save_ || t.to_save.empty()) return;
+  const std::vector<Result<Work>> done = save_->register_works(t.to_save, /*replace=*/true);
+  for (size_t k = 0; k < done.size(); ++k) {
+    if (done[k].ok()) continue;
+    ++t.reasons["save-catalog"];
+    t.add_error_line(t.to_save_index[k],
+                     json_line(nlohmann::ordered_json{{"unit", ""},
                                                       {"unit_index", unit},
-                                                      {"item", it.index},
+                                                      {"item", t.to_save_index[k]},
                                                       {"reason", "save-catalog"},
-                                                      {"message", se->second}}));
-    }
+                                                      {"message", done[k].status().message()}}),
+                     o_.max_error_lines_per_unit);
   }
-  for (const auto& [reason, message] : read.unit_errors) {
-    ++reasons[reason];
-    add_error_line(json_line(nlohmann::ordered_json{{"unit", unit_name},
-                                                    {"unit_index", unit},
-                                                    {"item", nullptr},
-                                                    {"reason", reason},
-                                                    {"message", message}}));
-  }
-  if (error_lines > o_.max_error_lines_per_unit) {
+  t.to_save.clear();
+  t.to_save_index.clear();
+}
+
+Status Scan::commit(size_t unit, nlohmann::json entry, UnitTally& t, const UnitReadResult& read) {
+  save_samples(unit, t);
+  const std::string unit_name = entry["name"].get<std::string>();
+  std::sort(t.findings.begin(), t.findings.end());
+  std::string findings, errors;
+  for (const auto& [index, line] : t.findings) findings += with_unit_name(line, unit_name) + "\n";
+  std::sort(t.error_lines.begin(), t.error_lines.end());
+  for (const auto& [index, line] : t.error_lines) errors += with_unit_name(line, unit_name) + "\n";
+  if (t.error_lines_total > o_.max_error_lines_per_unit) {
     errors += json_line(nlohmann::ordered_json{
                   {"unit", unit_name},
                   {"unit_index", unit},
                   {"item", nullptr},
                   {"reason", "unlisted"},
-                  {"message", std::to_string(error_lines - o_.max_error_lines_per_unit) +
-                                  " more errors in this unit are counted in the journal and "
-                                  "summary but not listed"}}) +
+                  {"message", std::to_string(t.error_lines_total - o_.max_error_lines_per_unit) +
+                                  " more errors in this unit (those after the first " +
+                                  std::to_string(o_.max_error_lines_per_unit) +
+                                  ") are counted in the journal and summary but not listed"}}) +
+              "\n";
+  }
+  std::map<std::string, int64_t> reasons = t.reasons;
+  for (const auto& [reason, message] : read.unit_errors) {
+    ++reasons[reason];
+    errors += json_line(nlohmann::ordered_json{{"unit", unit_name},
+                                               {"unit_index", unit},
+                                               {"item", nullptr},
+                                               {"reason", reason},
+                                               {"message", message}}) +
               "\n";
   }
   if (!findings.empty()) {
@@ -561,12 +588,12 @@ Status Scan::commit(size_t unit, nlohmann::json entry, std::vector<ItemOutcome>&
     IMPRINT_RETURN_IF_ERROR(fsync_dir(report_.dir() + "/thumbs"));
   }
   entry["items"] = read.items;
-  entry["scanned"] = scanned;
-  entry["matched"] = matched;
-  entry["flagged"] = flagged;
-  entry["review"] = review;
-  entry["weak"] = weak;
-  entry["bad_items"] = bad;
+  entry["scanned"] = t.scanned;
+  entry["matched"] = t.matched;
+  entry["flagged"] = t.flagged;
+  entry["review"] = t.review;
+  entry["weak"] = t.weak;
+  entry["bad_items"] = t.bad;
   entry["unit_errors"] = read.unit_errors.size();
   entry["other_members"] = read.other_members;
   entry["errors_by_reason"] = reasons;
@@ -579,7 +606,7 @@ Status Scan::commit(size_t unit, nlohmann::json entry, std::vector<ItemOutcome>&
 void Scan::write() {
   struct Pending {
     nlohmann::json entry;
-    std::vector<ItemOutcome> items;
+    UnitTally tally;
     std::optional<UnitReadResult> read;
   };
   std::map<size_t, Pending> pending;  // by unit number; committed in that order
@@ -592,14 +619,17 @@ void Scan::write() {
       pending[e->unit].entry = std::move(e->entry);
       order.push_back(e->unit);
     } else if (auto* r = std::get_if<UnitResults>(&*m)) {
-      auto& v = pending[r->unit].items;
-      for (ItemOutcome& it : r->items) v.push_back(std::move(it));
+      Pending& p = pending[r->unit];
+      for (ItemOutcome& it : r->items) {
+        if (!halted) tally(r->unit, p.tally, std::move(it));
+        else ++p.tally.received;
+      }
     } else if (auto* d = std::get_if<UnitRead>(&*m)) {
       pending[d->unit].read = std::move(d->read);
     }
     while (!order.empty()) {
       Pending& p = pending[order.front()];
-      if (!p.read || p.items.size() < p.read->items) break;
+      if (!p.read || p.tally.received < p.read->items) break;
       const size_t unit = order.front();
       if (!p.read->open_error.ok()) {
         // Not journaled: --resume tries it again.
@@ -611,7 +641,7 @@ void Scan::write() {
         halted = true;
         aborted_ = true;
       } else {
-        const Status s = commit(unit, std::move(p.entry), p.items, *p.read);
+        const Status s = commit(unit, std::move(p.entry), p.tally, *p.read);
         if (!s.ok()) {
           set_fatal(s);
           halted = true;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -121,6 +122,7 @@ struct SampleGroup {
   std::string url, caption, txt_caption;
   int64_t bytes = 0;
   bool any_image_member = false;
+  bool has_sidecar = false;
 };
 
 class TarReader {
@@ -163,7 +165,7 @@ class TarReader {
       if (!process_member(a.get(), entry, name, type)) break;
       advance_progress(a.get());
     }
-    flush_group();
+    flush_all();
     advance_progress(a.get());
     return result_;
   }
@@ -211,24 +213,20 @@ class TarReader {
 
   // False when the archive cannot be read further.
   bool process_member(archive* a, archive_entry* entry, const std::string& name, mode_t type) {
-    const std::string key = member_key(name);
-    if (key != group_.key) {
-      flush_group();
-      group_.key = key;
-    }
+    SampleGroup& g = group_for(member_key(name));
     const std::string ext = member_extension(name);
     const bool image = has_image_extension(name);
     const bool sidecar = ext == "json" || ext == "txt";
     if (type != AE_IFREG) {
       // Links and devices carry no image bytes of their own; a hard link would alias another
       // member, a symlink could point anywhere on the auditor's disk. Neither is followed.
-      group_.images.push_back(
+      g.images.push_back(
           {name, {}, invalid_argument(name + ": not a regular file (link or device member)")});
-      group_.any_image_member = true;
+      g.any_image_member = true;
       return true;
     }
     if (!image && !sidecar) {
-      group_.others.push_back(name);
+      g.others.push_back(name);
       if (archive_read_data_skip(a) == ARCHIVE_FATAL) {
         archive_failed(a, name);
         return false;
@@ -239,12 +237,12 @@ class TarReader {
     if (archive_entry_size_is_set(entry) && archive_entry_size(entry) > limit) {
       // Skipped unread: a 10 GB member costs a seek (or a decompressing skip), not 10 GB of memory.
       if (image) {
-        group_.images.push_back(
+        g.images.push_back(
             {name, {}, resource_exhausted(name + ": member is " +
                                           std::to_string(archive_entry_size(entry)) +
                                           " bytes, over the " + std::to_string(limit) +
                                           "-byte limit")});
-        group_.any_image_member = true;
+        g.any_image_member = true;
       }
       if (archive_read_data_skip(a) == ARCHIVE_FATAL) {
         archive_failed(a, name);
@@ -256,84 +254,110 @@ class TarReader {
     bool over = false;
     if (!read_data(a, limit, &data, &over)) {
       if (image) {
-        group_.images.push_back({name, {}, invalid_argument(name + ": truncated member data")});
-        group_.any_image_member = true;
+        g.images.push_back({name, {}, invalid_argument(name + ": truncated member data")});
+        g.any_image_member = true;
       }
       archive_failed(a, name);
       return false;
     }
     if (image) {
-      group_.any_image_member = true;
+      g.any_image_member = true;
       if (over) {
-        group_.images.push_back(
+        g.images.push_back(
             {name, {}, resource_exhausted(name + ": member is over the " + std::to_string(limit) +
                                           "-byte limit")});
       } else {
-        group_.bytes += int64_t(data.size());
-        group_.images.push_back({name, std::move(data), Status::Ok()});
+        g.bytes += int64_t(data.size());
+        g.images.push_back({name, std::move(data), Status::Ok()});
       }
       // A hostile shard could give thousands of images one key; emit early rather than hold them
       // (the sidecar, if it comes later, is then missing from those items).
-      if (group_.images.size() >= 16 || group_.bytes > limits_.max_member_bytes) emit_images();
+      if (g.images.size() >= 16 || g.bytes > limits_.max_member_bytes) emit_images(g);
     } else if (!over) {
+      g.has_sidecar = true;
       if (ext == "json") {
-        read_sidecar_json(data, &group_.url, &group_.caption);
+        read_sidecar_json(data, &g.url, &g.caption);
       } else {
-        group_.txt_caption.assign(data.begin(), data.end());
-        while (!group_.txt_caption.empty() &&
-               (group_.txt_caption.back() == '\n' || group_.txt_caption.back() == '\r')) {
-          group_.txt_caption.pop_back();
+        g.txt_caption.assign(data.begin(), data.end());
+        while (!g.txt_caption.empty() &&
+               (g.txt_caption.back() == '\n' || g.txt_caption.back() == '\r')) {
+          g.txt_caption.pop_back();
         }
       }
     }
     return true;
   }
 
-  void emit_images() {
-    for (PendingImage& im : group_.images) {
+  // The open group for `key`, or a new one; the oldest groups are finished when the window is
+  // full. WebDataset writers put a sample's members next to each other, but a shard made with
+  // plain `tar` from a directory lists them in directory order; a window of recent samples
+  // joins those too, at the cost of holding a few samples' bytes.
+  SampleGroup& group_for(const std::string& key) {
+    for (SampleGroup& g : open_) {
+      if (g.key == key) return g;
+    }
+    int64_t held = 0;
+    for (const SampleGroup& g : open_) held += g.bytes;
+    while (!open_.empty() && (open_.size() >= kGroupWindow || held > kGroupWindowBytes)) {
+      held -= open_.front().bytes;
+      flush_group(open_.front());
+      open_.pop_front();
+    }
+    open_.emplace_back();
+    open_.back().key = key;
+    return open_.back();
+  }
+
+  void flush_all() {
+    for (SampleGroup& g : open_) flush_group(g);
+    open_.clear();
+  }
+
+  void emit_images(SampleGroup& g) {
+    for (PendingImage& im : g.images) {
       Sample s;
       s.unit = unit_.index;
       s.index = result_.items++;
       s.shard = unit_.tar_path;
-      s.key = group_.key;
+      s.key = g.key;
       s.member = im.member;
-      s.url = group_.url;
-      s.caption = group_.caption.empty() ? group_.txt_caption : group_.caption;
+      s.url = g.url;
+      s.caption = g.caption.empty() ? g.txt_caption : g.caption;
       s.bytes = std::move(im.bytes);
       s.error = std::move(im.error);
       emit_(std::move(s));
     }
-    group_.images.clear();
-    group_.bytes = 0;
+    g.images.clear();
+    g.bytes = 0;
   }
 
-  void flush_group() {
-    if (group_.key.empty() && group_.images.empty() && group_.others.empty()) return;
-    if (!group_.any_image_member) {
-      if (!group_.others.empty()) {
+  void flush_group(SampleGroup& g) {
+    if (!g.any_image_member) {
+      if (!g.others.empty()) {
         // No image under this key at all: the sample is a bad item, named by its members.
         std::string members;
-        for (size_t i = 0; i < group_.others.size() && i < 4; ++i) {
-          members += (i ? ", " : "") + group_.others[i];
+        for (size_t i = 0; i < g.others.size() && i < 4; ++i) {
+          members += (i ? ", " : "") + g.others[i];
         }
-        if (group_.others.size() > 4) members += ", ...";
+        if (g.others.size() > 4) members += ", ...";
         Sample s;
         s.unit = unit_.index;
         s.index = result_.items++;
         s.shard = unit_.tar_path;
-        s.key = group_.key;
-        s.member = group_.others.front();
-        s.url = group_.url;
-        s.caption = group_.caption.empty() ? group_.txt_caption : group_.caption;
-        s.error = invalid_argument("not an image: sample " + group_.key +
+        s.key = g.key;
+        s.member = g.others.front();
+        s.url = g.url;
+        s.caption = g.caption.empty() ? g.txt_caption : g.caption;
+        s.error = invalid_argument("not an image: sample " + g.key +
                                    " has no image member (" + members + ")");
         emit_(std::move(s));
+      } else if (g.has_sidecar) {
+        ++result_.other_members;  // metadata of a sample without an image: nothing to scan
       }
     } else {
-      emit_images();
-      result_.other_members += group_.others.size();
+      emit_images(g);
+      result_.other_members += g.others.size();
     }
-    group_ = SampleGroup{};
   }
 
   const ScanUnit& unit_;
@@ -342,7 +366,9 @@ class TarReader {
   const std::atomic<bool>& stop_;
   std::atomic<int64_t>* bytes_read_;
   int64_t reported_ = 0;
-  SampleGroup group_;
+  static constexpr size_t kGroupWindow = 32;
+  static constexpr int64_t kGroupWindowBytes = 64LL << 20;
+  std::deque<SampleGroup> open_;
   UnitReadResult result_;
 };
 
