@@ -19,7 +19,9 @@
 
 #include "match_json.h"
 #include "scan_journal.h"
+#include "scan_lines.h"
 #include "scan_progress.h"
+#include "scan_queue.h"
 #include "scan_report.h"
 #include "scan_sources.h"
 #include "scan_thumbs.h"
@@ -33,63 +35,6 @@ using Clock = std::chrono::steady_clock;
 std::atomic<bool> g_signalled{false};
 
 void on_signal(int) { g_signalled.store(true); }
-
-// FIFO with a bound on items and on their total cost (bytes). A push waits while either bound is
-// reached, except into an empty queue, so one item over the byte bound still moves.
-template <typename T>
-class BoundedQueue {
- public:
-  BoundedQueue(size_t max_items, size_t max_cost) : max_items_(max_items), max_cost_(max_cost) {}
-
-  // False when the queue was closed.
-  bool push(T item, size_t cost = 0) {
-    std::unique_lock<std::mutex> lk(mu_);
-    not_full_.wait(lk, [&] {
-      return closed_ || q_.empty() || (q_.size() < max_items_ && cost_ + cost <= max_cost_);
-    });
-    if (closed_) return false;
-    q_.emplace_back(std::move(item), cost);
-    cost_ += cost;
-    not_empty_.notify_one();
-    return true;
-  }
-
-  // Waits for at least one item; takes up to `max` of them. Empty when closed and drained.
-  std::vector<T> pop_some(size_t max) {
-    std::unique_lock<std::mutex> lk(mu_);
-    not_empty_.wait(lk, [&] { return closed_ || !q_.empty(); });
-    std::vector<T> out;
-    while (!q_.empty() && out.size() < max) {
-      cost_ -= q_.front().second;
-      out.push_back(std::move(q_.front().first));
-      q_.pop_front();
-    }
-    not_full_.notify_all();
-    if (!q_.empty()) not_empty_.notify_one();
-    return out;
-  }
-
-  std::optional<T> pop() {
-    std::vector<T> v = pop_some(1);
-    if (v.empty()) return std::nullopt;
-    return std::move(v.front());
-  }
-
-  void close() {
-    std::lock_guard<std::mutex> lk(mu_);
-    closed_ = true;
-    not_full_.notify_all();
-    not_empty_.notify_all();
-  }
-
- private:
-  const size_t max_items_, max_cost_;
-  std::mutex mu_;
-  std::condition_variable not_full_, not_empty_;
-  std::deque<std::pair<T, size_t>> q_;
-  size_t cost_ = 0;
-  bool closed_ = false;
-};
 
 // What a worker made of one item.
 struct ItemOutcome {
@@ -142,60 +87,6 @@ struct UnitRead {
   UnitReadResult read;
 };
 using WriterMessage = std::variant<UnitExpected, UnitResults, UnitRead>;
-
-const char* kind_name(SourceKind k) {
-  switch (k) {
-    case SourceKind::kDirectory: return "directory";
-    case SourceKind::kList: return "list";
-    case SourceKind::kFile: return "file";
-    case SourceKind::kTar: return "tar";
-  }
-  return "?";
-}
-
-// The journal fields that say which input a unit covered, checked again on resume.
-nlohmann::json unit_signature(const ScanUnit& u) {
-  nlohmann::json j = {{"unit", u.index}, {"name", u.name}, {"kind", kind_name(u.kind)}};
-  if (u.kind == SourceKind::kTar) {
-    struct stat st {};
-    j["bytes"] = ::stat(u.tar_path.c_str(), &st) == 0 ? int64_t(st.st_size) : int64_t(-1);
-  } else {
-    j["items"] = u.paths.size();
-    j["first"] = u.paths.empty() ? "" : u.paths.front().path;
-    j["last"] = u.paths.empty() ? "" : u.paths.back().path;
-  }
-  return j;
-}
-
-// Empty when the journaled unit covered the same input as `now`; otherwise what changed.
-std::string signature_change(const nlohmann::json& journaled, const nlohmann::json& now) {
-  for (const char* k : {"name", "kind", "bytes", "items", "first", "last"}) {
-    if (now.contains(k) && (!journaled.contains(k) || journaled[k] != now[k])) {
-      return std::string(k) + " was " + (journaled.contains(k) ? json_line(journaled[k]) : "absent") +
-             ", now " + json_line(now[k]);
-    }
-  }
-  return "";
-}
-
-nlohmann::ordered_json str_or_null(const std::string& s) {
-  return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s);
-}
-
-// Where an item came from, the same fields first in findings and errors lines (keys in this
-// order, for people reading the files).
-void locate(nlohmann::ordered_json& j, const Sample& s, const std::string& unit_name) {
-  j["unit"] = unit_name;
-  j["unit_index"] = s.unit;
-  j["item"] = s.index;
-  if (!s.shard.empty()) {
-    j["shard"] = s.shard;
-    j["key"] = s.key;
-    j["member"] = s.member;
-  } else {
-    j["path"] = s.member;
-  }
-}
 
 class Scan {
  public:
@@ -400,13 +291,9 @@ void Scan::process_batch(std::vector<Sample>& batch) {
       }
       s.error = fp.status().with_context(s.member);
     }
-    nlohmann::ordered_json e;
-    locate(e, s, "");
     out[i].kind = ItemOutcome::Kind::kError;
     out[i].reason = error_reason(s.error);
-    e["reason"] = out[i].reason;
-    e["message"] = s.error.message();
-    out[i].line = json_line(e);  // "unit" is filled in by the writer, which knows the unit's name
+    out[i].line = error_line(s, out[i].reason, s.error.message());
   }
   const std::vector<QueryResult> results = catalog_.match(fps, mo_);
 
@@ -417,24 +304,9 @@ void Scan::process_batch(std::vector<Sample>& batch) {
     const ImageFingerprint& fp = fps[k];
     ItemOutcome& item = out[i];
     item.weak = r.weak;
-    if (save_) {
-      WorkInput in;
-      in.work.id = s.shard.empty() ? s.member : s.shard + "/" + s.key;
-      in.work.title = s.caption.substr(0, 1000);
-      in.work.source = !s.url.empty() ? s.url : s.shard.empty() ? s.member : s.shard + ":" + s.member;
-      in.work.sha256 = fp.sha256;
-      in.work.width = fp.width;
-      in.work.height = fp.height;
-      in.fingerprints.push_back(WorkFingerprint::pdq(fp.pdq.hash, fp.pdq.quality));
-      item.save = std::move(in);
-    }
+    if (save_) item.save = sample_work(s, fp);
     if (r.matches.empty()) continue;
 
-    // The candidate that decides the sample: the nearest with the most severe decision.
-    const Candidate* decisive = &r.matches.front();
-    for (const Candidate& c : r.matches) {
-      if (decision_severity(c.decision) > decision_severity(decisive->decision)) decisive = &c;
-    }
     for (const Candidate& c : r.matches) {
       if (c.method == "sha256" || c.distance <= mo_.match_distance) item.matched = true;
     }
@@ -442,42 +314,17 @@ void Scan::process_batch(std::vector<Sample>& batch) {
     item.review = r.decision == MatchDecision::kReview;
     item.kind = ItemOutcome::Kind::kFinding;
 
-    nlohmann::ordered_json j;
-    locate(j, s, "");
-    j["url"] = str_or_null(s.url);
-    j["caption"] = str_or_null(s.caption);
-    j["decision"] = decision_name(r.decision);
-    // The deciding match's fields at the top level (match_json.h's names), every match below.
-    const nlohmann::json best = candidate_to_json(*decisive);
-    for (const char* k : {"work_id", "title", "owner", "distance", "score", "transform", "method",
-                          "flagged", "licence"}) {
-      j[k] = nlohmann::ordered_json::parse(best[k].dump());
-    }
-    j["pdq"] = fp.pdq.hash.to_hex();
-    j["quality"] = fp.pdq.quality;
-    j["weak"] = r.weak;
-    j["sha256"] = to_hex(fp.sha256);
-    j["width"] = fp.width;
-    j["height"] = fp.height;
-
     // Thumbnails: the sample's now, while its bytes are at hand; each matched work's once.
     if (!thumbs_dir_made_.load()) {
       std::error_code ec;
       fs::create_directories(report_.dir() + "/thumbs", ec);
       thumbs_dir_made_.store(true);
     }
-    const std::string name = item_thumb_name(s.unit, s.index);
+    std::string name = item_thumb_name(s.unit, s.index);
     Result<std::vector<uint8_t>> thumb = make_thumbnail(s.bytes);
-    if (thumb.ok() && write_thumb(report_.dir() + "/" + name, *thumb).ok()) {
-      j["thumb"] = name;
-    } else {
-      j["thumb"] = nullptr;
-    }
+    if (!thumb.ok() || !write_thumb(report_.dir() + "/" + name, *thumb).ok()) name.clear();
     for (const Candidate& c : r.matches) make_work_thumb(c.work);
-    nlohmann::json matches = nlohmann::json::array();
-    for (const Candidate& c : r.matches) matches.push_back(candidate_to_json(c));
-    j["matches"] = nlohmann::ordered_json::parse(matches.dump());
-    item.line = json_line(j);
+    item.line = finding_line(s, fp, r, name);
   }
 
   int64_t matched = 0, flagged = 0, errors = 0;
@@ -501,13 +348,6 @@ void Scan::process_batch(std::vector<Sample>& batch) {
       begin = i;
     }
   }
-}
-
-// Replaces the "unit" placeholder the worker could not fill.
-std::string with_unit_name(const std::string& line, const std::string& unit_name) {
-  nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, false);
-  j["unit"] = unit_name;
-  return json_line(j);
 }
 
 void Scan::tally(size_t unit, UnitTally& t, ItemOutcome&& it) {
@@ -545,6 +385,7 @@ void Scan::save_samples(size_t unit, UnitTally& t) {
                      json_line(nlohmann::ordered_json{{"unit", ""},
                                                       {"unit_index", unit},
                                                       {"item", t.to_save_index[k]},
+                                                      {"work_id", t.to_save[k].work.id},
                                                       {"reason", "save-catalog"},
                                                       {"message", done[k].status().message()}}),
                      o_.max_error_lines_per_unit);

@@ -1,0 +1,130 @@
+#include "scan_lines.h"
+
+#include <sys/stat.h>
+
+#include "match_json.h"
+#include "scan_journal.h"
+
+namespace imprint::cli {
+namespace {
+
+const char* kind_name(SourceKind k) {
+  switch (k) {
+    case SourceKind::kDirectory: return "directory";
+    case SourceKind::kList: return "list";
+    case SourceKind::kFile: return "file";
+    case SourceKind::kTar: return "tar";
+  }
+  return "?";
+}
+
+nlohmann::ordered_json str_or_null(const std::string& s) {
+  return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s);
+}
+
+// nlohmann's two flavours do not convert into each other; match_json.h builds the unordered one.
+nlohmann::ordered_json ordered(const nlohmann::json& j) { return nlohmann::ordered_json::parse(j.dump()); }
+
+// Where an item came from: the same leading fields in findings and errors lines. "unit" is a
+// placeholder the writer fills in (with_unit_name), as it alone knows the unit's name.
+nlohmann::ordered_json locate(const Sample& s) {
+  nlohmann::ordered_json j;
+  j["unit"] = "";
+  j["unit_index"] = s.unit;
+  j["item"] = s.index;
+  if (!s.shard.empty()) {
+    j["shard"] = s.shard;
+    j["key"] = s.key;
+    j["member"] = s.member;
+  } else {
+    j["path"] = s.member;
+  }
+  return j;
+}
+
+}  // namespace
+
+const Candidate& decisive_match(const QueryResult& r) {
+  const Candidate* decisive = &r.matches.front();
+  for (const Candidate& c : r.matches) {
+    if (decision_severity(c.decision) > decision_severity(decisive->decision)) decisive = &c;
+  }
+  return *decisive;
+}
+
+std::string finding_line(const Sample& s, const ImageFingerprint& fp, const QueryResult& r,
+                         const std::string& thumb) {
+  nlohmann::ordered_json j = locate(s);
+  j["url"] = str_or_null(s.url);
+  j["caption"] = str_or_null(s.caption);
+  j["decision"] = decision_name(r.decision);
+  const nlohmann::json best = candidate_to_json(decisive_match(r));
+  for (const char* k : {"work_id", "title", "owner", "distance", "score", "transform", "method",
+                        "flagged", "licence"}) {
+    j[k] = ordered(best[k]);
+  }
+  j["pdq"] = fp.pdq.hash.to_hex();
+  j["quality"] = fp.pdq.quality;
+  j["weak"] = r.weak;
+  j["sha256"] = to_hex(fp.sha256);
+  j["width"] = fp.width;
+  j["height"] = fp.height;
+  j["thumb"] = str_or_null(thumb);
+  nlohmann::json matches = nlohmann::json::array();
+  for (const Candidate& c : r.matches) matches.push_back(candidate_to_json(c));
+  j["matches"] = ordered(matches);
+  return json_line(j);
+}
+
+std::string error_line(const Sample& s, const std::string& reason, const std::string& message) {
+  nlohmann::ordered_json j = locate(s);
+  j["reason"] = reason;
+  j["message"] = message;
+  return json_line(j);
+}
+
+std::string with_unit_name(const std::string& line, const std::string& unit_name) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, false);
+  j["unit"] = unit_name;
+  return json_line(j);
+}
+
+WorkInput sample_work(const Sample& s, const ImageFingerprint& fp) {
+  WorkInput in;
+  const bool tar = !s.shard.empty();
+  in.work.id = tar ? s.shard + "/" + s.key : s.member;
+  in.work.title = s.caption.substr(0, 1000);
+  in.work.source = !s.url.empty() ? s.url : tar ? s.shard + ":" + s.member : s.member;
+  in.work.sha256 = fp.sha256;
+  in.work.width = fp.width;
+  in.work.height = fp.height;
+  // The fast-mode hash: a few bits from the exact one (engine/fingerprint.h), well inside the
+  // match distance, and what the scan computed anyway.
+  in.fingerprints.push_back(WorkFingerprint::pdq(fp.pdq.hash, fp.pdq.quality));
+  return in;
+}
+
+nlohmann::json unit_signature(const ScanUnit& u) {
+  nlohmann::json j = {{"unit", u.index}, {"name", u.name}, {"kind", kind_name(u.kind)}};
+  if (u.kind == SourceKind::kTar) {
+    struct stat st {};
+    j["bytes"] = ::stat(u.tar_path.c_str(), &st) == 0 ? int64_t(st.st_size) : int64_t(-1);
+  } else {
+    j["items"] = u.paths.size();
+    j["first"] = u.paths.empty() ? "" : u.paths.front().path;
+    j["last"] = u.paths.empty() ? "" : u.paths.back().path;
+  }
+  return j;
+}
+
+std::string signature_change(const nlohmann::json& journaled, const nlohmann::json& now) {
+  for (const char* k : {"name", "kind", "bytes", "items", "first", "last"}) {
+    if (now.contains(k) && (!journaled.contains(k) || journaled[k] != now[k])) {
+      return std::string(k) + " was " + (journaled.contains(k) ? json_line(journaled[k]) : "absent") +
+             ", now " + json_line(now[k]);
+    }
+  }
+  return "";
+}
+
+}  // namespace imprint::cli
