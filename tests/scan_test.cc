@@ -4,7 +4,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -458,6 +460,14 @@ TEST_F(ScanTest, ShardedRunsMergeToExactlyTheUnshardedReport) {
                               " " + whole + " 2>/dev/null"),
             2);
   EXPECT_EQ(scan("--shard 3/3 --report " + dir_.file("bad") + src), 2);
+  // A shard report that a scan is still writing (it holds LOCK) is not merged.
+  const int lock = ::open((parts[1] + "/LOCK").c_str(), O_RDONLY);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(flock(lock, LOCK_EX), 0);
+  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + dir_.file("busy") + join(parts) +
+                              " 2>/dev/null"),
+            2);
+  close(lock);
 }
 
 // Starts `imprint scan` and sends `sig` once its journal records `after_units` units. Returns the

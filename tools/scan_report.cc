@@ -1,5 +1,7 @@
 #include "scan_report.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -244,6 +246,13 @@ Status merge_reports(const std::string& out, const std::vector<std::string>& inp
   std::set<size_t> shards;
   nlohmann::json identity;
   for (const std::string& dir : inputs) {
+    // A scan still writing its report holds LOCK; merging it now would take a moving snapshot.
+    const int lock = ::open((dir + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+    if (lock >= 0) {
+      const bool busy = ::flock(lock, LOCK_EX | LOCK_NB) != 0;
+      ::close(lock);
+      if (busy) return failed_precondition(dir + " is still being written by a scan; merge it when it ends");
+    }
     Result<nlohmann::json> scan = read_json_file(dir + "/scan.json");
     if (!scan.ok()) return scan.status().with_context("not a scan report");
     Result<JournalContents> j = read_journal(dir);
