@@ -71,8 +71,8 @@ Image pan_frame(const std::vector<SourcePhoto>& photos, int i, double fps, int w
 }
 
 // libx264 into an MP4 file (the mov muxer needs a seekable output), read back into memory.
-EncodedVideo encode(const std::vector<SourcePhoto>& photos, const Resolution& res,
-                    double seconds, int keyint, const std::string& label) {
+EncodedVideo encode(const std::vector<SourcePhoto>& photos, const Resolution& res, double seconds,
+                    int keyint, const std::string& label) {
   EncodedVideo out;
   out.label = label;
   const AVRational fps{30, 1};
@@ -104,9 +104,8 @@ EncodedVideo encode(const std::vector<SourcePhoto>& photos, const Resolution& re
   }
   AVFrame* frame = av_frame_alloc();
   AVPacket* pkt = av_packet_alloc();
-  SwsContext* sws = sws_getContext(res.width, res.height, AV_PIX_FMT_RGB24, res.width,
-                                   res.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr,
-                                   nullptr);
+  SwsContext* sws = sws_getContext(res.width, res.height, AV_PIX_FMT_RGB24, res.width, res.height,
+                                   AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr, nullptr);
   auto drain = [&] {
     while (avcodec_receive_packet(enc, pkt) >= 0) {
       av_packet_rescale_ts(pkt, enc->time_base, st->time_base);
@@ -193,10 +192,10 @@ Times best_of(int runs, const std::function<void()>& fn) {
 }
 
 struct Row {
-  Times total;             // decode + convert + PDQ
-  Times reader;            // decode + convert to RGB only (VideoReader)
-  int64_t packets = 0;     // packets the decoder got
-  int64_t decoded = 0;     // frames it decoded
+  Times total;          // decode + convert + PDQ
+  Times reader;         // decode + convert to RGB only (VideoReader)
+  int64_t packets = 0;  // packets the decoder got
+  int64_t decoded = 0;  // frames it decoded
   std::vector<FrameHash> frames;
 };
 
@@ -254,15 +253,17 @@ int main(int argc, char** argv) {
   std::vector<SourcePhoto> photos = load_source_photos();
   // Four different photos, the same every run.
   std::vector<SourcePhoto> scenes;
-  for (size_t i = 0; i < photos.size() && scenes.size() < 4; i += std::max<size_t>(1, photos.size() / 4)) {
+  for (size_t i = 0; i < photos.size() && scenes.size() < 4;
+       i += std::max<size_t>(1, photos.size() / 4)) {
     scenes.push_back(std::move(photos[i]));
   }
 
   const Resolution resolutions[] = {{"480p", 854, 480}, {"720p", 1280, 720}, {"1080p", 1920, 1080}};
   auto make = [&](const Resolution& r, int keyint, const std::string& label) {
-    const std::string file = cache.empty() ? "" : cache + "/" + r.name + "-gop" +
-                                                  std::to_string(keyint) + "-" +
-                                                  std::to_string(int(seconds)) + "s.mp4";
+    const std::string file = cache.empty()
+                                 ? ""
+                                 : cache + "/" + r.name + "-gop" + std::to_string(keyint) + "-" +
+                                       std::to_string(int(seconds)) + "s.mp4";
     if (!file.empty()) {
       if (FILE* f = std::fopen(file.c_str(), "rb")) {
         EncodedVideo v;
@@ -296,13 +297,15 @@ int main(int argc, char** argv) {
 
   std::printf("# vPDQ hashing throughput, one core\n\n");
   std::printf("Machine: %s\n", machine_description().c_str());
-  std::printf("FFmpeg: libavcodec %s, libavformat %s, libswscale %s\n", AV_STRINGIFY(LIBAVCODEC_VERSION),
-              AV_STRINGIFY(LIBAVFORMAT_VERSION), AV_STRINGIFY(LIBSWSCALE_VERSION));
-  std::printf("Inputs: %.0f s at 30 fps of pans and zooms over %zu wallpapers (gnome/mate/sway-"
-              "backgrounds, a new one every 5 s), H.264 by libx264 preset medium CRF 23 (B-frames, "
-              "3 references); hashed from memory with VideoOptions::threads = 1; best of %d runs."
-              "\n\n",
-              seconds, scenes.size(), runs);
+  std::printf("FFmpeg: libavcodec %s, libavformat %s, libswscale %s\n",
+              AV_STRINGIFY(LIBAVCODEC_VERSION), AV_STRINGIFY(LIBAVFORMAT_VERSION),
+              AV_STRINGIFY(LIBSWSCALE_VERSION));
+  std::printf(
+      "Inputs: %.0f s at 30 fps of pans and zooms over %zu wallpapers (gnome/mate/sway-"
+      "backgrounds, a new one every 5 s), H.264 by libx264 preset medium CRF 23 (B-frames, "
+      "3 references); hashed from memory with VideoOptions::threads = 1; best of %d runs."
+      "\n\n",
+      seconds, scenes.size(), runs);
   for (const EncodedVideo& v : videos) {
     std::printf("- %s: %.1f MB, %.1f Mbit/s\n", v.label.c_str(), v.bytes.size() / 1e6,
                 v.bytes.size() * 8 / v.seconds / 1e6);
@@ -316,24 +319,25 @@ int main(int argc, char** argv) {
       {"1 fps, skip unneeded GOP tails only", 1, true, true, false},
       {"1 fps, both (default)", 1, true, true, true},
   };
-  std::printf("| video | sampling | x real time (CPU) | x real time (wall) | CPU ms per video s | "
-              "decode + RGB share | packets sent | frames decoded | hashes | same hashes as full "
-              "decode |\n");
+  std::printf(
+      "| video | sampling | x real time (CPU) | x real time (wall) | CPU ms per video s | "
+      "decode + RGB share | packets sent | frames decoded | hashes | same hashes as full "
+      "decode |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const EncodedVideo& v : videos) {
     std::vector<FrameHash> baseline;
     for (const Mode& m : modes) {
       const Row row = measure(v, m, runs);
       if (m.seconds_per_hash == 1 && !m.skip) baseline = row.frames;
-      const char* same = m.seconds_per_hash == 0 ? "n/a"
-                         : !m.skip              ? "(baseline)"
+      const char* same = m.seconds_per_hash == 0             ? "n/a"
+                         : !m.skip                           ? "(baseline)"
                          : same_hashes(row.frames, baseline) ? "yes"
                                                              : "NO";
       std::printf("| %s | %s | %.1fx | %.1fx | %.1f | %.0f%% | %lld | %lld | %zu | %s |\n",
                   v.label.c_str(), m.name, v.seconds / row.total.cpu_s,
                   v.seconds / row.total.wall_s, 1000 * row.total.cpu_s / v.seconds,
-                  100 * std::min(1.0, row.reader.cpu_s / row.total.cpu_s),
-                  (long long)row.packets, (long long)row.decoded, row.frames.size(), same);
+                  100 * std::min(1.0, row.reader.cpu_s / row.total.cpu_s), (long long)row.packets,
+                  (long long)row.decoded, row.frames.size(), same);
       std::fflush(stdout);
     }
   }

@@ -8,6 +8,11 @@
 // * fps), at least 1. A hashed frame is converted to RGB24 with swscale's area filter at its own
 // size and hashed by PDQ with no pre-resize; its timestamp is n / fps.
 //
+// One deliberate difference: for YUV 4:2:0 and 4:2:2 frames whose width is not a multiple of 8
+// (854 x 480, say), FFmpeg 5.1's x86 SIMD converter leaves the last width % 8 pixels of every row
+// unwritten, so the reference hashes whatever memory was there and is not reproducible. We fill
+// them with the values the converter gives every other pixel (vpdq_rgb.cc).
+//
 // Inputs are untrusted. Opening refuses what is not a video we can decode (empty, not a media
 // container, no video stream, unknown codec, frames over VideoOptions::max_pixels) with a Status;
 // reading stops at VideoOptions' limits, and damaged streams yield what decodes, flagged partial
@@ -49,14 +54,25 @@ struct VideoOptions {
   int threads = 1;
 
   // Decode-less sampling: when frames are sampled sparsely (frame_mod > 1), do not decode frames
-  // that are neither sampled nor needed to decode a sampled one. A first pass reads the packets'
-  // timestamps (no decoding) to number every frame; then the decoder gets only the packets from
-  // the keyframe before each sampled frame up to that frame (the rest of each group of pictures
-  // is never sent, as if we had seeked), and within those skips the non-reference frames that
-  // are not sampled (AVDISCARD_NONREF). Used for H.264 and HEVC with timestamps on every packet;
-  // the reader checks that each sampled frame arrives with the number it planned, and
-  // hash_video_* decodes everything again if not. tests/vpdq_reference_test checks that it gives
-  // the reference's hashes.
+  // that are neither sampled nor needed to decode a sampled one, and still give every sampled
+  // frame the number and pixels full decoding gives it.
+  //  - Numbering: a first pass demuxes every packet without decoding; a frame's number is its
+  //    rank in timestamp order, which is the decoder's output order for H.264 and HEVC, so the
+  //    plan is made only for those codecs and only when every packet has a distinct timestamp.
+  //  - GOP tails: the decoder gets only the packets from the keyframe before each sampled frame
+  //    up to that frame, as if we had seeked there. (We do not seek the demuxer: from memory,
+  //    demuxing a packet costs nothing next to decoding it, and reading on keeps the plan's
+  //    packet positions.)
+  //  - Non-reference frames: unsampled packets that are sent are decoded with AVDISCARD_NONREF,
+  //    so the decoder skips the pictures nothing refers to.
+  // The reader checks the plan as it goes (every sampled frame must come out, in order, with a
+  // planned timestamp) and hash_video_* decodes everything again if it did not hold. Measured
+  // (benchmarks/results/video_throughput.md, libx264 defaults, 2 s GOP, one hash a second):
+  // 2.7x (1080p) to 3x (720p) less CPU than full decoding, each half worth 1.7x to 2x and the two
+  // adding up; identical hashes to full decoding there, on the reference's 14 videos, and on
+  // encodings made to stress it (tests/video_test: B-pyramids, open GOPs, 29.97 fps, Matroska). On
+  // a damaged stream whose decoder drops frames, full decoding renumbers every later frame (so does
+  // the reference); the plan keeps numbering by timestamp.
   bool skip_unsampled = true;
   // The two halves of skip_unsampled, for measurement: each has effect only with it.
   bool skip_unsampled_gops = true;    // do not send packets outside [keyframe, sampled frame]
@@ -65,13 +81,13 @@ struct VideoOptions {
 
 // What the container and codec say about the video stream, known once opened.
 struct VideoInfo {
-  double fps = 0;          // avg_frame_rate, else r_frame_rate
-  double duration_s = 0;   // the stream's duration, else the container's; 0 when unknown
-  int width = 0;           // coded picture size from the container (frames may differ)
+  double fps = 0;         // avg_frame_rate, else r_frame_rate
+  double duration_s = 0;  // the stream's duration, else the container's; 0 when unknown
+  int width = 0;          // coded picture size from the container (frames may differ)
   int height = 0;
-  int64_t frame_mod = 1;   // every frame_mod-th frame is sampled
-  std::string codec;       // FFmpeg's short codec name ("h264")
-  std::string container;   // FFmpeg's short demuxer name ("mov,mp4,m4a,3gp,3g2,mj2")
+  int64_t frame_mod = 1;  // every frame_mod-th frame is sampled
+  std::string codec;      // FFmpeg's short codec name ("h264")
+  std::string container;  // FFmpeg's short demuxer name ("mov,mp4,m4a,3gp,3g2,mj2")
 };
 
 struct VideoFrame {
@@ -156,7 +172,7 @@ Result<VideoFingerprint> hash_video_bytes(std::span<const uint8_t> bytes,
 // frames within `distance` of any remaining target frame, target_match_pct the reverse. 0 when
 // either side has no frame left.
 struct VpdqMatchOptions {
-  int distance = kPdqMatchDistance;          // a frame matches at Hamming distance <= this
+  int distance = kPdqMatchDistance;  // a frame matches at Hamming distance <= this
   int quality_threshold = kPdqMinUsefulQuality;
   // Count each distinct hash once per side (pytx's vpdq_brute_matcher). Off by default: the C++
   // matchTwoHashBrute counts every frame, and only that reproduces the reference's verdicts in

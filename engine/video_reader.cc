@@ -105,7 +105,9 @@ struct Input {
     AVDictionary* opts = nullptr;
     av_dict_set(&opts, "format_whitelist", kFormatWhitelist, 0);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    const int err = avformat_open_input(&format, path.empty() ? nullptr : path.c_str(), nullptr,
+    // "file:" so that a name with a colon ("a:b.mp4") is never read as a protocol.
+    const std::string url = "file:" + path;
+    const int err = avformat_open_input(&format, path.empty() ? nullptr : url.c_str(), nullptr,
                                         &opts);  // frees `format` on failure
     av_dict_free(&opts);
     if (err < 0) {
@@ -153,8 +155,8 @@ class VideoReader::Impl {
  private:
   Status open_decoder();
   void build_plan();
-  bool read_and_send();             // false once the decoder has been flushed
-  bool receive(VideoFrame* out);    // true when *out holds a sampled frame
+  bool read_and_send();           // false once the decoder has been flushed
+  bool receive(VideoFrame* out);  // true when *out holds a sampled frame
   bool accept_frame(int64_t* number);
   bool convert(VideoFrame* out);
   void set_partial(const std::string& why) {
@@ -178,7 +180,8 @@ class VideoReader::Impl {
   AVPacket* packet_ = nullptr;
   FrameToRgb to_rgb_;
 
-  bool flushed_ = false;  // the decoder got its end-of-stream packet
+  bool flushed_ = false;         // the decoder got its end-of-stream packet
+  bool packet_pending_ = false;  // packet_ still to be sent
   bool done_ = false;
   bool finished_ = false;  // end-of-stream checks ran
   int64_t decode_errors_ = 0;
@@ -402,6 +405,15 @@ void VideoReader::Impl::build_plan() {
 // plan, after the last packet it needs) flushes the decoder instead.
 bool VideoReader::Impl::read_and_send() {
   if (flushed_) return false;
+  if (packet_pending_) {
+    // Refused last time with EAGAIN; the decoder's frames have been taken since, so a second
+    // refusal means it is stuck: drop the packet rather than loop.
+    const int sent = avcodec_send_packet(codec_, packet_);
+    packet_pending_ = false;
+    av_packet_unref(packet_);
+    if (sent < 0 && decode_errors_++ == 0) first_decode_error_ = av_error_text(sent);
+    return true;
+  }
   while (true) {
     if (use_plan_ && packet_position_ > last_needed_) break;
     const int err = av_read_frame(input_.format, packet_);
@@ -442,10 +454,14 @@ bool VideoReader::Impl::read_and_send() {
     if (packet_->flags & AV_PKT_FLAG_CORRUPT) ++damaged_frames_;
     ++packets_sent_;
     const int sent = avcodec_send_packet(codec_, packet_);
-    av_packet_unref(packet_);
-    if (sent < 0 && sent != AVERROR(EAGAIN)) {
-      if (decode_errors_++ == 0) first_decode_error_ = av_error_text(sent);
+    if (sent == AVERROR(EAGAIN)) {
+      // The decoder wants its frames taken first (the API allows this, though we always drain
+      // before sending); keep the packet for the next call.
+      packet_pending_ = true;
+      return true;
     }
+    av_packet_unref(packet_);
+    if (sent < 0 && decode_errors_++ == 0) first_decode_error_ = av_error_text(sent);
     return true;
   }
   codec_->skip_frame = AVDISCARD_DEFAULT;
@@ -546,9 +562,9 @@ bool VideoReader::Impl::next(VideoFrame* out) {
   if (use_plan_ && status_.ok()) {
     frames_seen_ = std::max(frames_seen_, std::min(frames_planned_, options_.max_frames));
     if (sampled_received_ != sampled_sent_) {
-      status_ = failed_precondition("skip_unsampled plan broken: " +
-                                    std::to_string(sampled_sent_ - sampled_received_) +
-                                    " sampled frames did not come out of the decoder");
+      status_ = failed_precondition(
+          "skip_unsampled plan broken: " + std::to_string(sampled_sent_ - sampled_received_) +
+          " sampled frames did not come out of the decoder");
     } else if (plan_cut_at_limit_) {
       set_partial("stopped at max_frames " + std::to_string(options_.max_frames) +
                   " or max_seconds " + std::to_string(options_.max_seconds));

@@ -92,8 +92,8 @@ Result<VideoFingerprint> hash_video(const Open& open, const VideoOptions& option
 }  // namespace
 
 Result<VideoFingerprint> hash_video_file(const std::string& path, const VideoOptions& options) {
-  auto fp = hash_video(
-      [&](const VideoOptions& o) { return VideoReader::open_file(path, o); }, options);
+  auto fp =
+      hash_video([&](const VideoOptions& o) { return VideoReader::open_file(path, o); }, options);
   if (!fp.ok() && fp.status().message().rfind(path, 0) != 0) return fp.status().with_context(path);
   return fp;
 }

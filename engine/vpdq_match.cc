@@ -22,8 +22,7 @@ std::vector<PdqHash> usable_hashes(std::span<const FrameHash> frames,
 
 // Percentage of `from` within `distance` of some hash in `to`; the caller ensures from is not
 // empty.
-double covered_pct(const std::vector<PdqHash>& from, const std::vector<PdqHash>& to,
-                   int distance) {
+double covered_pct(const std::vector<PdqHash>& from, const std::vector<PdqHash>& to, int distance) {
   size_t hits = 0;
   for (const PdqHash& a : from) {
     hits += std::any_of(to.begin(), to.end(),

@@ -72,10 +72,9 @@ bool FrameToRgb::fill_right_edge(const AVFrame& frame, Image* out) {
   const bool strip = w >= 16 && w % 2 == 0;
   const int x0 = strip ? w - 16 : 0;
   const int sw = w - x0;
-  edge_sws_ = sws_getCachedContext(edge_sws_, sw, h, AVPixelFormat(frame.format), sw, h,
-                                   AV_PIX_FMT_RGB24,
-                                   strip ? SWS_AREA : SWS_AREA | SWS_ACCURATE_RND | SWS_BITEXACT,
-                                   nullptr, nullptr, nullptr);
+  edge_sws_ = sws_getCachedContext(
+      edge_sws_, sw, h, AVPixelFormat(frame.format), sw, h, AV_PIX_FMT_RGB24,
+      strip ? SWS_AREA : SWS_AREA | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr, nullptr);
   if (!edge_sws_) return false;
   const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(AVPixelFormat(frame.format));
   const uint8_t* src[4] = {frame.data[0] + x0, frame.data[1] + (x0 >> desc->log2_chroma_w),

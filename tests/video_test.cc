@@ -1,17 +1,18 @@
 // VideoReader and vPDQ hashing on inputs made here: hostile files (empty, text, cut, corrupted,
 // audio only, absurd sizes), memory against file input, sampling rates, limits, and the skip plan
 // against full decoding on encodings chosen to stress it (B-pyramids, open GOPs, no timestamps).
+#include "video.h"
+
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
 #include <tuple>
 
 #include "test_support.h"
-#include "video.h"
 #include "vpdq_rgb.h"
 
 extern "C" {
@@ -87,9 +88,9 @@ std::string encode_video(const std::string& path, const EncodeSpec& spec) {
   }
   AVFrame* frame = av_frame_alloc();
   AVPacket* pkt = av_packet_alloc();
-  SwsContext* sws = sws_getContext(spec.width, spec.height, AV_PIX_FMT_RGB24, spec.width,
-                                   spec.height, AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr,
-                                   nullptr, nullptr);
+  SwsContext* sws =
+      sws_getContext(spec.width, spec.height, AV_PIX_FMT_RGB24, spec.width, spec.height,
+                     AV_PIX_FMT_YUV420P, SWS_BILINEAR, nullptr, nullptr, nullptr);
   auto drain = [&] {
     while (avcodec_receive_packet(enc, pkt) >= 0) {
       av_packet_rescale_ts(pkt, enc->time_base, st->time_base);
@@ -639,8 +640,8 @@ PdqHash with_bits_flipped(PdqHash h, int n) {
 }
 
 TEST(VpdqMatch, DistanceThresholdIsInclusiveAndQualityFilters) {
-  const PdqHash base = PdqHash::from_words({0x0123456789abcdefull, 0xfedcba9876543210ull,
-                                            0x0f0f0f0f0f0f0f0full, 0xf0f0f0f0f0f0f0f0ull});
+  const PdqHash base = PdqHash::from_words(
+      {0x0123456789abcdefull, 0xfedcba9876543210ull, 0x0f0f0f0f0f0f0f0full, 0xf0f0f0f0f0f0f0f0ull});
   std::vector<FrameHash> q = {frame_with(base, 100)};
   std::vector<FrameHash> at31 = {frame_with(with_bits_flipped(base, 31), 100)};
   std::vector<FrameHash> at32 = {frame_with(with_bits_flipped(base, 32), 100)};

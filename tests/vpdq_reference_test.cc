@@ -83,8 +83,8 @@ int compare_with_reference(const std::string& name, const VideoFingerprint& fp,
     if (ours == expected[i]) {
       ++same;
     } else {
-      *differences += name + " line " + std::to_string(i + 1) + ": ours " + ours +
-                      " reference " + expected[i] + "\n";
+      *differences += name + " line " + std::to_string(i + 1) + ": ours " + ours + " reference " +
+                      expected[i] + "\n";
     }
   }
   return same;
@@ -93,8 +93,8 @@ int compare_with_reference(const std::string& name, const VideoFingerprint& fp,
 // The reference's own frame hashes, read from expected-every-frame/NAME.txt.
 std::vector<FrameHash> reference_frames(const std::string& name) {
   std::vector<FrameHash> frames;
-  for (const std::string& line : read_lines(reference_dir() + "/expected-every-frame/" + name +
-                                            ".txt")) {
+  for (const std::string& line :
+       read_lines(reference_dir() + "/expected-every-frame/" + name + ".txt")) {
     std::stringstream ss(line);
     std::string frame, quality, hex, t;
     std::getline(ss, frame, ',');
@@ -103,8 +103,8 @@ std::vector<FrameHash> reference_frames(const std::string& name) {
     std::getline(ss, t, ',');
     auto hash = PdqHash::from_hex(hex);
     EXPECT_TRUE(hash.ok()) << line;
-    frames.push_back({std::stoll(frame), std::stod(t), hash.ok() ? *hash : PdqHash(),
-                      std::stoi(quality)});
+    frames.push_back(
+        {std::stoll(frame), std::stod(t), hash.ok() ? *hash : PdqHash(), std::stoi(quality)});
   }
   return frames;
 }
@@ -114,8 +114,8 @@ using FramesOf = std::function<const std::vector<FrameHash>&(const std::string&)
 // Runs the matcher on every pair of expected-matches-every-frame.csv (the reference brute-force
 // matcher at distance 31 and quality 50, 196 ordered pairs) with frames from `frames_of`, and
 // returns the pairs whose printed percentages differ; *checked counts the pairs.
-std::string csv_mismatches(const FramesOf& frames_of, const VpdqMatchOptions& options,
-                           int* checked, int* mismatched) {
+std::string csv_mismatches(const FramesOf& frames_of, const VpdqMatchOptions& options, int* checked,
+                           int* mismatched) {
   const auto rows = read_lines(reference_dir() + "/expected-matches-every-frame.csv");
   EXPECT_FALSE(rows.empty());
   EXPECT_EQ(rows[0], "query,target,query_match_pct,target_match_pct");
@@ -134,8 +134,8 @@ std::string csv_mismatches(const FramesOf& frames_of, const VpdqMatchOptions& op
     std::snprintf(t, sizeof(t), "%.2f", m.target_match_pct);
     if (q != qpct || t != tpct) {
       ++*mismatched;
-      out += query + " vs " + target + ": ours " + q + "," + t + " reference " + qpct + "," +
-             tpct + "\n";
+      out += query + " vs " + target + ": ours " + q + "," + t + " reference " + qpct + "," + tpct +
+             "\n";
     }
     ++*checked;
   }
@@ -169,8 +169,8 @@ TEST(VpdqReference, EveryFrameHashMatchesEveryLine) {
     EXPECT_FALSE(fp.partial) << name << ": " << fp.partial_reason;
     EXPECT_DOUBLE_EQ(fp.fps, 30.0) << name;
     total += int(read_lines(reference_dir() + "/expected-every-frame/" + name + ".txt").size());
-    same += compare_with_reference(name, fp, reference_dir() + "/expected-every-frame/" + name +
-                                                 ".txt", &differences);
+    same += compare_with_reference(
+        name, fp, reference_dir() + "/expected-every-frame/" + name + ".txt", &differences);
   }
   std::printf("every frame: %d of %d reference lines identical\n", same, total);
   EXPECT_EQ(same, total) << differences;
@@ -184,8 +184,8 @@ TEST(VpdqReference, EveryFrameHashMatchesEveryLine) {
         return fingerprint(name, 0).frames;
       },
       {}, &checked, &mismatched);
-  std::printf("match percentages from our hashes: %d of %d pairs identical\n",
-              checked - mismatched, checked);
+  std::printf("match percentages from our hashes: %d of %d pairs identical\n", checked - mismatched,
+              checked);
   EXPECT_EQ(checked, 196);
   EXPECT_EQ(mismatched, 0) << diff;
 }
