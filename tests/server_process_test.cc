@@ -34,6 +34,7 @@ pid_t start_serve(const std::string& catalog, int port, const std::string& log) 
   if (pid == 0) {
     FILE* f = std::fopen(log.c_str(), "w");
     dup2(fileno(f), 2);
+    dup2(fileno(f), 1);  // never hold the test runner's output pipe open
     const std::string bin = test::imprint_binary(), listen = "127.0.0.1:" + std::to_string(port);
     execl(bin.c_str(), "imprint", "serve", "--catalog", catalog.c_str(), "--listen", listen.c_str(),
           "--http", "", nullptr);
@@ -41,6 +42,17 @@ pid_t start_serve(const std::string& catalog, int port, const std::string& log) 
   }
   return pid;
 }
+
+// Kills a child server when the test ends, however it ends.
+struct ChildGuard {
+  pid_t* pid;
+  ~ChildGuard() {
+    if (*pid > 0) {
+      kill(*pid, SIGKILL);
+      waitpid(*pid, nullptr, 0);
+    }
+  }
+};
 
 std::string match_json(int port, const std::string& image, int* rc) {
   std::string out;
@@ -61,9 +73,11 @@ TEST(ServeProcess, UsageSurvivesKillAndSigtermIsClean) {
             0);
   const int port = free_port();
   pid_t serve = start_serve(cat, port, dir.file("serve1.log"));
+  ChildGuard guard{&serve};
   int rc = 1;
   std::string out;
-  for (int i = 0; i < 100 && rc != 0; ++i) {
+  // Generous waits: CI machines can be slow to start a server under load.
+  for (int i = 0; i < 600 && rc != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     out = match_json(port, dir.file("copy.jpg"), &rc);
   }
@@ -83,9 +97,10 @@ TEST(ServeProcess, UsageSurvivesKillAndSigtermIsClean) {
   // The match was acknowledged, so its usage record must survive SIGKILL.
   kill(serve, SIGKILL);
   waitpid(serve, nullptr, 0);
+  serve = -1;
   serve = start_serve(cat, port, dir.file("serve2.log"));  // the next writer replays the journal
   rc = 1;
-  for (int i = 0; i < 100 && rc != 0; ++i) {
+  for (int i = 0; i < 600 && rc != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     rc = test::run_command(test::imprint_binary() + " client --server 127.0.0.1:" + std::to_string(port) +
                            " match " + std::string(64, '0') + " >/dev/null 2>&1");
@@ -94,6 +109,7 @@ TEST(ServeProcess, UsageSurvivesKillAndSigtermIsClean) {
   kill(serve, SIGTERM);
   int status = 0;
   waitpid(serve, &status, 0);
+  serve = -1;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   const std::vector<uint8_t> log = test::read_all(dir.file("serve2.log"));
   EXPECT_NE(std::string(log.begin(), log.end()).find("stopped cleanly"), std::string::npos);

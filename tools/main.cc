@@ -19,10 +19,11 @@ int main(int argc, char** argv) {
   imprint::cli::add_works_command(app, exit_code);
   imprint::cli::add_stats_command(app, exit_code);
   imprint::cli::add_hashes_commands(app, exit_code);
-  imprint::cli::add_scan_command(app, exit_code);
-  imprint::cli::add_report_command(app, exit_code);
   imprint::cli::add_serve_command(app, exit_code);
   imprint::cli::add_usage_command(app, exit_code);
+  imprint::cli::add_client_command(app, exit_code);
+  imprint::cli::add_scan_command(app, exit_code);
+  imprint::cli::add_report_command(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
