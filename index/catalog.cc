@@ -112,6 +112,9 @@ Status validate(const WorkInput& in) {
     if (f.kind == kPdqKind && f.data.size() != 32) {
       return invalid_argument("work " + id + ": a PDQ fingerprint must be 32 bytes");
     }
+    if (f.kind == kLocalFeaturesKind && !decode_local_features(f.data).ok()) {
+      return invalid_argument("work " + id + ": local features blob is malformed");
+    }
     if (f.quality < 0 || f.quality > 100) {
       return invalid_argument("work " + id + ": fingerprint quality must be 0..100");
     }
@@ -134,14 +137,19 @@ Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes, const De
   HashOptions o;
   o.mode = HashMode::kExact;
   o.decode = decode;
-  Result<ImageFingerprint> fp = fingerprint_image(bytes, o);
-  if (!fp.ok()) return fp.status();
+  // One decode for both fingerprints; the same steps as fingerprint_image in exact mode.
+  ImageInfo info;
+  Result<Image> image = decode_image(bytes, decode, &info);
+  if (!image.ok()) return image.status();
+  const ImageFingerprint fp = fingerprint_decoded(*image, o);
   WorkInput in;
   in.work.media = "image";
-  in.work.sha256 = fp->sha256;
-  in.work.width = fp->width;
-  in.work.height = fp->height;
-  in.fingerprints.push_back(WorkFingerprint::pdq(fp->pdq.hash, fp->pdq.quality));
+  in.work.sha256 = sha256_of(bytes);
+  in.work.width = info.width;
+  in.work.height = info.height;
+  in.fingerprints.push_back(WorkFingerprint::pdq(fp.pdq.hash, fp.pdq.quality));
+  in.fingerprints.push_back(
+      local_features_fingerprint(extract_local_features(*image, work_feature_options())));
   return in;
 }
 
@@ -227,6 +235,7 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const CatalogOptions& options) {
   if (!id.ok()) return id.status();
   impl->catalog_id = *id;
   IMPRINT_RETURN_IF_ERROR(impl->load_or_rebuild_index());
+  if (options.second_stage) IMPRINT_RETURN_IF_ERROR(impl->load_feature_index());
   return std::unique_ptr<Catalog>(new Catalog(std::move(impl)));
 }
 
@@ -393,6 +402,8 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
   std::vector<int64_t> removed_labels;
   std::vector<PdqHash> new_hashes;
   std::vector<int64_t> new_fps, new_works;
+  std::vector<int64_t> replaced_works;                          // second stage: features to drop
+  std::vector<std::pair<int64_t, LocalFeatures>> new_features;  // and to add
   size_t ok_count = 0;
   for (const WorkInput& in : inputs) {
     Status v = validate(in);
@@ -409,8 +420,10 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     find->bind(1, in.work.id);
     Status s;
     std::vector<int64_t> old_removed;
+    int64_t replaced_pk = 0;
     if (find->step(&s)) {
       const int64_t old_pk = find->int64(0);
+      replaced_pk = old_pk;
       find->reset();
       if (!replace) {
         undo(already_exists("work id '" + in.work.id + "' is already registered (use --replace)"));
@@ -469,6 +482,14 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
       continue;
     }
     (void)db.exec("RELEASE work");
+    if (m.features) {
+      if (replaced_pk) replaced_works.push_back(replaced_pk);
+      for (const WorkFingerprint& f : in.fingerprints) {
+        if (f.kind != kLocalFeaturesKind) continue;
+        Result<LocalFeatures> lf = decode_local_features(f.data);  // validated above
+        if (lf.ok()) new_features.emplace_back(w.pk, std::move(*lf));
+      }
+    }
     removed_labels.insert(removed_labels.end(), old_removed.begin(), old_removed.end());
     for (size_t k = 0; k < hashes.size(); ++k) {
       new_hashes.push_back(hashes[k]);
@@ -492,6 +513,10 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
   std::unique_lock<std::shared_mutex> ilk(m.index_mu);
   m.pdq->remove(removed_labels);
   (void)m.add_to_index(new_hashes, new_fps, new_works);
+  if (m.features) {
+    for (int64_t pk : replaced_works) m.features->remove(pk);
+    for (const auto& [pk, lf] : new_features) m.features->add(pk, lf);
+  }
   m.generation = gen;
   m.index_dirty = true;
   return results;
@@ -539,6 +564,7 @@ Status Catalog::remove_work(const std::string& id) {
   if (!s.ok()) return rollback(s);
   std::unique_lock<std::shared_mutex> ilk(m.index_mu);
   m.pdq->remove(labels);
+  if (m.features) m.features->remove(pk);
   m.generation = gen;
   m.index_dirty = true;
   return Status::Ok();

@@ -32,6 +32,7 @@
 #include "engine.h"
 #include "fingerprint_index.h"
 #include "licence.h"
+#include "second_stage.h"
 
 namespace imprint {
 
@@ -61,12 +62,20 @@ struct WorkFingerprint {
   static WorkFingerprint pdq(const PdqHash& h, int quality);
 };
 
+// Local features (engine/local_features.h) are stored as fingerprints of this kind, in
+// encode_local_features form, and indexed by the second matching stage.
+inline constexpr const char* kLocalFeaturesKind = "orb";
+// Candidate::method of matches the second stage found.
+inline constexpr const char* kLocalFeaturesMethod = "local-features";
+WorkFingerprint local_features_fingerprint(const LocalFeatures& features);
+
 struct WorkInput {
   Work work;  // pk and registered_at_ms are assigned by the catalog
   std::vector<WorkFingerprint> fingerprints;
 };
 
-// Fingerprints image bytes for registration: exact-mode PDQ (interoperable), SHA-256, size.
+// Fingerprints image bytes for registration: exact-mode PDQ (interoperable), SHA-256, size, and
+// the local features the second matching stage needs (work_feature_options()).
 Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes,
                                         const DecodeOptions& decode = {});
 
@@ -81,6 +90,11 @@ struct CatalogOptions {
   bool sync_commits = true;
   // Milliseconds since the epoch; tests inject a fixed clock.
   std::function<int64_t()> now_ms;
+  // The second matching stage (second_stage.h) for queries PDQ does not settle. Off: no feature
+  // index is built at open and match() is PDQ and SHA-256 only. Registration stores local
+  // features either way, so turning it on later needs no re-registration.
+  bool second_stage = true;
+  SecondStageOptions second_stage_options;
 };
 
 struct MatchOptions {
@@ -103,9 +117,17 @@ struct Candidate {
   int distance = 0;
   double score = 0;
   Dihedral transform = Dihedral::kOriginal;  // which variant of the query matched
-  std::string method;                        // "sha256" (same bytes) or "pdq"
+  std::string method;  // "sha256" (same bytes), "pdq" or "local-features" (second stage)
   MatchDecision decision = MatchDecision::kNone;
+  // Second-stage matches: where the work sits in the query and which part of it is shown.
+  // distance is -1 for them (no PDQ distance); score comes from the inlier count.
+  std::optional<MatchRegion> region;
 };
+
+// Supplies the local features of query `i` (query_feature_options()) when the second stage needs
+// them: only for queries PDQ did not settle, so their cost is paid only there. An error skips
+// the second stage for that query.
+using LocalFeatureSource = std::function<Result<LocalFeatures>(size_t i)>;
 
 struct QueryResult {
   std::vector<Candidate> matches;  // best first
@@ -155,6 +177,12 @@ class Catalog {
   // One result per query fingerprint. Queries with dihedral hashes search all eight.
   std::vector<QueryResult> match(std::span<const ImageFingerprint> queries,
                                  const MatchOptions& options) const;
+  // The same, and for each query that PDQ does not settle (no exact copy, no usable PDQ match at
+  // the match threshold) the second stage, on the features `features` supplies. Its matches
+  // join the PDQ candidates, ranked by score, with method "local-features" and a region.
+  std::vector<QueryResult> match(std::span<const ImageFingerprint> queries,
+                                 const MatchOptions& options,
+                                 const LocalFeatureSource& features) const;
 
   // Writes pdq.index now (writers also do this on close).
   Status save_index();

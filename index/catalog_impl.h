@@ -5,6 +5,7 @@
 #include <shared_mutex>
 
 #include "catalog.h"
+#include "feature_index.h"
 #include "sqlite_db.h"
 
 namespace imprint {
@@ -27,6 +28,9 @@ class Catalog::Impl {
   mutable std::shared_mutex index_mu;
   std::unique_ptr<FingerprintIndex> pdq;
   std::vector<int64_t> work_of;  // fingerprint pk -> work pk
+  // The second stage's local features by work; null when CatalogOptions::second_stage is off.
+  // Rebuilt from the database at open (feature_store.cc), updated after commits like pdq.
+  std::unique_ptr<FeatureIndex> features;
   int64_t generation = 0;        // database generation the index reflects
   int64_t max_fp_pk = 0;         // highest fingerprint pk the index has seen
   bool index_dirty = false;
@@ -37,6 +41,9 @@ class Catalog::Impl {
   int64_t now_ms() const;
   Result<Work> read_work(detail::Statement& s) const;  // from a SELECT of kWorkColumns
   Status load_or_rebuild_index();
+  Status load_feature_index();  // feature_store.cc
+  // The second stage on one query's features, under a shared index lock (feature_store.cc).
+  std::vector<LocalMatch> second_stage(const LocalFeatures& query) const;
   Status add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,
                       std::span<const int64_t> work_pks);
 };
@@ -59,6 +66,12 @@ struct IndexFileContents {
   std::vector<int64_t> work_pks;
 };
 Status write_index_file(const std::string& path, const IndexFileContents& c);
+
+// Second stage (feature_store.cc): the decision for a local-features candidate, and merging one
+// query's second-stage matches into its result (one candidate per work, best score first).
+MatchDecision decide_local_match(const Candidate& c, const MatchOptions& o);
+void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& found,
+                         const MatchOptions& o, double min_score, QueryResult* r);
 Result<IndexFileContents> read_index_file(const std::string& path);
 
 }  // namespace imprint

@@ -19,6 +19,7 @@ bool sha_present(const Sha256& s) {
 }
 
 MatchDecision decide(const Candidate& c, bool weak, const MatchOptions& o) {
+  if (c.method == kLocalFeaturesMethod) return decide_local_match(c, o);
   const bool exact_bytes = c.method == "sha256";
   if (weak && !exact_bytes) return MatchDecision::kNone;  // reported, never acted on
   const bool permitted = c.work.licence.permits(o.purpose, o.licensee);
@@ -41,6 +42,12 @@ double score_for_distance(int d) {
 
 std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> queries,
                                         const MatchOptions& o) const {
+  return match(queries, o, LocalFeatureSource());
+}
+
+std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> queries,
+                                        const MatchOptions& o,
+                                        const LocalFeatureSource& features) const {
   const Impl& m = *impl_;
   std::vector<QueryResult> out(queries.size());
   const double min_score =
@@ -105,6 +112,14 @@ std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> querie
       c.decision = decide(c, r.weak, o);
       if (decision_severity(c.decision) > decision_severity(r.decision)) r.decision = c.decision;
       r.matches.push_back(std::move(c));
+    }
+    // The second stage runs only where PDQ settled nothing: no exact copy, no usable match.
+    const bool settled = std::any_of(ranked.begin(), ranked.end(), [&](const auto& e) {
+      return e.second.exact_bytes || (!r.weak && e.second.distance <= o.match_distance);
+    });
+    if (features && m.features && !settled) {
+      Result<LocalFeatures> lf = features(qi);
+      if (lf.ok()) merge_local_matches(*this, m.second_stage(*lf), o, min_score, &r);
     }
   }
   return out;

@@ -1,0 +1,77 @@
+// Local features: keypoints with binary descriptors, the fingerprint of the second matching stage.
+//
+// PDQ sees a whole image, so it misses copies that keep only part of a work (crops) or show it
+// as part of something larger (screenshots, picture-in-picture, collages), and rotations beyond a
+// few degrees. Local features describe small patches around distinctive points; a copy shares
+// many of them with the work, in a geometrically consistent arrangement, whatever surrounds it.
+//
+// Features are ORB (oriented FAST keypoints, rotated BRIEF descriptors, 256 bits), detected over
+// an image pyramid on the luma of the image scaled so its longer side is at most max_side, and
+// spread over the image by a grid so that every part of it keeps some (a crop keeps the features
+// of the part it keeps). Keypoint coordinates are in the pixels of the image given, whatever the
+// scale used for detection. Extraction is deterministic and thread-safe.
+//
+// Storage form (encode/decode_local_features): a versioned little-endian blob, 44 bytes a feature.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "image.h"
+#include "status.h"
+
+namespace imprint {
+
+inline constexpr int kLocalDescriptorBytes = 32;  // ORB: 256 binary tests
+
+struct LocalKeypoint {
+  float x = 0;       // in pixels of the image the features were extracted from
+  float y = 0;
+  float size = 0;    // diameter of the described patch, same pixels
+  float angle = 0;   // degrees, [0, 360): the patch orientation ORB assigns
+};
+
+struct LocalFeatures {
+  int width = 0;  // of the image the coordinates refer to
+  int height = 0;
+  std::vector<LocalKeypoint> keypoints;
+  std::vector<uint8_t> descriptors;  // kLocalDescriptorBytes per keypoint, in keypoint order
+
+  size_t size() const { return keypoints.size(); }
+  bool empty() const { return keypoints.empty(); }
+  const uint8_t* descriptor(size_t i) const { return descriptors.data() + i * kLocalDescriptorBytes; }
+};
+
+struct LocalFeatureOptions {
+  // The image is scaled (never up) so its longer side is at most this before detection: detail
+  // finer than this is not what survives copying, and the cost of detection follows the area.
+  int max_side = 640;
+  // Features kept. Per feature the catalog stores 44 bytes and indexes 48.
+  int max_features = 400;
+  // Keypoints are chosen by response within each cell of a grid x grid partition, so textured
+  // corners cannot take every slot and a crop of any part keeps its share.
+  int grid = 4;
+  // ORB pyramid: 8 levels of 1.2 cover scale changes of 3.6x in either direction between a
+  // query and a work before their levels stop overlapping.
+  int pyramid_levels = 8;
+  float scale_factor = 1.2f;
+  // FAST threshold on 0..255 luma. Low, so that soft photos still yield corners; the grid and
+  // Harris ranking keep the strongest.
+  int fast_threshold = 10;
+};
+
+// What works are registered with, and what queries are searched with. Queries are scaled larger
+// (1024 px) because the work may fill only part of them: at 40% of a picture's width a work
+// shown at 1024 px spans ~410 px, near the 640 px it was registered at.
+LocalFeatureOptions work_feature_options();
+LocalFeatureOptions query_feature_options();
+
+// Grey or RGB input; an empty or tiny image (under 32 px a side) gives no features.
+LocalFeatures extract_local_features(const Image& image, const LocalFeatureOptions& options);
+
+std::vector<uint8_t> encode_local_features(const LocalFeatures& features);
+// kCorruption when the blob is not one encode_local_features wrote.
+Result<LocalFeatures> decode_local_features(std::span<const uint8_t> blob);
+
+}  // namespace imprint

@@ -1,0 +1,105 @@
+// FeatureIndex: the local features of every registered work, searchable by descriptor.
+//
+// The second matching stage asks, for each of a query's ~1500 ORB descriptors, which registered
+// features lie within a Hamming radius. A linear scan costs queries x features (10k works hold
+// 4M features: 6G distance computations a query), so descriptors are kept in the leaves of a
+// vocabulary tree: hierarchical k-majority clustering (binary k-means whose centres are bitwise
+// majorities), branching 16, leaves of about leaf_size descriptors stored inline. A search
+// descends to the leaves nearest the query (best bin first) and scans about `checks`
+// descriptors, so its cost follows the leaf size, not the catalog size; what it gives up is the
+// rare true neighbour quantised into a leaf it does not visit.
+//
+// The tree is trained on the indexed descriptors themselves (a strided sample over 256k), and
+// retrained when the index has doubled since, so it follows whatever the catalog holds; below
+// min_tree_features it is a single leaf, i.e. an exact scan. The index is derived data: the
+// catalog rebuilds it from SQLite on open (index/feature_store.cc).
+//
+// Works are keyed by their catalog pk; removing one hides its features at once, and their
+// space is reclaimed when dead features outnumber a third of the index.
+//
+// Thread safety: searches are const and may run concurrently; add/remove need exclusive access.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "local_features.h"
+
+namespace imprint {
+
+struct FeatureIndexOptions {
+  int branching = 16;
+  // Descriptors per leaf. 64 keeps a leaf in 2.3 KB (a few cache lines per scan) while the tree
+  // stays shallow (4 levels for 4M features).
+  int leaf_size = 64;
+  // Below this many features the index is one leaf: a scan is cheaper than a tree.
+  size_t min_tree_features = 4096;
+};
+
+// One descriptor of the query and a registered feature near it.
+struct DescriptorMatch {
+  uint32_t query = 0;    // keypoint index in the query
+  uint32_t feature = 0;  // feature id in the index (feature_keypoint, feature_work)
+  int distance = 0;      // Hamming, 0..256
+};
+
+class FeatureIndex {
+ public:
+  explicit FeatureIndex(FeatureIndexOptions options = {});
+  ~FeatureIndex();
+  FeatureIndex(const FeatureIndex&) = delete;
+  FeatureIndex& operator=(const FeatureIndex&) = delete;
+
+  // Indexes the features of a work (replacing any it had). Works without features are ignored.
+  void add(int64_t work_pk, const LocalFeatures& features);
+  void remove(int64_t work_pk);
+
+  // For each query descriptor, up to k nearest indexed features within `radius`, after scanning
+  // at least `checks` descriptors in the nearest leaves. Results grouped by query descriptor.
+  std::vector<DescriptorMatch> search(const LocalFeatures& query, int radius, int k,
+                                      int checks) const;
+
+  struct WorkInfo {
+    int64_t pk = 0;
+    int width = 0;  // of the registered image the keypoints refer to
+    int height = 0;
+  };
+  const LocalKeypoint& feature_keypoint(uint32_t feature) const;
+  // Index into works(): stable until the next add or remove.
+  uint32_t feature_work(uint32_t feature) const;
+  const WorkInfo& work(uint32_t slot) const;
+
+  size_t live_works() const { return live_works_; }
+  size_t live_features() const { return live_features_; }
+  size_t memory_bytes() const;
+  // Depth of the tree (0: one leaf, an exact scan) and its leaf count, for logs and benchmarks.
+  int depth() const;
+  size_t leaves() const;
+
+ private:
+  struct Tree;
+  struct Slot {
+    WorkInfo info;
+    uint32_t first = 0;  // features [first, first + count) in keypoints_/slot_of_
+    uint32_t count = 0;
+    bool live = false;
+  };
+  void insert_codes(uint32_t first, uint32_t count, const uint8_t* codes);
+  void retrain();
+  void compact();
+
+  FeatureIndexOptions options_;
+  std::vector<Slot> slots_;
+  std::unordered_map<int64_t, uint32_t> slot_of_work_;
+  std::vector<LocalKeypoint> keypoints_;  // by feature id
+  std::vector<uint32_t> slot_of_;         // by feature id
+  std::unique_ptr<Tree> tree_;
+  size_t live_works_ = 0;
+  size_t live_features_ = 0;
+  size_t dead_features_ = 0;
+  size_t trained_at_ = 0;  // features indexed when the tree was last trained
+};
+
+}  // namespace imprint

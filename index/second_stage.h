@@ -1,0 +1,84 @@
+// The second matching stage: local features, voting and geometric verification.
+//
+// PDQ settles a query when the query is the work, re-encoded, resized, recoloured or turned by a
+// multiple of 90 degrees. When it does not, this stage looks for the work inside the query:
+//   1. every query descriptor looks up its nearest registered features (FeatureIndex);
+//   2. each work collects the query descriptors that found one of its features (votes), one
+//      feature per query descriptor and one query descriptor per feature;
+//   3. the works with the most votes are verified: the votes must agree on one rotation (ORB
+//      gives each keypoint an orientation) and then on one plane projection (RANSAC homography
+//      from the work's keypoints to the query's), sane enough to be a picture of a picture:
+//      not mirrored, not folded, scaled between 1/16 and 16, not sheared past 4:1;
+//   4. the number of agreeing keypoints (inliers) is the evidence; score = inliers /
+//      (inliers + match_inliers), so match_inliers inliers score 0.5, the catalog's match line.
+// A verified match knows where the work sits in the query (the projected corners) and which part
+// of the work the query shows, which is what a partial copy needs to report.
+//
+// Unrelated images rarely give more than a handful of consistent inliers (random votes do not
+// agree on one projection), which is why the inlier count is a usable score; the robustness
+// benchmark measures where it lies for unrelated photos and for other regions of the same
+// photos, and the default match_inliers carries that measurement.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "feature_index.h"
+#include "local_features.h"
+
+namespace imprint {
+
+struct QueryPoint {
+  double x = 0;
+  double y = 0;
+};
+
+struct PixelBox {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+};
+
+// Where a work appears in a query, for matches found by the second stage.
+struct MatchRegion {
+  // The work's corners (top-left, top-right, bottom-right, bottom-left) projected into the
+  // query, in query pixels. They lie outside the query where the copy crops the work.
+  std::array<QueryPoint, 4> work_corners{};
+  PixelBox query_box;  // the part of the query showing the work: the projected work, clipped
+  PixelBox work_box;   // the part of the work the query shows, in the work's registered pixels
+};
+
+struct SecondStageOptions {
+  // Hamming radius for a descriptor to count as a vote. ORB descriptors of the same point after
+  // JPEG, scaling and a few degrees of rotation differ in 10-50 of 256 bits; unrelated ones in
+  // ~128 +- 15, so 64 keeps nearly every true pair while chance pairs stay 4 sigma away.
+  int descriptor_radius = 64;
+  int neighbours = 3;  // nearest registered features kept per query descriptor
+  int checks = 512;    // descriptors scanned per query descriptor in the index
+  int works_verified = 8;       // works with the most votes that get geometric verification
+  int min_correspondences = 8;  // fewer votes: not verified
+  // Inliers at which the score reaches 0.5, the match threshold.
+  int match_inliers = 16;
+  // Matches with fewer inliers are not reported at all.
+  int min_inliers = 6;
+  // RANSAC reprojection tolerance, as a fraction of the query's longer side.
+  double ransac_threshold = 0.01;
+};
+
+struct LocalMatch {
+  int64_t work_pk = 0;
+  int votes = 0;    // correspondences that went into verification
+  int inliers = 0;  // of them, consistent with the projection
+  double score = 0;
+  MatchRegion region;
+};
+
+double score_for_inliers(int inliers, int match_inliers);
+
+// Verified matches of the query against the index, best first.
+std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const LocalFeatures& query,
+                                             const SecondStageOptions& options);
+
+}  // namespace imprint
