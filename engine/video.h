@@ -68,11 +68,11 @@ struct VideoOptions {
   // The reader checks the plan as it goes (every sampled frame must come out, in order, with a
   // planned timestamp) and hash_video_* decodes everything again if it did not hold. Measured
   // (benchmarks/results/video_throughput.md, libx264 defaults, 2 s GOP, one hash a second):
-  // 2.7x (1080p) to 3x (720p) less CPU than full decoding, each half worth 1.7x to 2x and the two
-  // adding up; identical hashes to full decoding there, on the reference's 14 videos, and on
-  // encodings made to stress it (tests/video_test: B-pyramids, open GOPs, 29.97 fps, Matroska). On
-  // a damaged stream whose decoder drops frames, full decoding renumbers every later frame (so does
-  // the reference); the plan keeps numbering by timestamp.
+  // 2.7x to 2.8x less CPU than full decoding at 480p to 1080p, each half worth 1.6x to 2x and
+  // the two adding up; identical hashes to full decoding there, on the reference's 14 videos, and
+  // on encodings made to stress it (tests/video_test: B-pyramids, open GOPs, 29.97 fps,
+  // Matroska). On a damaged stream whose decoder drops frames, full decoding renumbers every later
+  // frame (so does the reference); the plan keeps numbering by timestamp.
   bool skip_unsampled = true;
   // The two halves of skip_unsampled, for measurement: each has effect only with it.
   bool skip_unsampled_gops = true;    // do not send packets outside [keyframe, sampled frame]

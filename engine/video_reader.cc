@@ -204,6 +204,9 @@ Status VideoReader::Impl::open() {
   static std::once_flag quiet;
   std::call_once(quiet, [] { av_log_set_level(AV_LOG_FATAL); });
 
+  if (!(options_.max_seconds > 0) || options_.max_frames <= 0 || options_.max_pixels <= 0) {
+    return invalid_argument("VideoOptions: max_frames, max_seconds and max_pixels must be > 0");
+  }
   if (path_.empty() && bytes_.empty()) return invalid_argument("empty input: not a video");
   if (!path_.empty()) {
     std::error_code ec;

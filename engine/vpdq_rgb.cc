@@ -131,7 +131,7 @@ __attribute__((target("sse4.1"))) void luma_sse41(const uint8_t* p, float* luma,
       const __m128 fb = _mm_cvtepi32_ps(_mm_cvtepu8_epi32(b));
       const __m128 y =
           _mm_add_ps(_mm_add_ps(_mm_mul_ps(cr, fr), _mm_mul_ps(cg, fg)), _mm_mul_ps(cb, fb));
-      _mm_storeu_ps(luma + i + 4 * q, y);
+      _mm_storeu_ps(luma + i + size_t(4 * q), y);
       r = _mm_srli_si128(r, 4);
       g = _mm_srli_si128(g, 4);
       b = _mm_srli_si128(b, 4);

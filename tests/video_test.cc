@@ -387,6 +387,18 @@ TEST(VideoLimits, MaxFramesAndMaxSecondsCutAndFlag) {
   }
 }
 
+TEST(VideoLimits, NonPositiveLimitsAreInvalidOptions) {
+  for (int which = 0; which < 3; ++which) {
+    VideoOptions o;
+    if (which == 0) o.max_frames = 0;
+    if (which == 1) o.max_seconds = 0;
+    if (which == 2) o.max_pixels = -1;
+    auto fp = hash_video_file(shared_video("doorknob-hd-no-bar"), o);
+    ASSERT_FALSE(fp.ok());
+    EXPECT_EQ(fp.status().code(), StatusCode::kInvalidArgument) << fp.status().to_string();
+  }
+}
+
 // ---- Input forms and sampling ----
 
 TEST(VideoInput, MemoryBufferGivesTheSameHashesAsTheFile) {
