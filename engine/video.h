@@ -135,9 +135,8 @@ class VideoReader {
   // Whether the skip_unsampled plan was used (it needs H.264/HEVC with timestamps).
   bool used_skip_plan() const;
 
-  class Impl;
-
  private:
+  class Impl;
   explicit VideoReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

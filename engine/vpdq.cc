@@ -30,38 +30,36 @@ Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoOptions& op
   fp.width = info.width;
   fp.height = info.height;
 
-  // Frames are decoded in order and hashed in batches, a few per thread, which bounds memory to
-  // the batch while keeping every thread busy. One thread hashes each frame as it comes, in the
-  // reader's buffer, which the reader then reuses.
+  // One thread hashes each frame as it comes, in the reader's buffer, which the reader then
+  // reuses. More threads hash batches of a few frames per thread, which bounds memory to the
+  // batch while keeping every thread busy.
   const int threads = options.threads <= 0 ? default_thread_count() : options.threads;
-  const size_t batch_size = size_t(threads) * 2;
-  std::vector<VideoFrame> batch(threads == 1 ? 1 : 0);
-  auto hash_batch = [&] {
-    const size_t first = fp.frames.size();
-    fp.frames.resize(first + batch.size());
-    parallel_for(batch.size(), threads, [&](size_t i) {
-      const PdqResult r = hash_frame(batch[i].rgb);
-      fp.frames[first + i] = {batch[i].frame_number, batch[i].timestamp_s, r.hash, r.quality};
-    });
-    batch.clear();
-  };
   if (threads == 1) {
-    VideoFrame& frame = batch[0];
+    VideoFrame frame;
     while (reader.next(&frame)) {
       const PdqResult r = hash_frame(frame.rgb);
       fp.frames.push_back({frame.frame_number, frame.timestamp_s, r.hash, r.quality});
     }
-    batch.clear();
   } else {
+    std::vector<VideoFrame> batch;
+    auto hash_batch = [&] {
+      const size_t first = fp.frames.size();
+      fp.frames.resize(first + batch.size());
+      parallel_for(batch.size(), threads, [&](size_t i) {
+        const PdqResult r = hash_frame(batch[i].rgb);
+        fp.frames[first + i] = {batch[i].frame_number, batch[i].timestamp_s, r.hash, r.quality};
+      });
+      batch.clear();
+    };
     VideoFrame frame;
     while (reader.next(&frame)) {
       batch.push_back(std::move(frame));
       frame = VideoFrame();
-      if (batch.size() >= batch_size) hash_batch();
+      if (batch.size() >= size_t(threads) * 2) hash_batch();
     }
+    hash_batch();
   }
   IMPRINT_RETURN_IF_ERROR(reader.status());
-  hash_batch();
   fp.partial = reader.partial();
   fp.partial_reason = reader.partial_reason();
   if (fp.frames.empty()) {
