@@ -41,7 +41,9 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 struct Options {
   int shards = 50;
@@ -51,7 +53,7 @@ struct Options {
   int threads = 2;
   int real_works = 48;
   std::string dir;
-  bool keep = false;  // leave the corpus, catalog and report in --dir
+  bool keep = false;                     // leave the corpus, catalog and report in --dir
   std::string imprint = IMPRINT_BINARY;  // the imprint binary to time (another build, for A/B)
 };
 
@@ -90,9 +92,11 @@ Image brighten(const Image& in, int delta) {
 // A web-size cut of a random region of `src`: longer side 512..800 px.
 Image web_cut(const Image& src, std::mt19937_64& rng) {
   const double frac = 0.3 + 0.6 * double(rng() % 1000) / 1000.0;
-  const int w = std::max(64, int(src.width * frac)), h = std::max(64, int(src.height * frac * (0.6 + 0.5 * double(rng() % 100) / 100)));
+  const int w = std::max(64, int(src.width * frac)),
+            h = std::max(64, int(src.height * frac * (0.6 + 0.5 * double(rng() % 100) / 100)));
   const int cw = std::min(w, src.width), ch = std::min(h, src.height);
-  const int x = int(rng() % uint64_t(src.width - cw + 1)), y = int(rng() % uint64_t(src.height - ch + 1));
+  const int x = int(rng() % uint64_t(src.width - cw + 1)),
+            y = int(rng() % uint64_t(src.height - ch + 1));
   const int longer = 512 + int(rng() % 289);
   const double scale = double(longer) / std::max(cw, ch);
   return cut(src, x, y, cw, ch, std::max(16, int(cw * scale)), std::max(16, int(ch * scale)));
@@ -133,7 +137,8 @@ class TarWriter {
 std::string as_string(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
 
 // Reads every JPEG member of a shard with libarchive, as the scan does, and calls fn on its bytes.
-void for_each_member(const std::string& path, const std::function<void(std::vector<uint8_t>&)>& fn) {
+void for_each_member(const std::string& path,
+                     const std::function<void(std::vector<uint8_t>&)>& fn) {
   archive* a = archive_read_new();
   archive_read_support_filter_all(a);
   archive_read_support_format_tar(a);
@@ -173,7 +178,8 @@ int run_command(const std::string& cmd, std::string* out) {
 }
 
 int run(const Options& o) {
-  const std::string dir = o.dir.empty() ? (fs::temp_directory_path() / "imprint-scan-bench").string() : o.dir;
+  const std::string dir =
+      o.dir.empty() ? (fs::temp_directory_path() / "imprint-scan-bench").string() : o.dir;
   fs::remove_all(dir);
   fs::create_directories(dir + "/works");
   fs::create_directories(dir + "/shards");
@@ -188,13 +194,15 @@ int run(const Options& o) {
     // textures (stripes, wood, blinds) would make PDQ's flip variants unstable and tell us nothing
     // about photos. Filler comes from everything else.
     const std::string& path = photos[i].path;
-    const bool photo = (path.find("/nature/") != std::string::npos && path.find("Wood") == std::string::npos &&
-                        path.find("Blinds") == std::string::npos) ||
-                       path.find("Elephants") != std::string::npos;
+    const bool photo =
+        (path.find("/nature/") != std::string::npos && path.find("Wood") == std::string::npos &&
+         path.find("Blinds") == std::string::npos) ||
+        path.find("Elephants") != std::string::npos;
     Image& im = photos[i].image;
     const double scale = 1600.0 / std::max(im.width, im.height);
     // Filler is cut at web size; shrinking its sources first makes cutting 50,000 of them cheap.
-    if (!photo && scale < 1) im = resize_to_area(im, double(im.width) * im.height * scale * scale / 1e6);
+    if (!photo && scale < 1)
+      im = resize_to_area(im, double(im.width) * im.height * scale * scale / 1e6);
     (photo ? work_photos : filler_photos).push_back(&photos[i]);
   }
   std::fprintf(stderr, "%zu wallpapers (%zu for works, %zu for filler) in %.1f s\n", photos.size(),
@@ -224,7 +232,8 @@ int run(const Options& o) {
       for (int attempt = 0; attempt < 50; ++attempt) {
         const SourcePhoto& p = *work_photos[size_t(i + attempt) % work_photos.size()];
         const int w = p.image.width / 2, h = p.image.height / 2;
-        const int x = int(rng() % uint64_t(p.image.width - w)), y = int(rng() % uint64_t(p.image.height - h));
+        const int x = int(rng() % uint64_t(p.image.width - w)),
+                  y = int(rng() % uint64_t(p.image.height - h));
         img = cut(p.image, x, y, w, h, std::min(w, 1200), std::min(w, 1200) * h / w);
         if (pdq_hash(img).quality >= 80) break;
       }
@@ -232,7 +241,8 @@ int run(const Options& o) {
       std::snprintf(id, sizeof id, "work-%03d", i);
       const std::string path = dir + "/works/" + id + ".jpg";
       const std::vector<uint8_t> bytes = encode_jpeg(img, 92);
-      std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size()));
+      std::ofstream(path, std::ios::binary)
+          .write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size()));
       Result<WorkInput> in = work_input_from_image(bytes);
       in->work.id = id;
       in->work.title = std::string("Photo ") + std::to_string(i);
@@ -275,7 +285,8 @@ int run(const Options& o) {
     shard_paths[s] = name;
     TarWriter tar(name);
     std::set<int> plant_at;
-    while (int(plant_at.size()) < std::min(o.planted, o.per_shard)) plant_at.insert(int(r() % uint64_t(o.per_shard)));
+    while (int(plant_at.size()) < std::min(o.planted, o.per_shard))
+      plant_at.insert(int(r() % uint64_t(o.per_shard)));
     for (int i = 0; i < o.per_shard; ++i) {
       char key[32];
       std::snprintf(key, sizeof key, "%05zu%04d", s, i);
@@ -286,20 +297,32 @@ int run(const Options& o) {
         const Image& src = works[w];
         std::string edit;
         switch (r() % 4) {
-          case 0: img = src; edit = "resized"; break;
-          case 1: img = mirror(src); edit = "mirrored"; break;
+          case 0:
+            img = src;
+            edit = "resized";
+            break;
+          case 1:
+            img = mirror(src);
+            edit = "mirrored";
+            break;
           case 2: {
             const int dx = src.width / 50, dy = src.height / 50;  // 2% off each side
-            img = cut(src, dx, dy, src.width - 2 * dx, src.height - 2 * dy, src.width - 2 * dx, src.height - 2 * dy);
+            img = cut(src, dx, dy, src.width - 2 * dx, src.height - 2 * dy, src.width - 2 * dx,
+                      src.height - 2 * dy);
             edit = "cropped 2%";
             break;
           }
-          default: img = brighten(src, 25); edit = "brightened"; break;
+          default:
+            img = brighten(src, 25);
+            edit = "brightened";
+            break;
         }
         const int longer = 512 + int(r() % 289);
         const double scale = double(longer) / std::max(img.width, img.height);
-        img = cut(img, 0, 0, img.width, img.height, int(img.width * scale), int(img.height * scale));
-        planted[s].push_back({name, std::string(key) + ".jpg", work_ids[w], edit + ", recompressed"});
+        img =
+            cut(img, 0, 0, img.width, img.height, int(img.width * scale), int(img.height * scale));
+        planted[s].push_back(
+            {name, std::string(key) + ".jpg", work_ids[w], edit + ", recompressed"});
         caption = "copy of " + work_ids[w];
       } else {
         img = web_cut(filler_photos[r() % filler_photos.size()]->image, r);
@@ -311,13 +334,16 @@ int run(const Options& o) {
             .write(reinterpret_cast<const char*>(jpeg.data()), long(jpeg.size()));
       }
       tar.add(std::string(key) + ".jpg", as_string(jpeg));
-      tar.add(std::string(key) + ".json", nlohmann::json{{"url", "https://example.org/img/" + std::string(key) + ".jpg"},
-                                                         {"caption", caption}, {"key", key}}.dump());
+      tar.add(std::string(key) + ".json",
+              nlohmann::json{{"url", "https://example.org/img/" + std::string(key) + ".jpg"},
+                             {"caption", caption},
+                             {"key", key}}
+                  .dump());
     }
   });
   const int64_t images = int64_t(o.shards) * o.per_shard;
-  std::fprintf(stderr, "corpus: %lld JPEGs, %.1f MB, in %.1f s\n", (long long)images, double(corpus_bytes) / 1e6,
-               since(t_data));
+  std::fprintf(stderr, "corpus: %lld JPEGs, %.1f MB, in %.1f s\n", (long long)images,
+               double(corpus_bytes) / 1e6, since(t_data));
 
   // Decode-only passes over the same shards: read with libarchive, decode, nothing else.
   auto decode_pass = [&](const DecodeOptions& d) {
@@ -354,14 +380,16 @@ int run(const Options& o) {
   struct ScanRun {
     double pipeline_s = 0, wall_s = 0;
     int64_t items = 0, unplanted_findings = 0;
-    std::map<std::string, std::set<std::string>> found;  // member -> works within the match distance
+    std::map<std::string, std::set<std::string>>
+        found;  // member -> works within the match distance
   };
   auto scan = [&](const std::string& extra, const std::string& name) {
     ScanRun r;
     const std::string report = dir + "/" + name;
     const auto t = Clock::now();
-    const int rc = run_command(imprint + " scan --progress none --threads " + std::to_string(o.threads) + extra +
-                                   " --catalog " + catalog_dir + " --report " + report + shard_args + " 2>&1",
+    const int rc = run_command(imprint + " scan --progress none --threads " +
+                                   std::to_string(o.threads) + extra + " --catalog " + catalog_dir +
+                                   " --report " + report + shard_args + " 2>&1",
                                nullptr);
     r.wall_s = since(t);
     if (rc != 0) {
@@ -399,8 +427,9 @@ int run(const Options& o) {
 
   // What `imprint query --mode fast` (8 dihedral variants) finds among the planted copies.
   std::string qout;
-  run_command(imprint + " query --json --mode fast --purpose ai-training --threads " + std::to_string(o.threads) +
-                  " --catalog " + catalog_dir + " " + dir + "/planted 2>/dev/null",
+  run_command(imprint + " query --json --mode fast --purpose ai-training --threads " +
+                  std::to_string(o.threads) + " --catalog " + catalog_dir + " " + dir +
+                  "/planted 2>/dev/null",
               &qout);
   std::map<std::string, std::set<std::string>> query_found;
   std::istringstream qs(qout);
@@ -442,36 +471,54 @@ int run(const Options& o) {
   const double scan_rate = double(dihedral.items) / dihedral.pipeline_s;
   const double plain_rate = double(plain.items) / plain.pipeline_s;
   std::printf("# Scan throughput against a catalog of %zu works\n\n", o.works);
-  std::printf("Machine: %s; load average %s before the timed passes, %s after (the machine is shared: "
-              "the ratios, measured minutes apart in one run, are the figures to read).\n",
-              machine_description().c_str(), load_before.c_str(), load_after.c_str());
+  std::printf(
+      "Machine: %s; load average %s before the timed passes, %s after (the machine is shared: "
+      "the ratios, measured minutes apart in one run, are the figures to read).\n",
+      machine_description().c_str(), load_before.c_str(), load_after.c_str());
   std::printf("Binary: %s\n", imprint.c_str());
-  std::printf("Corpus: %d WebDataset shards (uncompressed tar) x %d JPEGs (longer side 512-800 px, "
-              "quality 75-92, %.0f KB mean) with JSON sidecars, cut from %zu wallpapers; %lld planted "
-              "edited copies of %d registered works. Catalog: those works plus balanced random hashes to "
-              "%zu works (%s index). Every pass reads the same shards with libarchive on %d threads.\n\n",
-              o.shards, o.per_shard, double(corpus_bytes) / double(images) / 1024, filler_photos.size(),
-              (long long)n_planted, o.real_works, o.works, index_kind.c_str(), o.threads);
-  std::printf("| pass over the same shards | images | seconds | images/s | / full decode |\n|---|---|---|---|---|\n");
-  std::printf("| decode only: full-size RGB (libjpeg-turbo, decode_image; 2 passes) | %lld | %.2f | %.0f | 1.00 |\n",
-              (long long)full.first, full.second, full_rate);
-  std::printf("| decode only: fast mode's scaled luma (DCT domain, shorter side >= 128; 2 passes) | %lld | %.2f | %.0f | %.2f |\n",
-              (long long)fast.first, fast.second, fast_rate, fast_rate / full_rate);
-  std::printf("| `imprint scan` (default: fast hash, 8 dihedral variants matched) | %lld | %.2f | %.0f | **%.2f** |\n",
-              (long long)dihedral.items, dihedral.pipeline_s, scan_rate, scan_rate / full_rate);
-  std::printf("| `imprint scan --no-dihedral` (the image as it is only) | %lld | %.2f | %.0f | **%.2f** |\n\n",
-              (long long)plain.items, plain.pipeline_s, plain_rate, plain_rate / full_rate);
-  std::printf("Scan seconds are the pipeline's (summary.json throughput); the whole processes, with the catalog "
-              "load and the report, took %.2f s and %.2f s.\n\n", dihedral.wall_s, plain.wall_s);
-  std::printf("Target, scan >= 80%% of full decode: default %.0f%% (%s), --no-dihedral %.0f%% (%s).\n\n",
-              100 * scan_rate / full_rate, scan_rate >= 0.8 * full_rate ? "met" : "not met",
-              100 * plain_rate / full_rate, plain_rate >= 0.8 * full_rate ? "met" : "not met");
-  std::printf("| edit of the planted copy | planted | `imprint query --mode fast` | scan | scan --no-dihedral |\n|---|---|---|---|---|\n");
+  std::printf(
+      "Corpus: %d WebDataset shards (uncompressed tar) x %d JPEGs (longer side 512-800 px, "
+      "quality 75-92, %.0f KB mean) with JSON sidecars, cut from %zu wallpapers; %lld planted "
+      "edited copies of %d registered works. Catalog: those works plus balanced random hashes to "
+      "%zu works (%s index). Every pass reads the same shards with libarchive on %d threads.\n\n",
+      o.shards, o.per_shard, double(corpus_bytes) / double(images) / 1024, filler_photos.size(),
+      (long long)n_planted, o.real_works, o.works, index_kind.c_str(), o.threads);
+  std::printf(
+      "| pass over the same shards | images | seconds | images/s | / full decode "
+      "|\n|---|---|---|---|---|\n");
+  std::printf(
+      "| decode only: full-size RGB (libjpeg-turbo, decode_image; 2 passes) | %lld | %.2f | %.0f | "
+      "1.00 |\n",
+      (long long)full.first, full.second, full_rate);
+  std::printf(
+      "| decode only: fast mode's scaled luma (DCT domain, shorter side >= 128; 2 passes) | %lld | "
+      "%.2f | %.0f | %.2f |\n",
+      (long long)fast.first, fast.second, fast_rate, fast_rate / full_rate);
+  std::printf(
+      "| `imprint scan` (default: fast hash, 8 dihedral variants matched) | %lld | %.2f | %.0f | "
+      "**%.2f** |\n",
+      (long long)dihedral.items, dihedral.pipeline_s, scan_rate, scan_rate / full_rate);
+  std::printf(
+      "| `imprint scan --no-dihedral` (the image as it is only) | %lld | %.2f | %.0f | **%.2f** "
+      "|\n\n",
+      (long long)plain.items, plain.pipeline_s, plain_rate, plain_rate / full_rate);
+  std::printf(
+      "Scan seconds are the pipeline's (summary.json throughput); the whole processes, with the "
+      "catalog "
+      "load and the report, took %.2f s and %.2f s.\n\n",
+      dihedral.wall_s, plain.wall_s);
+  std::printf(
+      "Target, scan >= 80%% of full decode: default %.0f%% (%s), --no-dihedral %.0f%% (%s).\n\n",
+      100 * scan_rate / full_rate, scan_rate >= 0.8 * full_rate ? "met" : "not met",
+      100 * plain_rate / full_rate, plain_rate >= 0.8 * full_rate ? "met" : "not met");
+  std::printf(
+      "| edit of the planted copy | planted | `imprint query --mode fast` | scan | scan "
+      "--no-dihedral |\n|---|---|---|---|---|\n");
   for (const auto& [edit, c] : by_edit) {
     std::printf("| %s | %d | %d | %d | %d |\n", edit.c_str(), c.planted, c.query, c.scan, c.plain);
   }
-  std::printf("| all | %lld | %lld | %lld | %lld |\n\n", (long long)n_planted, (long long)query_right,
-              (long long)scan_right, (long long)plain_right);
+  std::printf("| all | %lld | %lld | %lld | %lld |\n\n", (long long)n_planted,
+              (long long)query_right, (long long)scan_right, (long long)plain_right);
   std::printf("Findings that are not planted copies: %lld (default), %lld (--no-dihedral).\n",
               (long long)dihedral.unplanted_findings, (long long)plain.unplanted_findings);
   std::printf("Every planted copy the query finds, the default scan finds: %s.\n",
@@ -488,15 +535,24 @@ int main(int argc, char** argv) {
   imprint::bench::Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--shards") o.shards = std::stoi(v);
-    else if (k == "--per-shard") o.per_shard = std::stoi(v);
-    else if (k == "--works") o.works = std::stoul(v);
-    else if (k == "--planted") o.planted = std::stoi(v);
-    else if (k == "--threads") o.threads = std::stoi(v);
-    else if (k == "--real-works") o.real_works = std::stoi(v);
-    else if (k == "--dir") o.dir = v;
-    else if (k == "--keep") o.keep = v == "1";
-    else if (k == "--imprint") o.imprint = v;
+    if (k == "--shards")
+      o.shards = std::stoi(v);
+    else if (k == "--per-shard")
+      o.per_shard = std::stoi(v);
+    else if (k == "--works")
+      o.works = std::stoul(v);
+    else if (k == "--planted")
+      o.planted = std::stoi(v);
+    else if (k == "--threads")
+      o.threads = std::stoi(v);
+    else if (k == "--real-works")
+      o.real_works = std::stoi(v);
+    else if (k == "--dir")
+      o.dir = v;
+    else if (k == "--keep")
+      o.keep = v == "1";
+    else if (k == "--imprint")
+      o.imprint = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;

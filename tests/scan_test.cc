@@ -3,8 +3,8 @@
 // works; hostile members; shard + merge equal to one run; kill -9 and resume; --save-catalog.
 #include <archive.h>
 #include <archive_entry.h>
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/wait.h>
@@ -90,7 +90,8 @@ uint32_t crc32(const uint8_t* p, size_t n) {
 
 // A valid PNG signature and IHDR declaring 30000 x 30000 pixels: a decompression bomb's header.
 std::vector<uint8_t> png_bomb() {
-  static const uint8_t kIhdr[17] = {'I', 'H', 'D', 'R', 0, 0, 0x75, 0x30, 0, 0, 0x75, 0x30, 8, 2, 0, 0, 0};
+  static const uint8_t kIhdr[17] = {'I', 'H',  'D',  'R', 0, 0, 0x75, 0x30, 0,
+                                    0,   0x75, 0x30, 8,   2, 0, 0,    0};
   std::string b("\x89PNG\r\n\x1a\n\0\0\0\x0d", 12);
   b.append(reinterpret_cast<const char*>(kIhdr), sizeof kIhdr);
   const uint32_t crc = crc32(kIhdr, sizeof kIhdr);
@@ -149,7 +150,8 @@ class ScanTest : public ::testing::Test {
       }
       inputs.push_back(std::move(*in));
     }
-    for (const auto& r : (*c)->register_works(inputs)) ASSERT_TRUE(r.ok()) << r.status().to_string();
+    for (const auto& r : (*c)->register_works(inputs))
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
   }
 
   std::vector<uint8_t> jpeg(const Image& im, int q = 85) { return test::encode(im, ".jpg", q); }
@@ -177,7 +179,8 @@ TEST_F(ScanTest, FindsPlantedCopiesInFoldersListsAndTarShards) {
   fs::create_directories(corpus + "/f/b");
   fs::create_directories(corpus + "/elsewhere");
   test::write_file(corpus + "/f/a/copy_w0_small.jpg", jpeg(resized(works_[0], 0.5), 80));
-  test::write_file(corpus + "/f/b/unrelated_1.png", test::encode(test::synthetic_photo(300, 200, 1), ".png"));
+  test::write_file(corpus + "/f/b/unrelated_1.png",
+                   test::encode(test::synthetic_photo(300, 200, 1), ".png"));
   test::write_file(corpus + "/f/b/unrelated_2.jpg", unrelated(2));
   test::write_file(corpus + "/f/unrelated_3.jpg", unrelated(3));
   test::write_file(corpus + "/f/notes.txt", bytes_of("not scanned: no image extension"));
@@ -191,17 +194,22 @@ TEST_F(ScanTest, FindsPlantedCopiesInFoldersListsAndTarShards) {
   // to its image.
   write_tar(tar, {{"000000.jpg", jpeg(mirrored(works_[2])), ""},
                   {"000001.jpg", unrelated(5), ""},
-                  {"000000.json", bytes_of(R"({"url": "https://example.com/cat.jpg", "caption": "a cat"})"), ""},
+                  {"000000.json",
+                   bytes_of(R"({"url": "https://example.com/cat.jpg", "caption": "a cat"})"), ""},
                   {"000001.txt", bytes_of("a dog\n"), ""},
                   {"000002.png", test::encode(works_[3], ".png"), ""},
                   {"000002.json", bytes_of(R"({"source_url": "http://x.org/3"})"), ""}});
-  write_tar(tgz, {{"000000.json", bytes_of(R"({"URL": "https://y.org/1", "text": "rainy day"})"), ""},
-                  {"000000.jpg", jpeg(resized(works_[1], 0.7), 70), ""}},
+  write_tar(tgz,
+            {{"000000.json", bytes_of(R"({"URL": "https://y.org/1", "text": "rainy day"})"), ""},
+             {"000000.jpg", jpeg(resized(works_[1], 0.7), 70), ""}},
             /*gzip=*/true);
 
   const std::string report = dir_.file("report");
   std::string log;
-  ASSERT_EQ(scan("--report " + report + " " + corpus + "/f " + corpus + "/list.txt " + tar + " " + tgz, &log), 0)
+  ASSERT_EQ(
+      scan("--report " + report + " " + corpus + "/f " + corpus + "/list.txt " + tar + " " + tgz,
+           &log),
+      0)
       << log;
 
   std::map<std::string, std::pair<std::string, std::string>> got;  // where -> (work, decision)
@@ -255,7 +263,8 @@ TEST_F(ScanTest, FindsPlantedCopiesInFoldersListsAndTarShards) {
   EXPECT_EQ(flagged_by_owner, (std::map<std::string, int>{{"Studio A", 3}, {"Studio B", 1}}));
   std::map<std::string, int> matched_by_work;
   for (const json& w : s["by_work"]) matched_by_work[w["work_id"]] = w["matched"];
-  EXPECT_EQ(matched_by_work, (std::map<std::string, int>{{"w0", 1}, {"w1", 2}, {"w2", 1}, {"w3", 1}}));
+  EXPECT_EQ(matched_by_work,
+            (std::map<std::string, int>{{"w0", 1}, {"w1", 2}, {"w2", 1}, {"w3", 1}}));
 
   // The page: self-contained, grouped by owner and work, both images inline.
   const std::string html = slurp(report + "/report.html");
@@ -266,6 +275,11 @@ TEST_F(ScanTest, FindsPlantedCopiesInFoldersListsAndTarShards) {
   EXPECT_NE(html.find("href=\"data:image/jpeg;base64,"), std::string::npos);  // a work's thumbnail
   EXPECT_EQ(html.find("src=\"thumbs/"), std::string::npos);  // nothing loaded from outside
   EXPECT_NE(html.find("https://example.com/cat.jpg"), std::string::npos);
+  EXPECT_NE(html.find("Permitted: copies the licence allows for this purpose (1)"),
+            std::string::npos);
+  EXPECT_NE(html.find("Flagged: copies of registered works the licence does not permit for this "
+                      "purpose (4)"),
+            std::string::npos);
 }
 
 TEST_F(ScanTest, CountsHostileMembersWithReasonsAndCarriesOn) {
@@ -286,16 +300,19 @@ TEST_F(ScanTest, CountsHostileMembersWithReasonsAndCarriesOn) {
   // A shard cut off in the middle of its second member's data: the first member is scanned.
   const std::string cut = dir_.file("cut.tar");
   const std::vector<uint8_t> first = jpeg(works_[1]);
-  write_tar(cut, {{"000.jpg", first, ""}, {"001.jpg", unrelated(2), ""}, {"002.jpg", unrelated(3), ""}});
+  write_tar(cut,
+            {{"000.jpg", first, ""}, {"001.jpg", unrelated(2), ""}, {"002.jpg", unrelated(3), ""}});
   const size_t cut_at = 512 + (first.size() + 511) / 512 * 512 + 512 + 100;
   fs::resize_file(cut, cut_at);
 
   const std::string report = dir_.file("report");
   std::string log;
-  ASSERT_EQ(scan("--max-bytes 300000 --report " + report + " " + hostile + " " + cut, &log), 0) << log;
+  ASSERT_EQ(scan("--max-bytes 300000 --report " + report + " " + hostile + " " + cut, &log), 0)
+      << log;
 
   std::set<std::string> found;
-  for (const json& f : read_lines(report + "/findings.jsonl")) found.insert(where(f) + "=" + f["work_id"].get<std::string>());
+  for (const json& f : read_lines(report + "/findings.jsonl"))
+    found.insert(where(f) + "=" + f["work_id"].get<std::string>());
   EXPECT_EQ(found, (std::set<std::string>{hostile + ":a/008.jpg=w0", cut + ":000.jpg=w1"}));
 
   std::map<std::string, std::string> reason_of;
@@ -321,10 +338,13 @@ TEST_F(ScanTest, CountsHostileMembersWithReasonsAndCarriesOn) {
   EXPECT_EQ(t["scanned"], 3);
   EXPECT_EQ(t["bad_items"], 8);
   EXPECT_EQ(t["damaged_units"], 1);
-  EXPECT_EQ(t["errors_by_reason"],
-            (json{{"truncated", 2}, {"not an image", 2}, {"over the pixel limit", 1},
-                  {"over the byte limit", 1}, {"not a regular file", 1}, {"empty", 1},
-                  {"corrupt archive", 1}}));
+  EXPECT_EQ(t["errors_by_reason"], (json{{"truncated", 2},
+                                         {"not an image", 2},
+                                         {"over the pixel limit", 1},
+                                         {"over the byte limit", 1},
+                                         {"not a regular file", 1},
+                                         {"empty", 1},
+                                         {"corrupt archive", 1}}));
 }
 
 TEST_F(ScanTest, ListsTheFirstErrorsOfAUnitAndCountsThemAll) {
@@ -359,8 +379,8 @@ struct Corpus {
   std::set<std::string> planted;  // where=work
 };
 
-Corpus make_corpus(ScanTest* t, const test::TempDir& dir, const std::vector<Image>& works, int shards,
-                   int per, int loose, int side) {
+Corpus make_corpus(ScanTest* t, const test::TempDir& dir, const std::vector<Image>& works,
+                   int shards, int per, int loose, int side) {
   Corpus c;
   std::vector<std::vector<uint8_t>> pool;  // unrelated images, reused under different keys
   for (int i = 0; i < 24; ++i) {
@@ -377,7 +397,8 @@ Corpus make_corpus(ScanTest* t, const test::TempDir& dir, const std::vector<Imag
       const bool copy = i == (s * 7) % per;
       const int w = s % int(works.size());
       m.push_back({std::string(key) + ".jpg",
-                   copy ? test::encode(resized(works[w], 0.8), ".jpg", 75) : pool[size_t(s * per + i) % pool.size()],
+                   copy ? test::encode(resized(works[w], 0.8), ".jpg", 75)
+                        : pool[size_t(s * per + i) % pool.size()],
                    ""});
       m.push_back({std::string(key) + ".json",
                    bytes_of("{\"url\": \"https://corpus.example/" + std::string(key) + "\"}"), ""});
@@ -394,7 +415,8 @@ Corpus make_corpus(ScanTest* t, const test::TempDir& dir, const std::vector<Imag
       std::snprintf(name, sizeof name, "img%03d.jpg", i);
       const bool copy = i % 9 == 4;
       test::write_file(folder + "/" + name,
-                       copy ? test::encode(mirrored(works[size_t(i) % works.size()]), ".jpg", 80) : pool[size_t(i) % pool.size()]);
+                       copy ? test::encode(mirrored(works[size_t(i) % works.size()]), ".jpg", 80)
+                            : pool[size_t(i) % pool.size()]);
       if (copy) c.planted.insert(folder + "/" + name + "=w" + std::to_string(i % works.size()));
     }
     c.sources.push_back(folder);
@@ -411,7 +433,8 @@ std::string join(const std::vector<std::string>& v) {
 
 std::set<std::string> finding_set(const std::string& report) {
   std::set<std::string> s;
-  for (const json& f : read_lines(report + "/findings.jsonl")) s.insert(where(f) + "=" + f["work_id"].get<std::string>());
+  for (const json& f : read_lines(report + "/findings.jsonl"))
+    s.insert(where(f) + "=" + f["work_id"].get<std::string>());
   return s;
 }
 
@@ -426,12 +449,15 @@ TEST_F(ScanTest, ShardedRunsMergeToExactlyTheUnshardedReport) {
   for (int i = 0; i < 3; ++i) {
     parts.push_back(dir_.file("part" + std::to_string(i)));
     std::string log;
-    ASSERT_EQ(scan("--shard " + std::to_string(i) + "/3 --report " + parts.back() + src, &log), 0) << log;
+    ASSERT_EQ(scan("--shard " + std::to_string(i) + "/3 --report " + parts.back() + src, &log), 0)
+        << log;
     EXPECT_LT(finding_set(parts.back()).size(), c.planted.size());
   }
   const std::string merged = dir_.file("merged");
   std::string out;
-  ASSERT_EQ(test::run_command(test::imprint_binary() + " report merge " + merged + join(parts) + " 2>&1", &out), 0)
+  ASSERT_EQ(test::run_command(
+                test::imprint_binary() + " report merge " + merged + join(parts) + " 2>&1", &out),
+            0)
       << out;
 
   // Byte for byte: the same lines in the same (unit) order.
@@ -447,39 +473,40 @@ TEST_F(ScanTest, ShardedRunsMergeToExactlyTheUnshardedReport) {
 
   // Two of three shards: merged, but said to be incomplete (exit 1).
   const std::string partial = dir_.file("partial");
-  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + partial + " " + parts[0] + " " +
-                              parts[2] + " 2>/dev/null"),
+  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + partial + " " + parts[0] +
+                              " " + parts[2] + " 2>/dev/null"),
             1);
   EXPECT_EQ(read_json(partial + "/summary.json")["shards_covered"], json({0, 2}));
   EXPECT_NE(slurp(partial + "/report.html").find("covers 2 of 3 shards"), std::string::npos);
   // A shard twice, or a report of another scan, is refused.
-  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + dir_.file("dup") + " " + parts[0] +
-                              " " + parts[0] + " 2>/dev/null"),
+  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + dir_.file("dup") + " " +
+                              parts[0] + " " + parts[0] + " 2>/dev/null"),
             2);
-  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + dir_.file("mixed") + " " + parts[0] +
-                              " " + whole + " 2>/dev/null"),
+  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + dir_.file("mixed") + " " +
+                              parts[0] + " " + whole + " 2>/dev/null"),
             2);
   EXPECT_EQ(scan("--shard 3/3 --report " + dir_.file("bad") + src), 2);
   // A shard report that a scan is still writing (it holds LOCK) is not merged.
   const int lock = ::open((parts[1] + "/LOCK").c_str(), O_RDONLY);
   ASSERT_GE(lock, 0);
   ASSERT_EQ(flock(lock, LOCK_EX), 0);
-  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + dir_.file("busy") + join(parts) +
-                              " 2>/dev/null"),
+  EXPECT_EQ(test::run_command(test::imprint_binary() + " report merge " + dir_.file("busy") +
+                              join(parts) + " 2>/dev/null"),
             2);
   close(lock);
 }
 
 // Starts `imprint scan` and sends `sig` once its journal records `after_units` units. Returns the
 // wait status.
-int scan_and_signal(const std::string& catalog, const std::string& report, const std::vector<std::string>& sources,
-                    size_t after_units, int sig, bool* signalled) {
+int scan_and_signal(const std::string& catalog, const std::string& report,
+                    const std::vector<std::string>& sources, size_t after_units, int sig,
+                    bool* signalled) {
   const pid_t pid = fork();
   if (pid == 0) {
     FILE* devnull = std::fopen("/dev/null", "w");
     dup2(fileno(devnull), 2);
-    std::vector<std::string> args = {"imprint", "scan", "--progress", "none", "--threads", "1",
-                                     "--catalog", catalog, "--report", report, "--resume"};
+    std::vector<std::string> args = {"imprint",   "scan",  "--progress", "none", "--threads", "1",
+                                     "--catalog", catalog, "--report",   report, "--resume"};
     args.insert(args.end(), sources.begin(), sources.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -576,7 +603,8 @@ TEST_F(ScanTest, ResumeDropsACommitTornByACrash) {
   for (size_t i = 0; i < 3; ++i) j << lines[i] << "\n";
   j << lines[3].substr(0, lines[3].size() / 2);  // torn: no newline
   j.close();
-  std::ofstream(report + "/findings.jsonl", std::ios::app) << "{\"half a line";  // and a torn finding
+  std::ofstream(report + "/findings.jsonl", std::ios::app)
+      << "{\"half a line";  // and a torn finding
 
   std::string log;
   ASSERT_EQ(scan("--resume --report " + report + join(c.sources), &log), 0) << log;
@@ -599,7 +627,8 @@ TEST_F(ScanTest, RefusesToOverwriteOrToResumeAnotherScan) {
   // The input changed under a resumed report: refused, not silently mixed.
   const std::string folder = dir_.file("folder");
   fs::create_directories(folder);
-  for (int i = 0; i < 3; ++i) test::write_file(folder + "/" + std::to_string(i) + ".jpg", unrelated(i));
+  for (int i = 0; i < 3; ++i)
+    test::write_file(folder + "/" + std::to_string(i) + ".jpg", unrelated(i));
   const std::string r3 = dir_.file("r3");
   ASSERT_EQ(scan("--report " + r3 + " " + folder), 0);
   test::write_file(folder + "/3.jpg", unrelated(3));
@@ -613,7 +642,10 @@ TEST_F(ScanTest, SaveCatalogLetsCreatorsQueryTheCorpusLater) {
   for (int i = 0; i < 5; ++i) {
     const std::string key = "s" + std::to_string(i);
     m.push_back({key + ".jpg", i == 2 ? jpeg(resized(works_[3], 0.9)) : unrelated(i), ""});
-    m.push_back({key + ".json", bytes_of("{\"url\": \"https://c.example/" + key + "\", \"caption\": \"c" + key + "\"}"), ""});
+    m.push_back(
+        {key + ".json",
+         bytes_of("{\"url\": \"https://c.example/" + key + "\", \"caption\": \"c" + key + "\"}"),
+         ""});
   }
   write_tar(tar, m);
   const std::string saved = dir_.file("corpus-catalog");
@@ -624,7 +656,9 @@ TEST_F(ScanTest, SaveCatalogLetsCreatorsQueryTheCorpusLater) {
   fs::create_directories(mine);
   test::write_file(mine + "/w3.jpg", jpeg(works_[3], 95));
   std::string out;
-  ASSERT_EQ(test::run_command(test::imprint_binary() + " query --json --catalog " + saved + " " + mine, &out), 0);
+  ASSERT_EQ(test::run_command(
+                test::imprint_binary() + " query --json --catalog " + saved + " " + mine, &out),
+            0);
   const json q = json::parse(out);
   ASSERT_EQ(q["matches"].size(), 1u) << out;
   EXPECT_EQ(q["matches"][0]["work_id"], tar + "/s2");

@@ -17,8 +17,9 @@ void add_report_command(CLI::App& app, int& exit_code) {
   auto m = std::make_shared<MergeArgs>();
   CLI::App* merge = cmd->add_subcommand(
       "merge", "Combine the reports of `imprint scan --shard I/N` copies into one report");
-  merge->footer("Exit status: 0 merged and every shard of the scan is present and complete; 1 merged, "
-                "but shards are missing or incomplete (the report says so); 2 nothing merged.");
+  merge->footer(
+      "Exit status: 0 merged and every shard of the scan is present and complete; 1 merged, "
+      "but shards are missing or incomplete (the report says so); 2 nothing merged.");
   merge->add_option("out", m->out, "New report directory")->required();
   merge->add_option("inputs", m->inputs, "Shard report directories")->required();
   merge->callback([m, &exit_code] {
@@ -31,7 +32,8 @@ void add_report_command(CLI::App& app, int& exit_code) {
     }
     if (!complete) {
       std::cerr << "imprint report merge: warning: the merged report is incomplete (missing or "
-                   "unfinished shards); see " << m->out << "/summary.json\n";
+                   "unfinished shards); see "
+                << m->out << "/summary.json\n";
     }
     std::cerr << "imprint report merge: wrote " << m->out << "/report.html\n";
     exit_code = complete ? 0 : 1;

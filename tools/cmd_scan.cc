@@ -50,10 +50,14 @@ int run(ScanArgs& a) {
     return 2;
   }
   o.purpose = *purpose;
-  if (a.progress == "auto") o.progress = ProgressMode::kAuto;
-  else if (a.progress == "bar") o.progress = ProgressMode::kBar;
-  else if (a.progress == "lines") o.progress = ProgressMode::kLines;
-  else if (a.progress == "none") o.progress = ProgressMode::kNone;
+  if (a.progress == "auto")
+    o.progress = ProgressMode::kAuto;
+  else if (a.progress == "bar")
+    o.progress = ProgressMode::kBar;
+  else if (a.progress == "lines")
+    o.progress = ProgressMode::kLines;
+  else if (a.progress == "none")
+    o.progress = ProgressMode::kNone;
   else {
     std::cerr << "imprint scan: --progress takes auto, bar, lines or none\n";
     return 2;
@@ -74,7 +78,8 @@ void add_scan_command(CLI::App& app, int& exit_code) {
       "Audit a corpus for registered works: directories, lists of paths, WebDataset tar shards");
   cmd->footer(
       "SOURCE is a directory (recursed, image extensions), a text file listing paths (one per "
-      "line, relative to the list), an image file, or a tar shard (.tar, .tar.gz, .tgz, .tar.*) read "
+      "line, relative to the list), an image file, or a tar shard (.tar, .tar.gz, .tgz, .tar.*) "
+      "read "
       "as a stream. Tar shards are WebDataset: KEY.jpg|png|webp with KEY.json (url, caption) and "
       "KEY.txt.\n\n"
       "The report directory gets findings.jsonl, errors.jsonl, summary.json, report.html and a "
@@ -86,22 +91,27 @@ void add_scan_command(CLI::App& app, int& exit_code) {
       "(a tar shard) could not be opened: listed in summary.json, retried by --resume; 2 the scan "
       "could not run; 130 interrupted (resume it).");
   add_catalog_option(cmd, a->catalog);
-  cmd->add_option("--report", a->scan.report_dir, "Report directory (new, or --resume)")->required();
+  cmd->add_option("--report", a->scan.report_dir, "Report directory (new, or --resume)")
+      ->required();
   cmd->add_option("sources", a->scan.sources, "Directories, path lists, image files, tar shards")
       ->required();
   cmd->add_option("--threads", a->scan.threads, "Decode, hash and match threads (0: one per core)");
   cmd->add_option("--readers", a->scan.readers,
                   "Units read at once (0: one per four threads, at least one)");
-  cmd->add_option("--shard", a->shard, "Take part I of N of the units (same SOURCE list in every part)")
+  cmd->add_option("--shard", a->shard,
+                  "Take part I of N of the units (same SOURCE list in every part)")
       ->capture_default_str();
   cmd->add_flag("--resume", a->scan.resume,
                 "Continue the scan in --report (or start it when the directory is empty)");
   cmd->add_option("--purpose", a->purpose, "Licence purpose: ai-training, commercial, any-use")
       ->capture_default_str();
-  cmd->add_option("--licensee", a->scan.licensee, "The party whose use is checked (licensed works)");
-  cmd->add_option("--match-distance", a->scan.match_distance, "PDQ distance at or below which a sample matches")
+  cmd->add_option("--licensee", a->scan.licensee,
+                  "The party whose use is checked (licensed works)");
+  cmd->add_option("--match-distance", a->scan.match_distance,
+                  "PDQ distance at or below which a sample matches")
       ->capture_default_str();
-  cmd->add_option("--review-band", a->scan.review_band, "Distances above the match distance sent to review")
+  cmd->add_option("--review-band", a->scan.review_band,
+                  "Distances above the match distance sent to review")
       ->capture_default_str();
   cmd->add_option("--top-k", a->scan.top_k, "Works listed per finding")->capture_default_str();
   cmd->add_flag("--no-dihedral", a->no_dihedral,
@@ -114,12 +124,14 @@ void add_scan_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-pixels", a->scan.max_pixels, "Refuse images declaring more pixels")
       ->capture_default_str();
-  cmd->add_option("--max-bytes", a->scan.max_member_bytes, "Refuse files and tar members larger than this")
+  cmd->add_option("--max-bytes", a->scan.max_member_bytes,
+                  "Refuse files and tar members larger than this")
       ->capture_default_str();
   cmd->add_option("--save-catalog", a->scan.save_catalog,
                   "Also register every sample's fingerprint in this catalog (ids: SHARD/KEY or the "
                   "path), so creators can later `imprint query --catalog DIR2 their-art/`");
-  cmd->add_option("--progress", a->progress, "auto (a bar on a terminal, lines otherwise), bar, lines, none")
+  cmd->add_option("--progress", a->progress,
+                  "auto (a bar on a terminal, lines otherwise), bar, lines, none")
       ->capture_default_str();
   cmd->callback([a, &exit_code] { exit_code = run(*a); });
 }

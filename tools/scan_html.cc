@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Findings listed per work before the rest are summarised as a count; the full list is in
-// findings.jsonl.
+// findings.jsonl. Near misses and permitted copies are secondary, so fewer are inlined.
 constexpr size_t kMaxCardsPerWork = 500;
 constexpr size_t kMaxReviewCards = 1000;
 constexpr size_t kMaxErrorRows = 200;
@@ -30,12 +30,23 @@ std::string esc(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -51,7 +62,8 @@ std::string text(const nlohmann::json& j, const char* key) {
 }
 
 std::string base64(const std::vector<uint8_t>& in) {
-  static constexpr char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kTable[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
   size_t i = 0;
@@ -93,11 +105,13 @@ std::string licence_summary(const nlohmann::json& licence) {
 
 // The dihedral transform in words for the page (the JSON keeps match_json.h's names).
 std::string transform_words(const std::string& t) {
-  static const std::map<std::string, std::string> kWords = {
-      {"rot90", "rotated 90\u00b0"},       {"rot180", "rotated 180\u00b0"},
-      {"rot270", "rotated 270\u00b0"},     {"flip-x", "flipped upside down"},
-      {"flip-y", "mirrored"},               {"flip-plus1", "transposed"},
-      {"flip-minus1", "anti-transposed"}};
+  static const std::map<std::string, std::string> kWords = {{"rot90", "rotated 90\u00b0"},
+                                                            {"rot180", "rotated 180\u00b0"},
+                                                            {"rot270", "rotated 270\u00b0"},
+                                                            {"flip-x", "flipped upside down"},
+                                                            {"flip-y", "mirrored"},
+                                                            {"flip-plus1", "transposed"},
+                                                            {"flip-minus1", "anti-transposed"}};
   auto it = kWords.find(t);
   return it == kWords.end() ? t : it->second;
 }
@@ -115,12 +129,14 @@ struct WorkGroup {
 };
 
 constexpr const char* kCss = R"css(
-:root { --ink:#1d2430; --muted:#5b6575; --line:#d9dee6; --flag:#b3261e; --review:#a15c00; --ok:#1e6b3a; }
+:root { --ink:#1d2430; --muted:#5b6575; --line:#d9dee6; --flag:#b3261e; --review:#a15c00;
+  --ok:#1e6b3a; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
        margin: 0 auto; max-width: 1180px; padding: 24px 28px 60px; background: #fff; }
 h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 17px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--ink); }
+h2 { font-size: 17px; margin: 32px 0 10px; padding-bottom: 4px;
+  border-bottom: 2px solid var(--ink); }
 .meta { color: var(--muted); margin: 2px 0; font-size: 13px; word-break: break-all; }
 .banner { margin: 14px 0; padding: 10px 14px; border-radius: 6px; font-weight: 600; }
 .banner.bad { background: #fdecea; color: var(--flag); border: 1px solid #f3b7b2; }
@@ -128,32 +144,41 @@ h2 { font-size: 17px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 2
 .totals { display: flex; flex-wrap: wrap; gap: 10px; margin: 16px 0 8px; }
 .tile { flex: 1 1 130px; border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
 .tile b { display: block; font-size: 24px; font-variant-numeric: tabular-nums; }
-.tile span { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.tile span { color: var(--muted); font-size: 12px; text-transform: uppercase;
+  letter-spacing: .04em; }
 .tile.flag b { color: var(--flag); } .tile.review b { color: var(--review); }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 13px; }
-th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line);
+  vertical-align: top; }
 th { color: var(--muted); font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 details { border: 1px solid var(--line); border-radius: 8px; margin: 8px 0; }
-details > summary { cursor: pointer; padding: 8px 12px; font-weight: 600; list-style-position: inside; }
+details > summary { cursor: pointer; padding: 8px 12px; font-weight: 600;
+  list-style-position: inside; }
 details[open] > summary { border-bottom: 1px solid var(--line); }
 details.owner > summary { font-size: 15px; background: #f5f7fa; border-radius: 8px; }
 details.work { margin: 8px 10px; }
 details.work > summary { display: flex; align-items: center; gap: 12px; }
 .sub { color: var(--muted); font-weight: 400; font-size: 13px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 10px; padding: 10px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 10px;
+  padding: 10px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 8px; break-inside: avoid; }
 .pair { display: flex; gap: 6px; }
 .pair figure { margin: 0; flex: 1; text-align: center; }
-.pair figcaption { font-size: 11px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
-.thumb { width: 160px; height: 160px; object-fit: contain; background: #eef1f5; border-radius: 4px; display: block; margin: 0 auto; }
+.pair figcaption { font-size: 11px; color: var(--muted); text-transform: uppercase;
+  letter-spacing: .04em; }
+.thumb { width: 160px; height: 160px; object-fit: contain; background: #eef1f5; border-radius: 4px;
+  display: block; margin: 0 auto; }
 svg.thumb { display: block; }
 .mini { width: 48px; height: 48px; flex: none; }
 .facts { font-size: 12px; margin-top: 6px; word-break: break-all; }
 .facts div { margin: 1px 0; }
 .dist { font-weight: 700; }
-.badge { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 11px; font-weight: 700; color: #fff; }
-.badge.flag { background: var(--flag); } .badge.review { background: var(--review); } .badge.allow { background: var(--ok); }
+.badge { display: inline-block; padding: 0 6px; border-radius: 4px; font-size: 11px;
+  font-weight: 700; color: #fff; }
+.badge.flag { background: var(--flag); }
+.badge.review { background: var(--review); }
+.badge.allow { background: var(--ok); }
 .caption { color: var(--muted); font-style: italic; }
 .more { padding: 4px 12px 12px; color: var(--muted); }
 code { font-size: 12px; }
@@ -192,13 +217,16 @@ std::string Page::work_symbol(const std::string& work_id) {
   const std::string sym = "w" + std::to_string(symbols_.size());
   std::string uri = data_uri(dir_ + "/" + work_thumb_name(work_id));
   if (uri.empty()) {
-    defs_ += "<symbol id=\"" + sym + "\" viewBox=\"0 0 160 160\"><rect width=\"160\" height=\"160\" "
+    defs_ += "<symbol id=\"" + sym +
+             "\" viewBox=\"0 0 160 160\"><rect width=\"160\" height=\"160\" "
              "fill=\"#e3e7ee\"/><text x=\"80\" y=\"76\" font-size=\"12\" text-anchor=\"middle\" "
              "fill=\"#5b6575\">registered image</text><text x=\"80\" y=\"92\" font-size=\"12\" "
              "text-anchor=\"middle\" fill=\"#5b6575\">not on this machine</text></symbol>";
   } else {
-    defs_ += "<symbol id=\"" + sym + "\" viewBox=\"0 0 160 160\"><image width=\"160\" height=\"160\" "
-             "preserveAspectRatio=\"xMidYMid meet\" href=\"" + uri + "\"/></symbol>";
+    defs_ += "<symbol id=\"" + sym +
+             "\" viewBox=\"0 0 160 160\"><image width=\"160\" height=\"160\" "
+             "preserveAspectRatio=\"xMidYMid meet\" href=\"" +
+             uri + "\"/></symbol>";
   }
   symbols_[work_id] = sym;
   return sym;
@@ -221,10 +249,12 @@ std::string Page::item_image(const nlohmann::json& f) {
 std::string Page::card(const Card& c) {
   const nlohmann::json& f = c.finding;
   const nlohmann::json& m = c.match;
-  std::string h = "<div class=\"card\"><div class=\"pair\"><figure>" + item_image(f) +
-                  "<figcaption>corpus</figcaption></figure><figure><svg class=\"thumb\" "
-                  "viewBox=\"0 0 160 160\"><use href=\"#" + work_symbol(text(m, "work_id")) +
-                  "\"/></svg><figcaption>registered</figcaption></figure></div><div class=\"facts\">";
+  std::string h =
+      "<div class=\"card\"><div class=\"pair\"><figure>" + item_image(f) +
+      "<figcaption>corpus</figcaption></figure><figure><svg class=\"thumb\" "
+      "viewBox=\"0 0 160 160\"><use href=\"#" +
+      work_symbol(text(m, "work_id")) +
+      "\"/></svg><figcaption>registered</figcaption></figure></div><div class=\"facts\">";
   const std::string decision = text(m, "decision");
   const std::string method = text(m, "method") == "sha256" ? "identical bytes" : "PDQ";
   const std::string transform = text(m, "transform");
@@ -278,11 +308,13 @@ void Page::totals() {
         << " &middot; match distance &le; " << scan.value("match_distance", 31)
         << " (PDQ, fast mode" << (scan.value("dihedral", false) ? ", rotations and mirrors" : "")
         << ") &middot; report generated " << esc(text(s_, "generated")) << "</p>";
-  body_ << "<p class=\"meta\">Catalog <code>" << esc(text(cat, "dir")) << "</code> &middot; id <code>"
-        << esc(text(cat, "catalog_id")) << "</code> &middot; generation " << esc(text(cat, "generation"))
-        << " &middot; " << fmt_int(cat.value("works", int64_t{0})) << " works</p>";
+  body_ << "<p class=\"meta\">Catalog <code>" << esc(text(cat, "dir"))
+        << "</code> &middot; id <code>" << esc(text(cat, "catalog_id"))
+        << "</code> &middot; generation " << esc(text(cat, "generation")) << " &middot; "
+        << fmt_int(cat.value("works", int64_t{0})) << " works</p>";
   std::string sources;
-  for (const auto& src : scan["sources"]) sources += (sources.empty() ? "" : ", ") + src.get<std::string>();
+  for (const auto& src : scan["sources"])
+    sources += (sources.empty() ? "" : ", ") + src.get<std::string>();
   body_ << "<p class=\"meta\">Sources: <code>" << esc(sources) << "</code></p>";
 
   const bool complete = s_.value("complete", false);
@@ -292,8 +324,8 @@ void Page::totals() {
                                   "not be opened (see summary.json, failed_units)."
                                 : "";
     if (covered != count) {
-      why += (why.empty() ? "" : " ") + std::string("This report covers ") + std::to_string(covered) +
-             " of " + std::to_string(count) + " shards.";
+      why += (why.empty() ? "" : " ") + std::string("This report covers ") +
+             std::to_string(covered) + " of " + std::to_string(count) + " shards.";
     }
     body_ << "<div class=\"banner bad\">Incomplete. " << esc(why) << "</div>";
   } else {
@@ -346,11 +378,15 @@ void Page::group_section(const std::string& decision, bool collapsed, size_t cap
     }
   }
   if (decision == "flag") {
-    body_ << "<h2>Flagged: copies of registered works the licence does not permit for this purpose ("
-          << fmt_int(int64_t(total)) << ")</h2>";
-  } else {
+    body_
+        << "<h2>Flagged: copies of registered works the licence does not permit for this purpose ("
+        << fmt_int(int64_t(total)) << ")</h2>";
+  } else if (decision == "review") {
     body_ << "<h2>To review: near misses just above the match distance (" << fmt_int(int64_t(total))
           << ")</h2>";
+  } else {
+    body_ << "<h2>Permitted: copies the licence allows for this purpose ("
+          << fmt_int(int64_t(total)) << ")</h2>";
   }
   if (total == 0) {
     body_ << "<p class=\"meta\">None.</p>";
@@ -384,12 +420,15 @@ void Page::group_section(const std::string& decision, bool collapsed, size_t cap
       std::stable_sort(g->cards.begin(), g->cards.end(), [](const Card& a, const Card& b) {
         return a.match.value("distance", 256) < b.match.value("distance", 256);
       });
-      const std::string title = g->title.empty() || g->title == g->id ? g->id : g->title + " (" + g->id + ")";
-      body_ << "<details class=\"work\"" << (open_works ? " open" : "") << "><summary><svg class=\"mini\" "
+      const std::string title =
+          g->title.empty() || g->title == g->id ? g->id : g->title + " (" + g->id + ")";
+      body_ << "<details class=\"work\"" << (open_works ? " open" : "")
+            << "><summary><svg class=\"mini\" "
             << "viewBox=\"0 0 160 160\"><use href=\"#" << work_symbol(g->id) << "\"/></svg><span>"
             << esc(title) << "<br><span class=\"sub\">" << fmt_int(int64_t(g->cards.size()))
-            << " samples &middot; best distance " << g->best << " &middot; licence: "
-            << esc(licence_summary(g->licence)) << "</span></span></summary><div class=\"grid\">";
+            << " samples &middot; best distance " << g->best
+            << " &middot; licence: " << esc(licence_summary(g->licence))
+            << "</span></span></summary><div class=\"grid\">";
       size_t listed = 0;
       for (const Card& c : g->cards) {
         if (listed >= kMaxCardsPerWork || shown >= cap) break;
@@ -430,14 +469,16 @@ void Page::errors() {
   while (rows < kMaxErrorRows && std::getline(f, line)) {
     const nlohmann::json e = nlohmann::json::parse(line, nullptr, false);
     if (e.is_discarded()) continue;
-    const std::string where = e.contains("shard") ? text(e, "member") + " in " + text(e, "shard")
-                                                  : e.contains("path") ? text(e, "path") : text(e, "unit");
+    const std::string where = e.contains("shard")  ? text(e, "member") + " in " + text(e, "shard")
+                              : e.contains("path") ? text(e, "path")
+                                                   : text(e, "unit");
     table << "<tr><td>" << esc(text(e, "reason")) << "</td><td><code>" << esc(where)
           << "</code></td><td>" << esc(text(e, "message")) << "</td></tr>";
     ++rows;
   }
   if (rows > 0) {
-    body_ << "<details><summary>First " << rows << " listed in errors.jsonl</summary><table><tr><th>"
+    body_ << "<details><summary>First " << rows
+          << " listed in errors.jsonl</summary><table><tr><th>"
           << "reason</th><th>item</th><th>message</th></tr>" << table.str() << "</table></details>";
   }
 }
@@ -446,12 +487,13 @@ Status Page::write() {
   load();
   totals();
   if (not_loaded_ > 0) {
-    body_ << "<div class=\"banner bad\">This page shows the first " << fmt_int(int64_t(findings_.size()))
-          << " findings; " << fmt_int(int64_t(not_loaded_))
+    body_ << "<div class=\"banner bad\">This page shows the first "
+          << fmt_int(int64_t(findings_.size())) << " findings; " << fmt_int(int64_t(not_loaded_))
           << " more are in findings.jsonl and counted above.</div>";
   }
   group_section("flag", false, kMaxInlineThumbs);
   group_section("review", true, kMaxReviewCards);
+  group_section("allow", true, kMaxReviewCards);
   errors();
   const nlohmann::json& tp = s_["throughput"];
   body_ << "<p class=\"meta\" style=\"margin-top:28px\">Full data: summary.json, findings.jsonl ("
@@ -462,9 +504,10 @@ Status Page::write() {
   }
   body_ << " Produced by imprint scan.</p>";
 
-  std::string html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                     "<title>imprint scan report</title><style>";
+  std::string html =
+      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+      "<title>imprint scan report</title><style>";
   html += kCss;
   html += "</style></head><body><svg width=\"0\" height=\"0\" style=\"position:absolute\"><defs>";
   html += defs_;

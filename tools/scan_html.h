@@ -3,9 +3,9 @@
 // Totals at the top, then the flagged findings grouped by owner and by work, each finding with
 // the corpus image and the registered work side by side (thumbnails inlined as data URIs; a
 // work's image is stored once and referenced by every finding of it), the distance and the
-// licence terms; then near misses to review and the bad items. Groups are <details> elements,
-// collapsed when there are many, so a report with thousands of findings opens quickly; no
-// script, no external resource, prints as it shows.
+// licence terms; then near misses to review, copies the licence permits, and the bad items.
+// Groups are <details> elements, collapsed when there are many, so a report with thousands of
+// findings opens quickly; no script, no external resource, prints as it shows.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -53,8 +53,10 @@ Result<int> open_truncated(const std::string& path, int64_t size) {
   const int64_t have = file_size(fd);
   if (have < size) {
     ::close(fd);
-    return corruption(path + " is shorter (" + std::to_string(have) + " bytes) than its journal "
-                      "records (" + std::to_string(size) + "); the report was damaged outside imprint");
+    return corruption(path + " is shorter (" + std::to_string(have) +
+                      " bytes) than its journal "
+                      "records (" +
+                      std::to_string(size) + "); the report was damaged outside imprint");
   }
   if (have > size && (::ftruncate(fd, size) != 0 || ::fsync(fd) != 0)) {
     const Status s = errno_status("cannot truncate " + path);
@@ -78,7 +80,8 @@ bool dir_is_empty(const std::string& dir) {
 std::string identity_diff(const nlohmann::json& a, const nlohmann::json& b) {
   std::string out;
   for (auto it = a.begin(); it != a.end(); ++it) {
-    if (!b.contains(it.key()) || b[it.key()] != it.value()) out += (out.empty() ? "" : ", ") + it.key();
+    if (!b.contains(it.key()) || b[it.key()] != it.value())
+      out += (out.empty() ? "" : ", ") + it.key();
   }
   for (auto it = b.begin(); it != b.end(); ++it) {
     if (!a.contains(it.key())) out += (out.empty() ? "" : ", ") + it.key();
@@ -128,7 +131,8 @@ Result<JournalContents> read_journal(const std::string& dir) {
   while (pos < t.size()) {
     const size_t nl = t.find('\n', pos);
     if (nl == std::string::npos) break;  // torn last line: the commit it began never finished
-    const nlohmann::json j = nlohmann::json::parse(t.begin() + long(pos), t.begin() + long(nl), nullptr, false);
+    const nlohmann::json j =
+        nlohmann::json::parse(t.begin() + long(pos), t.begin() + long(nl), nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       return corruption(path + ": unreadable line at byte " + std::to_string(pos));
     }
@@ -146,8 +150,8 @@ Result<JournalContents> read_journal(const std::string& dir) {
   return c;
 }
 
-Result<std::unique_ptr<ReportDir>> ReportDir::open(const std::string& dir, const nlohmann::json& scan,
-                                                   bool resume) {
+Result<std::unique_ptr<ReportDir>> ReportDir::open(const std::string& dir,
+                                                   const nlohmann::json& scan, bool resume) {
   std::unique_ptr<ReportDir> r(new ReportDir());
   r->dir_ = dir;
   const std::string scan_path = dir + "/scan.json";

@@ -34,7 +34,7 @@ struct JournalContents {
   std::vector<nlohmann::json> runs;
   int64_t findings_end = 0;  // offsets after the last committed unit
   int64_t errors_end = 0;
-  int64_t valid_bytes = 0;   // journal bytes up to the last complete line
+  int64_t valid_bytes = 0;  // journal bytes up to the last complete line
 };
 
 // Reads OUT/journal.jsonl (absent: empty). A torn last line is ignored.
@@ -50,8 +50,8 @@ class ReportDir {
   // Without resume the directory must be missing or empty. With resume a directory holding a scan
   // must have been made with the same identity (a report is one scan of one input); an empty or
   // missing one starts fresh, so batch jobs can always pass --resume.
-  static Result<std::unique_ptr<ReportDir>> open(const std::string& dir,
-                                                 const nlohmann::json& scan, bool resume);
+  static Result<std::unique_ptr<ReportDir>> open(const std::string& dir, const nlohmann::json& scan,
+                                                 bool resume);
   ~ReportDir();
 
   const std::string& dir() const { return dir_; }

@@ -10,10 +10,14 @@ namespace {
 
 const char* kind_name(SourceKind k) {
   switch (k) {
-    case SourceKind::kDirectory: return "directory";
-    case SourceKind::kList: return "list";
-    case SourceKind::kFile: return "file";
-    case SourceKind::kTar: return "tar";
+    case SourceKind::kDirectory:
+      return "directory";
+    case SourceKind::kList:
+      return "list";
+    case SourceKind::kFile:
+      return "file";
+    case SourceKind::kTar:
+      return "tar";
   }
   return "?";
 }
@@ -23,7 +27,9 @@ nlohmann::ordered_json str_or_null(const std::string& s) {
 }
 
 // nlohmann's two flavours do not convert into each other; match_json.h builds the unordered one.
-nlohmann::ordered_json ordered(const nlohmann::json& j) { return nlohmann::ordered_json::parse(j.dump()); }
+nlohmann::ordered_json ordered(const nlohmann::json& j) {
+  return nlohmann::ordered_json::parse(j.dump());
+}
 
 // Where an item came from: the same leading fields in findings and errors lines. "unit" is a
 // placeholder the writer fills in (with_unit_name), as it alone knows the unit's name.
@@ -120,8 +126,9 @@ nlohmann::json unit_signature(const ScanUnit& u) {
 std::string signature_change(const nlohmann::json& journaled, const nlohmann::json& now) {
   for (const char* k : {"name", "kind", "bytes", "items", "first", "last"}) {
     if (now.contains(k) && (!journaled.contains(k) || journaled[k] != now[k])) {
-      return std::string(k) + " was " + (journaled.contains(k) ? json_line(journaled[k]) : "absent") +
-             ", now " + json_line(now[k]);
+      return std::string(k) + " was " +
+             (journaled.contains(k) ? json_line(journaled[k]) : "absent") + ", now " +
+             json_line(now[k]);
     }
   }
   return "";

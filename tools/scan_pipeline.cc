@@ -185,9 +185,9 @@ void Scan::plan() {
     if (it != done.end()) {
       const std::string change = signature_change(it->second, sig);
       if (!change.empty()) {
-        set_fatal(failed_precondition("the input changed since this report was begun: unit " +
-                                      u.name + ": " + change +
-                                      "; a report must cover one fixed input (start a new report)"));
+        set_fatal(failed_precondition(
+            "the input changed since this report was begun: unit " + u.name + ": " + change +
+            "; a report must cover one fixed input (start a new report)"));
         stopped = true;
         return false;
       }
@@ -462,8 +462,10 @@ void Scan::write() {
     } else if (auto* r = std::get_if<UnitResults>(&*m)) {
       Pending& p = pending[r->unit];
       for (ItemOutcome& it : r->items) {
-        if (!halted) tally(r->unit, p.tally, std::move(it));
-        else ++p.tally.received;
+        if (!halted)
+          tally(r->unit, p.tally, std::move(it));
+        else
+          ++p.tally.received;
       }
     } else if (auto* d = std::get_if<UnitRead>(&*m)) {
       pending[d->unit].read = std::move(d->read);
@@ -474,9 +476,8 @@ void Scan::write() {
       const size_t unit = order.front();
       if (!p.read->open_error.ok()) {
         // Not journaled: --resume tries it again.
-        failed_units_.push_back({{"unit", unit},
-                                 {"name", p.entry["name"]},
-                                 {"message", p.read->open_error.message()}});
+        failed_units_.push_back(
+            {{"unit", unit}, {"name", p.entry["name"]}, {"message", p.read->open_error.message()}});
         std::cerr << "imprint scan: error: " << p.read->open_error.message() << '\n';
       } else if (p.read->aborted || halted || stop_.load()) {
         halted = true;
@@ -657,7 +658,8 @@ int run_scan(const ScanOptions& o) {
   sa.sa_handler = on_signal;
   sa.sa_flags = SA_RESETHAND;
   sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 

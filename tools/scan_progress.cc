@@ -69,8 +69,8 @@ std::string ProgressReporter::line(double elapsed) const {
                 rate > 0 ? format_duration((total - double(items)) / rate).c_str() : "?");
   if (bar_) {
     const int width = 24, filled = int(frac * width);
-    return "[" + std::string(size_t(filled), '#') + std::string(size_t(width - filled), '.') + "] " +
-           out + tail;
+    return "[" + std::string(size_t(filled), '#') + std::string(size_t(width - filled), '.') +
+           "] " + out + tail;
   }
   return out + tail;
 }

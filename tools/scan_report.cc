@@ -120,7 +120,9 @@ Result<nlohmann::json> build_summary(const std::string& dir) {
         t.review += decision == "review";
         nlohmann::json& info = work_info[id];
         if (info.is_null()) {
-          info = {{"work_id", id}, {"title", m.value("title", "")}, {"owner", owner},
+          info = {{"work_id", id},
+                  {"title", m.value("title", "")},
+                  {"owner", owner},
                   {"licence", m.value("licence", nlohmann::json::object())},
                   {"best_distance", distance}};
         } else {
@@ -144,10 +146,11 @@ Result<nlohmann::json> build_summary(const std::string& dir) {
     info["review"] = t.review;
     by_work.push_back(info);
   }
-  std::stable_sort(by_work.begin(), by_work.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
-    return std::make_tuple(-a["flagged"].get<int64_t>(), -a["matched"].get<int64_t>()) <
-           std::make_tuple(-b["flagged"].get<int64_t>(), -b["matched"].get<int64_t>());
-  });
+  std::stable_sort(
+      by_work.begin(), by_work.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+        return std::make_tuple(-a["flagged"].get<int64_t>(), -a["matched"].get<int64_t>()) <
+               std::make_tuple(-b["flagged"].get<int64_t>(), -b["matched"].get<int64_t>());
+      });
   nlohmann::json by_owner = nlohmann::json::array();
   for (const auto& [owner, t] : by_owner_tally) {
     by_owner.push_back({{"owner", owner},
@@ -156,13 +159,15 @@ Result<nlohmann::json> build_summary(const std::string& dir) {
                         {"review", t.review},
                         {"works", owner_works[owner].size()}});
   }
-  std::stable_sort(by_owner.begin(), by_owner.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
-    return a["flagged"].get<int64_t>() > b["flagged"].get<int64_t>();
-  });
+  std::stable_sort(by_owner.begin(), by_owner.end(),
+                   [](const nlohmann::json& a, const nlohmann::json& b) {
+                     return a["flagged"].get<int64_t>() > b["flagged"].get<int64_t>();
+                   });
 
   // Runs: completeness and throughput per shard. A shard is complete when its last run was.
   std::map<size_t, std::vector<nlohmann::json>> runs_by_shard;
-  for (const nlohmann::json& r : journal->runs) runs_by_shard[r.value("shard", size_t{0})].push_back(r);
+  for (const nlohmann::json& r : journal->runs)
+    runs_by_shard[r.value("shard", size_t{0})].push_back(r);
   const std::vector<size_t> covered = covered_shards(*scan);
   const size_t shard_count = identity["shard"].value("count", size_t{1});
   bool complete = true;
@@ -186,12 +191,13 @@ Result<nlohmann::json> build_summary(const std::string& dir) {
       n += r.value("items", int64_t{0});
       generations.insert(r.value("catalog_generation", int64_t{-1}));
     }
-    throughput.push_back({{"shard", shard},
-                          {"runs", it->second.size()},
-                          {"items", n},
-                          {"seconds", std::round(seconds * 1000) / 1000},
-                          {"items_per_second", seconds > 0 ? std::round(n / seconds * 10) / 10 : 0.0},
-                          {"threads", last.value("threads", 0)}});
+    throughput.push_back(
+        {{"shard", shard},
+         {"runs", it->second.size()},
+         {"items", n},
+         {"seconds", std::round(seconds * 1000) / 1000},
+         {"items_per_second", seconds > 0 ? std::round(n / seconds * 10) / 10 : 0.0},
+         {"threads", last.value("threads", 0)}});
   }
 
   nlohmann::json catalog = (*scan)["catalog"];
@@ -231,7 +237,8 @@ Result<nlohmann::json> finish_report(const std::string& dir) {
   return summary;
 }
 
-Status merge_reports(const std::string& out, const std::vector<std::string>& inputs, bool* complete) {
+Status merge_reports(const std::string& out, const std::vector<std::string>& inputs,
+                     bool* complete) {
   if (inputs.empty()) return invalid_argument("no reports to merge");
   std::error_code ec;
   if (fs::exists(out, ec) && !fs::is_empty(out, ec)) {
@@ -251,7 +258,9 @@ Status merge_reports(const std::string& out, const std::vector<std::string>& inp
     if (lock >= 0) {
       const bool busy = ::flock(lock, LOCK_EX | LOCK_NB) != 0;
       ::close(lock);
-      if (busy) return failed_precondition(dir + " is still being written by a scan; merge it when it ends");
+      if (busy)
+        return failed_precondition(dir +
+                                   " is still being written by a scan; merge it when it ends");
     }
     Result<nlohmann::json> scan = read_json_file(dir + "/scan.json");
     if (!scan.ok()) return scan.status().with_context("not a scan report");
@@ -263,12 +272,14 @@ Status merge_reports(const std::string& out, const std::vector<std::string>& inp
     if (identity.is_null()) {
       identity = id;
     } else if (identity != id) {
-      return failed_precondition(dir + " is a report of a different scan (sources, catalog or "
+      return failed_precondition(dir +
+                                 " is a report of a different scan (sources, catalog or "
                                  "options differ); only shards of one scan can be merged");
     }
     for (size_t s : covered_shards(*scan)) {
       if (!shards.insert(s).second) {
-        return failed_precondition("shard " + std::to_string(s) + " appears in two inputs (" + dir + ")");
+        return failed_precondition("shard " + std::to_string(s) + " appears in two inputs (" + dir +
+                                   ")");
       }
     }
     in.push_back({dir, std::move(*scan), std::move(*j)});
@@ -290,7 +301,8 @@ Status merge_reports(const std::string& out, const std::vector<std::string>& inp
       const nlohmann::json& entry = in[i].journal.units.at(unit);
       const int64_t f_end = entry["findings_end"].get<int64_t>();
       const int64_t e_end = entry["errors_end"].get<int64_t>();
-      if (blocks.count(unit)) return failed_precondition("unit " + std::to_string(unit) + " is in two inputs");
+      if (blocks.count(unit))
+        return failed_precondition("unit " + std::to_string(unit) + " is in two inputs");
       blocks[unit] = {i, f, f_end, e, e_end, entry};
       f = f_end;
       e = e_end;

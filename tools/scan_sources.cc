@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string lower(std::string s) {
@@ -29,7 +30,8 @@ std::string lower(std::string s) {
 
 bool is_tar_name(const std::string& path) {
   const std::string name = lower(fs::path(path).filename().string());
-  return ends_with(name, ".tar") || ends_with(name, ".tgz") || name.find(".tar.") != std::string::npos;
+  return ends_with(name, ".tar") || ends_with(name, ".tgz") ||
+         name.find(".tar.") != std::string::npos;
 }
 
 // Thrown from inside a directory walk to end it early; never leaves this file.
@@ -40,8 +42,11 @@ class UnitCutter {
  public:
   UnitCutter(size_t* next_index, size_t source_index, const ScanSource& source, size_t unit_size,
              const std::function<bool(ScanUnit&&)>& emit)
-      : next_index_(next_index), source_index_(source_index), source_(source),
-        unit_size_(unit_size), emit_(emit) {}
+      : next_index_(next_index),
+        source_index_(source_index),
+        source_(source),
+        unit_size_(unit_size),
+        emit_(emit) {}
 
   void add(InputPath p) {
     current_.paths.push_back(std::move(p));
@@ -127,8 +132,9 @@ struct SampleGroup {
 
 class TarReader {
  public:
-  TarReader(const ScanUnit& unit, const ReadLimits& limits, const std::function<void(Sample&&)>& emit,
-            const std::atomic<bool>& stop, std::atomic<int64_t>* bytes_read)
+  TarReader(const ScanUnit& unit, const ReadLimits& limits,
+            const std::function<void(Sample&&)>& emit, const std::atomic<bool>& stop,
+            std::atomic<int64_t>* bytes_read)
       : unit_(unit), limits_(limits), emit_(emit), stop_(stop), bytes_read_(bytes_read) {}
 
   UnitReadResult run() {
@@ -178,9 +184,9 @@ class TarReader {
 
   void archive_failed(archive* a, const std::string& last_member) {
     const std::string where = last_member.empty() ? "at its start" : "after member " + last_member;
-    result_.unit_errors.push_back(
-        {"corrupt archive", unit_.tar_path + ": archive unreadable " + where + " (" + error_text(a) +
-                                "); the members before it were scanned"});
+    result_.unit_errors.push_back({"corrupt archive", unit_.tar_path + ": archive unreadable " +
+                                                          where + " (" + error_text(a) +
+                                                          "); the members before it were scanned"});
   }
 
   void advance_progress(archive* a) {
@@ -238,10 +244,10 @@ class TarReader {
       // Skipped unread: a 10 GB member costs a seek (or a decompressing skip), not 10 GB of memory.
       if (image) {
         g.images.push_back(
-            {name, {}, resource_exhausted(name + ": member is " +
-                                          std::to_string(archive_entry_size(entry)) +
-                                          " bytes, over the " + std::to_string(limit) +
-                                          "-byte limit")});
+            {name,
+             {},
+             resource_exhausted(name + ": member is " + std::to_string(archive_entry_size(entry)) +
+                                " bytes, over the " + std::to_string(limit) + "-byte limit")});
         g.any_image_member = true;
       }
       if (archive_read_data_skip(a) == ARCHIVE_FATAL) {
@@ -263,9 +269,10 @@ class TarReader {
     if (image) {
       g.any_image_member = true;
       if (over) {
-        g.images.push_back(
-            {name, {}, resource_exhausted(name + ": member is over the " + std::to_string(limit) +
-                                          "-byte limit")});
+        g.images.push_back({name,
+                            {},
+                            resource_exhausted(name + ": member is over the " +
+                                               std::to_string(limit) + "-byte limit")});
       } else {
         g.bytes += int64_t(data.size());
         g.images.push_back({name, std::move(data), Status::Ok()});
@@ -348,8 +355,8 @@ class TarReader {
         s.member = g.others.front();
         s.url = g.url;
         s.caption = g.caption.empty() ? g.txt_caption : g.caption;
-        s.error = invalid_argument("not an image: sample " + g.key +
-                                   " has no image member (" + members + ")");
+        s.error = invalid_argument("not an image: sample " + g.key + " has no image member (" +
+                                   members + ")");
         emit_(std::move(s));
       } else if (g.has_sidecar) {
         ++result_.other_members;  // metadata of a sample without an image: nothing to scan
@@ -456,7 +463,8 @@ void plan_units(const std::vector<ScanSource>& sources, size_t unit_size,
           if (!line.empty() && line.back() == '\r') line.pop_back();
           if (line.empty()) continue;
           const fs::path p(line);
-          const std::string resolved = p.is_relative() && !base.empty() ? (base / p).string() : line;
+          const std::string resolved =
+              p.is_relative() && !base.empty() ? (base / p).string() : line;
           expand_inputs({resolved}, [&](InputPath ip) { cutter.add(std::move(ip)); });
         }
       } else {
@@ -479,13 +487,17 @@ std::string error_reason(const Status& s) {
   const std::string m = lower(s.message());
   auto has = [&](const char* w) { return m.find(w) != std::string::npos; };
   switch (s.code()) {
-    case StatusCode::kNotFound: return "missing";
-    case StatusCode::kIOError: return "unreadable";
-    case StatusCode::kUnsupported: return "unsupported";
+    case StatusCode::kNotFound:
+      return "missing";
+    case StatusCode::kIOError:
+      return "unreadable";
+    case StatusCode::kUnsupported:
+      return "unsupported";
     case StatusCode::kResourceExhausted:
       if (has("byte")) return "over the byte limit";
       return "over the pixel limit";
-    default: break;
+    default:
+      break;
   }
   if (has("not a regular file") || has("is a directory")) return "not a regular file";
   if (has("symlink loop") || has("dangling symlink")) return "bad link";

@@ -86,8 +86,8 @@ struct UnitReadResult {
   bool aborted = false;  // `stop` was raised mid-unit
 };
 
-// Reads a unit's samples into `emit`, in order. `stop` is polled between items. `bytes_read` (may be
-// null) is advanced by the bytes consumed from disk, for progress.
+// Reads a unit's samples into `emit`, in order. `stop` is polled between items. `bytes_read` (may
+// be null) is advanced by the bytes consumed from disk, for progress.
 UnitReadResult read_unit(const ScanUnit& unit, const ReadLimits& limits,
                          const std::function<void(Sample&&)>& emit, const std::atomic<bool>& stop,
                          std::atomic<int64_t>* bytes_read);

@@ -20,7 +20,8 @@ Result<std::vector<uint8_t>> make_thumbnail(std::span<const uint8_t> bytes) {
   Result<Image> img = decode_image(bytes, d);
   if (!img.ok()) return img.status();
   const double scale = std::min(1.0, double(kThumbSide) / std::max(img->width, img->height));
-  const int w = std::max(1, int(img->width * scale + 0.5)), h = std::max(1, int(img->height * scale + 0.5));
+  const int w = std::max(1, int(img->width * scale + 0.5)),
+            h = std::max(1, int(img->height * scale + 0.5));
   const cv::Mat src(img->height, img->width, img->channels == 1 ? CV_8UC1 : CV_8UC3,
                     img->pixels.data());
   cv::Mat small, bgr;
