@@ -112,6 +112,9 @@ Status validate(const WorkInput& in) {
     if (f.kind == kPdqKind && f.data.size() != 32) {
       return invalid_argument("work " + id + ": a PDQ fingerprint must be 32 bytes");
     }
+    if (is_video_frame_kind(f.kind) && f.data.size() != 32) {
+      return invalid_argument("work " + id + ": a video frame fingerprint must be 32 bytes");
+    }
     if (f.kind == kLocalFeaturesKind && !decode_local_features(f.data).ok()) {
       return invalid_argument("work " + id + ": local features blob is malformed");
     }
@@ -235,6 +238,7 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const CatalogOptions& options) {
   if (!id.ok()) return id.status();
   impl->catalog_id = *id;
   IMPRINT_RETURN_IF_ERROR(impl->load_or_rebuild_index());
+  IMPRINT_RETURN_IF_ERROR(impl->load_video_index());
   if (options.second_stage) IMPRINT_RETURN_IF_ERROR(impl->load_feature_index());
   return std::unique_ptr<Catalog>(new Catalog(std::move(impl)));
 }
@@ -354,6 +358,7 @@ Status Catalog::save_index() {
     });
   }
   IMPRINT_RETURN_IF_ERROR(write_index_file(m.index_path, c));
+  IMPRINT_RETURN_IF_ERROR(m.save_video_index());
   m.index_dirty = false;
   return Status::Ok();
 }
@@ -404,6 +409,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
   std::vector<int64_t> new_fps, new_works;
   std::vector<int64_t> replaced_works;                          // second stage: features to drop
   std::vector<std::pair<int64_t, LocalFeatures>> new_features;  // and to add
+  FrameIndexUpdate frame_update;                                // video frames
   size_t ok_count = 0;
   for (const WorkInput& in : inputs) {
     Status v = validate(in);
@@ -468,10 +474,12 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     w.pk = sqlite3_last_insert_rowid(db.handle());
     std::vector<PdqHash> hashes;
     std::vector<int64_t> fps;
+    FrameIndexUpdate frames;
     for (const WorkFingerprint& f : in.fingerprints) {
       ins_fp->bind(1, w.pk).bind(2, f.kind).bind_blob(3, f.data).bind(4, int64_t(f.quality)).bind(5, f.t_ms);
       s = ins_fp->run();
       if (!s.ok()) break;
+      frames.add_if_frame(f, sqlite3_last_insert_rowid(db.handle()), w.pk);
       if (f.kind == kPdqKind && f.quality >= kPdqMinUsefulQuality) {
         hashes.push_back(PdqHash::from_bytes(f.data.data()));
         fps.push_back(sqlite3_last_insert_rowid(db.handle()));
@@ -482,6 +490,8 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
       continue;
     }
     (void)db.exec("RELEASE work");
+    if (replaced_pk) frames.removed_works.push_back(replaced_pk);
+    frame_update.append(frames);
     if (m.features) {
       if (replaced_pk) replaced_works.push_back(replaced_pk);
       for (const WorkFingerprint& f : in.fingerprints) {
@@ -517,6 +527,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     for (int64_t pk : replaced_works) m.features->remove(pk);
     for (const auto& [pk, lf] : new_features) m.features->add(pk, lf);
   }
+  if (m.video) m.video->apply(frame_update);
   m.generation = gen;
   m.index_dirty = true;
   return results;
@@ -565,6 +576,7 @@ Status Catalog::remove_work(const std::string& id) {
   std::unique_lock<std::shared_mutex> ilk(m.index_mu);
   m.pdq->remove(labels);
   if (m.features) m.features->remove(pk);
+  if (m.video) m.video->remove_work(pk);
   m.generation = gen;
   m.index_dirty = true;
   return Status::Ok();

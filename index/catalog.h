@@ -36,6 +36,10 @@
 
 namespace imprint {
 
+struct VideoQuery;         // video_match.h
+struct VideoMatchOptions;  // video_match.h
+struct VideoQueryResult;   // video_match.h
+
 struct Work {
   int64_t pk = 0;          // internal row id
   std::string id;          // external id, unique, chosen by the registrant
@@ -50,9 +54,10 @@ struct Work {
   LicencePolicy licence;
 };
 
-// A stored fingerprint. Kinds so far: "pdq" (32-byte hash). The schema keeps kind-specific data
-// as a blob with an optional timestamp, so video frame hashes, local features and embeddings
-// slot in without a migration.
+// A stored fingerprint. Kinds so far: "pdq" (32-byte hash); for video works "pdq-frame",
+// "pdq-frame-crop" and "video-info" (video_index.h). The schema keeps kind-specific data as a
+// blob with an optional timestamp, so video frame hashes, local features and embeddings slot in
+// without a migration.
 struct WorkFingerprint {
   std::string kind = "pdq";
   std::vector<uint8_t> data;
@@ -183,6 +188,14 @@ class Catalog {
   std::vector<QueryResult> match(std::span<const ImageFingerprint> queries,
                                  const MatchOptions& options,
                                  const LocalFeatureSource& features) const;
+
+  // Video works (include video_match.h, which defines these types and says how matching works).
+  // A video query's matching works with vPDQ percentages and aligned segments; and stills
+  // matched against the frames of video works (match() searches image works only).
+  VideoQueryResult match_video(const VideoQuery& query, const MatchOptions& options,
+                               const VideoMatchOptions& video) const;
+  std::vector<VideoQueryResult> match_stills_in_videos(std::span<const ImageFingerprint> stills,
+                                                       const MatchOptions& options) const;
 
   // Writes pdq.index now (writers also do this on close).
   Status save_index();

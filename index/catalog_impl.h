@@ -7,6 +7,7 @@
 #include "catalog.h"
 #include "feature_index.h"
 #include "sqlite_db.h"
+#include "video_index.h"
 
 namespace imprint {
 
@@ -31,6 +32,10 @@ class Catalog::Impl {
   // The second stage's local features by work; null when CatalogOptions::second_stage is off.
   // Rebuilt from the database at open (feature_store.cc), updated after commits like pdq.
   std::unique_ptr<FeatureIndex> features;
+  // Video works' frames, apart from `pdq` (video_index.h); loaded at open, updated after commits
+  // like pdq, saved with it as frames.index.
+  std::unique_ptr<VideoFrameIndex> video;
+  std::string video_origin;  // as `origin`, for frames.index
   int64_t generation = 0;        // database generation the index reflects
   int64_t max_fp_pk = 0;         // highest fingerprint pk the index has seen
   bool index_dirty = false;
@@ -42,6 +47,8 @@ class Catalog::Impl {
   Result<Work> read_work(detail::Statement& s) const;  // from a SELECT of kWorkColumns
   Status load_or_rebuild_index();
   Status load_feature_index();  // feature_store.cc
+  Status load_video_index();    // video_index.cc
+  Status save_video_index();    // video_index.cc
   // The second stage on one query's features, under a shared index lock (feature_store.cc).
   std::vector<LocalMatch> second_stage(const LocalFeatures& query) const;
   Status add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,

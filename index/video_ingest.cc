@@ -1,0 +1,185 @@
+// Video files into catalog inputs (video_ingest.h).
+#include "video_ingest.h"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "video_index.h"
+
+namespace imprint {
+namespace {
+
+bool is_bar_pixel(const uint8_t* p) {
+  // Luma (BT.601 weights, as PDQ's) <= 32.
+  return 299 * p[0] + 587 * p[1] + 114 * p[2] <= 32 * 1000;
+}
+
+// Whether at least 97% of the `n` pixels from `p` at `step` bytes apart are bar pixels.
+bool is_bar_line(const uint8_t* p, int n, size_t step) {
+  int dark = 0;
+  for (int i = 0; i < n; ++i) dark += is_bar_pixel(p + size_t(i) * step);
+  return dark * 100 >= n * 97;
+}
+
+Image crop(const Image& in, const BarCrop& c) {
+  Image out(c.width, c.height, in.channels);
+  for (int y = 0; y < c.height; ++y) {
+    std::memcpy(out.row(y), in.row(c.top + y) + size_t(c.left) * in.channels, out.stride());
+  }
+  return out;
+}
+
+// hash_video's per-frame loop (engine/vpdq.cc) on one thread, with the callback and, when
+// `cropped` is given, the bar-cropped hashes. pdq_hash on the frame's RGB is the same computation
+// as the engine's vectorised luma path (engine/vpdq.cc says so and the test compares the two).
+Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoProgress& progress,
+                                     std::vector<FrameHash>* cropped) {
+  const VideoInfo& info = reader.info();
+  if (info.width < kPdqMinDimension || info.height < kPdqMinDimension) {
+    return unsupported("video frames are " + std::to_string(info.width) + "x" +
+                       std::to_string(info.height) + ", under PDQ's 5x5 minimum");
+  }
+  VideoFingerprint fp;
+  fp.fps = info.fps;
+  fp.duration_s = info.duration_s;
+  fp.width = info.width;
+  fp.height = info.height;
+  VideoFrame frame;
+  while (reader.next(&frame)) {
+    const PdqResult r = pdq_hash(frame.rgb);
+    if (cropped) {
+      const BarCrop bars = find_black_bars(frame.rgb);
+      if (!bars.empty()) {
+        const PdqResult c = pdq_hash(crop(frame.rgb, bars));
+        cropped->push_back({int64_t(fp.frames.size()), frame.timestamp_s, c.hash, c.quality});
+      }
+    }
+    fp.frames.push_back({frame.frame_number, frame.timestamp_s, r.hash, r.quality});
+    if (progress) progress(frame.timestamp_s, info.duration_s);
+  }
+  IMPRINT_RETURN_IF_ERROR(reader.status());
+  fp.partial = reader.partial();
+  fp.partial_reason = reader.partial_reason();
+  if (fp.frames.empty()) {
+    return corruption(fp.partial ? "no decodable video frame: " + fp.partial_reason
+                                 : std::string("the video stream has no frames"));
+  }
+  return fp;
+}
+
+Result<VideoFingerprint> hash_file(const std::string& path, const VideoOptions& options,
+                                   const VideoProgress& progress, std::vector<FrameHash>* cropped) {
+  auto attempt = [&](const VideoOptions& o, bool* used_plan) -> Result<VideoFingerprint> {
+    Result<std::unique_ptr<VideoReader>> reader = VideoReader::open_file(path, o);
+    if (!reader.ok()) return reader.status();
+    if (cropped) cropped->clear();
+    Result<VideoFingerprint> fp = hash_frames(**reader, progress, cropped);
+    *used_plan = (*reader)->used_skip_plan();
+    return fp;
+  };
+  bool used_plan = false;
+  Result<VideoFingerprint> fp = attempt(options, &used_plan);
+  // The skip plan did not hold for this stream: decode everything, as hash_video_file does.
+  if (!fp.ok() && fp.status().code() == StatusCode::kFailedPrecondition && used_plan) {
+    VideoOptions full = options;
+    full.skip_unsampled = false;
+    fp = attempt(full, &used_plan);
+  }
+  if (!fp.ok() && fp.status().message().rfind(path, 0) != 0) return fp.status().with_context(path);
+  return fp;
+}
+
+}  // namespace
+
+BarCrop find_black_bars(const Image& rgb) {
+  if (rgb.channels != 3 || rgb.empty()) return {};
+  const int w = rgb.width, h = rgb.height;
+  int top = 0, bottom = h, left = 0, right = w;
+  // No side may lose more than 3/8: what is left is at least a quarter of the side.
+  const int max_rows = h * 3 / 8, max_cols = w * 3 / 8;
+  while (top < max_rows && is_bar_line(rgb.row(top), w, 3)) ++top;
+  while (h - bottom < max_rows && is_bar_line(rgb.row(bottom - 1), w, 3)) --bottom;
+  const int rows = bottom - top;
+  while (left < max_cols && is_bar_line(rgb.row(top) + 3 * left, rows, rgb.stride())) ++left;
+  while (w - right < max_cols && is_bar_line(rgb.row(top) + 3 * (right - 1), rows, rgb.stride())) {
+    --right;
+  }
+  if (top == max_rows || h - bottom == max_rows || left == max_cols || w - right == max_cols) {
+    return {};  // dark through to the limit: a dark picture, not bars
+  }
+  const bool rows_cut = (h - rows) * 50 >= h, cols_cut = (w - (right - left)) * 50 >= w;
+  if (!rows_cut && !cols_cut) return {};
+  if (rows < kPdqMinDimension || right - left < kPdqMinDimension) return {};
+  return {left, top, right - left, rows};
+}
+
+Result<VideoFingerprint> hash_video_file_with_progress(const std::string& path,
+                                                       const VideoOptions& options,
+                                                       const VideoProgress& progress) {
+  return hash_file(path, options, progress, nullptr);
+}
+
+Result<HashedVideo> hash_video_for_catalog(const std::string& path, const VideoOptions& options,
+                                           const VideoProgress& progress) {
+  HashedVideo v;
+  Result<VideoFingerprint> fp = hash_file(path, options, progress, &v.cropped);
+  if (!fp.ok()) return fp.status();
+  v.fingerprint = std::move(*fp);
+  return v;
+}
+
+Result<Sha256> sha256_of_file(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return io_error("cannot open " + path);
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    return internal_error("cannot start SHA-256");
+  }
+  std::vector<uint8_t> buf(size_t(1) << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) {
+    EVP_DigestUpdate(ctx.get(), buf.data(), n);
+  }
+  if (std::ferror(f.get())) return io_error("cannot read " + path);
+  Sha256 out{};
+  unsigned len = 0;
+  EVP_DigestFinal_ex(ctx.get(), out.data(), &len);
+  return out;
+}
+
+std::string video_info_json(const VideoFingerprint& fp, double seconds_per_hash) {
+  nlohmann::json j = {
+      {"fps", fp.fps},        {"duration", fp.duration_s},  {"width", fp.width},
+      {"height", fp.height},  {"frames", fp.frames.size()}, {"seconds_per_hash", seconds_per_hash},
+      {"partial", fp.partial}};
+  if (fp.partial) j["partial_reason"] = fp.partial_reason;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+WorkInput work_input_from_video(const HashedVideo& video, double seconds_per_hash) {
+  const VideoFingerprint& fp = video.fingerprint;
+  WorkInput in;
+  in.work.media = "video";
+  in.work.width = fp.width;
+  in.work.height = fp.height;
+  in.fingerprints.reserve(fp.frames.size() + video.cropped.size() + 1);
+  for (const FrameHash& f : fp.frames) {
+    in.fingerprints.push_back(video_frame_fingerprint(f.hash, f.quality, f.t));
+  }
+  for (const FrameHash& f : video.cropped) {
+    in.fingerprints.push_back(video_frame_fingerprint(f.hash, f.quality, f.t, kVideoFrameCropKind));
+  }
+  WorkFingerprint info;
+  info.kind = kVideoInfoKind;
+  const std::string json = video_info_json(fp, seconds_per_hash);
+  info.data.assign(json.begin(), json.end());
+  info.quality = 100;
+  in.fingerprints.push_back(std::move(info));
+  return in;
+}
+
+}  // namespace imprint

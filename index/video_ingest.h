@@ -1,0 +1,68 @@
+// Video files into catalog inputs and queries: hashing with progress, the hashes of the picture
+// inside black bars, the file's digest, and the WorkInput that registers a video work (its frames
+// as "pdq-frame" and "pdq-frame-crop" fingerprints, its description as "video-info";
+// video_index.h).
+//
+// Why the bar-cropped hashes: a copy letterboxed into another aspect ratio (or with the bars of a
+// pillarboxed original cut off) shows the same picture at another scale and offset, which PDQ,
+// a hash of the whole frame, does not survive (tests/video_catalog_test: no frame of a 3/4-scale
+// letterboxed copy matches). Cutting uniform black borders from both the registered frames and
+// the query's brings both back to the picture itself. The reference hash of every frame is kept
+// as it is, so vPDQ percentages and hash exports stay the reference's.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "catalog.h"
+#include "video.h"
+
+namespace imprint {
+
+// Called after each sampled frame: the seconds of video hashed so far and the duration the
+// container declares (0 when unknown).
+using VideoProgress = std::function<void(double t_seconds, double duration_s)>;
+
+// hash_video_file with a progress callback, for command lines that hash long files; the same
+// frames, hashes and fallback to full decoding (tests/video_catalog_test checks it against
+// hash_video_file on the reference videos). Frames are hashed on the calling thread;
+// options.threads sets the decoder's threads.
+Result<VideoFingerprint> hash_video_file_with_progress(const std::string& path,
+                                                       const VideoOptions& options,
+                                                       const VideoProgress& progress);
+
+// The part of a frame inside uniform black borders: each edge loses the lines where at least 97%
+// of pixels have luma <= 32 (compression leaves the odd brighter pixel in a bar). Empty when no
+// border is at least 2% of its side, or when cutting would leave under 25% of a side (a dark
+// scene, not bars).
+struct BarCrop {
+  int left = 0, top = 0, width = 0, height = 0;
+  bool empty() const { return width <= 0 || height <= 0; }
+};
+BarCrop find_black_bars(const Image& rgb);
+
+struct HashedVideo {
+  VideoFingerprint fingerprint;  // the reference vPDQ hashes
+  // For sampled frames with black bars: the hash of the picture inside them; `frame` is the index
+  // into fingerprint.frames (not the frame number).
+  std::vector<FrameHash> cropped;
+};
+
+// The fingerprint (as hash_video_file_with_progress) and the bar-cropped hashes in one decode.
+Result<HashedVideo> hash_video_for_catalog(const std::string& path, const VideoOptions& options,
+                                           const VideoProgress& progress = nullptr);
+
+// SHA-256 of a file, read in chunks (videos can be larger than memory allows to hold at once).
+Result<Sha256> sha256_of_file(const std::string& path);
+
+// The WorkInput of a hashed video: media "video", width and height, one fingerprint per sampled
+// frame and per cropped hash, and one video-info. The caller fills id, title, owner, source,
+// licence and sha256.
+WorkInput work_input_from_video(const HashedVideo& video, double seconds_per_hash);
+
+// The "video-info" JSON of a fingerprint: fps, duration, width, height, frames, seconds_per_hash,
+// partial and partial_reason.
+std::string video_info_json(const VideoFingerprint& fp, double seconds_per_hash);
+
+}  // namespace imprint
