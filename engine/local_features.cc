@@ -9,10 +9,29 @@
 namespace imprint {
 namespace {
 
-constexpr uint8_t kBlobVersion = 1;
+constexpr uint8_t kBlobVersion = 2;
 constexpr size_t kHeaderBytes = 16;
 constexpr size_t kFeatureBytes = 12 + kLocalDescriptorBytes;
 constexpr int kMinSide = 32;  // below this ORB's 31-pixel patches do not fit
+
+// Stretches luma so its 1st and 99th percentiles span 0..255. rBRIEF descriptors compare
+// intensities, so a monotonic stretch leaves them as they were; what it changes is FAST, whose
+// threshold is absolute: soft, low-contrast photos (bokeh, mist, motion blur) gave a handful of
+// corners at threshold 10 and give hundreds once stretched.
+void stretch_contrast(cv::Mat& grey) {
+  int hist[256] = {};
+  for (int y = 0; y < grey.rows; ++y) {
+    const uint8_t* p = grey.ptr<uint8_t>(y);
+    for (int x = 0; x < grey.cols; ++x) ++hist[p[x]];
+  }
+  const int64_t total = int64_t(grey.rows) * grey.cols;
+  int lo = 0, hi = 255;
+  for (int64_t acc = 0; lo < 255 && (acc += hist[lo]) < total / 100;) ++lo;
+  for (int64_t acc = 0; hi > 0 && (acc += hist[hi]) < total / 100;) --hi;
+  // A nearly flat image is not stretched beyond 8x: that would only amplify noise and JPEG blocks.
+  const int span = std::max(hi - lo, 32);
+  grey.convertTo(grey, CV_8U, 255.0 / span, -255.0 * lo / span);
+}
 
 cv::Mat luma_of(const Image& image) {
   const cv::Mat in(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
@@ -84,6 +103,8 @@ LocalFeatureOptions query_feature_options() {
   o.max_side = 1024;
   o.max_features = 1500;
   o.grid = 6;
+  o.thumbnail_side = 384;
+  o.thumbnail_square = false;
   return o;
 }
 
@@ -95,6 +116,15 @@ LocalFeatures extract_local_features(const Image& image, const LocalFeatureOptio
     return out;
   }
   cv::Mat grey = luma_of(image);
+  if (o.thumbnail_side > 0) {
+    const double ts =
+        std::min(1.0, double(o.thumbnail_side) / std::max(image.width, image.height));
+    const int tw = o.thumbnail_square ? o.thumbnail_side : std::max(1, int(std::lround(image.width * ts)));
+    const int th = o.thumbnail_square ? o.thumbnail_side : std::max(1, int(std::lround(image.height * ts)));
+    out.thumbnail = Image(tw, th, 1);
+    cv::Mat dst(th, tw, CV_8UC1, out.thumbnail.pixels.data());
+    cv::resize(grey, dst, dst.size(), 0, 0, cv::INTER_AREA);
+  }
   const double scale =
       std::min(1.0, double(std::max(1, o.max_side)) / std::max(image.width, image.height));
   if (scale < 1.0) {
@@ -106,6 +136,7 @@ LocalFeatures extract_local_features(const Image& image, const LocalFeatureOptio
     grey = small;
   }
   if (std::min(grey.cols, grey.rows) < kMinSide) return out;
+  stretch_contrast(grey);
   // Detect several times more than we keep so that the grid has candidates in every cell.
   cv::Ptr<cv::ORB> orb = cv::ORB::create(o.max_features * 4, o.scale_factor, o.pyramid_levels, 31,
                                          0, 2, cv::ORB::HARRIS_SCORE, 31, o.fast_threshold);
@@ -141,6 +172,9 @@ std::vector<uint8_t> encode_local_features(const LocalFeatures& f) {
   put_u32(b, uint32_t(f.width));
   put_u32(b, uint32_t(f.height));
   put_u32(b, uint32_t(f.size()));
+  put_u16(b, uint32_t(f.thumbnail.width));
+  put_u16(b, uint32_t(f.thumbnail.height));
+  b.insert(b.end(), f.thumbnail.pixels.begin(), f.thumbnail.pixels.end());
   for (size_t i = 0; i < f.size(); ++i) {
     const LocalKeypoint& k = f.keypoints[i];
     put_f32(b, k.x);
@@ -160,12 +194,19 @@ Result<LocalFeatures> decode_local_features(std::span<const uint8_t> b) {
   f.width = int(get_u32(b.data() + 4));
   f.height = int(get_u32(b.data() + 8));
   const size_t n = get_u32(b.data() + 12);
-  if (b.size() != kHeaderBytes + n * kFeatureBytes || f.width < 0 || f.height < 0) {
+  if (b.size() < kHeaderBytes + 4) return corruption("local features: truncated blob");
+  const int tw = int(get_u16(b.data() + kHeaderBytes)), th = int(get_u16(b.data() + kHeaderBytes + 2));
+  const size_t thumb = size_t(tw) * size_t(th);
+  if (b.size() != kHeaderBytes + 4 + thumb + n * kFeatureBytes || f.width < 0 || f.height < 0) {
     return corruption("local features: blob size does not match its feature count");
+  }
+  if (thumb > 0) {
+    f.thumbnail = Image(tw, th, 1);
+    std::memcpy(f.thumbnail.pixels.data(), b.data() + kHeaderBytes + 4, thumb);
   }
   f.keypoints.resize(n);
   f.descriptors.resize(n * kLocalDescriptorBytes);
-  const uint8_t* p = b.data() + kHeaderBytes;
+  const uint8_t* p = b.data() + kHeaderBytes + 4 + thumb;
   for (size_t i = 0; i < n; ++i, p += kFeatureBytes) {
     LocalKeypoint& k = f.keypoints[i];
     k.x = get_f32(p);

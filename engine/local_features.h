@@ -11,7 +11,12 @@
 // of the part it keeps). Keypoint coordinates are in the pixels of the image given, whatever the
 // scale used for detection. Extraction is deterministic and thread-safe.
 //
-// Storage form (encode/decode_local_features): a versioned little-endian blob, 44 bytes a feature.
+// Beside the features, a small grey thumbnail of the image: the second stage compares it with the
+// matching part of the query once the geometry is known, which tells a copy from an unrelated
+// image that happens to share a repeated structure (tiles, stripes, text) at consistent places.
+//
+// Storage form (encode/decode_local_features): a versioned little-endian blob, 44 bytes a feature
+// plus the thumbnail (1 KB for works).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +42,7 @@ struct LocalFeatures {
   int height = 0;
   std::vector<LocalKeypoint> keypoints;
   std::vector<uint8_t> descriptors;  // kLocalDescriptorBytes per keypoint, in keypoint order
+  Image thumbnail;                   // grey (1 channel), see LocalFeatureOptions
 
   size_t size() const { return keypoints.size(); }
   bool empty() const { return keypoints.empty(); }
@@ -46,7 +52,7 @@ struct LocalFeatures {
 struct LocalFeatureOptions {
   // The image is scaled (never up) so its longer side is at most this before detection: detail
   // finer than this is not what survives copying, and the cost of detection follows the area.
-  int max_side = 640;
+  int max_side = 512;
   // Features kept. Per feature the catalog stores 44 bytes and indexes 48.
   int max_features = 400;
   // Keypoints are chosen by response within each cell of a grid x grid partition, so textured
@@ -56,14 +62,19 @@ struct LocalFeatureOptions {
   // query and a work before their levels stop overlapping.
   int pyramid_levels = 8;
   float scale_factor = 1.2f;
-  // FAST threshold on 0..255 luma. Low, so that soft photos still yield corners; the grid and
-  // Harris ranking keep the strongest.
-  int fast_threshold = 10;
+  // FAST threshold on 0..255 luma after a 1-99 percentile contrast stretch. Low, so that soft
+  // photos still yield corners; the grid and Harris ranking keep the strongest.
+  int fast_threshold = 5;
+  // Thumbnail: the whole image area-averaged to thumbnail_side x thumbnail_side when
+  // thumbnail_square (works: 32 x 32, 1 KB, enough to check a match's layout), or to a longer
+  // side of thumbnail_side keeping the aspect (queries: the work may fill a fraction of them).
+  int thumbnail_side = 32;
+  bool thumbnail_square = true;
 };
 
 // What works are registered with, and what queries are searched with. Queries are scaled larger
 // (1024 px) because the work may fill only part of them: at 40% of a picture's width a work
-// shown at 1024 px spans ~410 px, near the 640 px it was registered at.
+// shown at 1024 px spans ~410 px, near the 512 px it was registered at.
 LocalFeatureOptions work_feature_options();
 LocalFeatureOptions query_feature_options();
 

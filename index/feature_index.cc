@@ -1,5 +1,7 @@
 #include "feature_index.h"
 
+#include "layout_check.h"
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -199,7 +201,7 @@ void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
   remove(work_pk);
   if (f.empty()) return;
   Slot s;
-  s.info = {work_pk, f.width, f.height};
+  s.info = {work_pk, f.width, f.height, f.thumbnail, float(self_similarity(f.thumbnail))};
   s.first = uint32_t(keypoints_.size());
   s.count = uint32_t(f.size());
   s.live = true;
@@ -356,7 +358,9 @@ uint32_t FeatureIndex::feature_work(uint32_t feature) const { return slot_of_[fe
 const FeatureIndex::WorkInfo& FeatureIndex::work(uint32_t slot) const { return slots_[slot].info; }
 
 size_t FeatureIndex::memory_bytes() const {
-  size_t bytes = slots_.capacity() * sizeof(Slot) + keypoints_.capacity() * sizeof(LocalKeypoint) +
+  size_t bytes = 0;
+  for (const Slot& s : slots_) bytes += s.info.thumbnail.pixels.capacity();
+  bytes += slots_.capacity() * sizeof(Slot) + keypoints_.capacity() * sizeof(LocalKeypoint) +
                  slot_of_.capacity() * sizeof(uint32_t) +
                  slot_of_work_.size() * (sizeof(int64_t) + sizeof(uint32_t) + 16);
   bytes += tree_->nodes.capacity() * sizeof(Tree::Node) + tree_->centres.capacity();

@@ -65,6 +65,8 @@ class FeatureIndex {
     int64_t pk = 0;
     int width = 0;  // of the registered image the keypoints refer to
     int height = 0;
+    Image thumbnail;  // LocalFeatures::thumbnail of the work
+    float self_similarity = 0;  // of the thumbnail (layout_check.h): how repetitive the work is
   };
   const LocalKeypoint& feature_keypoint(uint32_t feature) const;
   // Index into works(): stable until the next add or remove.

@@ -1,5 +1,7 @@
 #include "second_stage.h"
 
+#include "layout_check.h"
+
 #include <algorithm>
 #include <cmath>
 #include <opencv2/calib3d.hpp>
@@ -165,15 +167,25 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
   std::array<cv::Point2d, 4> corners;
   if (!plausible(h, w.width, w.height, &corners)) return false;
   out->inliers = int(std::count(mask.begin(), mask.end(), uchar(1)));
+  Projection p;
+  for (int i = 0; i < 9; ++i) p.m[i] = h(i / 3, i % 3);
+  out->similarity = layout_similarity(w.thumbnail, w.width, w.height, p, q, o.min_similar_cells);
+  out->self_similarity = w.self_similarity;
+  if (getenv("LFDBG")) fprintf(stderr, "DBG work %lld votes %d agreed %zu inliers %d sim %.3f self %.3f\n", (long long)out->work_pk, out->votes, agreed.size(), out->inliers, out->similarity, out->self_similarity);
   out->region = region_of(h, corners, w.width, w.height, q.width, q.height);
   return true;
 }
 
 }  // namespace
 
-double score_for_inliers(int inliers, int match_inliers) {
-  if (inliers <= 0) return 0;
-  return double(inliers) / double(inliers + std::max(1, match_inliers));
+double local_evidence(int inliers, double similarity, double min_similarity) {
+  const double w = std::clamp((similarity - min_similarity) / (1 - min_similarity), 0.0, 1.0);
+  return inliers * w;
+}
+
+double score_for_evidence(double evidence, int match_inliers) {
+  if (evidence <= 0) return 0;
+  return evidence / (evidence + std::max(1, match_inliers));
 }
 
 std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const LocalFeatures& query,
@@ -207,7 +219,8 @@ std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const Lo
     LocalMatch m;
     m.work_pk = index.work(slot).pk;
     if (!verify(index, query, by_work[slot], o, &m) || m.inliers < o.min_inliers) continue;
-    m.score = score_for_inliers(m.inliers, o.match_inliers);
+    m.score = score_for_evidence(local_evidence(m.inliers, m.similarity, o.min_similarity),
+                                 o.match_inliers);
     out.push_back(m);
   }
   std::sort(out.begin(), out.end(), [](const LocalMatch& a, const LocalMatch& b) {

@@ -9,8 +9,12 @@
 //      gives each keypoint an orientation) and then on one plane projection (RANSAC homography
 //      from the work's keypoints to the query's), sane enough to be a picture of a picture:
 //      not mirrored, not folded, scaled between 1/16 and 16, not sheared past 4:1;
-//   4. the number of agreeing keypoints (inliers) is the evidence; score = inliers /
-//      (inliers + match_inliers), so match_inliers inliers score 0.5, the catalog's match line.
+//   4. the work's 32x32 thumbnail is compared with the query warped back by that projection
+//      (zero-mean normalised correlation): repeated structures (tiles, stripes, lettering) give
+//      consistent geometry between unrelated images, but not the same picture;
+//   5. evidence = inliers x how far the correlation rises above min_similarity (1 at perfect
+//      correlation); score = evidence / (evidence + match_inliers), so match_inliers inliers of
+//      a perfectly correlated copy score 0.5, the catalog's match line.
 // A verified match knows where the work sits in the query (the projected corners) and which part
 // of the work the query shows, which is what a partial copy needs to report.
 //
@@ -65,17 +69,26 @@ struct SecondStageOptions {
   int min_inliers = 6;
   // RANSAC reprojection tolerance, as a fraction of the query's longer side.
   double ransac_threshold = 0.01;
+  // The photometric check: the work's thumbnail against the query warped by the verified
+  // projection, over at least min_similar_cells of its cells. At or below min_similarity the
+  // match is dropped; above it the inliers count in proportion.
+  double min_similarity = 0.4;
+  int min_similar_cells = 128;
 };
 
 struct LocalMatch {
   int64_t work_pk = 0;
   int votes = 0;    // correspondences that went into verification
   int inliers = 0;  // of them, consistent with the projection
+  double similarity = 0;  // the photometric check's correlation, -2 when it could not be made
+  double self_similarity = 0;  // the work's (layout_check.h)
   double score = 0;
   MatchRegion region;
 };
 
-double score_for_inliers(int inliers, int match_inliers);
+// Evidence of a verified match: inliers weighted by the photometric check.
+double local_evidence(int inliers, double similarity, double min_similarity);
+double score_for_evidence(double evidence, int match_inliers);
 
 // Verified matches of the query against the index, best first.
 std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const LocalFeatures& query,

@@ -1,0 +1,867 @@
+// Robustness: which edited copies of a registered work does imprint find, and at what cost in
+// false matches? Works and distractors are cut from the wallpaper photos (photo_corpus.h); the
+// distractors include other regions of the same photos as the works (hard negatives). Every
+// transform family (transforms.h) is applied to every work (positive queries) and every
+// distractor (negative queries); each query goes through the real path (fingerprint_image,
+// Catalog::match with the second stage fed by the decoded query) and, in the same run, through
+// PDQ-only matching (the same catalog opened with the second stage off) and OpenCV img_hash's
+// PHash, BlockMean, MarrHildreth and ColorMoment (nearest registered work by their distance).
+//
+// Per method one score threshold is chosen, the lowest that keeps false positives (a negative
+// query matched to any work, or a positive matched to the wrong work) at or below 0.1% of the
+// negative queries; the table gives each family's recall at that threshold, and the recall and
+// false flags of the catalog's default decisions. Then the second stage's cost: ms per query
+// and memory per work for feature indexes of 10k and 100k works.
+//
+//   build/benchmarks/robustness [--quick] [--works N] [--distractors N] [--threads N]
+//                               [--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]
+#include <opencv2/core.hpp>
+#include <opencv2/img_hash.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "catalog.h"
+#include "engine.h"
+#include "local_features.h"
+#include "photo_corpus.h"
+#include "second_stage.h"
+#include "transforms.h"
+
+namespace imprint::bench {
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+struct Args {
+  int works = 120;
+  int distractors = 80;
+  int threads = 2;
+  std::vector<int> cost_sizes = {10000, 100000};
+  std::string families;  // substring filter, for development
+  bool list_misses = false;
+  std::string out = std::string(IMPRINT_SOURCE_DIR) + "/benchmarks/results";
+};
+
+// ---------------------------------------------------------------------------------------------
+// The corpus: works, distractors and fillers cut from de-duplicated wallpapers.
+
+struct Piece {
+  std::string id;
+  std::string origin;  // photo file and rectangle, for the record
+  Image image;
+  size_t photo = 0;
+  bool hard = false;  // a distractor from a photo that also gave works
+};
+
+struct Corpus {
+  std::vector<Piece> works, distractors, fillers;
+  size_t photos_used = 0;
+  size_t photos_total = 0;
+};
+
+// Wallpaper packages ship one picture in several sizes (Elephants_3840x2160), colours (-d/-l,
+// Cold/Warm) and formats; a distractor cut from another version of a work's photo would be a
+// copy, not a negative. Versions are merged by name stem and by PDQ distance (any dihedral
+// variant within 70 bits), and the largest of each group is kept.
+std::vector<size_t> distinct_photos(const std::vector<SourcePhoto>& photos) {
+  auto stem = [](const std::string& path) {
+    std::string s = fs::path(path).stem().string();
+    for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    if (s.size() > 2 && (s.ends_with("-d") || s.ends_with("-l"))) s.resize(s.size() - 2);
+    const size_t x = s.find('_');
+    if (x != std::string::npos && x + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[x + 1]))) {
+      s.resize(x);
+    }
+    return s;
+  };
+  const size_t n = photos.size();
+  std::vector<size_t> parent(n);
+  std::iota(parent.begin(), parent.end(), 0);
+  std::function<size_t(size_t)> root = [&](size_t i) { return parent[i] == i ? i : parent[i] = root(parent[i]); };
+  std::vector<PdqDihedral> h(n);
+  for (size_t i = 0; i < n; ++i) h[i] = pdq_dihedral(photos[i].image);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) {
+      bool same = stem(photos[i].path) == stem(photos[j].path);
+      for (int d = 0; d < kDihedralCount && !same; ++d) same = h[i].hashes[0].distance(h[j].hashes[size_t(d)]) <= 70;
+      if (same) parent[root(i)] = root(j);
+    }
+  }
+  std::map<size_t, size_t> best;  // group root -> largest member
+  for (size_t i = 0; i < n; ++i) {
+    auto [it, fresh] = best.emplace(root(i), i);
+    const auto px = [&](size_t k) { return size_t(photos[k].image.width) * photos[k].image.height; };
+    if (!fresh && px(i) > px(it->second)) it->second = i;
+  }
+  std::vector<size_t> out;
+  for (const auto& [r, i] : best) out.push_back(i);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_distractors) {
+  Corpus c;
+  c.photos_total = photos.size();
+  const std::vector<size_t> keep = distinct_photos(photos);
+  c.photos_used = keep.size();
+  std::mt19937_64 rng(42);
+  struct Cell {
+    size_t photo;
+    cv::Rect rect;
+  };
+  // Each photo is cut into a grid; each cell gives at most one piece, a random rectangle of 75-
+  // 100% of the cell in each direction, so pieces of one photo never overlap.
+  std::vector<std::vector<Cell>> work_cells, hard_cells;
+  std::vector<Cell> unrelated_cells;
+  for (size_t k = 0; k < keep.size(); ++k) {
+    const Image& im = photos[keep[k]].image;
+    const int g = std::min(im.width, im.height) >= 2400 ? 4 : 3;
+    std::vector<Cell> cells;
+    for (int gy = 0; gy < g; ++gy) {
+      for (int gx = 0; gx < g; ++gx) {
+        const int cw = im.width / g, ch = im.height / g;
+        std::uniform_real_distribution<double> u(0.75, 1.0);
+        const int w = int(cw * u(rng)), h = int(ch * u(rng));
+        const int x = gx * cw + int(rng() % uint64_t(cw - w + 1));
+        const int y = gy * ch + int(rng() % uint64_t(ch - h + 1));
+        cells.push_back({keep[k], cv::Rect(x, y, w, h)});
+      }
+    }
+    std::shuffle(cells.begin(), cells.end(), rng);
+    if (k % 4 == 3) {  // a quarter of the photos give only unrelated distractors and fillers
+      unrelated_cells.insert(unrelated_cells.end(), cells.begin(), cells.end());
+    } else {
+      const size_t nw = (cells.size() * 2 + 2) / 3;
+      work_cells.emplace_back(cells.begin(), cells.begin() + long(nw));
+      hard_cells.emplace_back(cells.begin() + long(nw), cells.end());
+    }
+  }
+  auto piece = [&](const Cell& cell, const std::string& id, bool hard) {
+    const Image& src = photos[cell.photo].image;
+    const double s = std::min(1.0, 1024.0 / std::max(cell.rect.width, cell.rect.height));
+    Piece p;
+    p.id = id;
+    p.photo = cell.photo;
+    p.hard = hard;
+    p.origin = fs::path(photos[cell.photo].path).filename().string() + " " +
+               std::to_string(cell.rect.x) + "," + std::to_string(cell.rect.y) + " " +
+               std::to_string(cell.rect.width) + "x" + std::to_string(cell.rect.height);
+    p.image = cut(src, cell.rect.x, cell.rect.y, cell.rect.width, cell.rect.height,
+                  int(cell.rect.width * s), int(cell.rect.height * s));
+    return p;
+  };
+  // Round-robin over photos so that every photo gives works.
+  auto take_round_robin = [&](std::vector<std::vector<Cell>>& pools, int n, auto&& make) {
+    for (size_t round = 0; n > 0; ++round) {
+      bool any = false;
+      for (auto& pool : pools) {
+        if (round < pool.size() && n > 0) {
+          if (make(pool[round])) --n;
+          any = true;
+        }
+      }
+      if (!any) break;
+    }
+  };
+  // Works and distractors must be usable images: PDQ quality >= 50, the reference's line below
+  // which a hash is too weak to act on (flat sky, blank paper). Those cells are skipped.
+  auto usable = [](const Piece& p) { return pdq_hash(p.image).quality >= kPdqMinUsefulQuality; };
+  take_round_robin(work_cells, n_works, [&](const Cell& cell) {
+    char id[16];
+    std::snprintf(id, sizeof id, "w%04zu", c.works.size());
+    Piece p = piece(cell, id, false);
+    if (!usable(p)) return false;
+    c.works.push_back(std::move(p));
+    return true;
+  });
+  const int n_hard = n_distractors / 2;
+  take_round_robin(hard_cells, n_hard, [&](const Cell& cell) {
+    Piece p = piece(cell, "h" + std::to_string(c.distractors.size()), true);
+    if (!usable(p)) return false;
+    c.distractors.push_back(std::move(p));
+    return true;
+  });
+  for (size_t i = 0; i < unrelated_cells.size(); ++i) {
+    Piece p = piece(unrelated_cells[i], "u" + std::to_string(i), false);
+    if (int(c.distractors.size()) < n_distractors && usable(p)) c.distractors.push_back(p);
+    c.fillers.push_back(std::move(p));
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Methods and their outcomes.
+
+enum Method { kOurs = 0, kPdqOnly, kPHash, kBlockMean, kMarrHildreth, kColorMoment, kMethods };
+const char* kMethodNames[kMethods] = {"imprint (PDQ + 2nd stage)", "PDQ only", "PHash",
+                                      "BlockMean", "MarrHildreth", "ColorMoment"};
+const char* kMethodShort[kMethods] = {"imprint", "PDQ only", "PHash", "BlockMean", "MarrHildreth",
+                                      "ColorMoment"};
+
+struct Outcome {
+  int work = -1;        // best work (index into corpus.works), -1: none
+  double score = -1e9;  // higher is more confident
+  bool flagged_right = false;
+  bool flagged_wrong = false;
+};
+
+struct QueryRecord {
+  int family = 0;
+  int truth = -1;  // work index, -1 for negatives
+  bool hard = false;
+  Outcome out[kMethods];
+  bool second_stage_ran = false;
+  std::string top_method;
+  double top_score = 0;
+  int top_work = -1;
+  double ours_ms = 0, pdq_ms = 0;
+};
+
+struct ImgHashes {
+  cv::Mat h[4];
+};
+
+ImgHashes img_hashes(const Image& image) {
+  thread_local cv::Ptr<cv::img_hash::ImgHashBase> algos[4] = {
+      cv::img_hash::PHash::create(), cv::img_hash::BlockMeanHash::create(),
+      cv::img_hash::MarrHildrethHash::create(), cv::img_hash::ColorMomentHash::create()};
+  cv::Mat rgb(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
+              const_cast<uint8_t*>(image.pixels.data()));
+  cv::Mat bgr;
+  if (image.channels == 1) {
+    cv::cvtColor(rgb, bgr, cv::COLOR_GRAY2BGR);
+  } else {
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  }
+  ImgHashes out;
+  for (int k = 0; k < 4; ++k) algos[k]->compute(bgr, out.h[k]);
+  return out;
+}
+
+double img_hash_distance(int k, const cv::Mat& a, const cv::Mat& b) {
+  thread_local cv::Ptr<cv::img_hash::ImgHashBase> algos[4] = {
+      cv::img_hash::PHash::create(), cv::img_hash::BlockMeanHash::create(),
+      cv::img_hash::MarrHildrethHash::create(), cv::img_hash::ColorMomentHash::create()};
+  return algos[k]->compare(a, b);
+}
+
+Outcome catalog_outcome(const QueryResult& r, const std::map<std::string, int>& work_index,
+                        int truth) {
+  Outcome o;
+  if (!r.matches.empty()) {
+    const auto it = work_index.find(r.matches.front().work.id);
+    o.work = it == work_index.end() ? -2 : it->second;
+    o.score = r.matches.front().score;
+  }
+  for (const Candidate& c : r.matches) {
+    if (c.decision != MatchDecision::kFlag) continue;
+    const auto it = work_index.find(c.work.id);
+    if (it != work_index.end() && it->second == truth) {
+      o.flagged_right = true;
+    } else {
+      o.flagged_wrong = true;
+    }
+  }
+  return o;
+}
+
+// The lowest threshold at which false positives stay within `allowed`: scores at or above it
+// count. Returns +inf when even the best score of a false positive exceeds every true one.
+double threshold_for(const std::vector<QueryRecord>& q, int m, size_t allowed) {
+  std::vector<double> fp;
+  for (const QueryRecord& r : q) {
+    const Outcome& o = r.out[m];
+    if (o.work == -1) continue;
+    if (r.truth < 0 || o.work != r.truth) fp.push_back(o.score);
+  }
+  std::sort(fp.rbegin(), fp.rend());
+  if (fp.size() <= allowed) return -1e18;
+  return std::nextafter(fp[allowed], 1e18);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chart: recall per family, one bar per method, drawn with OpenCV.
+
+void draw_chart(const std::string& path, const std::vector<std::string>& families,
+                const std::vector<std::array<double, kMethods>>& recall, const std::string& title) {
+  const cv::Scalar colours[kMethods] = {{40, 110, 230}, {60, 170, 80},  {200, 120, 40},
+                                        {150, 80, 170}, {120, 120, 120}, {40, 180, 200}};
+  const int label_w = 190, bar_w = 640, bar_h = 5, group_h = kMethods * bar_h + 8;
+  const int top = 90, left = label_w + 10;
+  const int height = top + int(families.size()) * group_h + 50, width = left + bar_w + 40;
+  cv::Mat img(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
+  const int font = cv::FONT_HERSHEY_SIMPLEX;
+  cv::putText(img, title, cv::Point(10, 24), font, 0.6, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  for (int m = 0; m < kMethods; ++m) {
+    const int x = 10 + (m % 3) * 260, y = 44 + (m / 3) * 20;
+    cv::rectangle(img, cv::Rect(x, y - 10, 14, 10), colours[m], cv::FILLED);
+    cv::putText(img, kMethodNames[m], cv::Point(x + 20, y), font, 0.45, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+  }
+  for (int p = 0; p <= 100; p += 25) {
+    const int x = left + bar_w * p / 100;
+    cv::line(img, cv::Point(x, top - 4), cv::Point(x, height - 40), cv::Scalar(220, 220, 220), 1);
+    cv::putText(img, std::to_string(p) + "%", cv::Point(x - 12, height - 24), font, 0.4,
+                cv::Scalar(80, 80, 80), 1, cv::LINE_AA);
+  }
+  const int target_x = left + bar_w * 90 / 100;
+  cv::line(img, cv::Point(target_x, top - 4), cv::Point(target_x, height - 40),
+           cv::Scalar(0, 0, 200), 1, cv::LINE_AA);
+  cv::putText(img, "90%", cv::Point(target_x - 10, top - 8), font, 0.35, cv::Scalar(0, 0, 200), 1,
+              cv::LINE_AA);
+  for (size_t f = 0; f < families.size(); ++f) {
+    const int y0 = top + int(f) * group_h;
+    if (f % 2 == 1) {
+      cv::rectangle(img, cv::Rect(0, y0 - 2, width, group_h), cv::Scalar(246, 246, 246), cv::FILLED);
+    }
+    cv::putText(img, families[f], cv::Point(10, y0 + group_h / 2 + 2), font, 0.42,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    for (int m = 0; m < kMethods; ++m) {
+      const int w = int(std::lround(bar_w * recall[f][size_t(m)]));
+      cv::rectangle(img, cv::Rect(left, y0 + m * bar_h, std::max(1, w), bar_h - 1), colours[m],
+                    cv::FILLED);
+    }
+  }
+  cv::line(img, cv::Point(left, top - 4), cv::Point(left, height - 40), cv::Scalar(0, 0, 0), 1);
+  cv::Mat bgr;
+  cv::cvtColor(img, bgr, cv::COLOR_RGB2BGR);
+  cv::imwrite(path, bgr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Second-stage cost at catalog scale.
+
+struct CostLine {
+  int works = 0;
+  double build_s = 0;
+  double memory_per_work = 0;
+  double mean_ms = 0, p50_ms = 0, p95_ms = 0;
+  int found = 0, found_base = 0, positives = 0;
+  int depth = 0;
+};
+
+// A feature index of `n` works: the registered works' own features, then copies of real
+// feature sets from unregistered cuts with 40 of 256 bits flipped in every descriptor and the
+// keypoints moved by a random similarity, so the filler is as dense as real photos (its
+// descriptors sit where ORB descriptors sit) without being copies of any query.
+std::unique_ptr<FeatureIndex> scaled_index(const std::vector<LocalFeatures>& registered,
+                                           const std::vector<LocalFeatures>& sources, int n,
+                                           double* build_s) {
+  const auto t0 = Clock::now();
+  auto index = std::make_unique<FeatureIndex>();
+  std::mt19937_64 rng(7);
+  for (size_t i = 0; i < registered.size(); ++i) index->add(int64_t(i) + 1, registered[i]);
+  for (int i = int(registered.size()); i < n; ++i) {
+    LocalFeatures f = sources[rng() % sources.size()];
+    const double a = std::uniform_real_distribution<double>(0, 6.283)(rng);
+    const double s = std::uniform_real_distribution<double>(0.6, 1.6)(rng);
+    for (LocalKeypoint& k : f.keypoints) {
+      const double x = k.x, y = k.y;
+      k.x = float(s * (std::cos(a) * x - std::sin(a) * y) + f.width);
+      k.y = float(s * (std::sin(a) * x + std::cos(a) * y) + f.height);
+      k.angle = float(std::fmod(k.angle + a * 57.2958, 360.0));
+    }
+    for (size_t d = 0; d < f.size(); ++d) {
+      uint8_t* code = f.descriptors.data() + d * kLocalDescriptorBytes;
+      for (int b = 0; b < 40; ++b) {
+        const uint64_t bit = rng() % 256;
+        code[bit / 8] ^= uint8_t(1u << (bit % 8));
+      }
+    }
+    index->add(int64_t(i) + 1, f);
+  }
+  *build_s = ms_since(t0) / 1000;
+  return index;
+}
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+std::string pct(double v) { return fmt("%.0f%%", 100 * v); }
+
+}  // namespace
+}  // namespace imprint::bench
+
+int main(int argc, char** argv) {
+  using namespace imprint;
+  using namespace imprint::bench;
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : "";
+    if (k == "--quick") {
+      a.works = 40;
+      a.distractors = 40;
+      a.cost_sizes = {10000};
+    } else if (k == "--works") {
+      a.works = std::atoi(v), ++i;
+    } else if (k == "--distractors") {
+      a.distractors = std::atoi(v), ++i;
+    } else if (k == "--threads") {
+      a.threads = std::max(1, std::atoi(v)), ++i;
+    } else if (k == "--families") {
+      a.families = v, ++i;
+    } else if (k == "--list-misses") {
+      a.list_misses = true;
+    } else if (k == "--out") {
+      a.out = v, ++i;
+    } else if (k == "--cost-sizes") {
+      a.cost_sizes.clear();
+      std::stringstream ss(v);
+      for (std::string t; std::getline(ss, t, ',');) {
+        if (!t.empty() && std::atoi(t.c_str()) > 0) a.cost_sizes.push_back(std::atoi(t.c_str()));
+      }
+      ++i;
+    } else {
+      std::fprintf(stderr,
+                   "usage: robustness [--quick] [--works N] [--distractors N] [--threads N] "
+                   "[--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]\n");
+      return 2;
+    }
+  }
+  cv::setNumThreads(1);  // parallelism is ours: one query per thread
+  const auto t_start = Clock::now();
+
+  std::fprintf(stderr, "loading wallpapers...\n");
+  const std::vector<SourcePhoto> photos = load_source_photos();
+  const Corpus corpus = build_corpus(photos, a.works, a.distractors);
+  std::vector<TransformFamily> families = transform_families();
+  if (!a.families.empty()) {
+    std::erase_if(families, [&](const TransformFamily& f) { return f.name.find(a.families) == std::string::npos; });
+  }
+  std::vector<const Image*> fillers;
+  for (const Piece& p : corpus.fillers) fillers.push_back(&p.image);
+  size_t n_hard = 0;
+  for (const Piece& p : corpus.distractors) n_hard += p.hard;
+
+  // Register the works through the real path: JPEG bytes, work_input_from_image, register_works.
+  const fs::path dir = fs::temp_directory_path() / ("imprint-robustness-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  CatalogOptions co;
+  co.dir = dir.string();
+  co.sync_commits = false;
+  Result<std::unique_ptr<Catalog>> opened = Catalog::open(co);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s\n", opened.status().to_string().c_str());
+    return 1;
+  }
+  std::unique_ptr<Catalog> catalog = std::move(*opened);
+  std::vector<WorkInput> inputs(corpus.works.size());
+  std::vector<ImgHashes> work_hashes(corpus.works.size());
+  std::vector<LocalFeatures> work_features(corpus.works.size());
+  std::map<std::string, int> work_index;
+  std::atomic<size_t> feature_bytes{0};
+  const auto t_reg = Clock::now();
+  parallel_for(corpus.works.size(), a.threads, [&](size_t i) {
+    const Piece& p = corpus.works[i];
+    const std::vector<uint8_t> bytes = encode_as(p.image, ".jpg", 95);
+    Result<WorkInput> in = work_input_from_image(bytes);
+    if (!in.ok()) {
+      std::fprintf(stderr, "%s: %s\n", p.id.c_str(), in.status().to_string().c_str());
+      std::exit(1);
+    }
+    in->work.id = p.id;
+    in->work.title = p.origin;
+    for (const WorkFingerprint& f : in->fingerprints) {
+      if (f.kind == kLocalFeaturesKind) {
+        feature_bytes += f.data.size();
+        work_features[i] = *decode_local_features(f.data);
+      }
+    }
+    inputs[i] = std::move(*in);
+    work_hashes[i] = img_hashes(*decode_image(bytes));
+  });
+  const double fingerprint_ms = ms_since(t_reg) * a.threads / double(std::max<size_t>(1, inputs.size()));
+  for (size_t i = 0; i < inputs.size(); i += 32) {
+    const size_t n = std::min<size_t>(32, inputs.size() - i);
+    for (const auto& r : catalog->register_works(std::span<const WorkInput>(inputs.data() + i, n))) {
+      if (!r.ok()) {
+        std::fprintf(stderr, "register: %s\n", r.status().to_string().c_str());
+        return 1;
+      }
+    }
+  }
+  for (size_t i = 0; i < corpus.works.size(); ++i) work_index[corpus.works[i].id] = int(i);
+  // PDQ only: the same catalog, opened by a reader with the second stage switched off.
+  CatalogOptions ro = co;
+  ro.read_only = true;
+  ro.second_stage = false;
+  Result<std::unique_ptr<Catalog>> pdq_only = Catalog::open(ro);
+  if (!pdq_only.ok()) {
+    std::fprintf(stderr, "%s\n", pdq_only.status().to_string().c_str());
+    return 1;
+  }
+  ro.second_stage = true;
+  const auto t_open = Clock::now();
+  Result<std::unique_ptr<Catalog>> reopened = Catalog::open(ro);
+  const double reopen_ms = ms_since(t_open);
+  if (!reopened.ok()) return 1;
+  reopened->reset();
+
+  // Queries: every family on every work and every distractor.
+  const size_t per_family = corpus.works.size() + corpus.distractors.size();
+  std::vector<QueryRecord> records(families.size() * per_family);
+  std::atomic<size_t> done{0};
+  std::mutex log_mu;
+  MatchOptions mo;
+  mo.min_score = 0;  // list the nearest works whatever their score: the threshold is swept here
+  mo.top_k = 5;
+  std::fprintf(stderr, "%zu works, %zu distractors (%zu hard), %zu families: %zu queries\n",
+               corpus.works.size(), corpus.distractors.size(), n_hard, families.size(),
+               records.size());
+  std::vector<double> stage_ms;
+  parallel_for(records.size(), a.threads, [&](size_t qi) {
+    const size_t f = qi / per_family, i = qi % per_family;
+    const bool positive = i < corpus.works.size();
+    const Piece& p = positive ? corpus.works[i] : corpus.distractors[i - corpus.works.size()];
+    QueryRecord& rec = records[qi];
+    rec.family = int(f);
+    rec.truth = positive ? int(i) : -1;
+    rec.hard = p.hard;
+    TransformContext ctx;
+    ctx.seed = uint64_t(f) * 1000003ull + i * 7919ull + 1;
+    ctx.fillers = &fillers;
+    const std::vector<uint8_t> bytes = families[f].apply(p.image, ctx);
+
+    HashOptions ho;
+    ho.dihedral = true;  // as `imprint query` does
+    Result<ImageFingerprint> fp = fingerprint_image(bytes, ho);
+    if (!fp.ok()) {
+      std::fprintf(stderr, "%s/%s: %s\n", families[f].name.c_str(), p.id.c_str(),
+                   fp.status().to_string().c_str());
+      return;
+    }
+    const std::vector<ImageFingerprint> q = {*fp};
+    double extract_ms = 0;
+    const LocalFeatureSource source = [&](size_t) -> Result<LocalFeatures> {
+      const auto t = Clock::now();
+      Result<Image> img = decode_image(bytes);
+      if (!img.ok()) return img.status();
+      LocalFeatures lf = extract_local_features(*img, query_feature_options());
+      extract_ms = ms_since(t);
+      rec.second_stage_ran = true;
+      return lf;
+    };
+    auto t = Clock::now();
+    const QueryResult ours = catalog->match(q, mo, source).front();
+    rec.ours_ms = ms_since(t);
+    t = Clock::now();
+    const QueryResult pdq = (*pdq_only)->match(q, mo).front();
+    rec.pdq_ms = ms_since(t);
+    rec.out[kOurs] = catalog_outcome(ours, work_index, rec.truth);
+    rec.out[kPdqOnly] = catalog_outcome(pdq, work_index, rec.truth);
+    if (!ours.matches.empty()) rec.top_method = ours.matches.front().method;
+    if (a.list_misses) {
+      const bool miss = positive ? !rec.out[kOurs].flagged_right : rec.out[kOurs].flagged_wrong;
+      if (positive && rec.out[kOurs].flagged_wrong) {
+        std::lock_guard<std::mutex> lk(log_mu);
+        for (const Candidate& c : ours.matches) {
+          if (c.decision == MatchDecision::kFlag && c.work.id != p.id) {
+            std::fprintf(stderr, "WRONGFLAG %s %s [%s] -> %s [%s] score=%.3f method=%s\n",
+                         families[f].name.c_str(), p.id.c_str(), p.origin.c_str(),
+                         c.work.id.c_str(), c.work.title.c_str(), c.score, c.method.c_str());
+          }
+        }
+      }
+      if (miss) {
+        std::lock_guard<std::mutex> lk(log_mu);
+        std::fprintf(stderr, "%s %s %s [%s] q=%d top=%s score=%.3f method=%s ran=%d\n",
+                     positive ? "MISS" : "FALSE", families[f].name.c_str(), p.id.c_str(),
+                     p.origin.c_str(), fp->pdq.quality,
+                     ours.matches.empty() ? "-" : ours.matches.front().work.id.c_str(),
+                     ours.matches.empty() ? 0.0 : ours.matches.front().score,
+                     rec.top_method.c_str(), int(rec.second_stage_ran));
+      }
+    }
+
+    Result<Image> decoded = decode_image(bytes);
+    if (decoded.ok()) {
+      const ImgHashes qh = img_hashes(*decoded);
+      for (int k = 0; k < 4; ++k) {
+        Outcome& o = rec.out[kPHash + k];
+        for (size_t w = 0; w < work_hashes.size(); ++w) {
+          const double d = img_hash_distance(k, qh.h[k], work_hashes[w].h[k]);
+          if (-d > o.score) {
+            o.score = -d;
+            o.work = int(w);
+          }
+        }
+      }
+    }
+    const size_t n = ++done;
+    std::lock_guard<std::mutex> lk(log_mu);
+    if (rec.second_stage_ran) stage_ms.push_back(rec.ours_ms - rec.pdq_ms);
+    (void)extract_ms;
+    if (n % 200 == 0) {
+      std::fprintf(stderr, "  %zu/%zu queries, %.0f s\n", n, records.size(), ms_since(t_start) / 1000);
+    }
+  });
+
+  // Thresholds at <= 0.1% false positives, then recall per family.
+  size_t n_neg = 0;
+  for (const QueryRecord& r : records) n_neg += r.truth < 0;
+  const size_t allowed = n_neg / 1000;
+  double thr[kMethods];
+  size_t fp_at[kMethods];
+  for (int m = 0; m < kMethods; ++m) {
+    thr[m] = threshold_for(records, m, allowed);
+    fp_at[m] = 0;
+    for (const QueryRecord& r : records) {
+      const Outcome& o = r.out[m];
+      if (o.work != -1 && o.score >= thr[m] && (r.truth < 0 || o.work != r.truth)) ++fp_at[m];
+    }
+  }
+  std::vector<std::array<double, kMethods>> recall(families.size());
+  std::vector<double> def_ours(families.size()), def_pdq(families.size()), ran(families.size());
+  std::vector<int> pos_count(families.size(), 0), neg_flags_ours(families.size(), 0),
+      neg_flags_pdq(families.size(), 0);
+  size_t false_flags[2] = {0, 0}, wrong_flags[2] = {0, 0}, hard_flags[2] = {0, 0};
+  for (const QueryRecord& r : records) {
+    const size_t f = size_t(r.family);
+    if (r.truth < 0) {
+      if (r.out[kOurs].flagged_wrong) ++false_flags[0], ++neg_flags_ours[f], hard_flags[0] += r.hard;
+      if (r.out[kPdqOnly].flagged_wrong) ++false_flags[1], ++neg_flags_pdq[f], hard_flags[1] += r.hard;
+      continue;
+    }
+    ++pos_count[f];
+    for (int m = 0; m < kMethods; ++m) {
+      const Outcome& o = r.out[m];
+      recall[f][size_t(m)] += o.work == r.truth && o.score >= thr[m];
+    }
+    def_ours[f] += r.out[kOurs].flagged_right;
+    def_pdq[f] += r.out[kPdqOnly].flagged_right;
+    wrong_flags[0] += r.out[kOurs].flagged_wrong;
+    wrong_flags[1] += r.out[kPdqOnly].flagged_wrong;
+    ran[f] += r.second_stage_ran;
+  }
+  for (size_t f = 0; f < families.size(); ++f) {
+    const double n = std::max(1, pos_count[f]);
+    for (double& v : recall[f]) v /= n;
+    def_ours[f] /= n;
+    def_pdq[f] /= n;
+    ran[f] /= n;
+  }
+
+  // Second-stage cost at catalog scale, on real query features (crops, picture-in-picture,
+  // collages and negatives), with the same options the catalog uses.
+  const SecondStageOptions so = co.second_stage_options;
+  std::vector<LocalFeatures> cost_queries;
+  std::vector<int> cost_truth;
+  {
+    std::mt19937_64 rng(99);
+    std::vector<size_t> pick_families;
+    for (size_t f = 0; f < families.size(); ++f) {
+      const std::string& n = families[f].name;
+      if (n.starts_with("crop") || n == "pip-40" || n == "collage-2x2" || n == "screenshot") {
+        pick_families.push_back(f);
+      }
+    }
+    if (pick_families.empty()) pick_families.push_back(0);
+    const size_t n_cost = std::min<size_t>(120, corpus.works.size() + corpus.distractors.size());
+    for (size_t k = 0; k < n_cost; ++k) {
+      const size_t f = pick_families[k % pick_families.size()];
+      const bool positive = k % 3 != 2;
+      const size_t i = positive ? rng() % corpus.works.size() : rng() % corpus.distractors.size();
+      const Piece& p = positive ? corpus.works[i] : corpus.distractors[i];
+      TransformContext ctx;
+      ctx.seed = 5000 + k;
+      ctx.fillers = &fillers;
+      const std::vector<uint8_t> bytes = families[f].apply(p.image, ctx);
+      cost_queries.push_back(extract_local_features(*decode_image(bytes), query_feature_options()));
+      cost_truth.push_back(positive ? int(i) + 1 : -1);  // index pk = work index + 1
+    }
+  }
+  // Extraction cost of a query's features, decode included (one thread).
+  double extract_ms = 0;
+  {
+    const auto t = Clock::now();
+    int n = 0;
+    for (size_t k = 0; k < std::min<size_t>(30, corpus.works.size()); ++k, ++n) {
+      const std::vector<uint8_t> bytes = encode_as(corpus.works[k].image, ".jpg", 90);
+      (void)extract_local_features(*decode_image(bytes), query_feature_options());
+    }
+    extract_ms = ms_since(t) / std::max(1, n);
+  }
+  std::vector<LocalFeatures> sources;
+  {
+    std::mt19937_64 rng(5);
+    const size_t n_sources = a.cost_sizes.empty() ? 0 : 400;
+    std::vector<LocalFeatures> got(n_sources);
+    parallel_for(n_sources, a.threads, [&](size_t k) {
+      const Piece& p = k % 2 ? corpus.fillers[k % corpus.fillers.size()]
+                             : corpus.distractors[k % corpus.distractors.size()];
+      std::mt19937_64 r(k + 1);
+      const double fw = std::uniform_real_distribution<double>(0.4, 1.0)(r);
+      const double fh = std::uniform_real_distribution<double>(0.4, 1.0)(r);
+      const Image part = crop_fraction(p.image, fw * fh, double(r() % 100) / 99, double(r() % 100) / 99);
+      got[k] = extract_local_features(part, work_feature_options());
+    });
+    for (auto& g : got) {
+      if (!g.empty()) sources.push_back(std::move(g));
+    }
+  }
+  std::vector<CostLine> cost;
+  for (int n : a.cost_sizes) {
+    std::fprintf(stderr, "second-stage cost at %d works...\n", n);
+    CostLine c;
+    c.works = n;
+    std::unique_ptr<FeatureIndex> index = scaled_index(work_features, sources, n, &c.build_s);
+    c.memory_per_work = double(index->memory_bytes()) / n;
+    c.depth = index->depth();
+    std::vector<double> t_ms;
+    FeatureIndex base;
+    for (size_t i = 0; i < work_features.size(); ++i) base.add(int64_t(i) + 1, work_features[i]);
+    for (size_t k = 0; k < cost_queries.size(); ++k) {
+      const auto t = Clock::now();
+      const std::vector<LocalMatch> got = match_local_features(*index, cost_queries[k], so);
+      t_ms.push_back(ms_since(t));
+      if (cost_truth[k] < 0) continue;
+      ++c.positives;
+      c.found += !got.empty() && got.front().work_pk == cost_truth[k] && got.front().score >= 0.5;
+      const std::vector<LocalMatch> small = match_local_features(base, cost_queries[k], so);
+      c.found_base += !small.empty() && small.front().work_pk == cost_truth[k] && small.front().score >= 0.5;
+    }
+    std::sort(t_ms.begin(), t_ms.end());
+    c.mean_ms = std::accumulate(t_ms.begin(), t_ms.end(), 0.0) / double(t_ms.size());
+    c.p50_ms = t_ms[t_ms.size() / 2];
+    c.p95_ms = t_ms[std::min(t_ms.size() - 1, size_t(double(t_ms.size()) * 0.95))];
+    cost.push_back(c);
+  }
+
+  // Fast path: a query PDQ settles costs the same with the second stage on as off.
+  std::vector<double> settled_on, settled_off;
+  for (const QueryRecord& r : records) {
+    if (r.truth >= 0 && !r.second_stage_ran) {
+      settled_on.push_back(r.ours_ms);
+      settled_off.push_back(r.pdq_ms);
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+
+  // Report.
+  std::ostringstream md;
+  md << "# Robustness: recall per edit at <= 0.1% false positives\n\n";
+  md << "Machine: " << machine_description() << "\n\n";
+  md << "Inputs: " << corpus.photos_used << " distinct photos (of " << corpus.photos_total
+     << " wallpapers in gnome/mate/sway-backgrounds; versions of one picture merged), cut into "
+        "non-overlapping pieces: "
+     << corpus.works.size() << " registered works, " << corpus.distractors.size()
+     << " unregistered distractors (" << n_hard
+     << " of them other regions of the works' own photos: hard negatives), "
+     << corpus.fillers.size() << " unregistered fillers for backgrounds and collages. "
+     << families.size() << " edit families applied to every work (" << corpus.works.size() * families.size()
+     << " positive queries) and every distractor (" << n_neg << " negative queries). Queries run "
+     << "through fingerprint_image (exact, dihedral) and Catalog::match; the second stage gets "
+        "the decoded query's local features.\n\n";
+  md << "Each method's threshold is the lowest score that keeps false positives (negative "
+        "queries matched to any work, and positive queries matched to a wrong work) at or below "
+        "0.1% of the negative queries: "
+     << allowed << " of " << n_neg << ". img_hash methods match the nearest registered work by "
+        "their own distance (threshold on that distance); PDQ only is the same catalog opened "
+        "with `CatalogOptions::second_stage = false`.\n\n";
+  md << "| family | " << kMethodShort[0];
+  for (int m = 1; m < kMethods; ++m) md << " | " << kMethodShort[m];
+  md << " | imprint default flags | PDQ-only default flags | 2nd stage ran |\n|---|";
+  for (int m = 0; m < kMethods + 3; ++m) md << "---|";
+  md << "\n";
+  std::array<double, kMethods> mean_recall{};
+  for (size_t f = 0; f < families.size(); ++f) {
+    md << "| " << families[f].name;
+    for (int m = 0; m < kMethods; ++m) {
+      md << " | " << pct(recall[f][size_t(m)]);
+      mean_recall[size_t(m)] += recall[f][size_t(m)] / double(families.size());
+    }
+    md << " | " << pct(def_ours[f]) << " | " << pct(def_pdq[f]) << " | " << pct(ran[f]) << " |\n";
+  }
+  md << "| **mean over families**";
+  for (int m = 0; m < kMethods; ++m) md << " | **" << pct(mean_recall[size_t(m)]) << "**";
+  md << " | | | |\n\n";
+  md << "| method | threshold (score) | false positives at it |\n|---|---|---|\n";
+  for (int m = 0; m < kMethods; ++m) {
+    md << "| " << kMethodNames[m] << " | "
+       << (thr[m] < -1e17 ? std::string("any candidate") : fmt(m < 2 ? "%.3f" : "%.4g", m < 2 ? thr[m] : -thr[m]) + (m < 2 ? "" : " (distance <=)"))
+       << " | " << fp_at[m] << " / " << n_neg << " |\n";
+  }
+  md << "\nDefault decisions (MatchOptions defaults, every work's licence denies): imprint flags "
+     << false_flags[0] << " of " << n_neg << " negative queries (" << hard_flags[0]
+     << " of them hard negatives) and " << wrong_flags[0]
+     << " positives as a wrong work; PDQ only flags " << false_flags[1] << " negatives ("
+     << hard_flags[1] << " hard) and " << wrong_flags[1] << " positives as a wrong work.\n\n";
+  md << "Families: ";
+  for (size_t f = 0; f < families.size(); ++f) {
+    md << (f ? "; " : "") << "`" << families[f].name << "` " << families[f].description;
+  }
+  md << ".\n\n";
+
+  md << "# Second stage: cost\n\n";
+  md << "Per registered work: " << fmt("%.1f", double(feature_bytes) / 1024 / std::max<size_t>(1, corpus.works.size()))
+     << " KB of local features in SQLite; registration fingerprinting (decode, PDQ, features) "
+     << fmt("%.1f", fingerprint_ms) << " ms a work; reopening the " << corpus.works.size()
+     << "-work catalog (feature index rebuilt from SQLite) " << fmt("%.0f", reopen_ms) << " ms.\n\n";
+  md << "Fast path: queries PDQ settles do not run the second stage; their match() takes "
+     << fmt("%.3f", median(settled_on)) << " ms (median) with it on, " << fmt("%.3f", median(settled_off))
+     << " ms with it off. Where it runs, the second stage adds " << fmt("%.1f", median(stage_ms))
+     << " ms (median) in this run: query decode + feature extraction (" << fmt("%.1f", extract_ms)
+     << " ms alone), index search and verification.\n\n";
+  if (!cost.empty()) {
+    md << "Search and verification per query (one thread, " << cost_queries.size()
+       << " real queries: crops, picture-in-picture, collages, screenshots and negatives) in "
+          "feature indexes of N works: the registered works plus filler works made from real "
+          "feature sets of unregistered cuts (every descriptor 40 bits away from its source, "
+          "keypoints moved by a random similarity). Query feature extraction (" << fmt("%.1f", extract_ms)
+       << " ms) comes on top.\n\n";
+    md << "| works | ms/query mean | p50 | p95 | memory per work | tree depth | build s | positives found (vs " << corpus.works.size() << " works) |\n|---|---|---|---|---|---|---|---|\n";
+    for (const CostLine& c : cost) {
+      md << "| " << c.works << " | " << fmt("%.1f", c.mean_ms) << " | " << fmt("%.1f", c.p50_ms)
+         << " | " << fmt("%.1f", c.p95_ms) << " | " << fmt("%.1f KB", c.memory_per_work / 1024)
+         << " | " << c.depth << " | " << fmt("%.1f", c.build_s) << " | " << c.found << "/"
+         << c.positives << " (" << c.found_base << "/" << c.positives << ") |\n";
+    }
+  }
+  md << "\nRun time " << fmt("%.0f", ms_since(t_start) / 1000) << " s with " << a.threads
+     << " threads. Command: `build/benchmarks/robustness";
+  for (int i = 1; i < argc; ++i) md << " " << argv[i];
+  md << "`\n";
+
+  const std::string text = md.str();
+  std::fputs(text.c_str(), stdout);
+  fs::create_directories(a.out);
+  std::ofstream(a.out + "/robustness.md") << text;
+  std::vector<std::string> names;
+  for (const auto& f : families) names.push_back(f.name);
+  draw_chart(a.out + "/robustness.png", names, recall,
+             "Recall at <= 0.1% false positives (" + std::to_string(corpus.works.size()) +
+                 " works, " + std::to_string(n_neg) + " negative queries)");
+  catalog.reset();
+  fs::remove_all(dir);
+  return 0;
+}

@@ -1,0 +1,274 @@
+#include "picture_regions.h"
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+
+namespace imprint {
+namespace {
+
+// A step of at least this much between neighbouring pixels (0..255 luma, after area averaging to
+// the analysis size) counts as edge. Pasted pictures meet their surroundings with a step; soft
+// content rarely changes this fast along a straight line.
+constexpr int kEdgeStep = 6;
+constexpr int kMaxCandidates = 48;  // per direction; 48^2 x 48^2 / 4 rectangles at most
+
+struct Line {
+  double pos = 0;  // edge coordinate at the analysis scale (between pixel rows or columns)
+  int index = -1;  // row of the edge map (-1: the image border, fully supported)
+  int run = 0;
+};
+
+// edges(i, j): an edge between pixel j and j+1 along direction i, thinned to local maxima and
+// widened by one pixel across, with prefix sums along the line for O(1) coverage queries.
+struct EdgeMap {
+  int lines = 0, length = 0;
+  std::vector<int> prefix;  // (lines) x (length + 1)
+  double coverage(int line, int from, int to) const {
+    if (to <= from) return 0;
+    const int* p = prefix.data() + size_t(line) * (length + 1);
+    return double(p[to] - p[from]) / (to - from);
+  }
+};
+
+// Edges between rows y and y+1 of g (transpose g for columns). An edge is a step: the mean of
+// the two rows below minus the mean of the two rows above, averaged over 7 pixels along the
+// line. Texture (grass, fabric, scan lines) changes sign every few pixels and averages away; the
+// border of a pasted picture keeps one sign along its length.
+// Colour images are taken per channel (the largest step counts): a picture pasted on a background
+// of the same brightness still differs in hue.
+EdgeMap row_edges(const cv::Mat& g, std::vector<Line>* candidates, int min_run) {
+  const int h = g.rows, w = g.cols;
+  std::vector<cv::Mat> channels;
+  cv::split(g, channels);
+  cv::Mat d(h - 1, w, CV_32F, cv::Scalar(0));
+  for (const cv::Mat& c : channels) {
+    cv::Mat f;
+    c.convertTo(f, CV_32F);
+    cv::Mat step(h - 1, w, CV_32F);
+    for (int y = 0; y + 1 < h; ++y) {
+      const float* a0 = f.ptr<float>(std::max(0, y - 1));
+      const float* a1 = f.ptr<float>(y);
+      const float* b0 = f.ptr<float>(y + 1);
+      const float* b1 = f.ptr<float>(std::min(h - 1, y + 2));
+      float* o = step.ptr<float>(y);
+      for (int x = 0; x < w; ++x) o[x] = 0.5f * (b0[x] + b1[x] - a0[x] - a1[x]);
+    }
+    cv::blur(step, step, cv::Size(7, 1), cv::Point(-1, -1), cv::BORDER_REPLICATE);
+    d = cv::max(d, cv::abs(step));
+  }
+  cv::Mat thin(h - 1, w, CV_8U, cv::Scalar(0));
+  for (int y = 0; y + 1 < h; ++y) {
+    const float* c = d.ptr<float>(y);
+    const float* up = y > 0 ? d.ptr<float>(y - 1) : nullptr;
+    const float* dn = y + 2 < h ? d.ptr<float>(y + 1) : nullptr;
+    uint8_t* t = thin.ptr<uint8_t>(y);
+    for (int x = 0; x < w; ++x) {
+      if (c[x] < kEdgeStep) continue;
+      if (up && up[x] > c[x]) continue;
+      if (dn && dn[x] >= c[x]) continue;
+      t[x] = 1;
+    }
+  }
+  EdgeMap m;
+  m.lines = h - 1;
+  m.length = w;
+  m.prefix.assign(size_t(m.lines) * (w + 1), 0);
+  for (int y = 0; y + 1 < h; ++y) {
+    int* p = m.prefix.data() + size_t(y) * (w + 1);
+    int run = 0, best = 0, gap = 0;
+    for (int x = 0; x < w; ++x) {
+      bool e = thin.at<uint8_t>(y, x);
+      if (y > 0) e |= thin.at<uint8_t>(y - 1, x) != 0;
+      if (y + 2 < h) e |= thin.at<uint8_t>(y + 1, x) != 0;
+      p[x + 1] = p[x] + (e ? 1 : 0);
+      // Longest run allowing gaps of up to 3 pixels (JPEG blocks, a matching colour here and there).
+      if (e) {
+        run += 1 + gap;
+        gap = 0;
+      } else if (run > 0 && ++gap > 3) {
+        run = 0;
+        gap = 0;
+      }
+      best = std::max(best, run);
+    }
+    if (best >= min_run) candidates->push_back({double(y + 1), y, best});
+  }
+  // One candidate per edge: the longest run within two rows.
+  std::sort(candidates->begin(), candidates->end(),
+            [](const Line& a, const Line& b) { return a.run > b.run; });
+  std::vector<Line> kept;
+  for (const Line& l : *candidates) {
+    bool near = false;
+    for (const Line& k : kept) near |= std::abs(k.pos - l.pos) <= 2;
+    if (!near) kept.push_back(l);
+    if (int(kept.size()) == kMaxCandidates) break;
+  }
+  *candidates = std::move(kept);
+  return m;
+}
+
+// Mean over the span of the largest per-channel step between the two rows from `pos` and the two
+// rows before it, in the full-resolution image (rows of `img`; transposed for columns).
+double step_at(const cv::Mat& img, int pos, int from, int to) {
+  if (pos < 2 || pos + 1 >= img.rows || to <= from) return 0;
+  const int ch = img.channels();
+  const uint8_t* a0 = img.ptr<uint8_t>(pos - 2);
+  const uint8_t* a1 = img.ptr<uint8_t>(pos - 1);
+  const uint8_t* b0 = img.ptr<uint8_t>(pos);
+  const uint8_t* b1 = img.ptr<uint8_t>(pos + 1);
+  double sum = 0;
+  for (int x = from; x < to; ++x) {
+    int best = 0;
+    for (int c = 0; c < ch; ++c) {
+      const int i = x * ch + c;
+      best = std::max(best, std::abs(int(b0[i]) + b1[i] - a0[i] - a1[i]));
+    }
+    sum += best;
+  }
+  return sum / (2.0 * (to - from));
+}
+
+// The edge position near `guess` (full-resolution pixels) with the strongest step along
+// [from, to), searched within +-radius: the analysis scale locates edges to a pixel or two of
+// its own, and PDQ needs the picture's bounds to about 1%.
+int refine_edge(const cv::Mat& img, int guess, int from, int to, int radius) {
+  if (guess <= 0 || guess >= img.rows) return guess;  // the image border is exact
+  const int inset = (to - from) / 10;  // corners belong to two sides; skip them
+  int best = guess;
+  double best_step = -1;
+  for (int p = std::max(2, guess - radius); p <= std::min(img.rows - 2, guess + radius); ++p) {
+    const double st = step_at(img, p, from + inset, to - inset);
+    if (st > best_step) {
+      best_step = st;
+      best = p;
+    }
+  }
+  return best;
+}
+
+double iou(const PixelRect& a, const PixelRect& b) {
+  const int x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
+  const int x1 = std::min(a.x + a.width, b.x + b.width), y1 = std::min(a.y + a.height, b.y + b.height);
+  if (x1 <= x0 || y1 <= y0) return 0;
+  const double inter = double(x1 - x0) * (y1 - y0);
+  return inter / (double(a.width) * a.height + double(b.width) * b.height - inter);
+}
+
+}  // namespace
+
+std::vector<PixelRect> find_picture_regions(const Image& image, const PictureRegionOptions& o) {
+  std::vector<PixelRect> out;
+  if (image.width < 32 || image.height < 32) return out;
+  const cv::Mat in(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
+                   const_cast<uint8_t*>(image.pixels.data()));
+  cv::Mat g = in;
+  const double s = std::min(1.0, double(o.analysis_side) / std::max(image.width, image.height));
+  if (s < 1) cv::resize(g, g, cv::Size(), s, s, cv::INTER_AREA);
+  const int w = g.cols, h = g.rows;
+  if (w < 16 || h < 16) return out;
+  const int min_w = std::max(8, int(o.min_side * w)), min_h = std::max(8, int(o.min_side * h));
+
+  std::vector<Line> rows, cols;
+  const EdgeMap rm = row_edges(g, &rows, int(min_w * o.min_support));
+  cv::Mat gt;
+  cv::transpose(g, gt);
+  const EdgeMap cm = row_edges(gt, &cols, int(min_h * o.min_support));
+  rows.push_back({0, -1, w});
+  rows.push_back({double(h), -1, w});
+  cols.push_back({0, -1, h});
+  cols.push_back({double(w), -1, h});
+  std::sort(rows.begin(), rows.end(), [](const Line& a, const Line& b) { return a.pos < b.pos; });
+  std::sort(cols.begin(), cols.end(), [](const Line& a, const Line& b) { return a.pos < b.pos; });
+
+  struct Scored {
+    PixelRect analysis;
+    int sides;  // sides on an edge rather than the image border
+    double support;
+    double area;
+  };
+  std::vector<Scored> found;
+  auto cover_row = [&](const Line& l, int from, int to) {
+    return l.index < 0 ? 1.0 : rm.coverage(l.index, from, to);
+  };
+  auto cover_col = [&](const Line& l, int from, int to) {
+    return l.index < 0 ? 1.0 : cm.coverage(l.index, from, to);
+  };
+  for (size_t t = 0; t < rows.size(); ++t) {
+    for (size_t b = t + 1; b < rows.size(); ++b) {
+      const int y0 = int(rows[t].pos), y1 = int(rows[b].pos);
+      if (y1 - y0 < min_h) continue;
+      for (size_t l = 0; l < cols.size(); ++l) {
+        for (size_t r = l + 1; r < cols.size(); ++r) {
+          const int x0 = int(cols[l].pos), x1 = int(cols[r].pos);
+          if (x1 - x0 < min_w) continue;
+          // At least two sides on real edges: the border alone bounds any strip of the image.
+          const int sides = (rows[t].index >= 0) + (rows[b].index >= 0) + (cols[l].index >= 0) +
+                            (cols[r].index >= 0);
+          if (sides < 2) continue;
+          const double aspect = double(x1 - x0) / (y1 - y0);
+          if (aspect > 4 || aspect < 0.25) continue;
+          double sup = cover_row(rows[t], x0, x1);
+          if (sup < o.min_support) continue;
+          sup = std::min(sup, cover_row(rows[b], x0, x1));
+          if (sup < o.min_support) continue;
+          sup = std::min(sup, cover_col(cols[l], y0, y1));
+          if (sup < o.min_support) continue;
+          sup = std::min(sup, cover_col(cols[r], y0, y1));
+          if (sup < o.min_support) continue;
+          found.push_back({{x0, y0, x1 - x0, y1 - y0}, sides, sup, double(x1 - x0) * (y1 - y0)});
+        }
+      }
+    }
+  }
+  // Best supported first, then the larger (a picture rather than a part of it: stripes inside a
+  // picture make rectangles too, but smaller ones).
+  std::sort(found.begin(), found.end(), [](const Scored& a, const Scored& b) {
+    const int sa = int(a.support * 20), sb = int(b.support * 20);
+    return sa != sb ? sa > sb : a.area > b.area;
+  });
+  std::vector<PixelRect> kept;
+  for (const Scored& f : found) {
+    bool dup = false;
+    for (const PixelRect& k : kept) dup |= iou(k, f.analysis) > 0.98;
+    if (dup) continue;
+    kept.push_back(f.analysis);
+    if (int(kept.size()) == o.max_regions) break;
+  }
+  cv::Mat in_t;
+  cv::transpose(in, in_t);
+  const int radius = int(std::ceil(1.5 / s));
+  for (const PixelRect& k : kept) {
+    int x0 = int(std::lround(k.x / s)), x1 = int(std::lround((k.x + k.width) / s));
+    int y0 = int(std::lround(k.y / s)), y1 = int(std::lround((k.y + k.height) / s));
+    const int ny0 = refine_edge(in, y0, x0, x1, radius), ny1 = refine_edge(in, y1, x0, x1, radius);
+    const int nx0 = refine_edge(in_t, x0, y0, y1, radius), nx1 = refine_edge(in_t, x1, y0, y1, radius);
+    x0 = std::clamp(nx0, 0, image.width);
+    x1 = std::clamp(nx1, 0, image.width);
+    y0 = std::clamp(ny0, 0, image.height);
+    y1 = std::clamp(ny1, 0, image.height);
+    if (x1 - x0 > 0 && y1 - y0 > 0) out.push_back({x0, y0, x1 - x0, y1 - y0});
+  }
+  return out;
+}
+
+std::vector<PixelRect> aspect_crops(int width, int height) {
+  std::vector<PixelRect> out;
+  if (width <= 0 || height <= 0) return out;
+  for (const auto& [aw, ah] : {std::pair{1, 1}, std::pair{4, 3}, std::pair{3, 4}, std::pair{3, 2},
+                               std::pair{2, 3}, std::pair{16, 9}, std::pair{9, 16}}) {
+    const double a = double(aw) / ah;
+    int w = width, h = height;
+    if (a < double(width) / height) {
+      w = int(std::lround(height * a));
+    } else {
+      h = int(std::lround(width / a));
+    }
+    const double kept = double(w) * h / (double(width) * height);
+    if (kept < 0.4 || kept > 0.95) continue;
+    out.push_back({(width - w) / 2, (height - h) / 2, w, h});
+  }
+  return out;
+}
+
+}  // namespace imprint

@@ -1,0 +1,43 @@
+// Pictures inside a picture: the rectangles of a query that may hold a whole copied image.
+//
+// Screenshots, picture-in-picture, collages, letterboxed and bordered reposts show a work whole,
+// inside an axis-aligned rectangle with straight, sharp edges. Local features find such copies
+// only when the work has corners to describe; for soft or striped works (bokeh, mist, motion
+// blur, wood grain) the rectangle itself is the better clue: hashed alone, it is the work resized,
+// which PDQ matches. find_picture_regions() looks for rectangles whose four sides are long
+// straight edges (or the image border), at the resolution of a 512-pixel thumbnail.
+//
+// Also here: the centre crops of a work to common aspect ratios (thumbnails, collage cells and
+// social-media previews are made that way), so that such a crop hashes to one of the work's
+// region hashes. Deterministic and thread-safe.
+#pragma once
+
+#include <vector>
+
+#include "image.h"
+
+namespace imprint {
+
+struct PixelRect {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+};
+
+struct PictureRegionOptions {
+  int analysis_side = 512;      // the image is scaled to this longer side for the search
+  double min_side = 0.12;       // fraction of the image's side
+  double min_support = 0.75;    // fraction of each side of a rectangle that must be edge
+  int max_regions = 16;
+};
+
+// Candidate rectangles in image pixels, strongest first; never the whole image.
+std::vector<PixelRect> find_picture_regions(const Image& image,
+                                            const PictureRegionOptions& options = {});
+
+// Centre crops of a width x height image to the aspect ratios 1:1, 4:3, 3:4, 3:2, 2:3, 16:9 and
+// 9:16, where the crop keeps between 40% and 95% of the image.
+std::vector<PixelRect> aspect_crops(int width, int height);
+
+}  // namespace imprint

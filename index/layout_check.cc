@@ -1,0 +1,104 @@
+#include "layout_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/imgproc.hpp>
+
+namespace imprint {
+namespace {
+
+constexpr double kDetailSigma = 2.0;  // cells: 1/16 of a 32-cell thumbnail
+
+// img minus its blur, where the blur is taken over valid cells only (normalised convolution), so
+// the edge of the query's footprint does not read as detail.
+cv::Mat detail(const cv::Mat& img, const cv::Mat& valid) {
+  cv::Mat f, w, fw, blur_fw, blur_w;
+  img.convertTo(f, CV_32F);
+  valid.convertTo(w, CV_32F, 1.0 / 255);
+  fw = f.mul(w);
+  cv::GaussianBlur(fw, blur_fw, cv::Size(0, 0), kDetailSigma, 0, cv::BORDER_REFLECT);
+  cv::GaussianBlur(w, blur_w, cv::Size(0, 0), kDetailSigma, 0, cv::BORDER_REFLECT);
+  cv::Mat base = blur_fw / cv::max(blur_w, 1e-3);
+  return f - base;
+}
+
+double zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cells) {
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  int count = 0;
+  for (int y = 0; y < a.rows; ++y) {
+    const float* pa = a.ptr<float>(y);
+    const float* pb = b.ptr<float>(y);
+    const uint8_t* k = use.ptr<uint8_t>(y);
+    for (int x = 0; x < a.cols; ++x) {
+      if (!k[x]) continue;
+      sa += pa[x];
+      sb += pb[x];
+      saa += double(pa[x]) * pa[x];
+      sbb += double(pb[x]) * pb[x];
+      sab += double(pa[x]) * pb[x];
+      ++count;
+    }
+  }
+  if (count < min_cells) return -2;
+  const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
+  if (va <= 1e-6 || vb <= 1e-6) return 0;
+  return (sab - sa * sb / count) / std::sqrt(va * vb);
+}
+
+cv::Mat mat_of(const Image& g) {
+  return cv::Mat(g.height, g.width, CV_8UC1, const_cast<uint8_t*>(g.pixels.data()));
+}
+
+}  // namespace
+
+double layout_similarity(const Image& work_thumb, int ww, int wh, const Projection& hp,
+                         const LocalFeatures& q, int min_cells) {
+  const Image& qt = q.thumbnail;
+  if (work_thumb.empty() || qt.empty() || q.width <= 0 || q.height <= 0 || ww <= 0 || wh <= 0) {
+    return -2;
+  }
+  // The query thumbnail is warped onto a grid 4x finer than the work's and area-averaged down,
+  // so both sides average the same footprint whatever the scale of the copy.
+  constexpr int kOver = 4;
+  const int n = work_thumb.width, m = work_thumb.height;
+  const double sx = double(ww) / (n * kOver), sy = double(wh) / (m * kOver);
+  const cv::Matx33d grid_to_work(sx, 0, 0.5 * sx, 0, sy, 0.5 * sy, 0, 0, 1);
+  const cv::Matx33d query_to_thumb(double(qt.width) / q.width, 0, 0, 0,
+                                   double(qt.height) / q.height, 0, 0, 0, 1);
+  const cv::Matx33d h(hp.m);
+  const cv::Mat grid_to_thumb(query_to_thumb * h * grid_to_work);
+  const cv::Mat src = mat_of(qt);
+  const cv::Mat ones(qt.height, qt.width, CV_8UC1, cv::Scalar(255));
+  cv::Mat warped, mask;
+  const cv::Size fine(n * kOver, m * kOver);
+  cv::warpPerspective(src, warped, grid_to_thumb, fine, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
+                      cv::BORDER_CONSTANT, 0);
+  cv::warpPerspective(ones, mask, grid_to_thumb, fine, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
+                      cv::BORDER_CONSTANT, 0);
+  cv::Mat coarse, coarse_mask, valid;
+  cv::resize(warped, coarse, cv::Size(n, m), 0, 0, cv::INTER_AREA);
+  cv::resize(mask, coarse_mask, cv::Size(n, m), 0, 0, cv::INTER_AREA);
+  cv::threshold(coarse_mask, valid, 249, 255, cv::THRESH_BINARY);
+  const cv::Mat all(m, n, CV_8UC1, cv::Scalar(255));
+  return zncc(detail(mat_of(work_thumb), all), detail(coarse, valid), valid, min_cells);
+}
+
+double self_similarity(const Image& thumbnail) {
+  if (thumbnail.empty()) return 0;
+  const int n = thumbnail.width, m = thumbnail.height;
+  const cv::Mat d = detail(mat_of(thumbnail), cv::Mat(m, n, CV_8UC1, cv::Scalar(255)));
+  double best = 0;
+  for (int dy = -m / 2; dy <= m / 2; ++dy) {
+    for (int dx = -n / 2; dx <= n / 2; ++dx) {
+      if (std::abs(dx) * 4 < n && std::abs(dy) * 4 < m) continue;  // under a quarter: neighbours
+      const int w = n - std::abs(dx), h = m - std::abs(dy);
+      const cv::Rect a(std::max(0, dx), std::max(0, dy), w, h);
+      const cv::Rect b(std::max(0, -dx), std::max(0, -dy), w, h);
+      const cv::Mat use(h, w, CV_8UC1, cv::Scalar(1));
+      best = std::max(best, zncc(d(a).clone(), d(b).clone(), use, (n * m) / 2));
+    }
+  }
+  return best;
+}
+
+}  // namespace imprint
