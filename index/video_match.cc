@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "catalog_impl.h"
+#include "match_json.h"
 #include "video_index.h"
 
 namespace imprint {
@@ -448,6 +449,55 @@ std::vector<VideoQueryResult> Catalog::match_stills_in_videos(
     set_overall_decision(&r);
   }
   return out;
+}
+
+nlohmann::json video_candidate_to_json(const VideoCandidate& c) {
+  Candidate image_form;
+  image_form.work = c.work;
+  image_form.distance = c.distance;
+  image_form.score = c.score;
+  image_form.transform = c.transform;
+  image_form.method = c.method;
+  image_form.decision = c.decision;
+  nlohmann::json j = candidate_to_json(image_form);
+  j["media"] = "video";
+  if (c.method == "video-frame") {
+    j["work_time"] = std::round(c.work_time_s * 1000) / 1000;
+    return j;
+  }
+  j["query_match_pct"] = c.query_match_pct;
+  j["work_match_pct"] = c.work_match_pct;
+  j["matched_frames"] = c.matched_frames;
+  j["work_duration"] = c.work_duration_s;
+  nlohmann::json segments = nlohmann::json::array();
+  for (const VideoSegment& s : c.segments) {
+    segments.push_back({{"query_start", s.query_start},
+                        {"query_end", s.query_end},
+                        {"work_start", s.work_start},
+                        {"work_end", s.work_end},
+                        {"frames", s.frames},
+                        {"speed", s.speed}});
+  }
+  j["segments"] = segments;
+  return j;
+}
+
+nlohmann::json video_result_to_json(const std::string& label, const VideoQuery& q,
+                                    const VideoQueryResult& r) {
+  nlohmann::json matches = nlohmann::json::array();
+  for (const VideoCandidate& c : r.matches) matches.push_back(video_candidate_to_json(c));
+  const VideoFingerprint& fp = q.fingerprint;
+  nlohmann::json j = {{"path", label},
+                      {"media", "video"},
+                      {"fps", fp.fps},
+                      {"duration", fp.duration_s},
+                      {"frames", fp.frames.size()},
+                      {"partial", fp.partial},
+                      {"weak", r.weak},
+                      {"decision", decision_name(r.decision)},
+                      {"matches", matches}};
+  if (fp.partial) j["partial_reason"] = fp.partial_reason;
+  return j;
 }
 
 }  // namespace imprint

@@ -31,6 +31,7 @@
 // wholly inside a long upload).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -124,5 +125,17 @@ double sampling_interval(std::span<const double> times);
 
 // Whether a candidate's evidence is a copy under `options` (see the header comment).
 bool is_video_copy(const VideoCandidate& c, const VideoMatchOptions& options);
+
+// JSON forms, extending match_json.h's contract (every image match field is there too):
+//  a video query: {"path", "media": "video", "fps", "duration", "frames", "partial", "weak",
+//    "decision", "matches": [{"work_id", "title", "owner", "media", "distance", "score",
+//    "transform", "method", "decision", "flagged", "licence", "query_match_pct",
+//    "work_match_pct", "matched_frames", "work_duration",
+//    "segments": [{"query_start", "query_end", "work_start", "work_end", "frames", "speed"}]}]}
+//  a still's match in a video work: the image match fields plus "media": "video" and
+//    "work_time" (seconds).
+nlohmann::json video_candidate_to_json(const VideoCandidate& c);
+nlohmann::json video_result_to_json(const std::string& label, const VideoQuery& query,
+                                    const VideoQueryResult& r);
 
 }  // namespace imprint

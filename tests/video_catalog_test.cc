@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
@@ -790,6 +791,129 @@ TEST(VideoCatalog, InvalidFrameFingerprintsAreRejected) {
   const auto r = catalog->register_works({&in, 1});
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].status().code(), StatusCode::kInvalidArgument);
+}
+
+// --- The command line ---
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string line;
+  while (std::getline(ss, line)) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+class VideoCliTest : public ::testing::Test {
+ protected:
+  int run(const std::string& args, std::string* out) {
+    out->clear();
+    return test::run_command(test::imprint_binary() + " " + args + " 2>" + dir.file("err.txt"),
+                             out);
+  }
+  std::string err() const {
+    std::ifstream in(dir.file("err.txt"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  test::TempDir dir;
+};
+
+TEST_F(VideoCliTest, HashPrintsOneLinePerFrameAndSniffsVideosWithoutExtension) {
+  std::string out;
+  const std::string path = shared_video("chair-20-sd-bar");
+  ASSERT_EQ(run("hash " + path, &out), 0) << err();
+  const auto lines = lines_of(out);
+  const VideoFingerprint fp = hash_at(path, 1.0);
+  ASSERT_EQ(lines.size(), fp.frames.size());
+  char t[32];
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::snprintf(t, sizeof t, "%.3f", fp.frames[i].t);
+    EXPECT_EQ(lines[i], fp.frames[i].hash.to_hex() + "," + std::to_string(fp.frames[i].quality) +
+                            "," + path + "@" + t);
+  }
+  // Every frame, as JSON, from a copy with no extension (recognised by its ftyp box).
+  fs::copy_file(path, dir.file("clip"));
+  ASSERT_EQ(run("hash --json --seconds-per-hash 0 " + dir.file("clip"), &out), 0) << err();
+  const nlohmann::json j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["media"], "video");
+  EXPECT_EQ(j["frames"].size(), hash_at(path, 0.0).frames.size());
+  EXPECT_EQ(j["frames"][1]["pdq"], hash_at(path, 0.0).frames[1].hash.to_hex());
+  // Not a video and not an image: an error naming the file, exit code 1.
+  test::write_file(dir.file("notes.mp4"), {'h', 'i'});
+  EXPECT_EQ(run("hash " + dir.file("notes.mp4"), &out), 1);
+  EXPECT_NE(err().find("notes.mp4"), std::string::npos) << err();
+}
+
+TEST_F(VideoCliTest, RegisterQueryAndFrameGrabsEndToEnd) {
+  // A folder with a video and a photo: both registered, each as its medium.
+  fs::create_directories(dir.file("works"));
+  fs::copy_file(shared_video(kChair), dir.file("works/chair.mp4"));
+  test::write_file(dir.file("works/photo.png"),
+                   test::encode(test::synthetic_photo(320, 240, 9), ".png"));
+  const std::string cat = "--catalog " + dir.file("cat");
+  std::string out;
+  ASSERT_EQ(run("register " + cat + " --owner Ana --seconds-per-hash 0 " + dir.file("works"), &out),
+            0)
+      << err();
+  const auto reg = lines_of(out);
+  ASSERT_EQ(reg.size(), 2u);
+  const nlohmann::json video = nlohmann::json::parse(reg[0]);
+  EXPECT_EQ(video["work_id"], "chair");
+  EXPECT_EQ(video["media"], "video");
+  EXPECT_EQ(video["frames"], 673);
+  EXPECT_EQ(nlohmann::json::parse(reg[1])["media"], "image");
+
+  // A video query: percentages and segments in JSON; the grey edit copies all of it.
+  ASSERT_EQ(run("query " + cat + " --json " + shared_video("chair-22-sd-grey-bar"), &out), 0)
+      << err();
+  const nlohmann::json q = nlohmann::json::parse(out);
+  EXPECT_EQ(q["media"], "video");
+  EXPECT_EQ(q["decision"], "flag");
+  ASSERT_EQ(q["matches"].size(), 1u);
+  const nlohmann::json& m = q["matches"][0];
+  EXPECT_EQ(m["work_id"], "chair");
+  EXPECT_EQ(m["media"], "video");
+  EXPECT_EQ(m["flagged"], true);
+  EXPECT_GE(m["query_match_pct"].get<double>(), 95.0);
+  ASSERT_EQ(m["segments"].size(), 1u);
+  for (const char* k : {"query_start", "query_end", "work_start", "work_end", "frames"}) {
+    EXPECT_TRUE(m["segments"][0].contains(k)) << k;
+  }
+  EXPECT_NEAR(m["segments"][0]["work_end"].get<double>(), 22.0, 1.0);
+  // Human form names the seconds.
+  ASSERT_EQ(run("query " + cat + " " + shared_video("chair-20-sd-bar"), &out), 0) << err();
+  EXPECT_NE(out.find("query 0.0-20.0 s = work 2.0-22.0 s"), std::string::npos) << out;
+  ASSERT_EQ(run("query " + cat + " " + shared_video("doorknob-hd-no-bar"), &out), 0);
+  EXPECT_NE(out.find("no match"), std::string::npos) << out;
+
+  // A frame grab: not matched among images unless asked, then with the timestamp.
+  const DecodedVideo d = decode_all(shared_video(kChair));
+  ASSERT_GT(d.frames.size(), 400u);
+  test::write_file(dir.file("grab.jpg"), test::encode(d.frames[400], ".jpg", 85));
+  ASSERT_EQ(run("query " + cat + " --json " + dir.file("grab.jpg"), &out), 0) << err();
+  nlohmann::json g = nlohmann::json::parse(out);
+  EXPECT_TRUE(g["matches"].empty());
+  EXPECT_FALSE(g.contains("media"));  // the image contract is unchanged
+  ASSERT_EQ(run("query " + cat + " --json --video-frames " + dir.file("grab.jpg"), &out), 0)
+      << err();
+  g = nlohmann::json::parse(out);
+  EXPECT_EQ(g["decision"], "flag");
+  ASSERT_EQ(g["matches"].size(), 1u);
+  EXPECT_EQ(g["matches"][0]["method"], "video-frame");
+  EXPECT_EQ(g["matches"][0]["work_id"], "chair");
+  EXPECT_NEAR(g["matches"][0]["work_time"].get<double>(), 400 / d.fps, 1.0);
+  // The photo still matches as an image, with the image fields only.
+  ASSERT_EQ(run("query " + cat + " --json --video-frames " + dir.file("works/photo.png"), &out), 0);
+  g = nlohmann::json::parse(out);
+  ASSERT_FALSE(g["matches"].empty());
+  EXPECT_EQ(g["matches"][0]["work_id"], "photo");
+  EXPECT_FALSE(g["matches"][0].contains("media"));
+
+  // Removal through the CLI stops video matching.
+  ASSERT_EQ(run("works remove " + cat + " chair", &out), 0) << err();
+  ASSERT_EQ(run("query " + cat + " --json " + shared_video("chair-22-sd-grey-bar"), &out), 0);
+  EXPECT_TRUE(nlohmann::json::parse(out)["matches"].empty());
 }
 
 // --- Alignment on pairs made by hand ---

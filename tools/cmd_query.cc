@@ -1,13 +1,17 @@
-// imprint query: does an image copy a registered work, and may it be used for this purpose?
+// imprint query: does an image or a video copy a registered work, and may it be used for this
+// purpose? Videos report which seconds were copied.
 #include <chrono>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 
 #include "catalog_args.h"
 #include "commands.h"
 #include "input_paths.h"
 #include "match_json.h"
 #include "usage_log.h"
+#include "video_ingest.h"
+#include "video_match.h"
 
 namespace imprint::cli {
 namespace {
@@ -26,7 +30,61 @@ struct QueryArgs {
   int review_band = MatchOptions{}.review_band;
   bool record = false;
   std::string reference;
+  double seconds_per_hash = VideoOptions{}.seconds_per_hash;
+  bool video_frames = false;
 };
+
+// A video query's verdict and, per work, the copied seconds.
+void print_video_human(const std::string& label, const VideoQuery& q, const VideoQueryResult& r) {
+  std::cout << label << ": ";
+  if (r.matches.empty()) {
+    std::cout << (r.weak ? "no match (no frame reaches PDQ quality 50)" : "no match") << '\n';
+    return;
+  }
+  std::cout << decision_name(r.decision) << " (video, " << q.fingerprint.frames.size() << " frames"
+            << (q.fingerprint.partial ? ", partial" : "") << ")\n";
+  std::cout << std::fixed;
+  for (const VideoCandidate& c : r.matches) {
+    std::cout << "  " << std::left << std::setw(7) << decision_name(c.decision) << c.work.id;
+    if (!c.work.title.empty() && c.work.title != c.work.id) {
+      std::cout << " \"" << c.work.title << "\"";
+    }
+    if (!c.work.owner.empty()) std::cout << " by " << c.work.owner;
+    std::cout << std::setprecision(1) << "  query " << c.query_match_pct << "%, work "
+              << c.work_match_pct << "% of frames, " << c.method << "  ["
+              << c.work.licence.summary() << "]\n";
+    for (const VideoSegment& s : c.segments) {
+      std::cout << "         query " << s.query_start << "-" << s.query_end << " s = work "
+                << s.work_start << "-" << s.work_end << " s (" << s.frames << " frames";
+      if (s.speed != 1.0) std::cout << std::setprecision(2) << ", speed " << s.speed;
+      std::cout << ")\n";
+    }
+  }
+  std::cout << std::defaultfloat;
+}
+
+// An image query's JSON with its matches among video frames (--video-frames) merged in by score.
+nlohmann::json image_json_with_frames(nlohmann::json j, const VideoQueryResult& frames, int top_k) {
+  if (frames.matches.empty()) return j;
+  nlohmann::json& m = j["matches"];
+  for (const VideoCandidate& c : frames.matches) m.push_back(video_candidate_to_json(c));
+  std::stable_sort(m.begin(), m.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    const bool ea = a["method"] == "sha256", eb = b["method"] == "sha256";
+    if (ea != eb) return ea;
+    return a["score"].get<double>() > b["score"].get<double>();
+  });
+  while (int(m.size()) > std::max(0, top_k)) m.erase(m.end() - 1);
+  MatchDecision overall = MatchDecision::kNone;
+  for (const auto& e : m) {
+    for (MatchDecision d : {MatchDecision::kReview, MatchDecision::kAllow, MatchDecision::kFlag}) {
+      if (e["decision"] == decision_name(d) && decision_severity(d) > decision_severity(overall)) {
+        overall = d;
+      }
+    }
+  }
+  j["decision"] = decision_name(overall);
+  return j;
+}
 
 bool is_hex_hash(const std::string& s) { return s.size() == 64 && PdqHash::from_hex(s).ok(); }
 
@@ -43,6 +101,22 @@ void print_human(const std::string& label, const QueryResult& r) {
     if (!c.work.owner.empty()) std::cout << " by " << c.work.owner;
     std::cout << "  distance " << c.distance << ", score " << std::fixed << std::setprecision(2)
               << c.score << std::defaultfloat << ", " << c.method;
+    if (c.transform != Dihedral::kOriginal) std::cout << ", " << dihedral_name(c.transform);
+    std::cout << "  [" << c.work.licence.summary() << "]\n";
+  }
+}
+
+// The frame-grab matches of an image query, after its image matches.
+void print_frames_human(const VideoQueryResult& r) {
+  for (const VideoCandidate& c : r.matches) {
+    std::cout << "  " << std::left << std::setw(7) << decision_name(c.decision) << c.work.id;
+    if (!c.work.title.empty() && c.work.title != c.work.id) {
+      std::cout << " \"" << c.work.title << "\"";
+    }
+    if (!c.work.owner.empty()) std::cout << " by " << c.work.owner;
+    std::cout << "  distance " << c.distance << ", score " << std::fixed << std::setprecision(2)
+              << c.score << ", video frame at " << std::setprecision(1) << c.work_time_s << " s"
+              << std::defaultfloat;
     if (c.transform != Dihedral::kOriginal) std::cout << ", " << dihedral_name(c.transform);
     std::cout << "  [" << c.work.licence.summary() << "]\n";
   }
@@ -80,12 +154,31 @@ int run_query(const QueryArgs& a) {
   ho.mode = *mode;
   ho.dihedral = true;
   const int threads = a.threads > 0 ? a.threads : default_thread_count();
+  VideoOptions vo;
+  vo.seconds_per_hash = a.seconds_per_hash;
+  const VideoMatchOptions vmo;
   int failures = 0;
   std::vector<InputPath> batch;
   auto flush = [&] {
     std::vector<Result<ImageFingerprint>> fps(batch.size(), internal_error("not processed"));
+    std::vector<std::optional<Result<VideoQuery>>> videos(batch.size());
+    VideoOptions one = vo;  // a lone video may decode on every thread
+    one.threads = batch.size() == 1 ? threads : 1;
     parallel_for(batch.size(), threads, [&](size_t i) {
-      if (!batch[i].error.ok()) {
+      const std::string& path = batch[i].path;
+      if (batch[i].error.ok() && !is_hex_hash(path) && is_video_file(path)) {
+        Result<HashedVideo> v = hash_video_for_catalog(path, one, VideoProgressLine("query", path));
+        Result<Sha256> digest = v.ok() ? sha256_of_file(path) : Result<Sha256>(v.status());
+        if (!digest.ok()) {
+          videos[i] = digest.status();
+          return;
+        }
+        VideoQuery q;
+        q.fingerprint = std::move(v->fingerprint);
+        q.cropped = std::move(v->cropped);
+        q.sha256 = *digest;
+        videos[i] = std::move(q);
+      } else if (!batch[i].error.ok()) {
         fps[i] = batch[i].error;
       } else if (is_hex_hash(batch[i].path)) {
         // A precomputed hash: no dihedral variants to search, quality unknown (taken as usable).
@@ -98,30 +191,65 @@ int run_query(const QueryArgs& a) {
     });
     std::vector<ImageFingerprint> queries;
     std::vector<size_t> origin;
+    std::vector<int> image_slot(batch.size(), -1);
+    std::vector<std::optional<VideoQueryResult>> video_results(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
+      if (videos[i]) {
+        if (!videos[i]->ok()) {
+          ++failures;
+          std::cerr << "imprint query: error: " << videos[i]->status().message() << '\n';
+        } else {
+          video_results[i] = catalog->match_video(**videos[i], mo, vmo);
+        }
+        continue;
+      }
       if (!fps[i].ok()) {
         ++failures;
         std::cerr << "imprint query: error: " << fps[i].status().message() << '\n';
         continue;
       }
+      image_slot[i] = int(queries.size());
       queries.push_back(*fps[i]);
       origin.push_back(i);
     }
     const std::vector<QueryResult> results = catalog->match(queries, mo);
+    // Images against the frames of video works, when asked (video_index.h says why not always).
+    const std::vector<VideoQueryResult> frame_results =
+        a.video_frames ? catalog->match_stills_in_videos(queries, mo)
+                       : std::vector<VideoQueryResult>(queries.size());
     if (usage) {
       // Findings become usage records before they are printed, as the server does.
       std::vector<UsageEvent> events;
       const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
+      auto acted_on = [](MatchDecision d) {
+        return d == MatchDecision::kFlag || d == MatchDecision::kAllow;
+      };
       for (size_t k = 0; k < results.size(); ++k) {
         const bool has_sha = std::any_of(queries[k].sha256.begin(), queries[k].sha256.end(),
                                          [](uint8_t b) { return b != 0; });
+        const std::string sha = has_sha ? to_hex(queries[k].sha256) : "";
+        const std::string ref = a.reference.empty() ? batch[origin[k]].path : a.reference;
         for (const Candidate& c : results[k].matches) {
-          if (c.decision != MatchDecision::kFlag && c.decision != MatchDecision::kAllow) continue;
-          events.push_back({c.work.id, c.work.owner, c.decision, mo.purpose, "cli", now,
-                            has_sha ? to_hex(queries[k].sha256) : "",
-                            a.reference.empty() ? batch[origin[k]].path : a.reference, c.distance});
+          if (!acted_on(c.decision)) continue;
+          events.push_back(
+              {c.work.id, c.work.owner, c.decision, mo.purpose, "cli", now, sha, ref, c.distance});
+        }
+        for (const VideoCandidate& c : frame_results[k].matches) {
+          if (!acted_on(c.decision)) continue;
+          events.push_back(
+              {c.work.id, c.work.owner, c.decision, mo.purpose, "cli", now, sha, ref, c.distance});
+        }
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!video_results[i]) continue;
+        const std::string sha = to_hex(*(*videos[i])->sha256);
+        const std::string ref = a.reference.empty() ? batch[i].path : a.reference;
+        for (const VideoCandidate& c : video_results[i]->matches) {
+          if (!acted_on(c.decision)) continue;
+          events.push_back(
+              {c.work.id, c.work.owner, c.decision, mo.purpose, "cli", now, sha, ref, c.distance});
         }
       }
       Status s = usage->record(events);
@@ -130,22 +258,44 @@ int run_query(const QueryArgs& a) {
         ++failures;
       }
     }
-    for (size_t k = 0; k < results.size(); ++k) {
-      const std::string& label = batch[origin[k]].path;
+    // In input order, images and videos alike.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const std::string& label = batch[i].path;
+      if (video_results[i]) {
+        const VideoQuery& q = **videos[i];
+        if (a.json) {
+          std::cout << video_result_to_json(label, q, *video_results[i]).dump() << '\n';
+        } else {
+          print_video_human(label, q, *video_results[i]);
+        }
+        continue;
+      }
+      if (image_slot[i] < 0) continue;
+      const size_t k = size_t(image_slot[i]);
       if (a.json) {
-        std::cout << query_result_to_json(label, queries[k], results[k]).dump() << '\n';
+        std::cout << image_json_with_frames(query_result_to_json(label, queries[k], results[k]),
+                                            frame_results[k], mo.top_k)
+                         .dump()
+                  << '\n';
+      } else if (results[k].matches.empty() && !frame_results[k].matches.empty()) {
+        std::cout << label << ": " << decision_name(frame_results[k].decision) << '\n';
+        print_frames_human(frame_results[k]);
       } else {
         print_human(label, results[k]);
+        print_frames_human(frame_results[k]);
       }
     }
     std::cout.flush();
     batch.clear();
   };
   const size_t batch_size = size_t(threads) * 64;
-  expand_inputs(a.paths, [&](InputPath p) {
-    batch.push_back(std::move(p));
-    if (batch.size() >= batch_size) flush();
-  });
+  expand_inputs(
+      a.paths,
+      [&](InputPath p) {
+        batch.push_back(std::move(p));
+        if (batch.size() >= batch_size) flush();
+      },
+      /*videos=*/true);
   flush();
   return failures > 0 ? 1 : 0;
 }
@@ -154,10 +304,12 @@ int run_query(const QueryArgs& a) {
 
 void add_query_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<QueryArgs>();
-  CLI::App* cmd = app.add_subcommand("query", "Match images (or 64-hex PDQ hashes) against a catalog");
+  CLI::App* cmd =
+      app.add_subcommand("query", "Match images, videos (or 64-hex PDQ hashes) against a catalog");
   add_catalog_option(cmd, a->catalog);
   cmd->add_option("paths", a->paths,
-                  "Image files, directories (recursed), 64-hex PDQ hashes; - reads from stdin")
+                  "Image or video files, directories (recursed), 64-hex PDQ hashes; - reads from "
+                  "stdin")
       ->required();
   cmd->add_flag("--json", a->json, "One JSON object per query");
   cmd->add_option("--top-k", a->top_k, "Matches listed per query")->capture_default_str();
@@ -171,6 +323,11 @@ void add_query_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--review-band", a->review_band, "Distances above the match distance sent to review")
       ->capture_default_str();
+  cmd->add_option("--seconds-per-hash", a->seconds_per_hash,
+                  "Videos: one frame hash per this many seconds (0: every frame)")
+      ->capture_default_str();
+  cmd->add_flag("--video-frames", a->video_frames,
+                "Also match images against the frames of video works (frame grabs, thumbnails)");
   cmd->add_flag("--record", a->record, "Store flag/allow findings as usage records (imprint usage)");
   cmd->add_option("--reference", a->reference, "Your reference for the upload, kept in usage records (default: the path)");
   cmd->callback([a, &exit_code] { exit_code = run_query(*a); });

@@ -1,4 +1,5 @@
-// imprint register: fingerprint image files and register them as works with their licence.
+// imprint register: fingerprint image and video files and register them as works with their
+// licence.
 #include <filesystem>
 #include <iostream>
 
@@ -6,6 +7,7 @@
 #include "commands.h"
 #include "input_paths.h"
 #include "match_json.h"
+#include "video_ingest.h"
 
 namespace imprint::cli {
 namespace {
@@ -19,7 +21,23 @@ struct RegisterArgs {
   bool replace = false;
   int threads = 0;
   int batch = 0;
+  double seconds_per_hash = VideoOptions{}.seconds_per_hash;
 };
+
+// A video file as a work: its frames, the hashes inside black bars, its digest.
+Result<WorkInput> video_work_input(const std::string& path, const VideoOptions& o) {
+  Result<HashedVideo> v = hash_video_for_catalog(path, o, VideoProgressLine("register", path));
+  if (!v.ok()) return v.status();
+  if (v->fingerprint.partial) {
+    std::cerr << "imprint register: " << path << ": registering the part that decodes ("
+              << v->fingerprint.partial_reason << ")\n";
+  }
+  Result<Sha256> digest = sha256_of_file(path);
+  if (!digest.ok()) return digest.status();
+  WorkInput in = work_input_from_video(*v, o.seconds_per_hash);
+  in.work.sha256 = *digest;
+  return in;
+}
 
 int run_register(const RegisterArgs& a) {
   Result<LicencePolicy> policy = licence_from_args(a.licence);
@@ -28,7 +46,7 @@ int run_register(const RegisterArgs& a) {
     return 2;
   }
   if (!a.id.empty() && (a.paths.size() != 1 || a.paths[0] == "-" || fs::is_directory(a.paths[0]))) {
-    std::cerr << "imprint register: --id names one work, so give exactly one image file\n";
+    std::cerr << "imprint register: --id names one work, so give exactly one image or video file\n";
     return 2;
   }
   std::unique_ptr<Catalog> catalog = open_catalog(a.catalog, false, "register");
@@ -36,12 +54,20 @@ int run_register(const RegisterArgs& a) {
 
   const int threads = a.threads > 0 ? a.threads : default_thread_count();
   int failures = 0, registered = 0;
+  VideoOptions vo;
+  vo.seconds_per_hash = a.seconds_per_hash;
   std::vector<InputPath> batch;
   auto flush = [&] {
     std::vector<Result<WorkInput>> prepared(batch.size(), internal_error("not processed"));
+    VideoOptions one = vo;  // a lone video may decode on every thread
+    one.threads = batch.size() == 1 ? threads : 1;
     parallel_for(batch.size(), threads, [&](size_t i) {
       if (!batch[i].error.ok()) {
         prepared[i] = batch[i].error;
+        return;
+      }
+      if (is_video_file(batch[i].path)) {
+        prepared[i] = video_work_input(batch[i].path, one);
         return;
       }
       Result<std::vector<uint8_t>> bytes = read_file(batch[i].path, DecodeOptions{}.max_bytes);
@@ -83,8 +109,17 @@ int run_register(const RegisterArgs& a) {
       }
       nlohmann::json j = work_to_json(*done[k]);
       const WorkFingerprint& f = inputs[k].fingerprints.front();
-      j["pdq"] = PdqHash::from_bytes(f.data.data()).to_hex();
-      j["quality"] = f.quality;
+      if (done[k]->media == "video") {
+        // The video-info fingerprint is the last; frames and durations come from it.
+        const std::vector<uint8_t>& info = inputs[k].fingerprints.back().data;
+        const nlohmann::json vi = nlohmann::json::parse(info.begin(), info.end(), nullptr, false);
+        for (const char* key : {"frames", "duration", "fps", "seconds_per_hash", "partial"}) {
+          if (vi.is_object() && vi.contains(key)) j[key] = vi[key];
+        }
+      } else {
+        j["pdq"] = PdqHash::from_bytes(f.data.data()).to_hex();
+        j["quality"] = f.quality;
+      }
       j["path"] = batch[origin[k]].path;
       std::cout << j.dump() << '\n';
       ++registered;
@@ -93,10 +128,13 @@ int run_register(const RegisterArgs& a) {
     batch.clear();
   };
   const size_t batch_size = a.batch > 0 ? size_t(a.batch) : size_t(threads) * 64;
-  expand_inputs(a.paths, [&](InputPath p) {
-    batch.push_back(std::move(p));
-    if (batch.size() >= batch_size) flush();
-  });
+  expand_inputs(
+      a.paths,
+      [&](InputPath p) {
+        batch.push_back(std::move(p));
+        if (batch.size() >= batch_size) flush();
+      },
+      /*videos=*/true);
   flush();
   std::cerr << "imprint register: " << registered << " registered, " << failures << " failed\n";
   return failures > 0 ? 1 : 0;
@@ -106,16 +144,22 @@ int run_register(const RegisterArgs& a) {
 
 void add_register_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<RegisterArgs>();
-  CLI::App* cmd = app.add_subcommand("register", "Register image files as works, with their licence");
+  CLI::App* cmd =
+      app.add_subcommand("register", "Register image and video files as works, with their licence");
   add_catalog_option(cmd, a->catalog);
   add_licence_options(cmd, a->licence);
-  cmd->add_option("paths", a->paths, "Image files or directories (recursed); - reads paths from stdin")
+  cmd->add_option("paths", a->paths,
+                  "Image or video files, or directories (recursed); - reads paths from stdin")
       ->required();
   cmd->add_option("--id", a->id, "Work id (one file only; default: the file name without extension)");
   cmd->add_option("--title", a->title, "Title (default: the file name without extension)");
   cmd->add_option("--owner", a->owner, "Rights holder");
   cmd->add_flag("--replace", a->replace, "Replace works whose id is already registered");
   cmd->add_option("--threads", a->threads, "Hashing threads (0: one per core)");
+  cmd->add_option("--seconds-per-hash", a->seconds_per_hash,
+                  "Videos: one frame hash per this many seconds (0: every frame; denser works "
+                  "align copies of fast footage at any phase, at that much more storage)")
+      ->capture_default_str();
   cmd->add_option("--batch", a->batch,
                   "Works per transaction (default 64 per thread); each batch is acknowledged on commit");
   cmd->callback([a, &exit_code] { exit_code = run_register(*a); });

@@ -3,8 +3,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <mutex>
 #include <set>
 #include <utility>
 
@@ -24,7 +28,10 @@ bool dir_id(const std::string& path, DirId* id) {
 // Depth-first walk. `ancestors` holds the directories on the current path (a symlink into one of
 // them is a loop); `seen` holds every directory walked (a second link to one is skipped).
 void walk(const std::string& dir, std::vector<DirId>& ancestors, std::set<DirId>& seen,
-          const std::function<void(InputPath)>& emit) {
+          const std::function<void(InputPath)>& emit, bool videos) {
+  auto wanted = [&](const std::string& p) {
+    return has_image_extension(p) || (videos && has_video_extension(p));
+  };
   std::vector<fs::directory_entry> entries;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
@@ -49,22 +56,22 @@ void walk(const std::string& dir, std::vector<DirId>& ancestors, std::set<DirId>
       }
       if (!seen.insert(id).second) continue;  // another link to a directory already walked
       ancestors.push_back(id);
-      walk(p, ancestors, seen, emit);
+      walk(p, ancestors, seen, emit, videos);
       ancestors.pop_back();
-    } else if (e.is_regular_file(sec) && has_image_extension(p)) {
+    } else if (e.is_regular_file(sec) && wanted(p)) {
       emit({p, Status::Ok()});
-    } else if (e.is_symlink(sec) && !e.exists(sec) && has_image_extension(p)) {
+    } else if (e.is_symlink(sec) && !e.exists(sec) && wanted(p)) {
       emit({p, not_found("dangling symlink").with_context(p)});
     }
   }
 }
 
-void expand_one(const std::string& arg, const std::function<void(InputPath)>& emit) {
+void expand_one(const std::string& arg, const std::function<void(InputPath)>& emit, bool videos) {
   DirId id;
   if (dir_id(arg, &id)) {
     std::vector<DirId> ancestors{id};
     std::set<DirId> seen{id};
-    walk(arg, ancestors, seen, emit);
+    walk(arg, ancestors, seen, emit, videos);
   } else {
     emit({arg, Status::Ok()});  // files, and paths that do not exist: the reader reports those
   }
@@ -80,16 +87,73 @@ bool has_image_extension(const std::string& path) {
   return kExts.count(ext) > 0;
 }
 
-void expand_inputs(const std::vector<std::string>& args, const std::function<void(InputPath)>& emit) {
+bool has_video_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  static const std::set<std::string> kExts = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"};
+  return kExts.count(ext) > 0;
+}
+
+bool is_video_file(const std::string& path) {
+  if (has_video_extension(path)) return true;
+  if (has_image_extension(path)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char b[12] = {};
+  if (!in.read(b, sizeof b)) return false;
+  const std::string head(b, sizeof b);
+  if (head.compare(4, 4, "ftyp") == 0) {
+    // HEIF/AVIF stills are ISO-BMFF too; their major brands say so.
+    static const std::set<std::string> kImageBrands = {"heic", "heix", "mif1", "msf1",
+                                                       "avif", "avis", "heim", "heis"};
+    return kImageBrands.count(head.substr(8, 4)) == 0;
+  }
+  if (head.compare(0, 4, "\x1a\x45\xdf\xa3") == 0) return true;  // EBML: Matroska, WebM
+  if (head.compare(0, 4, "RIFF") == 0 && head.compare(8, 4, "AVI ") == 0) return true;
+  return head.compare(0, 3, "FLV") == 0;
+}
+
+namespace {
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+std::mutex progress_mu;
+}  // namespace
+
+VideoProgressLine::VideoProgressLine(std::string command, std::string path)
+    : command_(std::move(command)),
+      path_(std::move(path)),
+      start_ms_(steady_ms()),
+      next_ms_(start_ms_ + 5000) {}
+
+void VideoProgressLine::operator()(double t, double duration) {
+  const int64_t now = steady_ms();
+  if (now < next_ms_) return;
+  next_ms_ = now + 5000;
+  char line[64];
+  if (duration > 0) {
+    std::snprintf(line, sizeof line, "%d%% (%.0f of %.0f s)",
+                  int(std::min(100.0, 100 * t / duration)), t, duration);
+  } else {
+    std::snprintf(line, sizeof line, "%.0f s", t);
+  }
+  std::lock_guard<std::mutex> lk(progress_mu);
+  std::cerr << "imprint " << command_ << ": " << path_ << ": " << line << '\n';
+}
+
+void expand_inputs(const std::vector<std::string>& args, const std::function<void(InputPath)>& emit,
+                   bool videos) {
   for (const std::string& arg : args) {
     if (arg == "-") {
       std::string line;
       while (std::getline(std::cin, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (!line.empty()) expand_one(line, emit);
+        if (!line.empty()) expand_one(line, emit, videos);
       }
     } else {
-      expand_one(arg, emit);
+      expand_one(arg, emit, videos);
     }
   }
 }
