@@ -32,7 +32,7 @@ nlohmann::json work_to_json(const Work& w) {
 }
 
 nlohmann::json candidate_to_json(const Candidate& c) {
-  return {{"work_id", c.work.id},
+  nlohmann::json j = {{"work_id", c.work.id},
           {"title", c.work.title},
           {"owner", c.work.owner},
           {"distance", c.distance},
@@ -42,6 +42,18 @@ nlohmann::json candidate_to_json(const Candidate& c) {
           {"decision", decision_name(c.decision)},
           {"flagged", c.decision == MatchDecision::kFlag},
           {"licence", licence_to_json(c.work.licence)}};
+  if (c.region) {
+    // Where the work sits in the query, and which part of the work the query shows (pixels).
+    auto box = [](const PixelBox& b) { return nlohmann::json{b.x, b.y, b.width, b.height}; };
+    nlohmann::json corners = nlohmann::json::array();
+    for (const QueryPoint& p : c.region->work_corners) {
+      corners.push_back({std::round(p.x * 10) / 10, std::round(p.y * 10) / 10});
+    }
+    j["region"] = {{"query_box", box(c.region->query_box)},
+                   {"work_box", box(c.region->work_box)},
+                   {"work_corners_in_query", corners}};
+  }
+  return j;
 }
 
 nlohmann::json query_result_to_json(const std::string& label, const ImageFingerprint& q,

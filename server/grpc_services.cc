@@ -1,6 +1,7 @@
 // The imprint.v1 CatalogService and MatchService on the synchronous gRPC API.
 #include <chrono>
 
+#include "local_features.h"
 #include "match_json.h"
 #include "server_impl.h"
 
@@ -258,7 +259,17 @@ grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string
     if (ctx->top_k() > 0) mo.top_k = std::min(ctx->top_k(), 100);
     if (ctx->has_min_score()) mo.min_score = std::clamp(ctx->min_score(), 0.0, 1.0);
   }
-  const std::vector<QueryResult> results = catalog.match(std::vector{fp}, mo);
+  // Uploads PDQ does not settle go to the second stage (crops, screenshots, collages).
+  const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
+    if (req.hash) return not_found("a hash query has no pixels");
+    DecodeOptions d;
+    d.max_pixels = options.max_pixels;
+    Result<Image> img = decode_image(
+        std::span(reinterpret_cast<const uint8_t*>(req.image.data()), req.image.size()), d);
+    if (!img.ok()) return img.status();
+    return extract_local_features(*img, query_feature_options());
+  };
+  const std::vector<QueryResult> results = catalog.match(std::vector{fp}, mo, features);
   const QueryResult& r = results[0];
   if (record && usage && options.record_usage) {
     std::vector<UsageEvent> events;

@@ -73,6 +73,16 @@ void to_proto(const ImageFingerprint& q, const QueryResult& r, v1::MatchResponse
     m->set_decision(decision_name(c.decision));
     m->set_flagged(c.decision == MatchDecision::kFlag);
     to_proto(c.work.licence, m->mutable_licence());
+    if (c.region) {
+      auto box = [](const PixelBox& b, v1::Box* out) {
+        out->set_x(b.x);
+        out->set_y(b.y);
+        out->set_width(b.width);
+        out->set_height(b.height);
+      };
+      box(c.region->query_box, m->mutable_region()->mutable_query_box());
+      box(c.region->work_box, m->mutable_region()->mutable_work_box());
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include "catalog_args.h"
 #include "commands.h"
 #include "input_paths.h"
+#include "local_features.h"
 #include "match_json.h"
 #include "usage_log.h"
 #include "video_ingest.h"
@@ -99,9 +100,16 @@ void print_human(const std::string& label, const QueryResult& r) {
     std::cout << "  " << std::left << std::setw(7) << decision_name(c.decision) << c.work.id;
     if (!c.work.title.empty() && c.work.title != c.work.id) std::cout << " \"" << c.work.title << "\"";
     if (!c.work.owner.empty()) std::cout << " by " << c.work.owner;
-    std::cout << "  distance " << c.distance << ", score " << std::fixed << std::setprecision(2)
-              << c.score << std::defaultfloat << ", " << c.method;
+    if (c.distance >= 0) std::cout << "  distance " << c.distance << ",";
+    std::cout << "  score " << std::fixed << std::setprecision(2) << c.score << std::defaultfloat
+              << ", " << c.method;
     if (c.transform != Dihedral::kOriginal) std::cout << ", " << dihedral_name(c.transform);
+    if (c.region) {
+      const PixelBox& q = c.region->query_box;
+      const PixelBox& w = c.region->work_box;
+      std::cout << ", work region " << w.width << "x" << w.height << "+" << w.x << "+" << w.y
+                << " shown at " << q.width << "x" << q.height << "+" << q.x << "+" << q.y;
+    }
     std::cout << "  [" << c.work.licence.summary() << "]\n";
   }
 }
@@ -212,7 +220,16 @@ int run_query(const QueryArgs& a) {
       queries.push_back(*fps[i]);
       origin.push_back(i);
     }
-    const std::vector<QueryResult> results = catalog->match(queries, mo);
+    // The second stage needs the query's local features; only queries PDQ leaves unsettled ask
+    // for them, so only those are decoded a second time.
+    const LocalFeatureSource features = [&](size_t k) -> Result<LocalFeatures> {
+      const std::string& path = batch[origin[k]].path;
+      if (is_hex_hash(path)) return not_found("a hash query has no pixels");
+      Result<Image> img = decode_file(path);
+      if (!img.ok()) return img.status();
+      return extract_local_features(*img, query_feature_options());
+    };
+    const std::vector<QueryResult> results = catalog->match(queries, mo, features);
     // Images against the frames of video works, when asked (video_index.h says why not always).
     const std::vector<VideoQueryResult> frame_results =
         a.video_frames ? catalog->match_stills_in_videos(queries, mo)

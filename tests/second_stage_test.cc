@@ -1,0 +1,126 @@
+// The second matching stage: partial copies PDQ misses (crops, picture-in-picture) are found by
+// local features with the region they occupy; unrelated images and other parts of the same
+// picture are not flagged; the stage can be switched off; its features live in SQLite.
+#include <gtest/gtest.h>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "catalog.h"
+#include "local_features.h"
+#include "test_support.h"
+
+namespace imprint {
+namespace {
+
+cv::Mat mat(const Image& img) {
+  return cv::Mat(img.height, img.width, CV_8UC3, const_cast<uint8_t*>(img.pixels.data())).clone();
+}
+
+Image image(const cv::Mat& m) {
+  Image out(m.cols, m.rows, 3);
+  m.copyTo(cv::Mat(m.rows, m.cols, CV_8UC3, out.pixels.data()));
+  return out;
+}
+
+class SecondStageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // One wide picture: its left part is registered, its right part is the hard negative.
+    wide = test::synthetic_photo(1400, 500, 77);
+    const cv::Mat w = mat(wide);
+    works.push_back(image(w(cv::Rect(0, 0, 640, 500)).clone()));
+    hard_negative = image(w(cv::Rect(760, 0, 640, 500)).clone());
+    for (int i = 1; i < 6; ++i) works.push_back(test::synthetic_photo(640, 480, 300 + i));
+    open(true);
+    std::vector<WorkInput> in;
+    for (size_t i = 0; i < works.size(); ++i) {
+      WorkInput wi = *work_input_from_image(test::encode(works[i], ".png"));
+      wi.work.id = "w" + std::to_string(i);
+      in.push_back(std::move(wi));
+    }
+    for (const auto& r : catalog->register_works(in)) ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+
+  void open(bool second_stage) {
+    catalog.reset();
+    CatalogOptions o;
+    o.dir = dir.file("cat");
+    o.sync_commits = false;
+    o.second_stage = second_stage;
+    catalog = std::move(*Catalog::open(o));
+  }
+
+  // Matches one query image through PDQ and, where PDQ settles nothing, the second stage.
+  QueryResult query(const Image& img) {
+    const std::vector<uint8_t> jpg = test::encode(img, ".jpg", 85);
+    HashOptions ho;
+    ho.dihedral = true;
+    const ImageFingerprint fp = *fingerprint_image(jpg, ho);
+    const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
+      Result<Image> decoded = decode_image(jpg);
+      if (!decoded.ok()) return decoded.status();
+      return extract_local_features(*decoded, query_feature_options());
+    };
+    return catalog->match(std::vector{fp}, MatchOptions{}, features)[0];
+  }
+
+  test::TempDir dir;
+  Image wide, hard_negative;
+  std::vector<Image> works;
+  std::unique_ptr<Catalog> catalog;
+};
+
+TEST_F(SecondStageTest, CropIsFoundWithItsRegion) {
+  // Half the area of w3, off-centre: PDQ does not survive this.
+  const Image crop = image(mat(works[3])(cv::Rect(200, 150, 440, 330)).clone());
+  const QueryResult r = query(crop);
+  ASSERT_FALSE(r.matches.empty());
+  const Candidate& c = r.matches[0];
+  EXPECT_EQ(c.work.id, "w3");
+  EXPECT_EQ(c.method, kLocalFeaturesMethod);
+  EXPECT_EQ(c.decision, MatchDecision::kFlag);
+  ASSERT_TRUE(c.region.has_value());
+  // The query shows the work's region from (200, 150), 440 x 330 pixels: allow 10% slack.
+  EXPECT_NEAR(c.region->work_box.x, 200, 44);
+  EXPECT_NEAR(c.region->work_box.y, 150, 33);
+  EXPECT_NEAR(c.region->work_box.width, 440, 44);
+  EXPECT_NEAR(c.region->work_box.height, 330, 33);
+}
+
+TEST_F(SecondStageTest, PictureInPictureIsFoundWhereItWasPasted) {
+  cv::Mat host = mat(test::synthetic_photo(1000, 750, 999));
+  cv::Mat small;
+  cv::resize(mat(works[4]), small, cv::Size(400, 300), 0, 0, cv::INTER_AREA);
+  small.copyTo(host(cv::Rect(520, 380, 400, 300)));
+  const QueryResult r = query(image(host));
+  ASSERT_FALSE(r.matches.empty());
+  const Candidate& c = r.matches[0];
+  EXPECT_EQ(c.work.id, "w4");
+  ASSERT_TRUE(c.region.has_value());
+  EXPECT_NEAR(c.region->query_box.x, 520, 40);
+  EXPECT_NEAR(c.region->query_box.y, 380, 30);
+  EXPECT_NEAR(c.region->query_box.width, 400, 40);
+}
+
+TEST_F(SecondStageTest, UnrelatedImagesAndOtherRegionsOfTheSamePictureAreNotFlagged) {
+  for (const Image& img : {test::synthetic_photo(800, 600, 4242), hard_negative}) {
+    const QueryResult r = query(img);
+    EXPECT_NE(r.decision, MatchDecision::kFlag);
+    for (const Candidate& c : r.matches) EXPECT_NE(c.decision, MatchDecision::kFlag) << c.work.id;
+  }
+}
+
+TEST_F(SecondStageTest, SwitchedOffItFindsNothingAndItsFeaturesSurviveReopen) {
+  const Image crop = image(mat(works[1])(cv::Rect(0, 0, 420, 320)).clone());
+  open(false);
+  for (const Candidate& c : query(crop).matches) EXPECT_NE(c.method, kLocalFeaturesMethod);
+  open(true);  // features come back from SQLite
+  const QueryResult r = query(crop);
+  ASSERT_FALSE(r.matches.empty());
+  EXPECT_EQ(r.matches[0].work.id, "w1");
+  EXPECT_EQ(r.matches[0].method, kLocalFeaturesMethod);
+}
+
+}  // namespace
+}  // namespace imprint
