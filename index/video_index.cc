@@ -1,9 +1,6 @@
 // The frame index (video_index.h), frames.index on disk, and the catalog's loading and saving of
-// it. Layout of frames.index (little-endian):
-//   "IMPRFRMI" | u32 version | u32 entry size | char[32] catalog id | i64 generation |
-//   i64 max fingerprint pk | u64 count |
-//   count x {32-byte hash, i64 fingerprint pk, i64 work pk, i64 t_ms} | u64 checksum
-// Written to a temporary file, fsynced and renamed, as pdq.index is.
+// it. frames.index is in the derived-file form (derived_file.h), magic "IMPRFRMI", with entries
+// {32-byte hash, i64 fingerprint pk, i64 work pk, i64 t_ms}, written atomically as pdq.index is.
 #include "video_index.h"
 
 #include <fcntl.h>
@@ -14,42 +11,15 @@
 #include <filesystem>
 
 #include "catalog_impl.h"
+#include "derived_file.h"
 
 namespace imprint {
 namespace {
 
 constexpr char kMagic[8] = {'I', 'M', 'P', 'R', 'F', 'R', 'M', 'I'};
-constexpr uint32_t kVersion = 1;
 constexpr uint32_t kEntrySize = 56;
-constexpr size_t kHeaderSize = 8 + 4 + 4 + 32 + 8 + 8 + 8;
-
-// The same multiply-xorshift checksum as pdq.index: catches torn and corrupted files.
-uint64_t checksum(const uint8_t* p, size_t n) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-  }
-  for (; i < n; ++i) h = (h ^ p[i]) * 0xc4ceb9fe1a85ec53ull;
-  return h ^ (h >> 29);
-}
-
-template <typename T>
-void put(std::vector<uint8_t>& b, T v) {
-  const size_t at = b.size();
-  b.resize(at + sizeof(T));
-  std::memcpy(b.data() + at, &v, sizeof(T));
-}
-
-template <typename T>
-T get(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
+using detail::get;
+using detail::put;
 
 std::string frame_index_path(const CatalogOptions& o) { return o.dir + "/frames.index"; }
 
@@ -188,17 +158,8 @@ void VideoFrameIndex::for_each(
 }
 
 Status write_frame_index_file(const std::string& path, const FrameIndexFile& c) {
-  std::vector<uint8_t> b;
-  b.reserve(kHeaderSize + c.hashes.size() * kEntrySize + 8);
-  b.insert(b.end(), kMagic, kMagic + 8);
-  put<uint32_t>(b, kVersion);
-  put<uint32_t>(b, kEntrySize);
-  char id[32] = {};
-  std::memcpy(id, c.catalog_id.data(), std::min<size_t>(32, c.catalog_id.size()));
-  b.insert(b.end(), id, id + 32);
-  put<int64_t>(b, c.generation);
-  put<int64_t>(b, c.max_fp_pk);
-  put<uint64_t>(b, c.hashes.size());
+  std::vector<uint8_t> b = detail::begin_derived_file(
+      kMagic, kEntrySize, {c.catalog_id, c.generation, c.max_fp_pk}, c.hashes.size());
   for (size_t i = 0; i < c.hashes.size(); ++i) {
     const auto h = c.hashes[i].to_bytes();
     b.insert(b.end(), h.begin(), h.end());
@@ -206,58 +167,23 @@ Status write_frame_index_file(const std::string& path, const FrameIndexFile& c) 
     put<int64_t>(b, c.work_pks[i]);
     put<int64_t>(b, c.t_ms[i]);
   }
-  put<uint64_t>(b, checksum(b.data(), b.size()));
-
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return io_error("cannot write " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < b.size()) {
-    const ssize_t n = ::write(fd, b.data() + done, b.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      return io_error("cannot write " + tmp + ": " + err);
-    }
-    done += size_t(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return io_error("cannot sync " + tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return io_error("cannot rename " + tmp + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
+  return detail::write_derived_file(path, b);
 }
 
 Result<FrameIndexFile> read_frame_index_file(const std::string& path) {
-  Result<std::vector<uint8_t>> bytes = read_file(path, int64_t(1) << 40);
-  if (!bytes.ok()) return bytes.status();
-  const std::vector<uint8_t>& b = *bytes;
-  if (b.size() < kHeaderSize + 8 || std::memcmp(b.data(), kMagic, 8) != 0) {
-    return corruption("not an imprint frame index file");
-  }
-  if (get<uint32_t>(b.data() + 8) != kVersion || get<uint32_t>(b.data() + 12) != kEntrySize) {
-    return corruption("frame index file version not supported");
-  }
-  if (checksum(b.data(), b.size() - 8) != get<uint64_t>(b.data() + b.size() - 8)) {
-    return corruption("frame index file checksum mismatch");
-  }
+  Result<detail::DerivedFile> f = detail::read_derived_file(path, kMagic, kEntrySize, "frame index");
+  if (!f.ok()) return f.status();
   FrameIndexFile c;
-  const char* id = reinterpret_cast<const char*>(b.data() + 16);
-  c.catalog_id.assign(id, strnlen(id, 32));
-  c.generation = get<int64_t>(b.data() + 48);
-  c.max_fp_pk = get<int64_t>(b.data() + 56);
-  const uint64_t n = get<uint64_t>(b.data() + 64);
-  if (n > (b.size() - kHeaderSize - 8) / kEntrySize ||
-      kHeaderSize + n * kEntrySize + 8 != b.size()) {
-    return corruption("frame index file size mismatch");
-  }
+  c.catalog_id = f->header.catalog_id;
+  c.generation = f->header.generation;
+  c.max_fp_pk = f->header.max_fp_pk;
+  const uint64_t n = f->count;
   c.hashes.reserve(n);
   c.fp_pks.reserve(n);
   c.work_pks.reserve(n);
   c.t_ms.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
-    const uint8_t* e = b.data() + kHeaderSize + i * kEntrySize;
+    const uint8_t* e = f->entry(i);
     c.hashes.push_back(PdqHash::from_bytes(e));
     c.fp_pks.push_back(get<int64_t>(e + 32));
     c.work_pks.push_back(get<int64_t>(e + 40));
