@@ -21,49 +21,13 @@
 #include "catalog_impl.h"
 #include "fingerprint_index.h"
 #include "photo_corpus.h"
+#include "synthetic_hashes.h"
 
 namespace imprint::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Balanced (128 of 256 bits set) hashes, like PDQ's.
-PdqHash balanced(std::mt19937_64& rng) {
-  std::array<uint64_t, 4> w{rng(), rng(), rng(), rng()};
-  PdqHash h = PdqHash::from_words(w);
-  while (h.popcount() != 128) {
-    const int bit = int(rng() % 256);
-    auto ww = h.words();
-    const bool set = (ww[bit >> 6] >> (bit & 63)) & 1;
-    if ((h.popcount() > 128) == set) ww[bit >> 6] ^= uint64_t{1} << (bit & 63);
-    h = PdqHash::from_words(ww);
-  }
-  return h;
-}
-
-// Flips n/2 set bits and n/2 clear bits (n rounded down to even), keeping the hash balanced; an
-// odd n flips one more bit.
-PdqHash perturb(const PdqHash& h, int n, std::mt19937_64& rng) {
-  auto w = h.words();
-  std::set<int> used;
-  int ones = n / 2, zeros = n - n / 2;
-  while (ones + zeros > 0) {
-    const int bit = int(rng() % 256);
-    if (used.count(bit)) continue;
-    const bool set = (w[bit >> 6] >> (bit & 63)) & 1;
-    if (set && ones > 0) {
-      --ones;
-    } else if (!set && zeros > 0) {
-      --zeros;
-    } else {
-      continue;
-    }
-    used.insert(bit);
-    w[bit >> 6] ^= uint64_t{1} << (bit & 63);
-  }
-  return PdqHash::from_words(w);
-}
 
 // A catalog that looks like real photo hashes: most hashes come in clusters (series, edits,
 // near-duplicates: members 4-60 bits from a centre, cluster sizes from 1 to ~100), the rest are
@@ -73,10 +37,10 @@ std::vector<PdqHash> catalog_hashes(size_t n, std::mt19937_64& rng) {
   out.reserve(n);
   std::geometric_distribution<int> cluster_size(0.05);
   while (out.size() < n) {
-    const PdqHash centre = balanced(rng);
+    const PdqHash centre = balanced_hash(rng);
     out.push_back(centre);
     const int members = std::min<int>(cluster_size(rng), int(n - out.size()));
-    for (int i = 0; i < members; ++i) out.push_back(perturb(centre, 4 + int(rng() % 57), rng));
+    for (int i = 0; i < members; ++i) out.push_back(perturb_balanced(centre, 4 + int(rng() % 57), rng));
   }
   return out;
 }
@@ -91,8 +55,8 @@ QuerySet make_queries(const std::vector<PdqHash>& cat, size_t nq, std::mt19937_6
   for (size_t i = 0; i < nq; ++i) {
     const size_t target = rng() % cat.size();
     std::array<PdqHash, 8> h;
-    h[0] = perturb(cat[target], int(rng() % 32), rng);  // planted at distance 0..31
-    for (int k = 1; k < 8; ++k) h[k] = balanced(rng);  // the other dihedral variants
+    h[0] = perturb_balanced(cat[target], int(rng() % 32), rng);  // planted at distance 0..31
+    for (int k = 1; k < 8; ++k) h[k] = balanced_hash(rng);  // the other dihedral variants
     q.queries.push_back(h);
     q.planted.push_back(int64_t(target) + 1);
   }

@@ -35,6 +35,7 @@
 #include "catalog.h"
 #include "engine.h"
 #include "photo_corpus.h"
+#include "synthetic_hashes.h"
 
 namespace imprint::bench {
 namespace {
@@ -56,20 +57,6 @@ struct Options {
   bool keep = false;                     // leave the corpus, catalog and report in --dir
   std::string imprint = IMPRINT_BINARY;  // the imprint binary to time (another build, for A/B)
 };
-
-// Balanced (128 of 256 bits set) hashes, like PDQ's.
-PdqHash balanced(std::mt19937_64& rng) {
-  std::array<uint64_t, 4> w{rng(), rng(), rng(), rng()};
-  PdqHash h = PdqHash::from_words(w);
-  while (h.popcount() != 128) {
-    const int bit = int(rng() % 256);
-    auto ww = h.words();
-    const bool set = (ww[bit >> 6] >> (bit & 63)) & 1;
-    if ((h.popcount() > 128) == set) ww[bit >> 6] ^= uint64_t{1} << (bit & 63);
-    h = PdqHash::from_words(ww);
-  }
-  return h;
-}
 
 Image mirror(const Image& in) {
   Image out(in.width, in.height, in.channels);
@@ -262,7 +249,7 @@ int run(const Options& o) {
         WorkInput in;
         in.work.id = "synthetic-" + std::to_string(i);
         in.work.owner = "Synthetic " + std::to_string(i % 1000);
-        in.fingerprints.push_back(WorkFingerprint::pdq(balanced(hrng), 100));
+        in.fingerprints.push_back(WorkFingerprint::pdq(balanced_hash(hrng), 100));
         batch.push_back(std::move(in));
       }
       for (const auto& r : (*cat)->register_works(batch)) {

@@ -38,6 +38,7 @@
 
 #include "catalog.h"
 #include "photo_corpus.h"
+#include "synthetic_hashes.h"
 #include "video_index.h"
 #include "video_ingest.h"
 
@@ -49,40 +50,17 @@ double since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-PdqHash balanced(std::mt19937_64& rng) {
-  std::array<uint64_t, 4> w{rng(), rng(), rng(), rng()};
-  PdqHash h = PdqHash::from_words(w);
-  while (h.popcount() != 128) {
-    const int bit = int(rng() % 256);
-    auto ww = h.words();
-    const bool set = (ww[bit >> 6] >> (bit & 63)) & 1;
-    if ((h.popcount() > 128) == set) ww[bit >> 6] ^= uint64_t{1} << (bit & 63);
-    h = PdqHash::from_words(ww);
-  }
-  return h;
-}
-
-PdqHash flip(const PdqHash& h, int n, std::mt19937_64& rng) {
-  auto w = h.words();
-  std::set<int> used;
-  while (int(used.size()) < n) {
-    const int bit = int(rng() % 256);
-    if (used.insert(bit).second) w[bit >> 6] ^= uint64_t{1} << (bit & 63);
-  }
-  return PdqHash::from_words(w);
-}
-
 // Appends `seconds` frames of synthetic footage.
 void synth_video(int seconds, std::mt19937_64& rng, std::vector<PdqHash>* out) {
   std::geometric_distribution<int> scene_len(1.0 / 6);
-  PdqHash cur = balanced(rng);
+  PdqHash cur = balanced_hash(rng);
   int left = 1 + scene_len(rng);
   for (int s = 0; s < seconds; ++s) {
     if (--left == 0) {
-      cur = balanced(rng);
+      cur = balanced_hash(rng);
       left = 1 + scene_len(rng);
     } else if (s > 0) {
-      cur = flip(cur, 4 + int(rng() % 12), rng);
+      cur = flip_bits(cur, 4 + int(rng() % 12), rng);
     }
     out->push_back(cur);
   }
@@ -122,7 +100,7 @@ Query copy_query(const Library& lib, std::mt19937_64& rng) {
   const size_t s = rng() % (lib.length(v) - 60);
   for (int k = 0; k < 60; ++k) {
     q.frames.push_back({k, double(k),
-                        flip(lib.hashes[lib.start[v] + s + size_t(k)], 8 + int(rng() % 16), rng),
+                        flip_bits(lib.hashes[lib.start[v] + s + size_t(k)], 8 + int(rng() % 16), rng),
                         100});
   }
   q.video = int64_t(v);
