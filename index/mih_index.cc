@@ -10,9 +10,8 @@
 // million), as the paper's rule m ~ 256 / log2(n) suggests; benchmarks/index_scale measures it.
 //
 // Each slot's table is a bucket array in compressed form (offsets[2^w + 1] into a position list),
-// built by counting sort. Hashes added after the last build sit in a tail that is scanned
-// linearly; the tables are rebuilt when the tail outgrows an eighth of the indexed part, so adds
-// cost amortised O(1) table work.
+// built by counting sort. Growth is log-structured (see MihIndex): a main level, a level of recent
+// additions, and a tail of at most a few thousand hashes scanned linearly.
 #include <algorithm>
 #include <cmath>
 
@@ -75,13 +74,115 @@ int slots_for(size_t n) {
   return best;
 }
 
+// The probe tables over one range of store positions [begin, end).
+struct Tables {
+  size_t begin = 0, end = 0;
+  std::vector<Slot> slots;
+  std::vector<size_t> table_start;  // where each slot's offsets begin
+  std::vector<uint32_t> offsets;    // per slot: 2^width + 1 bucket starts
+  std::vector<uint32_t> positions;  // per slot: (end - begin) store positions, bucket by bucket
+
+  size_t memory_bytes() const { return offsets.capacity() * 4 + positions.capacity() * 4; }
+
+  void build(const HashStore& store, size_t from, size_t to) {
+    begin = from;
+    end = to;
+    const size_t n = to - from;
+    const int m = slots_for(n);
+    slots.clear();
+    table_start.clear();
+    size_t total = 0;
+    for (int s = 0, bit = 0; s < m; ++s) {
+      const int width = 256 / m + (s < 256 % m ? 1 : 0);
+      slots.push_back({bit, width});
+      table_start.push_back(total);
+      total += (size_t{1} << width) + 1;
+      bit += width;
+    }
+    offsets.assign(total, 0);
+    offsets.shrink_to_fit();
+    positions.resize(size_t(m) * n);
+    positions.shrink_to_fit();
+    const HashWords* h = store.hashes() + from;
+    std::vector<uint32_t> fill;
+    for (int s = 0; s < m; ++s) {
+      const size_t buckets = size_t{1} << slots[s].width;
+      uint32_t* off = &offsets[table_start[s]];
+      for (size_t i = 0; i < n; ++i) ++off[slot_value(h[i], slots[s]) + 1];
+      for (size_t v = 0; v < buckets; ++v) off[v + 1] += off[v];
+      fill.assign(off, off + buckets);
+      uint32_t* pos = &positions[size_t(s) * n];
+      for (size_t i = 0; i < n; ++i) pos[fill[slot_value(h[i], slots[s])]++] = uint32_t(from + i);
+    }
+  }
+
+  // Bit flips per slot needed for an exact search at this radius (> 2: scan instead).
+  int flips_for(int radius) const { return slots.empty() ? 3 : radius / int(slots.size()); }
+
+  // Appends the store positions in every bucket within `flips` of the query's slot values.
+  //
+  // At ten million entries every step is a cache miss (bucket offsets, position lists, hashes),
+  // so the work runs in phases that first issue all of a step's independent loads as prefetches
+  // and only then read them: the memory system serves many misses at once instead of one after
+  // another.
+  void gather(const HashStore& store, const HashWords& qw, int flips,
+              std::vector<uint32_t>* candidates) const {
+    thread_local std::vector<uint32_t> probes;
+    thread_local std::vector<const uint32_t*> buckets;  // each probe's offsets entry
+    thread_local std::vector<std::pair<const uint32_t*, const uint32_t*>> ranges;
+    const int m = int(slots.size());
+    const size_t n = end - begin;
+    // Phase 1: the bucket of every probe value in every slot; prefetch its offsets.
+    buckets.clear();
+    ranges.clear();
+    for (int s = 0; s < m; ++s) {
+      neighbourhood(slot_value(qw, slots[s]), slots[s].width, flips, &probes);
+      const uint32_t* off = &offsets[table_start[s]];
+      for (uint32_t v : probes) {
+        __builtin_prefetch(off + v);
+        buckets.push_back(off + v);
+      }
+    }
+    // Phase 2: read the offsets; prefetch the position lists they point into.
+    size_t b = 0;
+    for (int s = 0; s < m; ++s) {
+      const uint32_t* pos = &positions[size_t(s) * n];
+      const size_t per_slot = probes_within(slots[s].width, flips);
+      for (size_t k = 0; k < per_slot; ++k, ++b) {
+        const uint32_t* off = buckets[b];
+        const uint32_t lo = off[0], hi = off[1];
+        if (lo == hi) continue;
+        __builtin_prefetch(pos + lo);
+        ranges.emplace_back(pos + lo, pos + hi);
+      }
+    }
+    // Phase 3: gather candidate positions (their hashes are prefetched while verifying).
+    for (const auto& [lo, hi] : ranges) candidates->insert(candidates->end(), lo, hi);
+  }
+};
+
+// Two levels of tables, log-structured: `main_` over the bulk of the entries and `recent_` over
+// those added since main_ was built, plus a short unindexed tail scanned linearly. The tail is
+// folded into recent_ once it passes kTailLimit entries, and recent_ into main_ once it passes an
+// eighth of main_: a search never scans more than kTailLimit hashes, and rebuild work per added
+// entry stays small (a catalog that grows one registration at a time rebuilds only recent_).
 class MihIndex : public FingerprintIndex {
  public:
+  static constexpr size_t kTailLimit = 2048;
+
   IndexKind kind() const override { return IndexKind::kMih; }
 
   void add(std::span<const PdqHash> h, std::span<const int64_t> l) override {
     store_.add(h, l);
-    if (store_.slots() - indexed_ > std::max<size_t>(4096, indexed_ / 8)) rebuild();
+    const size_t n = store_.slots();
+    if (n - recent_.end <= kTailLimit) return;
+    if (n - main_.end > std::max(kTailLimit, main_.end / 8)) {
+      main_.build(store_, 0, n);
+      recent_ = Tables();
+      recent_.begin = recent_.end = n;
+    } else {
+      recent_.build(store_, main_.end, n);
+    }
   }
 
   void remove(std::span<const int64_t> labels) override { store_.remove(labels); }
@@ -98,7 +199,7 @@ class MihIndex : public FingerprintIndex {
 
   size_t size() const override { return store_.live(); }
   size_t memory_bytes() const override {
-    return store_.memory_bytes() + offsets_.capacity() * 4 + positions_.capacity() * 4;
+    return store_.memory_bytes() + main_.memory_bytes() + recent_.memory_bytes();
   }
   void for_each(const std::function<void(const PdqHash&, int64_t)>& fn) const override {
     store_.for_each(fn);
@@ -106,64 +207,35 @@ class MihIndex : public FingerprintIndex {
 
  private:
   // Entries within exact_radius, plus those within accept_radius that the same probes reach.
-  //
-  // At ten million entries every step is a cache miss (bucket offsets, position lists, hashes),
-  // so each query hash runs in phases that first issue all of a step's independent loads as
-  // prefetches and only then read them: the memory system serves many misses at once instead of
-  // one after another. Duplicates (an entry reached through two slots) are removed at the end
-  // rather than tracked per entry, which would be one more random access per candidate.
+  // Duplicates (an entry reached through two slots) are removed at the end rather than tracked
+  // per entry, which would be one more random access per candidate.
   std::vector<std::vector<Neighbor>> search(std::span<const PdqHash> queries, int exact_radius,
                                             int accept_radius) const {
     std::vector<std::vector<Neighbor>> out(queries.size());
-    const int m = int(slots_.size());
-    const int flips = m ? exact_radius / m : 0;
-    if (indexed_ == 0 || flips > 2) {
-      // Nothing indexed yet, or 3+ bit neighbourhoods: reading everything costs less.
-      store_.scan_range(0, store_.slots(), queries, accept_radius, out.data());
-      return out;
-    }
-    thread_local std::vector<uint32_t> probes;
-    thread_local std::vector<const uint32_t*> buckets;  // each probe's offsets entry
-    thread_local std::vector<std::pair<const uint32_t*, const uint32_t*>> ranges;
     thread_local std::vector<uint32_t> candidates;
+    // A level whose slots would need 3+ bit neighbourhoods is cheaper to read whole.
+    const Tables* levels[2] = {&main_, &recent_};
+    for (const Tables* t : levels) {
+      if (t->begin != t->end && t->flips_for(exact_radius) > 2) {
+        store_.scan_range(t->begin, t->end, queries, accept_radius, out.data());
+      }
+    }
     for (size_t q = 0; q < queries.size(); ++q) {
       const HashWords& qw = queries[q].words();
-      // Phase 1: the bucket of every probe value in every slot; prefetch its offsets.
-      buckets.clear();
-      ranges.clear();
-      for (int s = 0; s < m; ++s) {
-        neighbourhood(slot_value(qw, slots_[s]), slots_[s].width, flips, &probes);
-        const uint32_t* off = &offsets_[table_start_[s]];
-        for (uint32_t v : probes) {
-          __builtin_prefetch(off + v);
-          buckets.push_back(off + v);
-        }
-      }
-      // Phase 2: read the offsets; prefetch the position lists they point into.
-      ranges.reserve(buckets.size());
-      size_t b = 0;
-      for (int s = 0; s < m; ++s) {
-        const uint32_t* pos = &positions_[size_t(s) * indexed_];
-        const size_t per_slot = probes_within(slots_[s].width, flips);
-        for (size_t k = 0; k < per_slot; ++k, ++b) {
-          const uint32_t* off = buckets[b];
-          const uint32_t lo = off[0], hi = off[1];
-          if (lo == hi) continue;
-          __builtin_prefetch(pos + lo);
-          ranges.emplace_back(pos + lo, pos + hi);
-        }
-      }
-      // Phase 3: gather candidate positions; prefetch their hashes.
       candidates.clear();
-      for (const auto& [lo, hi] : ranges) {
-        for (const uint32_t* p = lo; p < hi; ++p) {
-          __builtin_prefetch(&store_.hash(*p));
-          candidates.push_back(*p);
-        }
+      for (const Tables* t : levels) {
+        const int flips = t->flips_for(exact_radius);
+        if (t->begin != t->end && flips <= 2) t->gather(store_, qw, flips, &candidates);
       }
-      // Phase 4: verify.
       std::vector<Neighbor>& hits = out[q];
-      for (uint32_t p : candidates) {
+      // A fixed prefetch distance keeps enough misses in flight without flooding the fill
+      // buffers, as prefetching thousands of candidates at once would.
+      constexpr size_t kAhead = 24;
+      const size_t nc = candidates.size();
+      for (size_t i = 0; i < std::min(nc, kAhead); ++i) __builtin_prefetch(&store_.hash(candidates[i]));
+      for (size_t i = 0; i < nc; ++i) {
+        if (i + kAhead < nc) __builtin_prefetch(&store_.hash(candidates[i + kAhead]));
+        const uint32_t p = candidates[i];
         const int d = hamming(store_.hash(p), qw);
         if (d <= accept_radius && !store_.dead(p)) hits.push_back({store_.label(p), d});
       }
@@ -174,45 +246,13 @@ class MihIndex : public FingerprintIndex {
                  hits.end());
     }
     // The tail added since the last build.
-    store_.scan_range(indexed_, store_.slots(), queries, accept_radius, out.data());
+    store_.scan_range(recent_.end, store_.slots(), queries, accept_radius, out.data());
     return out;
   }
 
-  void rebuild() {
-    const size_t n = store_.slots();
-    const int m = slots_for(n);
-    slots_.clear();
-    table_start_.clear();
-    size_t total = 0;
-    for (int s = 0, bit = 0; s < m; ++s) {
-      const int width = 256 / m + (s < 256 % m ? 1 : 0);
-      slots_.push_back({bit, width});
-      table_start_.push_back(total);
-      total += (size_t{1} << width) + 1;
-      bit += width;
-    }
-    offsets_.assign(total, 0);
-    positions_.resize(size_t(m) * n);
-    const HashWords* h = store_.hashes();
-    std::vector<uint32_t> fill;
-    for (int s = 0; s < m; ++s) {
-      const size_t buckets = size_t{1} << slots_[s].width;
-      uint32_t* off = &offsets_[table_start_[s]];
-      for (size_t i = 0; i < n; ++i) ++off[slot_value(h[i], slots_[s]) + 1];
-      for (size_t v = 0; v < buckets; ++v) off[v + 1] += off[v];
-      fill.assign(off, off + buckets);
-      uint32_t* pos = &positions_[size_t(s) * n];
-      for (size_t i = 0; i < n; ++i) pos[fill[slot_value(h[i], slots_[s])]++] = uint32_t(i);
-    }
-    indexed_ = n;
-  }
-
   HashStore store_;
-  size_t indexed_ = 0;               // positions [0, indexed_) are in the tables
-  std::vector<Slot> slots_;
-  std::vector<size_t> table_start_;  // where each slot's offsets begin
-  std::vector<uint32_t> offsets_;    // per slot: 2^width + 1 bucket starts
-  std::vector<uint32_t> positions_;  // per slot: indexed_ positions, bucket by bucket
+  Tables main_;    // positions [0, main_.end)
+  Tables recent_;  // positions [main_.end, recent_.end)
 };
 
 }  // namespace

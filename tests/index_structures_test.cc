@@ -142,6 +142,40 @@ TEST(IndexStructures, RemovalsDisappearFromEveryKind) {
   }
 }
 
+// A catalog grows a registration or a batch at a time: MIH keeps a main level, a level of recent
+// additions and a short unindexed tail, and must stay exact through every fold between them.
+TEST(IndexStructures, MihStaysExactWhileGrowingInSmallBatchesWithRemovals) {
+  Data d = make_data();
+  std::mt19937_64 rng(11);
+  while (d.hashes.size() < 40'000) {  // enough for the recent level to exist beside main
+    d.hashes.push_back(PdqHash::from_words({rng(), rng(), rng(), rng()}));
+    d.labels.push_back(d.labels.back() + 2);
+  }
+  for (size_t i = 5; i < d.hashes.size(); i += 37) d.queries.push_back(flip(d.hashes[i], int(i % 32), rng));
+  std::vector<bool> removed(d.hashes.size(), false);
+  auto index = make_index(IndexKind::kMih);
+  size_t added = 0, checks = 0;
+  const size_t batches[] = {1, 2500, 1, 300, 700, 1, 1200, 333, 1, 999, 4000, 3};
+  for (size_t b = 0; added < d.hashes.size(); ++b) {
+    const size_t n = std::min(batches[b % std::size(batches)], d.hashes.size() - added);
+    index->add(std::span(d.hashes).subspan(added, n), std::span(d.labels).subspan(added, n));
+    added += n;
+    if (added > 10) {  // remove an early entry now and then, wherever it lives
+      const size_t victim = (b * 7919) % added;
+      removed[victim] = true;
+      index->remove(std::span(&d.labels[victim], 1));
+    }
+    Data part = d;
+    part.hashes.resize(added);
+    part.labels.resize(added);
+    std::vector<bool> part_removed(removed.begin(), removed.begin() + added);
+    EXPECT_EQ(normalise(index->search_radius(d.queries, 31)), brute(part, 31, part_removed))
+        << "after " << added << " entries";
+    ++checks;
+  }
+  EXPECT_GT(checks, 10u);
+}
+
 TEST(IndexStructures, NearestNeighboursAgreeAcrossKinds) {
   const Data d = make_data();
   std::vector<std::vector<int>> reference;
