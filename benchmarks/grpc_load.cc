@@ -4,6 +4,7 @@
 // a million works; beside them, the same work done in process (no gRPC) in the same run.
 //
 //   build/benchmarks/grpc_load [--works 1000000] [--streams 8] [--seconds 10] [--inflight 16]
+//                              [--no-images]
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -111,11 +112,18 @@ int main(int argc, char** argv) {
   size_t works = 1'000'000;
   int streams = 8, inflight = 16;
   double seconds = 10;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--works")) works = std::stoul(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--streams")) streams = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--inflight")) inflight = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
+  bool images = true;
+  for (int i = 1; i < argc; ++i) {
+    const bool value = i + 1 < argc;
+    if (!std::strcmp(argv[i], "--no-images")) images = false;
+    else if (value && !std::strcmp(argv[i], "--works")) works = std::stoul(argv[++i]);
+    else if (value && !std::strcmp(argv[i], "--streams")) streams = std::atoi(argv[++i]);
+    else if (value && !std::strcmp(argv[i], "--inflight")) inflight = std::atoi(argv[++i]);
+    else if (value && !std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[++i]);
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", argv[i]);
+      return 2;
+    }
   }
   const std::string dir = (std::filesystem::temp_directory_path() / "imprint-grpc-load").string();
   std::filesystem::remove_all(dir);
@@ -218,6 +226,11 @@ int main(int argc, char** argv) {
   std::printf("| MatchStream, PDQ hash | %.0f | %.3f | %.3f | %.3f | %zu | %.0f |\n", hash.per_second, hash.p50_ms,
               hash.p99_ms, hash.p999_ms, hash.errors, local_hash);
   std::fflush(stdout);
+  if (!images) {
+    srv->shutdown(std::chrono::seconds(5));
+    std::filesystem::remove_all(dir);
+    return 0;
+  }
   const double local_image = in_process(true, seconds / 2);
   const LoadResult image = drive(channel, streams, 2, seconds, make_image);
   std::printf("| MatchStream, 1 MP JPEG | %.1f | %.2f | %.2f | %.2f | %zu | %.1f |\n", image.per_second, image.p50_ms,
