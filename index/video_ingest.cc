@@ -71,10 +71,14 @@ Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoProgress& p
   return fp;
 }
 
-Result<VideoFingerprint> hash_file(const std::string& path, const VideoOptions& options,
-                                   const VideoProgress& progress, std::vector<FrameHash>* cropped) {
+using Opener = std::function<Result<std::unique_ptr<VideoReader>>(const VideoOptions&)>;
+
+// Hashes what `open` opens; `name` prefixes errors (a path, or a member of a shard).
+Result<VideoFingerprint> hash_opened(const Opener& open, const std::string& name,
+                                     const VideoOptions& options, const VideoProgress& progress,
+                                     std::vector<FrameHash>* cropped) {
   auto attempt = [&](const VideoOptions& o, bool* used_plan) -> Result<VideoFingerprint> {
-    Result<std::unique_ptr<VideoReader>> reader = VideoReader::open_file(path, o);
+    Result<std::unique_ptr<VideoReader>> reader = open(o);
     if (!reader.ok()) return reader.status();
     if (cropped) cropped->clear();
     Result<VideoFingerprint> fp = hash_frames(**reader, progress, cropped);
@@ -89,8 +93,16 @@ Result<VideoFingerprint> hash_file(const std::string& path, const VideoOptions& 
     full.skip_unsampled = false;
     fp = attempt(full, &used_plan);
   }
-  if (!fp.ok() && fp.status().message().rfind(path, 0) != 0) return fp.status().with_context(path);
+  if (!fp.ok() && !name.empty() && fp.status().message().rfind(name, 0) != 0) {
+    return fp.status().with_context(name);
+  }
   return fp;
+}
+
+Result<VideoFingerprint> hash_file(const std::string& path, const VideoOptions& options,
+                                   const VideoProgress& progress, std::vector<FrameHash>* cropped) {
+  return hash_opened([&](const VideoOptions& o) { return VideoReader::open_file(path, o); }, path,
+                     options, progress, cropped);
 }
 
 }  // namespace
@@ -127,6 +139,19 @@ Result<HashedVideo> hash_video_for_catalog(const std::string& path, const VideoO
                                            const VideoProgress& progress) {
   HashedVideo v;
   Result<VideoFingerprint> fp = hash_file(path, options, progress, &v.cropped);
+  if (!fp.ok()) return fp.status();
+  v.fingerprint = std::move(*fp);
+  return v;
+}
+
+Result<HashedVideo> hash_video_bytes_for_catalog(std::span<const uint8_t> bytes,
+                                                 const std::string& name,
+                                                 const VideoOptions& options,
+                                                 const VideoProgress& progress) {
+  HashedVideo v;
+  Result<VideoFingerprint> fp = hash_opened(
+      [&](const VideoOptions& o) { return VideoReader::open_bytes(bytes, o); }, name, options,
+      progress, &v.cropped);
   if (!fp.ok()) return fp.status();
   v.fingerprint = std::move(*fp);
   return v;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,12 @@ struct HashedVideo {
 // The fingerprint (as hash_video_file_with_progress) and the bar-cropped hashes in one decode.
 Result<HashedVideo> hash_video_for_catalog(const std::string& path, const VideoOptions& options,
                                            const VideoProgress& progress = nullptr);
+
+// The same for a video held in memory (a member of a tar shard); `name` prefixes errors.
+Result<HashedVideo> hash_video_bytes_for_catalog(std::span<const uint8_t> bytes,
+                                                 const std::string& name,
+                                                 const VideoOptions& options,
+                                                 const VideoProgress& progress = nullptr);
 
 // SHA-256 of a file, read in chunks (videos can be larger than memory allows to hold at once).
 Result<Sha256> sha256_of_file(const std::string& path);

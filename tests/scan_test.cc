@@ -1,6 +1,7 @@
 // imprint scan and imprint report merge, end to end through the real binary: folders, lists and
 // WebDataset tar shards (written here with libarchive) with planted edited copies of registered
-// works; hostile members; shard + merge equal to one run; kill -9 and resume; --save-catalog.
+// works; hostile members; shard + merge equal to one run; kill -9 and resume; --save-catalog;
+// video members and files matched against video works with the copied seconds.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 
 #include "catalog.h"
 #include "test_support.h"
+#include "video_ingest.h"
 
 namespace imprint {
 namespace {
@@ -683,6 +685,71 @@ TEST_F(ScanTest, SaveCatalogLetsCreatorsQueryTheCorpusLater) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ((*c)->stats()->works, 5);
   EXPECT_EQ(scan("--save-catalog " + catalog_ + " --report " + dir_.file("r3") + " " + tar), 2);
+}
+
+// Videos in a corpus: members of a shard and files in a folder are hashed one frame a second and
+// matched against the catalog's video works; a finding says which seconds copy which, and a
+// damaged video is a bad item like a damaged image.
+TEST_F(ScanTest, FindsCopiedVideosInShardsAndFoldersWithTheCopiedSeconds) {
+  const std::string videos = test::shared_dir() + "/vpdq-reference/videos/";
+  {
+    CatalogOptions o;
+    o.dir = catalog_;
+    auto c = Catalog::open(o);
+    ASSERT_TRUE(c.ok());
+    VideoOptions vo;
+    vo.seconds_per_hash = 0;  // every frame: dense alignment for one-a-second queries
+    Result<HashedVideo> v = hash_video_for_catalog(videos + "chair-orig-22-sd-bar.mp4", vo);
+    ASSERT_TRUE(v.ok()) << v.status().to_string();
+    WorkInput in = work_input_from_video(*v, 0);
+    in.work.id = "chair";
+    in.work.owner = "Studio V";
+    for (const auto& r : (*c)->register_works(std::vector{in})) {
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+    }
+  }
+  const std::string tar = dir_.file("videos.tar");
+  write_tar(tar, {{"clip1.mp4", test::read_all(videos + "chair-19-sd-bar.mp4"), ""},
+                  {"clip1.json", bytes_of("{\"url\": \"https://v.example/1\"}"), ""},
+                  {"clip2.mp4", test::read_all(videos + "pattern-sd-grey-bar.mp4"), ""},
+                  {"clip3.webm", bytes_of("this is not a video at all"), ""},
+                  {"still.jpg", jpeg(resized(works_[0], 0.8)), ""}});
+  const std::string folder = dir_.file("folder");
+  fs::create_directories(folder);
+  fs::copy_file(videos + "chair-22-sd-grey-bar.mp4", folder + "/grey.mp4");
+  const std::string report = dir_.file("report");
+  std::string log;
+  ASSERT_EQ(scan("--report " + report + " " + tar + " " + folder, &log), 0) << log;
+
+  std::map<std::string, json> by_where;
+  for (const json& f : read_lines(report + "/findings.jsonl")) by_where[where(f)] = f;
+  ASSERT_EQ(by_where.size(), 3u) << slurp(report + "/findings.jsonl");
+  const json& clip = by_where[tar + ":clip1.mp4"];
+  EXPECT_EQ(clip["media"], "video");
+  EXPECT_EQ(clip["work_id"], "chair");
+  EXPECT_EQ(clip["owner"], "Studio V");
+  EXPECT_EQ(clip["decision"], "flag");
+  EXPECT_EQ(clip["url"], "https://v.example/1");
+  EXPECT_GT(clip["query_match_pct"].get<double>(), 50.0);
+  ASSERT_FALSE(clip["segments"].empty());
+  // chair-19 is the work from 3.7 s on.
+  const json& seg = clip["segments"][0];
+  EXPECT_NEAR(seg["work_start"].get<double>() - seg["query_start"].get<double>(), 3.7, 1.0) << seg;
+  ASSERT_TRUE(clip["thumb"].is_string());  // a frame of the video, for the report
+  EXPECT_TRUE(fs::exists(report + "/" + clip["thumb"].get<std::string>()));
+  const json& grey = by_where[folder + "/grey.mp4"];
+  EXPECT_EQ(grey["media"], "video");
+  EXPECT_EQ(grey["work_id"], "chair");
+  EXPECT_FALSE(grey["segments"].empty());
+  EXPECT_EQ(by_where[tar + ":still.jpg"]["work_id"], "w0");  // images alongside still match
+
+  const std::vector<json> errors = read_lines(report + "/errors.jsonl");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]["member"], "clip3.webm");
+  EXPECT_EQ(errors[0]["reason"], "not a video");
+  const json summary = read_json(report + "/summary.json");
+  EXPECT_EQ(summary["totals"]["scanned"], 4);
+  EXPECT_EQ(summary["totals"]["bad_items"], 1);
 }
 
 }  // namespace

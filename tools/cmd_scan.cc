@@ -93,7 +93,7 @@ void add_scan_command(CLI::App& app, int& exit_code) {
   add_catalog_option(cmd, a->catalog);
   cmd->add_option("--report", a->scan.report_dir, "Report directory (new, or --resume)")
       ->required();
-  cmd->add_option("sources", a->scan.sources, "Directories, path lists, image files, tar shards")
+  cmd->add_option("sources", a->scan.sources, "Directories, path lists, image or video files, tar shards")
       ->required();
   cmd->add_option("--threads", a->scan.threads, "Decode, hash and match threads (0: one per core)");
   cmd->add_option("--readers", a->scan.readers,

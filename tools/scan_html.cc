@@ -256,7 +256,11 @@ std::string Page::card(const Card& c) {
       work_symbol(text(m, "work_id")) +
       "\"/></svg><figcaption>registered</figcaption></figure></div><div class=\"facts\">";
   const std::string decision = text(m, "decision");
-  const std::string method = text(m, "method") == "sha256" ? "identical bytes" : "PDQ";
+  const std::string method_name = text(m, "method");
+  const std::string method = method_name == "sha256"           ? "identical bytes"
+                             : method_name == "vpdq"           ? "video frames (vPDQ)"
+                             : method_name == "local-features" ? "local features"
+                                                               : "PDQ";
   const std::string transform = text(m, "transform");
   char dist[160];
   std::snprintf(dist, sizeof dist, "distance %d, score %.2f, %s%s", m.value("distance", 0),
@@ -264,6 +268,16 @@ std::string Page::card(const Card& c) {
                 transform == "original" ? "" : (", " + transform_words(transform)).c_str());
   h += "<div><span class=\"badge " + esc(decision) + "\">" + esc(decision) +
        "</span> <span class=\"dist\">" + esc(dist) + "</span></div>";
+  // Videos: which seconds of the corpus video copy which seconds of the work.
+  if (m.contains("segments") && m["segments"].is_array()) {
+    for (const nlohmann::json& seg : m["segments"]) {
+      char span[160];
+      std::snprintf(span, sizeof span, "video %.1f&ndash;%.1f s copies the work's %.1f&ndash;%.1f s",
+                    seg.value("query_start", 0.0), seg.value("query_end", 0.0),
+                    seg.value("work_start", 0.0), seg.value("work_end", 0.0));
+      h += "<div>" + std::string(span) + "</div>";
+    }
+  }
   if (f.contains("shard")) {
     h += "<div><code>" + esc(text(f, "member")) + "</code> in <code>" + esc(text(f, "shard")) +
          "</code></div>";

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "match_json.h"
+#include "video_match.h"
 #include "scan_journal.h"
 
 namespace imprint::cli {
@@ -82,6 +83,36 @@ std::string finding_line(const Sample& s, const ImageFingerprint& fp, const Quer
   return json_line(j);
 }
 
+std::string video_finding_line(const Sample& s, const VideoQuery& q, const VideoQueryResult& r,
+                               const std::string& thumb) {
+  nlohmann::ordered_json j = locate(s);
+  j["url"] = str_or_null(s.url);
+  j["caption"] = str_or_null(s.caption);
+  j["decision"] = decision_name(r.decision);
+  const nlohmann::json v = video_result_to_json(s.member, q, r);
+  // The decisive match: the first (copies come first) with the most severe decision.
+  size_t best = 0;
+  for (size_t k = 1; k < r.matches.size(); ++k) {
+    if (decision_severity(r.matches[k].decision) > decision_severity(r.matches[best].decision)) {
+      best = k;
+    }
+  }
+  for (const char* k : {"work_id", "title", "owner", "distance", "score", "transform", "method",
+                        "flagged", "licence", "query_match_pct", "work_match_pct", "segments"}) {
+    j[k] = ordered(v["matches"][best].value(k, nlohmann::json()));
+  }
+  j["media"] = "video";
+  for (const char* k : {"fps", "duration", "frames", "partial"}) j[k] = ordered(v[k]);
+  if (q.fingerprint.partial) j["partial_reason"] = q.fingerprint.partial_reason;
+  j["weak"] = r.weak;
+  j["sha256"] = q.sha256 ? to_hex(*q.sha256) : "";
+  j["width"] = q.fingerprint.width;
+  j["height"] = q.fingerprint.height;
+  j["thumb"] = str_or_null(thumb);
+  j["matches"] = ordered(v["matches"]);
+  return json_line(j);
+}
+
 std::string error_line(const Sample& s, const std::string& reason, const std::string& message) {
   nlohmann::ordered_json j = locate(s);
   j["reason"] = reason;
@@ -97,10 +128,7 @@ std::string with_unit_name(const std::string& line, const std::string& unit_name
 
 WorkInput sample_work(const Sample& s, const ImageFingerprint& fp) {
   WorkInput in;
-  const bool tar = !s.shard.empty();
-  in.work.id = tar ? s.shard + "/" + s.key : s.member;
-  in.work.title = s.caption.substr(0, 1000);
-  in.work.source = !s.url.empty() ? s.url : tar ? s.shard + ":" + s.member : s.member;
+  describe_sample_work(s, &in);
   in.work.sha256 = fp.sha256;
   in.work.width = fp.width;
   in.work.height = fp.height;
@@ -108,6 +136,14 @@ WorkInput sample_work(const Sample& s, const ImageFingerprint& fp) {
   // match distance, and what the scan computed anyway.
   in.fingerprints.push_back(WorkFingerprint::pdq(fp.pdq.hash, fp.pdq.quality));
   return in;
+}
+
+void describe_sample_work(const Sample& s, WorkInput* in_out) {
+  WorkInput& in = *in_out;
+  const bool tar = !s.shard.empty();
+  in.work.id = tar ? s.shard + "/" + s.key : s.member;
+  in.work.title = s.caption.substr(0, 1000);
+  in.work.source = !s.url.empty() ? s.url : tar ? s.shard + ":" + s.member : s.member;
 }
 
 nlohmann::json unit_signature(const ScanUnit& u) {

@@ -12,6 +12,9 @@
 //   pdq, quality, weak, sha256, width, height    the sample's fingerprint
 //   thumb                              the sample's thumbnail in the report, or null
 //   matches                            every listed match, as `imprint query --json` lists them
+//   video samples (video_finding_line) have media "video", fps, duration, frames, partial,
+//   query_match_pct, work_match_pct and segments (which seconds copy which) instead of pdq and
+//   quality
 // errors.jsonl: unit, unit_index, item (null for a unit's own error), where (as above), reason
 // (error_reason()), message.
 #pragma once
@@ -20,6 +23,7 @@
 #include <string>
 
 #include "catalog.h"
+#include "video_match.h"
 #include "scan_sources.h"
 
 namespace imprint::cli {
@@ -30,12 +34,20 @@ const Candidate& decisive_match(const QueryResult& r);
 // A findings line, without the unit's name (the writer fills it in: with_unit_name).
 std::string finding_line(const Sample& s, const ImageFingerprint& fp, const QueryResult& r,
                          const std::string& thumb);
+// The same for a video sample: the decisive match's fields, then media "video", fps, duration,
+// frames, partial (and partial_reason), query_match_pct, work_match_pct and segments as
+// `imprint query --json` gives them for videos; no pdq/quality (a video has one per frame).
+std::string video_finding_line(const Sample& s, const VideoQuery& q, const VideoQueryResult& r,
+                               const std::string& thumb);
 std::string error_line(const Sample& s, const std::string& reason, const std::string& message);
 std::string with_unit_name(const std::string& line, const std::string& unit_name);
 
 // What --save-catalog registers for a sample: id SHARD/KEY or the path, title the caption,
 // source the URL (else where it was read), no licence beyond the default.
 WorkInput sample_work(const Sample& s, const ImageFingerprint& fp);
+// Just the id, title and source of that work (a video sample's fingerprints come from
+// work_input_from_video).
+void describe_sample_work(const Sample& s, WorkInput* in);
 
 // The journal fields that say which input a unit covered, checked again on resume; and, given the
 // journaled and current signature, what changed (empty: nothing).

@@ -17,6 +17,7 @@
 #include <thread>
 #include <variant>
 
+#include "input_paths.h"
 #include "match_json.h"
 #include "scan_journal.h"
 #include "scan_lines.h"
@@ -25,6 +26,8 @@
 #include "scan_report.h"
 #include "scan_sources.h"
 #include "scan_thumbs.h"
+#include "video_ingest.h"
+#include "video_match.h"
 
 namespace imprint::cli {
 namespace fs = std::filesystem;
@@ -131,7 +134,9 @@ class Scan {
   void work();
   void write();
   void process_batch(std::vector<Sample>& batch);
+  void make_thumbs_dir();
   void make_work_thumb(const Work& w);
+  void process_video(Sample& s, ItemOutcome* item);
   void tally(size_t unit, UnitTally& t, ItemOutcome&& it);
   void save_samples(size_t unit, UnitTally& t);
   Status commit(size_t unit, nlohmann::json entry, UnitTally& t, const UnitReadResult& read);
@@ -258,6 +263,13 @@ void Scan::work() {
   }
 }
 
+void Scan::make_thumbs_dir() {
+  if (thumbs_dir_made_.load()) return;
+  std::error_code ec;
+  fs::create_directories(report_.dir() + "/thumbs", ec);
+  thumbs_dir_made_.store(true);
+}
+
 void Scan::make_work_thumb(const Work& w) {
   {
     std::lock_guard<std::mutex> lk(thumbs_mu_);
@@ -282,6 +294,10 @@ void Scan::process_batch(std::vector<Sample>& batch) {
     Sample& s = batch[i];
     out[i].unit = s.unit;
     out[i].index = s.index;
+    if (s.error.ok() && has_video_extension(s.member)) {
+      process_video(s, &out[i]);
+      continue;
+    }
     if (s.error.ok()) {
       Result<ImageFingerprint> fp = fingerprint_image(s.bytes, ho_);
       if (fp.ok()) {
@@ -315,11 +331,7 @@ void Scan::process_batch(std::vector<Sample>& batch) {
     item.kind = ItemOutcome::Kind::kFinding;
 
     // Thumbnails: the sample's now, while its bytes are at hand; each matched work's once.
-    if (!thumbs_dir_made_.load()) {
-      std::error_code ec;
-      fs::create_directories(report_.dir() + "/thumbs", ec);
-      thumbs_dir_made_.store(true);
-    }
+    make_thumbs_dir();
     std::string name = item_thumb_name(s.unit, s.index);
     Result<std::vector<uint8_t>> thumb = make_thumbnail(s.bytes);
     if (!thumb.ok() || !write_thumb(report_.dir() + "/" + name, *thumb).ok()) name.clear();
@@ -348,6 +360,52 @@ void Scan::process_batch(std::vector<Sample>& batch) {
       begin = i;
     }
   }
+}
+
+// A video sample: vPDQ frame hashes at the scan's rate, matched against the catalog's video works
+// with the copied seconds (index/video_match.h); one finding per video, like an image.
+void Scan::process_video(Sample& s, ItemOutcome* item) {
+  VideoOptions vo;
+  vo.seconds_per_hash = o_.video_seconds_per_hash;
+  vo.max_pixels = o_.max_pixels;
+  vo.threads = 1;  // the other workers keep the other cores busy
+  Result<HashedVideo> v = hash_video_bytes_for_catalog(s.bytes, s.member, vo);
+  if (!v.ok()) {
+    item->kind = ItemOutcome::Kind::kError;
+    item->reason = error_reason(v.status());
+    item->line = error_line(s, item->reason, v.status().message());
+    return;
+  }
+  VideoQuery q;
+  q.fingerprint = std::move(v->fingerprint);
+  q.cropped = std::move(v->cropped);
+  q.sha256 = sha256_of(s.bytes);
+  const VideoMatchOptions vmo;
+  const VideoQueryResult r = catalog_.match_video(q, mo_, vmo);
+  item->weak = r.weak;
+  if (save_) {
+    HashedVideo hv{q.fingerprint, q.cropped};
+    WorkInput in = work_input_from_video(hv, vo.seconds_per_hash);
+    describe_sample_work(s, &in);
+    in.work.sha256 = *q.sha256;
+    item->save = std::move(in);
+  }
+  if (r.matches.empty()) return;
+  for (const VideoCandidate& c : r.matches) {
+    if (c.method == "sha256" || is_video_copy(c, vmo)) item->matched = true;
+  }
+  item->flagged = r.decision == MatchDecision::kFlag;
+  item->review = r.decision == MatchDecision::kReview;
+  item->kind = ItemOutcome::Kind::kFinding;
+  make_thumbs_dir();  // the commit syncs it before writing any finding
+  // The sample's thumbnail: the frame where the first copied segment starts.
+  const VideoCandidate& first = r.matches.front();
+  const double t = first.segments.empty() ? 1.0 : first.segments.front().query_start;
+  std::string name = item_thumb_name(s.unit, s.index);
+  Result<std::vector<uint8_t>> thumb = make_video_thumbnail(s.bytes, t);
+  if (!thumb.ok() || !write_thumb(report_.dir() + "/" + name, *thumb).ok()) name.clear();
+  for (const VideoCandidate& c : r.matches) make_work_thumb(c.work);
+  item->line = video_finding_line(s, q, r, name);
 }
 
 void Scan::tally(size_t unit, UnitTally& t, ItemOutcome&& it) {

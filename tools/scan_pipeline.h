@@ -47,6 +47,9 @@ struct ScanOptions {
   int64_t max_pixels = DecodeOptions{}.max_pixels;
   int64_t max_member_bytes = DecodeOptions{}.max_bytes;
   size_t batch = 32;  // samples per match call
+  // Video samples (by extension: .mp4, .webm, .mkv, ...): one frame hash per this many seconds,
+  // 0 for every frame; matched against the catalog's video works with the copied seconds.
+  double video_seconds_per_hash = 1.0;
   // Error lines kept per unit in errors.jsonl; beyond it errors are only counted (by reason), so a
   // shard of a million junk members cannot fill the disk or the writer's memory.
   size_t max_error_lines_per_unit = 10000;

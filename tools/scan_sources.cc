@@ -221,7 +221,8 @@ class TarReader {
   bool process_member(archive* a, archive_entry* entry, const std::string& name, mode_t type) {
     SampleGroup& g = group_for(member_key(name));
     const std::string ext = member_extension(name);
-    const bool image = has_image_extension(name);
+    // "image" here is any picture the workers hash: a still, or a video (scan_pipeline.h).
+    const bool image = has_image_extension(name) || has_video_extension(name);
     const bool sidecar = ext == "json" || ext == "txt";
     if (type != AE_IFREG) {
       // Links and devices carry no image bytes of their own; a hard link would alias another
@@ -425,7 +426,7 @@ Result<std::vector<ScanSource>> classify_sources(const std::vector<std::string>&
       return invalid_argument(arg + ": not a directory or regular file");
     } else if (is_tar_name(arg)) {
       s.kind = SourceKind::kTar;
-    } else if (has_image_extension(arg)) {
+    } else if (has_image_extension(arg) || has_video_extension(arg)) {
       s.kind = SourceKind::kFile;
     } else {
       std::ifstream f(arg);
@@ -465,10 +466,12 @@ void plan_units(const std::vector<ScanSource>& sources, size_t unit_size,
           const fs::path p(line);
           const std::string resolved =
               p.is_relative() && !base.empty() ? (base / p).string() : line;
-          expand_inputs({resolved}, [&](InputPath ip) { cutter.add(std::move(ip)); });
+          expand_inputs({resolved}, [&](InputPath ip) { cutter.add(std::move(ip)); },
+                        /*videos=*/true);
         }
       } else {
-        expand_inputs({src.path}, [&](InputPath ip) { cutter.add(std::move(ip)); });
+        expand_inputs({src.path}, [&](InputPath ip) { cutter.add(std::move(ip)); },
+                      /*videos=*/true);
       }
       cutter.flush();
     }
@@ -503,6 +506,7 @@ std::string error_reason(const Status& s) {
   if (has("symlink loop") || has("dangling symlink")) return "bad link";
   if (has("empty input")) return "empty";
   if (has("not an image")) return "not an image";
+  if (has("not a video") || has("no video stream")) return "not a video";
   if (has("truncated")) return "truncated";
   if (has("corrupt") || has("unreadable") || has("declares") || has("outside the file") ||
       has("holds no image") || has("no colour map") || has("frame is empty")) {

@@ -1,8 +1,8 @@
 // What `imprint scan` reads: sources, the units of work cut from them, and the samples in a unit.
 //
-// A SOURCE is a directory (walked recursively in sorted order, image extensions only), a text
+// A SOURCE is a directory (walked recursively in sorted order, image and video extensions only), a text
 // file listing paths (one per line; relative lines are taken from the list file's directory), a
-// single image file, or a tar shard (.tar, .tar.gz, .tgz, .tar.*) read by libarchive as a stream,
+// single image or video file, or a tar shard (.tar, .tar.gz, .tgz, .tar.*) read by libarchive as a stream,
 // never unpacked to disk.
 //
 // Units are what resume, sharding and the journal count in. Each tar shard is one unit; a
@@ -13,7 +13,7 @@
 // WebDataset shards: members are grouped into samples by key, the member's directory plus its
 // basename up to the first dot ("shard/000123.jpg" and "shard/000123.json" are sample
 // "shard/000123"). Consecutive members with the same key form one sample, as WebDataset writes
-// them. Each image member (by extension) is one item; KEY.json gives the source URL ("url", "URL"
+// them. Each image or video member (by extension) is one item; KEY.json gives the source URL ("url", "URL"
 // or "source_url") and caption ("caption" or "text"), KEY.txt a caption. A sample with no image
 // member is one bad item, "not an image"; other members beside an image (.cls, .npy) are metadata
 // and only counted. Hostile members never stop a scan: links and devices, members over the byte

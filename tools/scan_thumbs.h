@@ -18,6 +18,8 @@ inline constexpr int kThumbSide = 160;
 
 // Decodes (JPEGs at reduced DCT scale) and shrinks to fit kThumbSide; JPEG at quality 80.
 Result<std::vector<uint8_t>> make_thumbnail(std::span<const uint8_t> image_bytes);
+// Videos: the frame at (or just after) t_seconds. Files with a video extension get the frame at 1 s.
+Result<std::vector<uint8_t>> make_video_thumbnail(std::span<const uint8_t> video_bytes, double t_seconds);
 Result<std::vector<uint8_t>> make_thumbnail_of_file(const std::string& path);
 
 // Names relative to the report directory. Items are named by unit and item number, which are the
