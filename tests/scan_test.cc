@@ -72,6 +72,16 @@ Image mirrored(const Image& in) {
   return out;
 }
 
+// The part of `in` inside [x, x + w) x [y, y + h), scaled up by `f`.
+Image cropped(const Image& in, int x, int y, int w, int h, double f) {
+  cv::Mat src(in.height, in.width, CV_8UC3, const_cast<uint8_t*>(in.pixels.data()));
+  cv::Mat part;
+  cv::resize(src(cv::Rect(x, y, w, h)), part, cv::Size(), f, f, cv::INTER_CUBIC);
+  Image out(part.cols, part.rows, 3);
+  part.copyTo(cv::Mat(part.rows, part.cols, CV_8UC3, out.pixels.data()));
+  return out;
+}
+
 Image resized(const Image& in, double f) {
   const int w = int(in.width * f), h = int(in.height * f);
   Image out(w, h, 3);
@@ -750,6 +760,31 @@ TEST_F(ScanTest, FindsCopiedVideosInShardsAndFoldersWithTheCopiedSeconds) {
   const json summary = read_json(report + "/summary.json");
   EXPECT_EQ(summary["totals"]["scanned"], 4);
   EXPECT_EQ(summary["totals"]["bad_items"], 1);
+}
+
+// --second-stage: samples PDQ does not settle go through local features, as `imprint query` does,
+// so a crop PDQ misses is found, with its region; the default scan stays PDQ-only.
+TEST_F(ScanTest, SecondStageFindsCropsThatPdqMisses) {
+  const std::string tar = dir_.file("crops.tar");
+  // Half of w1's area, off-centre, shown larger: far outside PDQ's reach.
+  write_tar(tar, {{"crop.jpg", jpeg(cropped(works_[1], 40, 30, 340, 255, 1.5), 90), ""},
+                  {"other1.jpg", unrelated(1, 640, 480), ""},
+                  {"other2.jpg", unrelated(2, 640, 480), ""}});
+  ASSERT_EQ(scan("--report " + dir_.file("pdq") + " " + tar), 0);
+  EXPECT_TRUE(read_lines(dir_.file("pdq") + "/findings.jsonl").empty());
+
+  std::string log;
+  ASSERT_EQ(scan("--second-stage --report " + dir_.file("both") + " " + tar, &log), 0) << log;
+  const std::vector<json> found = read_lines(dir_.file("both") + "/findings.jsonl");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["member"], "crop.jpg");
+  EXPECT_EQ(found[0]["work_id"], "w1");
+  EXPECT_EQ(found[0]["method"], "local-features");
+  EXPECT_EQ(found[0]["decision"], "flag");
+  EXPECT_TRUE(found[0]["matches"][0].contains("region")) << found[0];
+  const json summary = read_json(dir_.file("both") + "/summary.json");
+  EXPECT_EQ(summary["totals"]["flagged"], 1);
+  EXPECT_EQ(summary["scan"]["second_stage"], true);
 }
 
 }  // namespace

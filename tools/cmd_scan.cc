@@ -116,6 +116,10 @@ void add_scan_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--top-k", a->scan.top_k, "Works listed per finding")->capture_default_str();
   cmd->add_flag("--no-dihedral", a->no_dihedral,
                 "Match samples as they are only, not their rotations and mirrors");
+  cmd->add_flag("--second-stage", a->scan.second_stage,
+                "Also run the second stage (local features: crops, screenshots, collages) on "
+                "samples PDQ does not settle, as `imprint query` does; thorough, and many times "
+                "slower");
   cmd->add_option("--unit-size", a->scan.unit_size, "Items per unit of a directory or list")
       ->capture_default_str();
   cmd->add_option("--batch", a->scan.batch, "Samples per match call")->capture_default_str();

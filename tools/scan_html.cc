@@ -321,6 +321,7 @@ void Page::totals() {
         << (text(scan, "licensee").empty() ? "" : " for " + esc(text(scan, "licensee")))
         << " &middot; match distance &le; " << scan.value("match_distance", 31)
         << " (PDQ, fast mode" << (scan.value("dihedral", false) ? ", rotations and mirrors" : "")
+        << (scan.value("second_stage", false) ? "; local features where PDQ finds nothing" : "")
         << ") &middot; report generated " << esc(text(s_, "generated")) << "</p>";
   body_ << "<p class=\"meta\">Catalog <code>" << esc(text(cat, "dir"))
         << "</code> &middot; id <code>" << esc(text(cat, "catalog_id"))

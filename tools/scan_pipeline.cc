@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "input_paths.h"
+#include "local_features.h"
 #include "match_json.h"
 #include "scan_journal.h"
 #include "scan_lines.h"
@@ -311,7 +312,17 @@ void Scan::process_batch(std::vector<Sample>& batch) {
     out[i].reason = error_reason(s.error);
     out[i].line = error_line(s, out[i].reason, s.error.message());
   }
-  const std::vector<QueryResult> results = catalog_.match(fps, mo_);
+  LocalFeatureSource features;
+  if (o_.second_stage) {
+    features = [&](size_t k) -> Result<LocalFeatures> {
+      DecodeOptions d;
+      d.max_pixels = o_.max_pixels;
+      Result<Image> img = decode_image(batch[fp_item[k]].bytes, d);
+      if (!img.ok()) return img.status();
+      return extract_local_features(*img, query_feature_options());
+    };
+  }
+  const std::vector<QueryResult> results = catalog_.match(fps, mo_, features);
 
   for (size_t k = 0; k < fps.size(); ++k) {
     const size_t i = fp_item[k];
@@ -324,7 +335,11 @@ void Scan::process_batch(std::vector<Sample>& batch) {
     if (r.matches.empty()) continue;
 
     for (const Candidate& c : r.matches) {
-      if (c.method == "sha256" || c.distance <= mo_.match_distance) item.matched = true;
+      // A second-stage match has no PDQ distance; its decision says whether it is a copy.
+      const bool copy = c.method == kLocalFeaturesMethod
+                            ? c.decision == MatchDecision::kFlag || c.decision == MatchDecision::kAllow
+                            : c.distance <= mo_.match_distance;
+      if (c.method == "sha256" || copy) item.matched = true;
     }
     item.flagged = r.decision == MatchDecision::kFlag;
     item.review = r.decision == MatchDecision::kReview;
@@ -635,6 +650,7 @@ nlohmann::json scan_identity(const ScanOptions& o, const CatalogStats& catalog) 
           {"hash_mode", "fast"},
           {"fast_min_side", o.fast_min_side},
           {"dihedral", o.dihedral},
+          {"second_stage", o.second_stage},
           {"max_pixels", o.max_pixels},
           {"max_member_bytes", o.max_member_bytes},
           {"max_error_lines_per_unit", o.max_error_lines_per_unit},
@@ -660,6 +676,7 @@ int run_scan(const ScanOptions& o) {
     return 2;
   }
   co.index = *kind;
+  co.second_stage = o.second_stage;  // no feature index to build when it is not used
   Result<std::unique_ptr<Catalog>> catalog = Catalog::open(co);
   if (!catalog.ok()) {
     std::cerr << "imprint scan: " << catalog.status().message() << '\n';

@@ -42,6 +42,10 @@ struct ScanOptions {
   // Search the 8 rotations and mirrors of each sample, as `imprint query` does: mirrored copies
   // are common on the web. Costs one DCT (nothing) and 8 index probes instead of 1.
   bool dihedral = true;
+  // The second matching stage (index/second_stage.h) for samples PDQ does not settle: finds crops,
+  // screenshots and collages, at the cost of a full decode and ORB features for nearly every
+  // sample of a corpus (most match nothing), so it is off unless asked for.
+  bool second_stage = false;
   int fast_min_side = HashOptions{}.fast_min_side;
   size_t unit_size = 1000;  // items per unit of a directory or list
   int64_t max_pixels = DecodeOptions{}.max_pixels;
