@@ -10,6 +10,9 @@ namespace imprint::detail {
 
 Result<Image> decode_jpeg(std::span<const uint8_t> bytes, const DecodeOptions& o,
                           const ImageInfo& info);
+// The JPEG header's size and whether it is readable, on this thread's decompressor (creating a
+// TurboJPEG handle costs more than reading a header).
+Result<ImageInfo> probe_jpeg_header(std::span<const uint8_t> bytes);
 Result<Image> decode_gif(std::span<const uint8_t> bytes, const DecodeOptions& o,
                          const ImageInfo& info);
 // PNG, WebP, BMP, TIFF through OpenCV.

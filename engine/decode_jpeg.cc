@@ -35,6 +35,16 @@ tjscalingfactor pick_scale(int w, int h, int min_side) {
 
 }  // namespace
 
+Result<ImageInfo> probe_jpeg_header(std::span<const uint8_t> b) {
+  tjhandle tj = thread_decompressor();
+  if (!tj) return internal_error("cannot start the JPEG decoder");
+  int w = 0, h = 0, subsamp = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj, b.data(), (unsigned long)b.size(), &w, &h, &subsamp, &colorspace) != 0) {
+    return invalid_argument(std::string("unreadable JPEG header (") + tjGetErrorStr2(tj) + ")");
+  }
+  return ImageInfo{ImageFormat::kJpeg, w, h};
+}
+
 Result<Image> decode_jpeg(std::span<const uint8_t> b, const DecodeOptions& o, const ImageInfo& info) {
   tjhandle tj = thread_decompressor();
   if (!tj) return internal_error("cannot start the JPEG decoder");

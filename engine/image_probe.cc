@@ -1,10 +1,10 @@
 // Format sniffing and header-only size probes, so limits are enforced before any decoding.
-#include <turbojpeg.h>
 #include <webp/decode.h>
 
 #include <cstring>
 
 #include "decode.h"
+#include "decode_internal.h"
 
 namespace imprint {
 namespace {
@@ -17,16 +17,6 @@ bool starts_with(std::span<const uint8_t> b, const char* magic, size_t n, size_t
   return b.size() >= at + n && std::memcmp(b.data() + at, magic, n) == 0;
 }
 
-Result<ImageInfo> probe_jpeg(std::span<const uint8_t> b) {
-  tjhandle tj = tjInitDecompress();
-  if (!tj) return internal_error("cannot start the JPEG decoder");
-  int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  int rc = tjDecompressHeader3(tj, b.data(), (unsigned long)b.size(), &w, &h, &subsamp, &colorspace);
-  std::string err = rc == 0 ? "" : tjGetErrorStr2(tj);
-  tjDestroy(tj);
-  if (rc != 0) return invalid_argument("unreadable JPEG header (" + err + ")");
-  return ImageInfo{ImageFormat::kJpeg, w, h};
-}
 
 Result<ImageInfo> probe_png(std::span<const uint8_t> b) {
   // Signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).
@@ -112,7 +102,7 @@ ImageFormat sniff_image_format(std::span<const uint8_t> b) {
 Result<ImageInfo> probe_image(std::span<const uint8_t> b) {
   if (b.empty()) return invalid_argument("empty input (0 bytes)");
   switch (sniff_image_format(b)) {
-    case ImageFormat::kJpeg: return probe_jpeg(b);
+    case ImageFormat::kJpeg: return detail::probe_jpeg_header(b);
     case ImageFormat::kPng: return probe_png(b);
     case ImageFormat::kWebp: return probe_webp(b);
     case ImageFormat::kGif: return probe_gif(b);

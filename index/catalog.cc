@@ -592,10 +592,23 @@ Result<Work> Catalog::get_work(const std::string& id) const {
   return impl_->read_work(*s);
 }
 
+Result<Statement*> Catalog::Impl::cached_read(const std::string& sql) const {
+  auto it = rdb_cache.find(sql);
+  if (it == rdb_cache.end()) {
+    Result<Statement> s = const_cast<detail::Database&>(rdb).prepare(sql);
+    if (!s.ok()) return s.status();
+    it = rdb_cache.emplace(sql, std::move(*s)).first;
+  }
+  it->second.reset();
+  return &it->second;
+}
+
 Result<Work> Catalog::get_work_by_pk(int64_t pk) const {
   std::lock_guard<std::mutex> lk(impl_->rdb_mu);
-  Result<Statement> s = impl_->rdb.prepare(std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk = ?");
-  if (!s.ok()) return s.status();
+  Result<Statement*> cached =
+      impl_->cached_read(std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk = ?");
+  if (!cached.ok()) return cached.status();
+  CachedRead s(*cached);
   s->bind(1, pk);
   Status st;
   if (!s->step(&st)) return st.ok() ? not_found("no work #" + std::to_string(pk)) : st;

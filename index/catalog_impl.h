@@ -1,6 +1,7 @@
 // Internal: the state behind Catalog, shared by its store, index-file and matching parts.
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 
@@ -23,6 +24,12 @@ class Catalog::Impl {
   detail::Database rdb;
   mutable std::mutex wdb_mu;
   mutable std::mutex rdb_mu;
+  // Prepared statements of the read connection by SQL, reused under rdb_mu: preparing costs more
+  // than a lookup by key. Declared after rdb, so they are finalized before it closes.
+  mutable std::map<std::string, detail::Statement> rdb_cache;
+  // The cached statement for `sql`, reset and ready to bind. Call with rdb_mu held, and reset it
+  // (CachedRead does) when done, so no read transaction stays open between lookups.
+  Result<detail::Statement*> cached_read(const std::string& sql) const;
 
   // The PDQ index and the work of each fingerprint label; shared for searches, exclusive for
   // updates after a commit.
@@ -53,6 +60,20 @@ class Catalog::Impl {
   std::vector<LocalMatch> second_stage(const LocalFeatures& query) const;
   Status add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,
                       std::span<const int64_t> work_pks);
+};
+
+// Resets a cached read statement when the lookup is done (see Impl::cached_read).
+class CachedRead {
+ public:
+  explicit CachedRead(detail::Statement* s) : s_(s) {}
+  ~CachedRead() { s_->reset(); }
+  CachedRead(const CachedRead&) = delete;
+  CachedRead& operator=(const CachedRead&) = delete;
+  detail::Statement& operator*() const { return *s_; }
+  detail::Statement* operator->() const { return s_; }
+
+ private:
+  detail::Statement* s_;
 };
 
 // Columns read by Impl::read_work, in order.

@@ -82,9 +82,9 @@ std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> querie
     }
     if (sha_present(q.sha256)) {
       std::lock_guard<std::mutex> lk(m.rdb_mu);
-      Result<detail::Statement> s =
-          const_cast<detail::Database&>(m.rdb).prepare("SELECT pk FROM works WHERE sha256 = ?");
-      if (s.ok()) {
+      Result<detail::Statement*> cached = m.cached_read("SELECT pk FROM works WHERE sha256 = ?");
+      if (cached.ok()) {
+        CachedRead s(*cached);
         s->bind_blob(1, q.sha256);
         Status st;
         while (s->step(&st)) best[s->int64(0)] = {0, Dihedral::kOriginal, true};

@@ -10,7 +10,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -290,6 +292,17 @@ Result<std::vector<UsageTotal>> UsageLog::totals() const {
   while (s->step(&st)) out.push_back({s->text(0), s->text(1), s->text(2), s->int64(3)});
   if (!st.ok()) return st;
   return out;
+}
+
+int64_t usage_time_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string usage_digest_hex(const Sha256& digest) {
+  const bool known = std::any_of(digest.begin(), digest.end(), [](uint8_t b) { return b != 0; });
+  return known ? to_hex(digest) : "";
 }
 
 Result<int64_t> parse_time(const std::string& text) {

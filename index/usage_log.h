@@ -74,6 +74,33 @@ class UsageLog {
   std::unique_ptr<Impl> impl_;
 };
 
+// What the events of one query share: who asked, for what, when, and about which upload.
+struct UsageContext {
+  Purpose purpose = Purpose::kAnyUse;
+  std::string caller;
+  int64_t time_ms = 0;
+  std::string query_sha256;  // hex, empty when unknown
+  std::string reference;
+};
+
+// The fields of a UsageContext that come from a clock and a digest: now, and the hex digest or ""
+// when the digest is unknown (all zero).
+int64_t usage_time_now_ms();
+std::string usage_digest_hex(const Sha256& digest);
+
+// Appends one event per match whose decision was acted on (flag or allow; review and none are not
+// records). Match is Candidate (catalog.h) or VideoCandidate (video_match.h): anything with work,
+// decision and distance.
+template <class Match>
+void append_usage_events(std::span<const Match> matches, const UsageContext& ctx,
+                         std::vector<UsageEvent>* out) {
+  for (const Match& c : matches) {
+    if (c.decision != MatchDecision::kFlag && c.decision != MatchDecision::kAllow) continue;
+    out->push_back({c.work.id, c.work.owner, c.decision, ctx.purpose, ctx.caller, ctx.time_ms,
+                    ctx.query_sha256, ctx.reference, c.distance});
+  }
+}
+
 // "2026-11-23", "2026-11-23T10:00:00Z" (or with milliseconds) -> ms since the epoch.
 Result<int64_t> parse_time(const std::string& text);
 

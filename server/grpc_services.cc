@@ -2,6 +2,8 @@
 #include <chrono>
 
 #include "local_features.h"
+#include "video_ingest.h"
+#include "video_match.h"
 #include "match_json.h"
 #include "server_impl.h"
 
@@ -164,6 +166,16 @@ class MatchServiceImpl final : public v1::MatchService::Service {
     });
   }
 
+  grpc::Status MatchVideo(ServerContext* ctx, const v1::MatchVideoRequest* req,
+                          v1::MatchVideoResponse* resp) override {
+    return gate_.run(ctx, "MatchVideo", Role::kMatcher, [&](const Caller& caller) {
+      const auto start = std::chrono::steady_clock::now();
+      grpc::Status st = s_.match_video(*req, caller.name, resp);
+      if (!st.ok()) return st;
+      return check_deadline(s_, start, ctx);
+    });
+  }
+
   grpc::Status MatchHash(ServerContext* ctx, const v1::MatchHashRequest* req,
                          v1::MatchResponse* resp) override {
     return gate_.run(ctx, "MatchHash", Role::kMatcher, [&](const Caller& caller) {
@@ -251,14 +263,8 @@ grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string
     if (!r.ok()) return to_grpc(r.status().with_context("image"));
     fp = std::move(*r);
   }
-  MatchOptions mo;
   const v1::MatchContext* ctx = req.context;
-  if (ctx) {
-    mo.purpose = purpose_from_proto(ctx->purpose());
-    mo.licensee = ctx->licensee();
-    if (ctx->top_k() > 0) mo.top_k = std::min(ctx->top_k(), 100);
-    if (ctx->has_min_score()) mo.min_score = std::clamp(ctx->min_score(), 0.0, 1.0);
-  }
+  const MatchOptions mo = match_options(ctx);
   // Uploads PDQ does not settle go to the second stage (crops, screenshots, collages).
   const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
     if (req.hash) return not_found("a hash query has no pixels");
@@ -273,30 +279,61 @@ grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string
   const QueryResult& r = results[0];
   if (record && usage && options.record_usage) {
     std::vector<UsageEvent> events;
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    const bool has_sha = std::any_of(fp.sha256.begin(), fp.sha256.end(), [](uint8_t b) { return b; });
-    for (const Candidate& c : r.matches) {
-      if (c.decision != MatchDecision::kFlag && c.decision != MatchDecision::kAllow) continue;
-      UsageEvent e;
-      e.work_id = c.work.id;
-      e.owner = c.work.owner;
-      e.decision = c.decision;
-      e.purpose = mo.purpose;
-      e.caller = caller;
-      e.time_ms = now;
-      e.query_sha256 = has_sha ? to_hex(fp.sha256) : "";
-      e.reference = ctx ? ctx->reference() : "";
-      e.distance = c.distance;
-      events.push_back(std::move(e));
-    }
+    const UsageContext uc{mo.purpose, caller, usage_time_now_ms(), usage_digest_hex(fp.sha256),
+                          ctx ? ctx->reference() : ""};
+    append_usage_events(std::span<const Candidate>(r.matches), uc, &events);
     Status s = usage->record(events);
     if (!s.ok()) return to_grpc(s.with_context("recording usage"));
   }
   to_proto(fp, r, out);
   if (fp_out) *fp_out = fp;
   if (result_out) *result_out = r;
+  return grpc::Status::OK;
+}
+
+MatchOptions Server::Impl::match_options(const v1::MatchContext* ctx) const {
+  MatchOptions mo;
+  if (ctx) {
+    mo.purpose = purpose_from_proto(ctx->purpose());
+    mo.licensee = ctx->licensee();
+    if (ctx->top_k() > 0) mo.top_k = std::min(ctx->top_k(), 100);
+    if (ctx->has_min_score()) mo.min_score = std::clamp(ctx->min_score(), 0.0, 1.0);
+  }
+  return mo;
+}
+
+grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const std::string& caller,
+                                       v1::MatchVideoResponse* out) {
+  if (req.video().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty video");
+  const double sph = req.seconds_per_hash();
+  if (!(sph >= 0) || sph > 3600) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "seconds_per_hash must be between 0 (one a second) and 3600");
+  }
+  VideoOptions vo;
+  vo.seconds_per_hash = sph == 0 ? 1.0 : sph;
+  vo.max_pixels = options.max_pixels;
+  vo.max_seconds = options.max_video_seconds;
+  vo.threads = 1;  // concurrent calls keep the cores busy
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.video().data()),
+                                       req.video().size());
+  Result<HashedVideo> v = hash_video_bytes_for_catalog(bytes, "video", vo);
+  if (!v.ok()) return to_grpc(v.status());
+  VideoQuery q;
+  q.fingerprint = std::move(v->fingerprint);
+  q.cropped = std::move(v->cropped);
+  q.sha256 = sha256_of(bytes);
+  const MatchOptions mo = match_options(&req.context());
+  const VideoQueryResult r = catalog.match_video(q, mo, VideoMatchOptions{});
+  if (usage && options.record_usage) {
+    std::vector<UsageEvent> events;
+    const UsageContext uc{mo.purpose, caller, usage_time_now_ms(), to_hex(*q.sha256),
+                          req.context().reference()};
+    append_usage_events(std::span<const VideoCandidate>(r.matches), uc, &events);
+    Status s = usage->record(events);
+    if (!s.ok()) return to_grpc(s.with_context("recording usage"));
+  }
+  to_proto(q, r, out);
   return grpc::Status::OK;
 }
 

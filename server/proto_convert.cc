@@ -56,6 +56,54 @@ void to_proto(const Work& w, v1::Work* out) {
   to_proto(w.licence, out->mutable_licence());
 }
 
+namespace {
+
+// The fields every match has, image or video.
+void match_basics(const Work& w, int distance, double score, Dihedral transform,
+                  const std::string& method, MatchDecision decision, v1::Match* m) {
+  m->set_work_id(w.id);
+  m->set_title(w.title);
+  m->set_owner(w.owner);
+  m->set_distance(distance);
+  m->set_score(score);
+  m->set_transform(dihedral_name(transform));
+  m->set_method(method);
+  m->set_decision(decision_name(decision));
+  m->set_flagged(decision == MatchDecision::kFlag);
+  to_proto(w.licence, m->mutable_licence());
+}
+
+}  // namespace
+
+void to_proto(const VideoQuery& q, const VideoQueryResult& r, v1::MatchVideoResponse* out) {
+  const VideoFingerprint& fp = q.fingerprint;
+  out->set_fps(fp.fps);
+  out->set_duration(fp.duration_s);
+  out->set_frames(int(fp.frames.size()));
+  out->set_partial(fp.partial);
+  out->set_partial_reason(fp.partial_reason);
+  out->set_weak(r.weak);
+  out->set_decision(decision_name(r.decision));
+  for (const VideoCandidate& c : r.matches) {
+    v1::VideoMatch* vm = out->add_matches();
+    match_basics(c.work, c.distance, c.score, c.transform, c.method, c.decision,
+                 vm->mutable_match());
+    vm->set_query_match_pct(c.query_match_pct);
+    vm->set_work_match_pct(c.work_match_pct);
+    vm->set_matched_frames(c.matched_frames);
+    vm->set_work_duration(c.work_duration_s);
+    for (const VideoSegment& seg : c.segments) {
+      v1::VideoSegment* p = vm->add_segments();
+      p->set_query_start(seg.query_start);
+      p->set_query_end(seg.query_end);
+      p->set_work_start(seg.work_start);
+      p->set_work_end(seg.work_end);
+      p->set_frames(seg.frames);
+      p->set_speed(seg.speed);
+    }
+  }
+}
+
 void to_proto(const ImageFingerprint& q, const QueryResult& r, v1::MatchResponse* out) {
   out->set_pdq(q.pdq.hash.to_hex());
   out->set_quality(q.pdq.quality);
@@ -63,16 +111,7 @@ void to_proto(const ImageFingerprint& q, const QueryResult& r, v1::MatchResponse
   out->set_decision(decision_name(r.decision));
   for (const Candidate& c : r.matches) {
     v1::Match* m = out->add_matches();
-    m->set_work_id(c.work.id);
-    m->set_title(c.work.title);
-    m->set_owner(c.work.owner);
-    m->set_distance(c.distance);
-    m->set_score(c.score);
-    m->set_transform(dihedral_name(c.transform));
-    m->set_method(c.method);
-    m->set_decision(decision_name(c.decision));
-    m->set_flagged(c.decision == MatchDecision::kFlag);
-    to_proto(c.work.licence, m->mutable_licence());
+    match_basics(c.work, c.distance, c.score, c.transform, c.method, c.decision, m);
     if (c.region) {
       auto box = [](const PixelBox& b, v1::Box* out) {
         out->set_x(b.x);

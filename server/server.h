@@ -33,6 +33,7 @@ struct ServerOptions {
   int call_deadline_ms = 10'000;               // server-side cap on one call's work
   int max_concurrent_calls = 64;               // beyond: RESOURCE_EXHAUSTED ("busy")
   int64_t max_stream_messages = 10'000'000;    // per MatchStream
+  double max_video_seconds = 600;              // MatchVideo hashes this much; longer is partial
   int stream_idle_timeout_ms = 60'000;         // a silent stream is cancelled after this
   bool record_usage = true;                    // usage events for flag/allow decisions
   bool public_page = true;                     // serve the creators' page without a key

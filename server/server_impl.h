@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api_keys.h"
+#include "video_match.h"
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "metrics.h"
 #include "server.h"
@@ -84,6 +85,9 @@ class Server::Impl {
   grpc::Status match(const MatchRequestParts& req, const std::string& caller,
                      v1::MatchResponse* out, ImageFingerprint* fp_out = nullptr,
                      QueryResult* result_out = nullptr, bool record = true);
+  grpc::Status match_video(const v1::MatchVideoRequest& req, const std::string& caller,
+                           v1::MatchVideoResponse* out);
+  MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();
 };
@@ -97,6 +101,7 @@ void to_proto(const Work& w, v1::Work* out);
 void to_proto(const LicencePolicy& p, v1::LicencePolicy* out);
 Result<LicencePolicy> from_proto(const v1::LicencePolicy& p);
 void to_proto(const ImageFingerprint& q, const QueryResult& r, v1::MatchResponse* out);
+void to_proto(const VideoQuery& q, const VideoQueryResult& r, v1::MatchVideoResponse* out);
 void to_proto(const UsageEvent& e, v1::UsageEvent* out);
 Purpose purpose_from_proto(v1::Purpose p);
 

@@ -13,6 +13,7 @@
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "server.h"
 #include "test_support.h"
+#include "video_ingest.h"
 
 namespace imprint {
 namespace {
@@ -138,6 +139,71 @@ TEST_F(ServerTest, MatchImageDecidesByLicenceAndRecordsUsage) {
     EXPECT_EQ(line.find(matcher_key), std::string::npos);
     EXPECT_NE(line.find("\"method\""), std::string::npos);
   }
+}
+
+// Video uploads: hashed one frame a second, matched against video works with the copied seconds,
+// recorded as usage; damaged bytes and bad options get clear codes; matchers only.
+TEST_F(ServerTest, MatchVideoReportsTheCopiedSecondsAndRecordsUsage) {
+  const std::string videos = test::shared_dir() + "/vpdq-reference/videos/";
+  VideoOptions vo;
+  vo.seconds_per_hash = 0;
+  Result<HashedVideo> v = hash_video_for_catalog(videos + "chair-orig-22-sd-bar.mp4", vo);
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  WorkInput in = work_input_from_video(*v, 0);
+  in.work.id = "chair";
+  in.work.owner = "Vera";
+  ASSERT_TRUE(catalog->register_works(std::vector{in})[0].ok());
+  start();
+
+  auto match_video = [&](const std::string& key, const std::string& bytes, double sph,
+                         v1::MatchVideoResponse* resp) {
+    v1::MatchVideoRequest req;
+    req.set_video(bytes);
+    req.set_seconds_per_hash(sph);
+    req.mutable_context()->set_purpose(v1::AI_TRAINING);
+    req.mutable_context()->set_reference("clip-7");
+    return match->MatchVideo(ctx(key).get(), req, resp);
+  };
+  const std::string clip = bytes_of(test::read_all(videos + "chair-19-sd-bar.mp4"));
+  v1::MatchVideoResponse r;
+  grpc::Status st = match_video(matcher_key, clip, 0, &r);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(r.decision(), "flag");
+  EXPECT_EQ(r.frames(), 19);  // 18.8 s at one a second
+  ASSERT_EQ(r.matches_size(), 1);
+  const v1::VideoMatch& m = r.matches(0);
+  EXPECT_EQ(m.match().work_id(), "chair");
+  EXPECT_EQ(m.match().method(), "vpdq");
+  EXPECT_GT(m.query_match_pct(), 90.0);
+  ASSERT_GE(m.segments_size(), 1);
+  EXPECT_NEAR(m.segments(0).work_start() - m.segments(0).query_start(), 3.7, 1.0);
+
+  v1::MatchVideoResponse other;
+  ASSERT_TRUE(match_video(matcher_key, bytes_of(test::read_all(videos + "pattern-sd-grey-bar.mp4")),
+                          0, &other)
+                  .ok());
+  EXPECT_EQ(other.matches_size(), 0);
+  EXPECT_EQ(other.decision(), "none");
+
+  v1::MatchVideoResponse bad;
+  EXPECT_EQ(match_video(matcher_key, "not a video", 0, &bad).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(match_video(matcher_key, "", 0, &bad).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(match_video(matcher_key, clip, -1, &bad).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(match_video("", clip, 0, &bad).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // The flag is a usage record with the caller's reference.
+  v1::ListUsageRequest lr;
+  auto c = ctx(admin_key);
+  auto reader = cat->ListUsage(c.get(), lr);
+  std::vector<v1::UsageEvent> events;
+  v1::UsageEvent e;
+  while (reader->Read(&e)) events.push_back(e);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].work_id(), "chair");
+  EXPECT_EQ(events[0].reference(), "clip-7");
 }
 
 TEST_F(ServerTest, MatchHashAndStreamAnswerInOrderWithPerMessageErrors) {

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "engine.h"
 #include "imprint/v1/imprint.grpc.pb.h"
+#include "input_paths.h"
 #include "licence.h"
 
 namespace imprint::cli {
@@ -56,6 +57,32 @@ nlohmann::json response_json(const std::string& label, const v1::MatchResponse& 
           {"decision", r.decision()}, {"matches", matches}};
 }
 
+nlohmann::json video_response_json(const std::string& label, const v1::MatchVideoResponse& r) {
+  nlohmann::json matches = nlohmann::json::array();
+  for (const v1::VideoMatch& vm : r.matches()) {
+    const v1::Match& m = vm.match();
+    nlohmann::json segments = nlohmann::json::array();
+    for (const v1::VideoSegment& s : vm.segments()) {
+      segments.push_back({{"query_start", s.query_start()}, {"query_end", s.query_end()},
+                          {"work_start", s.work_start()}, {"work_end", s.work_end()},
+                          {"frames", s.frames()}, {"speed", s.speed()}});
+    }
+    matches.push_back({{"work_id", m.work_id()}, {"title", m.title()}, {"owner", m.owner()},
+                       {"media", "video"}, {"distance", m.distance()}, {"score", m.score()},
+                       {"method", m.method()}, {"decision", m.decision()}, {"flagged", m.flagged()},
+                       {"licence", licence_json(m.licence())},
+                       {"query_match_pct", vm.query_match_pct()},
+                       {"work_match_pct", vm.work_match_pct()},
+                       {"matched_frames", vm.matched_frames()},
+                       {"work_duration", vm.work_duration()}, {"segments", segments}});
+  }
+  nlohmann::json j = {{"path", label},       {"media", "video"},     {"fps", r.fps()},
+                      {"duration", r.duration()}, {"frames", r.frames()}, {"partial", r.partial()},
+                      {"weak", r.weak()},    {"decision", r.decision()}, {"matches", matches}};
+  if (r.partial()) j["partial_reason"] = r.partial_reason();
+  return j;
+}
+
 int fail(const char* what, const grpc::Status& s) {
   std::cerr << "imprint client " << what << ": " << s.error_code() << " " << s.error_message() << '\n';
   return 1;
@@ -81,8 +108,9 @@ void add_client_command(CLI::App& app, int& exit_code) {
   client->add_flag("--tls", a->tls, "Use TLS (system roots)");
 
   auto paths = std::make_shared<std::vector<std::string>>();
-  CLI::App* match = client->add_subcommand("match", "Match image files, or 64-hex PDQ hashes");
-  match->add_option("inputs", *paths, "Image files or hashes")->required();
+  CLI::App* match =
+      client->add_subcommand("match", "Match image or video files, or 64-hex PDQ hashes");
+  match->add_option("inputs", *paths, "Image or video files, or hashes")->required();
   match->add_option("--purpose", a->purpose, "ai-training, commercial or any-use")->capture_default_str();
   match->add_option("--licensee", a->licensee, "The party that wants to use the image");
   match->add_option("--reference", a->reference, "Your id for the upload, kept in usage records");
@@ -101,6 +129,16 @@ void add_client_command(CLI::App& app, int& exit_code) {
         if (!bytes.ok()) {
           std::cerr << "imprint client match: " << in << ": " << bytes.status().message() << '\n';
           exit_code = 1;
+          continue;
+        }
+        if (is_video_file(in)) {
+          v1::MatchVideoRequest req;
+          req.set_video(std::string(bytes->begin(), bytes->end()));
+          set_context(*a, req.mutable_context());
+          v1::MatchVideoResponse vresp;
+          st = stub->MatchVideo(context_for(*a).get(), req, &vresp);
+          if (st.ok()) std::cout << video_response_json(in, vresp).dump() << '\n';
+          if (!st.ok()) exit_code = fail("match", st);
           continue;
         }
         v1::MatchImageRequest req;

@@ -237,37 +237,20 @@ int run_query(const QueryArgs& a) {
     if (usage) {
       // Findings become usage records before they are printed, as the server does.
       std::vector<UsageEvent> events;
-      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
-      auto acted_on = [](MatchDecision d) {
-        return d == MatchDecision::kFlag || d == MatchDecision::kAllow;
+      const int64_t now = usage_time_now_ms();
+      auto context = [&](size_t input, const std::string& sha) {
+        return UsageContext{mo.purpose, "cli", now, sha,
+                            a.reference.empty() ? batch[input].path : a.reference};
       };
       for (size_t k = 0; k < results.size(); ++k) {
-        const bool has_sha = std::any_of(queries[k].sha256.begin(), queries[k].sha256.end(),
-                                         [](uint8_t b) { return b != 0; });
-        const std::string sha = has_sha ? to_hex(queries[k].sha256) : "";
-        const std::string ref = a.reference.empty() ? batch[origin[k]].path : a.reference;
-        for (const Candidate& c : results[k].matches) {
-          if (!acted_on(c.decision)) continue;
-          events.push_back(
-              {c.work.id, c.work.owner, c.decision, mo.purpose, "cli", now, sha, ref, c.distance});
-        }
-        for (const VideoCandidate& c : frame_results[k].matches) {
-          if (!acted_on(c.decision)) continue;
-          events.push_back(
-              {c.work.id, c.work.owner, c.decision, mo.purpose, "cli", now, sha, ref, c.distance});
-        }
+        const UsageContext uc = context(origin[k], usage_digest_hex(queries[k].sha256));
+        append_usage_events(std::span<const Candidate>(results[k].matches), uc, &events);
+        append_usage_events(std::span<const VideoCandidate>(frame_results[k].matches), uc, &events);
       }
       for (size_t i = 0; i < batch.size(); ++i) {
         if (!video_results[i]) continue;
-        const std::string sha = to_hex(*(*videos[i])->sha256);
-        const std::string ref = a.reference.empty() ? batch[i].path : a.reference;
-        for (const VideoCandidate& c : video_results[i]->matches) {
-          if (!acted_on(c.decision)) continue;
-          events.push_back(
-              {c.work.id, c.work.owner, c.decision, mo.purpose, "cli", now, sha, ref, c.distance});
-        }
+        append_usage_events(std::span<const VideoCandidate>(video_results[i]->matches),
+                            context(i, to_hex(*(*videos[i])->sha256)), &events);
       }
       Status s = usage->record(events);
       if (!s.ok()) {
