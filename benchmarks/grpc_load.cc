@@ -3,7 +3,7 @@
 // p50/p99/p99.9 latency for hash matching and for image matching (1 MP JPEGs), against a catalog of
 // a million works; beside them, the same work done in process (no gRPC) in the same run.
 //
-//   build/benchmarks/grpc_load [--works 1000000] [--streams 8] [--seconds 10] [--inflight 16]
+//   build/benchmarks/grpc_load [--works 1000000] [--streams 8] [--seconds 10] [--inflight 8,16]
 //                              [--no-images]
 #include <grpcpp/grpcpp.h>
 
@@ -16,6 +16,7 @@
 #include <mutex>
 #include <random>
 #include <semaphore>
+#include <sstream>
 #include <thread>
 
 #include "catalog.h"
@@ -110,7 +111,8 @@ int main(int argc, char** argv) {
   using namespace imprint;
   using namespace imprint::bench;
   size_t works = 1'000'000;
-  int streams = 8, inflight = 16;
+  int streams = 8;
+  std::vector<int> inflights = {8, 16};  // hash rows: requests in flight per stream
   double seconds = 10;
   bool images = true;
   for (int i = 1; i < argc; ++i) {
@@ -118,7 +120,11 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--no-images")) images = false;
     else if (value && !std::strcmp(argv[i], "--works")) works = std::stoul(argv[++i]);
     else if (value && !std::strcmp(argv[i], "--streams")) streams = std::atoi(argv[++i]);
-    else if (value && !std::strcmp(argv[i], "--inflight")) inflight = std::atoi(argv[++i]);
+    else if (value && !std::strcmp(argv[i], "--inflight")) {
+      inflights.clear();
+      std::stringstream list(argv[++i]);
+      for (std::string item; std::getline(list, item, ',');) inflights.push_back(std::max(1, std::stoi(item)));
+    }
     else if (value && !std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[++i]);
     else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -189,10 +195,10 @@ int main(int argc, char** argv) {
 
   std::printf("# gRPC load on loopback\n\nMachine: %s\n", machine_description().c_str());
   std::printf("Catalog: %zu works (%zu real 1 MP photos + random balanced hashes); %d MatchStream streams, "
-              "%d requests in flight each, %.0f s per row; server and load generator share the machine.\n\n",
-              works, photos.size(), streams, inflight, seconds);
-  std::printf("| workload | requests/s | p50 ms | p99 ms | p99.9 ms | errors | in-process (no gRPC) per s |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+              "%.0f s per row; server and load generator share the machine; usage records %s.\n\n",
+              works, photos.size(), streams, seconds, so.record_usage ? "on" : "off");
+  std::printf("| workload | in flight | requests/s | p50 ms | p99 ms | p99.9 ms | errors | in-process (no gRPC) per s |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
 
   // In-process baselines on the same catalog, spread over the same 2 cores.
   auto in_process = [&](bool images, double secs) {
@@ -222,10 +228,12 @@ int main(int argc, char** argv) {
     return double(n) / std::chrono::duration<double>(Clock::now() - t0).count();
   };
   const double local_hash = in_process(false, seconds / 2);
-  const LoadResult hash = drive(channel, streams, inflight, seconds, make_hash);
-  std::printf("| MatchStream, PDQ hash | %.0f | %.3f | %.3f | %.3f | %zu | %.0f |\n", hash.per_second, hash.p50_ms,
-              hash.p99_ms, hash.p999_ms, hash.errors, local_hash);
-  std::fflush(stdout);
+  for (int inflight : inflights) {
+    const LoadResult hash = drive(channel, streams, inflight, seconds, make_hash);
+    std::printf("| MatchStream, PDQ hash | %d | %.0f | %.3f | %.3f | %.3f | %zu | %.0f |\n", streams * inflight,
+                hash.per_second, hash.p50_ms, hash.p99_ms, hash.p999_ms, hash.errors, local_hash);
+    std::fflush(stdout);
+  }
   if (!images) {
     srv->shutdown(std::chrono::seconds(5));
     std::filesystem::remove_all(dir);
@@ -233,7 +241,8 @@ int main(int argc, char** argv) {
   }
   const double local_image = in_process(true, seconds / 2);
   const LoadResult image = drive(channel, streams, 2, seconds, make_image);
-  std::printf("| MatchStream, 1 MP JPEG | %.1f | %.2f | %.2f | %.2f | %zu | %.1f |\n", image.per_second, image.p50_ms,
+  std::printf("| MatchStream, 1 MP JPEG | %d | %.1f | %.2f | %.2f | %.2f | %zu | %.1f |\n", streams * 2,
+              image.per_second, image.p50_ms,
               image.p99_ms, image.p999_ms, image.errors, local_image);
   std::printf("\nImage matching over gRPC reaches %.0f%% of in-process hashing+matching throughput.\n",
               100.0 * image.per_second / local_image);
