@@ -1,5 +1,5 @@
-// Load on `imprint serve`'s gRPC API over loopback: N concurrent MatchStream streams, each with a
-// writer and a reader thread and a bounded number of requests in flight, printing requests/s and
+// Load on `imprint serve`'s gRPC API over loopback: N concurrent MatchStream streams driven by
+// gRPC's async (callback) API, each with a bounded number of requests in flight, printing requests/s and
 // p50/p99/p99.9 latency for hash matching and for image matching (1 MP JPEGs), against a catalog of
 // a million works; beside them, the same work done in process (no gRPC) in the same run.
 //
@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <mutex>
 #include <random>
-#include <semaphore>
+#include <condition_variable>
 #include <sstream>
 #include <thread>
 
@@ -42,61 +42,117 @@ double pct(std::vector<double>& v, double p) {
   return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
 }
 
+using MakeRequest = std::function<void(size_t, v1::MatchStreamRequest*)>;
+
+// One MatchStream driven with gRPC's callback (async) API: up to `inflight` requests outstanding,
+// a new one written as each answer arrives, until `stop_at`; then WritesDone once every answer is
+// in. No thread of its own: gRPC's callback threads run it, so the generator takes as little of
+// the machine as it can.
+class StreamLoad final : public grpc::ClientBidiReactor<v1::MatchStreamRequest, v1::MatchStreamResponse> {
+ public:
+  StreamLoad(v1::MatchService::Stub* stub, int inflight, Clock::time_point stop_at, size_t first_id,
+             const MakeRequest& make)
+      : inflight_(inflight), stop_at_(stop_at), next_id_(first_id), make_(make) {
+    stub->async()->MatchStream(&ctx_, this);
+    StartRead(&resp_);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      write_next_locked();
+    }
+    StartCall();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    writing_ = false;
+    if (!ok) broken_ = true;
+    write_next_locked();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended; OnDone follows
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      const size_t id = std::stoul(resp_.id());
+      latencies_.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - sent_[id % sent_.size()]).count());
+      if (resp_.error_code() != 0) ++errors_;
+      --outstanding_;
+      write_next_locked();
+    }
+    StartRead(&resp_);
+  }
+
+  void OnDone(const grpc::Status&) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    finished_ = true;
+    done_cv_.notify_all();
+  }
+
+  // Waits for the stream to end; its latencies (ms) and error count.
+  std::pair<std::vector<double>, size_t> wait() {
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [&] { return finished_; });
+    return {std::move(latencies_), errors_};
+  }
+
+ private:
+  void write_next_locked() {
+    if (writing_ || writes_done_) return;
+    if (broken_ || Clock::now() >= stop_at_) {
+      if (outstanding_ == 0) {
+        writes_done_ = true;
+        StartWritesDone();
+      }
+      return;
+    }
+    if (outstanding_ >= inflight_) return;
+    make_(next_id_, &req_);
+    req_.set_id(std::to_string(next_id_));
+    sent_[next_id_ % sent_.size()] = Clock::now();
+    ++next_id_;
+    ++outstanding_;
+    writing_ = true;
+    StartWrite(&req_);
+  }
+
+  grpc::ClientContext ctx_;
+  v1::MatchStreamRequest req_;
+  v1::MatchStreamResponse resp_;
+  const int inflight_;
+  const Clock::time_point stop_at_;
+  size_t next_id_;
+  const MakeRequest& make_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  std::vector<Clock::time_point> sent_ = std::vector<Clock::time_point>(4096);  // > inflight
+  std::vector<double> latencies_;
+  size_t errors_ = 0;
+  int outstanding_ = 0;
+  bool writing_ = false, writes_done_ = false, broken_ = false, finished_ = false;
+};
+
 // Drives `streams` MatchStream calls for `seconds`; make(i) builds request i.
 LoadResult drive(const std::shared_ptr<grpc::Channel>& channel, int streams, int inflight, double seconds,
-                 const std::function<void(size_t, v1::MatchStreamRequest*)>& make) {
-  std::mutex mu;
-  std::vector<double> latencies;
-  std::atomic<size_t> done{0}, errors{0};
+                 const MakeRequest& make) {
+  auto stub = v1::MatchService::NewStub(channel);
   const auto start = Clock::now();
   const auto stop_at = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<StreamLoad>> loads;
   for (int s = 0; s < streams; ++s) {
-    threads.emplace_back([&, s] {
-      auto stub = v1::MatchService::NewStub(channel);
-      grpc::ClientContext ctx;
-      auto stream = stub->MatchStream(&ctx);
-      std::counting_semaphore<1024> slots(inflight);
-      std::vector<Clock::time_point> sent(1 << 20);
-      std::atomic<bool> writer_done{false};
-      std::atomic<size_t> written{0};
-      std::thread reader([&] {
-        v1::MatchStreamResponse resp;
-        std::vector<double> mine;
-        size_t got = 0;
-        while (stream->Read(&resp)) {
-          const size_t id = std::stoul(resp.id());
-          mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent[id % sent.size()]).count());
-          if (resp.error_code() != 0) ++errors;
-          ++got;
-          slots.release();
-          if (writer_done && got == written) break;
-        }
-        std::lock_guard<std::mutex> lk(mu);
-        latencies.insert(latencies.end(), mine.begin(), mine.end());
-        done += got;
-      });
-      size_t i = size_t(s) << 40;
-      v1::MatchStreamRequest req;
-      while (Clock::now() < stop_at) {
-        slots.acquire();
-        make(i, &req);
-        req.set_id(std::to_string(i));
-        sent[i % sent.size()] = Clock::now();
-        if (!stream->Write(req)) break;
-        ++written;
-        ++i;
-      }
-      writer_done = true;
-      stream->WritesDone();
-      reader.join();
-      (void)stream->Finish();
-    });
+    loads.push_back(std::make_unique<StreamLoad>(stub.get(), std::min(inflight, 4000), stop_at,
+                                                 size_t(s) << 40, make));
   }
-  for (auto& t : threads) t.join();
+  std::vector<double> latencies;
+  size_t errors = 0;
+  for (auto& l : loads) {
+    auto [lat, err] = l->wait();
+    latencies.insert(latencies.end(), lat.begin(), lat.end());
+    errors += err;
+  }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   LoadResult r;
-  r.per_second = double(done) / elapsed;
+  r.per_second = double(latencies.size()) / elapsed;
   r.p50_ms = pct(latencies, 0.5);
   r.p99_ms = pct(latencies, 0.99);
   r.p999_ms = pct(latencies, 0.999);

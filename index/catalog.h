@@ -39,6 +39,8 @@ namespace imprint {
 struct VideoQuery;         // video_match.h
 struct VideoMatchOptions;  // video_match.h
 struct VideoQueryResult;   // video_match.h
+struct VideoCandidate;     // video_match.h
+struct FrameHash;          // engine/video.h
 
 struct Work {
   int64_t pk = 0;          // internal row id
@@ -208,6 +210,13 @@ class Catalog {
   class Impl;
 
  private:
+  // match_video's search, candidates and scoring for one set of query frames (the video as it is,
+  // or its mirror image, reported with `transform`).
+  std::vector<VideoCandidate> match_video_frames(std::span<const FrameHash> frames,
+                                                 std::span<const FrameHash> cropped,
+                                                 const std::optional<Sha256>& sha256,
+                                                 Dihedral transform, const MatchOptions& o,
+                                                 const VideoMatchOptions& vo, bool* weak) const;
   explicit Catalog(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -37,7 +37,8 @@ Image crop(const Image& in, const BarCrop& c) {
 // `cropped` is given, the bar-cropped hashes. pdq_hash on the frame's RGB is the same computation
 // as the engine's vectorised luma path (engine/vpdq.cc says so and the test compares the two).
 Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoProgress& progress,
-                                     std::vector<FrameHash>* cropped) {
+                                     std::vector<FrameHash>* cropped,
+                                     std::vector<FrameHash>* mirrored) {
   const VideoInfo& info = reader.info();
   if (info.width < kPdqMinDimension || info.height < kPdqMinDimension) {
     return unsupported("video frames are " + std::to_string(info.width) + "x" +
@@ -50,7 +51,17 @@ Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoProgress& p
   fp.height = info.height;
   VideoFrame frame;
   while (reader.next(&frame)) {
-    const PdqResult r = pdq_hash(frame.rgb);
+    // With the mirror image wanted, all eight variants come from one DCT; the original among them
+    // is pdq_hash's (tests/video_catalog_test compares with hash_video_file).
+    PdqResult r;
+    if (mirrored) {
+      const PdqDihedral d = pdq_dihedral(frame.rgb);
+      r = {d.hashes[size_t(Dihedral::kOriginal)], d.quality};
+      mirrored->push_back({frame.frame_number, frame.timestamp_s,
+                           d.hashes[size_t(Dihedral::kFlipY)], d.quality});
+    } else {
+      r = pdq_hash(frame.rgb);
+    }
     if (cropped) {
       const BarCrop bars = find_black_bars(frame.rgb);
       if (!bars.empty()) {
@@ -76,12 +87,14 @@ using Opener = std::function<Result<std::unique_ptr<VideoReader>>(const VideoOpt
 // Hashes what `open` opens; `name` prefixes errors (a path, or a member of a shard).
 Result<VideoFingerprint> hash_opened(const Opener& open, const std::string& name,
                                      const VideoOptions& options, const VideoProgress& progress,
-                                     std::vector<FrameHash>* cropped) {
+                                     std::vector<FrameHash>* cropped,
+                                     std::vector<FrameHash>* mirrored = nullptr) {
   auto attempt = [&](const VideoOptions& o, bool* used_plan) -> Result<VideoFingerprint> {
     Result<std::unique_ptr<VideoReader>> reader = open(o);
     if (!reader.ok()) return reader.status();
     if (cropped) cropped->clear();
-    Result<VideoFingerprint> fp = hash_frames(**reader, progress, cropped);
+    if (mirrored) mirrored->clear();
+    Result<VideoFingerprint> fp = hash_frames(**reader, progress, cropped, mirrored);
     *used_plan = (*reader)->used_skip_plan();
     return fp;
   };
@@ -100,9 +113,10 @@ Result<VideoFingerprint> hash_opened(const Opener& open, const std::string& name
 }
 
 Result<VideoFingerprint> hash_file(const std::string& path, const VideoOptions& options,
-                                   const VideoProgress& progress, std::vector<FrameHash>* cropped) {
+                                   const VideoProgress& progress, std::vector<FrameHash>* cropped,
+                                   std::vector<FrameHash>* mirrored = nullptr) {
   return hash_opened([&](const VideoOptions& o) { return VideoReader::open_file(path, o); }, path,
-                     options, progress, cropped);
+                     options, progress, cropped, mirrored);
 }
 
 }  // namespace
@@ -138,7 +152,7 @@ Result<VideoFingerprint> hash_video_file_with_progress(const std::string& path,
 Result<HashedVideo> hash_video_for_catalog(const std::string& path, const VideoOptions& options,
                                            const VideoProgress& progress) {
   HashedVideo v;
-  Result<VideoFingerprint> fp = hash_file(path, options, progress, &v.cropped);
+  Result<VideoFingerprint> fp = hash_file(path, options, progress, &v.cropped, &v.mirrored);
   if (!fp.ok()) return fp.status();
   v.fingerprint = std::move(*fp);
   return v;
@@ -151,7 +165,7 @@ Result<HashedVideo> hash_video_bytes_for_catalog(std::span<const uint8_t> bytes,
   HashedVideo v;
   Result<VideoFingerprint> fp = hash_opened(
       [&](const VideoOptions& o) { return VideoReader::open_bytes(bytes, o); }, name, options,
-      progress, &v.cropped);
+      progress, &v.cropped, &v.mirrored);
   if (!fp.ok()) return fp.status();
   v.fingerprint = std::move(*fp);
   return v;

@@ -48,6 +48,8 @@ struct HashedVideo {
   // For sampled frames with black bars: the hash of the picture inside them; `frame` is the index
   // into fingerprint.frames (not the frame number).
   std::vector<FrameHash> cropped;
+  // The mirror image's hash of every sampled frame (VideoQuery::mirrored), from the same DCT.
+  std::vector<FrameHash> mirrored;
 };
 
 // The fingerprint (as hash_video_file_with_progress) and the bar-cropped hashes in one decode.

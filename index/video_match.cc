@@ -245,11 +245,14 @@ void set_overall_decision(VideoQueryResult* r) {
 
 }  // namespace
 
-VideoQueryResult Catalog::match_video(const VideoQuery& query, const MatchOptions& o,
-                                      const VideoMatchOptions& vo) const {
+std::vector<VideoCandidate> Catalog::match_video_frames(std::span<const FrameHash> frames,
+                                                        std::span<const FrameHash> cropped,
+                                                        const std::optional<Sha256>& sha256,
+                                                        Dihedral transform, const MatchOptions& o,
+                                                        const VideoMatchOptions& vo,
+                                                        bool* weak) const {
   const Impl& m = *impl_;
-  const VideoFingerprint& q = query.fingerprint;
-  VideoQueryResult r;
+  std::vector<VideoCandidate> out;
 
   // Search each distinct usable hash once: static shots repeat a hash many times.
   std::map<std::array<uint64_t, 4>, size_t> slot_of;
@@ -265,11 +268,11 @@ VideoQueryResult Catalog::match_video(const VideoQuery& query, const MatchOption
     std::vector<int>& of = frames_of[it->second];
     if (of.empty() || of.back() != query_frame) of.push_back(query_frame);
   };
-  for (size_t i = 0; i < q.frames.size(); ++i) add_hash(q.frames[i], int(i));
-  for (const FrameHash& f : query.cropped) {
-    if (f.frame >= 0 && size_t(f.frame) < q.frames.size()) add_hash(f, int(f.frame));
+  for (size_t i = 0; i < frames.size(); ++i) add_hash(frames[i], int(i));
+  for (const FrameHash& f : cropped) {
+    if (f.frame >= 0 && size_t(f.frame) < frames.size()) add_hash(f, int(f.frame));
   }
-  r.weak = distinct.empty();
+  *weak = distinct.empty();
 
   std::vector<std::vector<FrameHit>> hits;
   if (!distinct.empty()) {
@@ -289,19 +292,19 @@ VideoQueryResult Catalog::match_video(const VideoQuery& query, const MatchOption
     for (const FrameHit& hit : h) {
       std::vector<FramePair>& pairs = pairs_by_work[hit.work_pk];
       for (int qf : frames_of[u]) {
-        pairs.push_back({qf, q.frames[size_t(qf)].t, double(hit.t_ms) / 1000.0, hit.distance});
+        pairs.push_back({qf, frames[size_t(qf)].t, double(hit.t_ms) / 1000.0, hit.distance});
       }
     }
   }
 
   // Works with the same bytes.
   std::vector<int64_t> same_bytes;
-  if (query.sha256) {
+  if (sha256) {
     std::lock_guard<std::mutex> lk(m.rdb_mu);
     Result<detail::Statement> s = const_cast<detail::Database&>(m.rdb).prepare(
         "SELECT pk FROM works WHERE sha256 = ? AND media = 'video'");
     if (s.ok()) {
-      s->bind_blob(1, *query.sha256);
+      s->bind_blob(1, *sha256);
       Status st;
       while (s->step(&st)) same_bytes.push_back(s->int64(0));
     }
@@ -327,7 +330,7 @@ VideoQueryResult Catalog::match_video(const VideoQuery& query, const MatchOption
   }
 
   std::vector<double> query_times;
-  for (const FrameHash& f : q.frames) query_times.push_back(f.t);
+  for (const FrameHash& f : frames) query_times.push_back(f.t);
   const double query_interval = sampling_interval(query_times);
   for (const auto& [matched, work_pk] : ranked) {
     Result<Work> w = get_work_by_pk(work_pk);
@@ -338,10 +341,11 @@ VideoQueryResult Catalog::match_video(const VideoQuery& query, const MatchOption
     c.work = std::move(*w);
     const bool exact = std::find(same_bytes.begin(), same_bytes.end(), work_pk) != same_bytes.end();
     c.method = exact ? "sha256" : "vpdq";
+    c.transform = transform;
     c.matched_frames = matched;
     c.work_duration_s = stored->duration_s;
     const VpdqMatch v =
-        vpdq_match(q.frames, stored->frames, o.match_distance, kPdqMinUsefulQuality);
+        vpdq_match(frames, stored->frames, o.match_distance, kPdqMinUsefulQuality);
     c.query_match_pct = std::round(v.query_match_pct * 100) / 100;
     c.work_match_pct = std::round(v.target_match_pct * 100) / 100;
     c.score = exact ? 1.0 : std::max(v.query_match_pct, v.target_match_pct) / 100.0;
@@ -362,7 +366,27 @@ VideoQueryResult Catalog::match_video(const VideoQuery& query, const MatchOption
     } else if (c.matched_frames > 0 && !permitted) {
       c.decision = MatchDecision::kReview;
     }
-    r.matches.push_back(std::move(c));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+VideoQueryResult Catalog::match_video(const VideoQuery& query, const MatchOptions& o,
+                                      const VideoMatchOptions& vo) const {
+  VideoQueryResult r;
+  r.matches = match_video_frames(query.fingerprint.frames, query.cropped, query.sha256,
+                                 Dihedral::kOriginal, o, vo, &r.weak);
+  // A mirrored re-upload: when the video as it is copies nothing, its mirror image may.
+  const bool copied = std::any_of(r.matches.begin(), r.matches.end(),
+                                  [&](const VideoCandidate& c) { return is_video_copy(c, vo); });
+  if (!copied && !query.mirrored.empty()) {
+    bool weak = false;
+    for (VideoCandidate& c : match_video_frames(query.mirrored, {}, std::nullopt, Dihedral::kFlipY,
+                                                o, vo, &weak)) {
+      if (!is_video_copy(c, vo)) continue;
+      std::erase_if(r.matches, [&](const VideoCandidate& d) { return d.work.id == c.work.id; });
+      r.matches.push_back(std::move(c));
+    }
   }
   auto aligned = [](const VideoCandidate& c) {
     int n = 0;

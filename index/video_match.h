@@ -70,6 +70,10 @@ struct VideoMatchOptions {
 struct VideoQuery {
   VideoFingerprint fingerprint;
   std::vector<FrameHash> cropped;
+  // The mirror image (left <-> right) of each sampled frame, searched when the video as it is
+  // copies nothing: mirroring is the commonest edit of re-uploads. Matches found so have
+  // transform kFlipY. Empty: not searched.
+  std::vector<FrameHash> mirrored;
   std::optional<Sha256> sha256;
 };
 

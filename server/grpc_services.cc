@@ -322,6 +322,7 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
   VideoQuery q;
   q.fingerprint = std::move(v->fingerprint);
   q.cropped = std::move(v->cropped);
+  q.mirrored = std::move(v->mirrored);
   q.sha256 = sha256_of(bytes);
   const MatchOptions mo = match_options(&req.context());
   const VideoQueryResult r = catalog.match_video(q, mo, VideoMatchOptions{});

@@ -625,6 +625,39 @@ TEST_F(VideoClipTest, LetterboxedCopy) {
   EXPECT_EQ(c.decision, MatchDecision::kFlag);
 }
 
+// A mirrored re-upload copies nothing as it is; the query's mirror-image hashes find it.
+TEST_F(VideoClipTest, MirroredCopyIsFoundThroughItsMirrorImage) {
+  ClipSpec spec;
+  spec.start = 3.0;
+  spec.end = 18.0;
+  std::vector<Image> frames = clip_frames(source, spec);
+  for (Image& f : frames) {
+    cv::Mat m(f.height, f.width, CV_8UC3, f.pixels.data());
+    cv::flip(m, m, 1);
+  }
+  const std::string path = dir.file("mirrored.mp4");
+  ASSERT_EQ(encode_frames(path, frames, 30), "");
+  HashedVideo v = hashed_at(path, 1.0);
+  ASSERT_EQ(v.mirrored.size(), v.fingerprint.frames.size());
+  VideoQuery q;
+  q.fingerprint = v.fingerprint;
+  q.cropped = v.cropped;
+  const VideoQueryResult plain = catalog->match_video(q, MatchOptions{}, VideoMatchOptions{});
+  const VideoCandidate* p = find_work(plain, "chair");
+  EXPECT_TRUE(p == nullptr || !is_video_copy(*p, VideoMatchOptions{}));
+
+  q.mirrored = v.mirrored;
+  const VideoQueryResult r = catalog->match_video(q, MatchOptions{}, VideoMatchOptions{});
+  const VideoCandidate* c = find_work(r, "chair");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->transform, Dihedral::kFlipY);
+  EXPECT_EQ(c->decision, MatchDecision::kFlag);
+  EXPECT_GT(c->query_match_pct, 80);
+  ASSERT_FALSE(c->segments.empty());
+  EXPECT_NEAR(offset_of(c->segments[0]), 3.0, 1.0);
+  EXPECT_EQ(video_candidate_to_json(*c)["transform"], "flip-y");
+}
+
 // --- Stills against video works ---
 
 TEST_F(VideoClipTest, FrameGrabFindsTheWorkAndItsTimestamp) {

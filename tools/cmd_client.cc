@@ -69,7 +69,7 @@ nlohmann::json video_response_json(const std::string& label, const v1::MatchVide
     }
     matches.push_back({{"work_id", m.work_id()}, {"title", m.title()}, {"owner", m.owner()},
                        {"media", "video"}, {"distance", m.distance()}, {"score", m.score()},
-                       {"method", m.method()}, {"decision", m.decision()}, {"flagged", m.flagged()},
+                       {"transform", m.transform()}, {"method", m.method()}, {"decision", m.decision()}, {"flagged", m.flagged()},
                        {"licence", licence_json(m.licence())},
                        {"query_match_pct", vm.query_match_pct()},
                        {"work_match_pct", vm.work_match_pct()},

@@ -52,7 +52,9 @@ void print_video_human(const std::string& label, const VideoQuery& q, const Vide
     }
     if (!c.work.owner.empty()) std::cout << " by " << c.work.owner;
     std::cout << std::setprecision(1) << "  query " << c.query_match_pct << "%, work "
-              << c.work_match_pct << "% of frames, " << c.method << "  ["
+              << c.work_match_pct << "% of frames, " << c.method
+              << (c.transform == Dihedral::kOriginal ? "" : std::string(", ") + dihedral_name(c.transform))
+              << "  ["
               << c.work.licence.summary() << "]\n";
     for (const VideoSegment& s : c.segments) {
       std::cout << "         query " << s.query_start << "-" << s.query_end << " s = work "
@@ -184,6 +186,7 @@ int run_query(const QueryArgs& a) {
         VideoQuery q;
         q.fingerprint = std::move(v->fingerprint);
         q.cropped = std::move(v->cropped);
+        q.mirrored = std::move(v->mirrored);
         q.sha256 = *digest;
         videos[i] = std::move(q);
       } else if (!batch[i].error.ok()) {

@@ -394,12 +394,13 @@ void Scan::process_video(Sample& s, ItemOutcome* item) {
   VideoQuery q;
   q.fingerprint = std::move(v->fingerprint);
   q.cropped = std::move(v->cropped);
+  q.mirrored = std::move(v->mirrored);
   q.sha256 = sha256_of(s.bytes);
   const VideoMatchOptions vmo;
   const VideoQueryResult r = catalog_.match_video(q, mo_, vmo);
   item->weak = r.weak;
   if (save_) {
-    HashedVideo hv{q.fingerprint, q.cropped};
+    HashedVideo hv{q.fingerprint, q.cropped, {}};
     WorkInput in = work_input_from_video(hv, vo.seconds_per_hash);
     describe_sample_work(s, &in);
     in.work.sha256 = *q.sha256;
