@@ -1,7 +1,8 @@
 // Load on `imprint serve`'s gRPC API over loopback: N concurrent MatchStream streams driven by
-// gRPC's async (callback) API, each with a bounded number of requests in flight, printing requests/s and
-// p50/p99/p99.9 latency for hash matching and for image matching (1 MP JPEGs), against a catalog of
-// a million works; beside them, the same work done in process (no gRPC) in the same run.
+// gRPC's async (callback) API, each with a bounded number of requests in flight, printing
+// requests/s and p50/p99/p99.9 latency for hash matching and for image matching (1 MP JPEGs),
+// against a catalog of a million works; beside them, the same work done in process (no gRPC) in
+// the same run.
 //
 //   build/benchmarks/grpc_load [--works 1000000] [--streams 8] [--seconds 10] [--inflight 8,16]
 //                              [--no-images]
@@ -179,7 +180,9 @@ int main(int argc, char** argv) {
     else if (value && !std::strcmp(argv[i], "--inflight")) {
       inflights.clear();
       std::stringstream list(argv[++i]);
-      for (std::string item; std::getline(list, item, ',');) inflights.push_back(std::max(1, std::stoi(item)));
+      for (std::string item; std::getline(list, item, ',');) {
+        inflights.push_back(std::max(1, std::stoi(item)));
+      }
     }
     else if (value && !std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[++i]);
     else {
@@ -253,7 +256,9 @@ int main(int argc, char** argv) {
   std::printf("Catalog: %zu works (%zu real 1 MP photos + random balanced hashes); %d MatchStream streams, "
               "%.0f s per row; server and load generator share the machine; usage records %s.\n\n",
               works, photos.size(), streams, seconds, so.record_usage ? "on" : "off");
-  std::printf("| workload | in flight | requests/s | p50 ms | p99 ms | p99.9 ms | errors | in-process (no gRPC) per s |\n");
+  std::printf(
+      "| workload | in flight | requests/s | p50 ms | p99 ms | p99.9 ms | errors | in-process (no "
+      "gRPC) per s |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
 
   // In-process baselines on the same catalog, spread over the same 2 cores.

@@ -435,7 +435,9 @@ int run(const Options& o) {
     for (const auto& m : j["matches"]) {
       if (!is_copy(m)) continue;
       query_found[member].insert(m["work_id"].get<std::string>());
-      if (m["method"] != "local-features") query_pdq_found[member].insert(m["work_id"].get<std::string>());
+      if (m["method"] != "local-features") {
+        query_pdq_found[member].insert(m["work_id"].get<std::string>());
+      }
     }
   }
   struct EditCount {

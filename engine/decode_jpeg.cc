@@ -39,7 +39,9 @@ Result<ImageInfo> probe_jpeg_header(std::span<const uint8_t> b) {
   tjhandle tj = thread_decompressor();
   if (!tj) return internal_error("cannot start the JPEG decoder");
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  if (tjDecompressHeader3(tj, b.data(), (unsigned long)b.size(), &w, &h, &subsamp, &colorspace) != 0) {
+  const int rc =
+      tjDecompressHeader3(tj, b.data(), (unsigned long)b.size(), &w, &h, &subsamp, &colorspace);
+  if (rc != 0) {
     return invalid_argument(std::string("unreadable JPEG header (") + tjGetErrorStr2(tj) + ")");
   }
   return ImageInfo{ImageFormat::kJpeg, w, h};
