@@ -158,6 +158,10 @@ struct VideoFingerprint {
   std::string partial_reason;
 };
 
+// Whether bytes begin like a video container FFmpeg reads (ISO-BMFF other than HEIF/AVIF stills,
+// Matroska/WebM, AVI, FLV): a look at the first 12 bytes, for routing uploads; opening decides.
+bool looks_like_video(std::span<const uint8_t> head);
+
 // vPDQ of a video file or of an in-memory file (the bytes are not kept). Errors: kInvalidArgument
 // (empty, not a media file), kUnsupported (no video stream, unknown codec, frames under PDQ's
 // 5 x 5), kResourceExhausted (frames over max_pixels), kNotFound/kIOError (the file), kCorruption

@@ -619,4 +619,21 @@ int64_t VideoReader::packets_sent() const { return impl_->packets_sent_; }
 int64_t VideoReader::frames_decoded() const { return impl_->frames_decoded_; }
 bool VideoReader::used_skip_plan() const { return impl_->use_plan_; }
 
+bool looks_like_video(std::span<const uint8_t> head) {
+  if (head.size() < 12) return false;
+  auto at = [&](size_t offset, const char* magic, size_t n) {
+    return std::memcmp(head.data() + offset, magic, n) == 0;
+  };
+  if (at(4, "ftyp", 4)) {
+    // HEIF and AVIF stills are ISO-BMFF too; their major brands say so.
+    for (const char* brand : {"heic", "heix", "mif1", "msf1", "avif", "avis", "heim", "heis"}) {
+      if (at(8, brand, 4)) return false;
+    }
+    return true;
+  }
+  if (at(0, "\x1a\x45\xdf\xa3", 4)) return true;            // EBML: Matroska, WebM
+  if (at(0, "RIFF", 4) && at(8, "AVI ", 4)) return true;  // AVI
+  return at(0, "FLV", 3);
+}
+
 }  // namespace imprint

@@ -303,7 +303,8 @@ MatchOptions Server::Impl::match_options(const v1::MatchContext* ctx) const {
 }
 
 grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const std::string& caller,
-                                       v1::MatchVideoResponse* out) {
+                                       v1::MatchVideoResponse* out, VideoQuery* query_out,
+                                       VideoQueryResult* result_out) {
   if (req.video().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty video");
   const double sph = req.seconds_per_hash();
   if (!(sph >= 0) || sph > 3600) {
@@ -335,6 +336,8 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
     if (!s.ok()) return to_grpc(s.with_context("recording usage"));
   }
   to_proto(q, r, out);
+  if (query_out) *query_out = std::move(q);
+  if (result_out) *result_out = r;
   return grpc::Status::OK;
 }
 

@@ -1,5 +1,6 @@
 // The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
-// MatchImage (/api/v1/match), work thumbnails, /healthz.
+// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails,
+// /healthz.
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -198,12 +199,24 @@ Status start_http(Server::Impl& s) {
     }
     ImageFingerprint fp;
     QueryResult r;
+    // A video upload (by its container's signature) is matched as MatchVideo is.
+    const std::string body = request_image(req);
+    const bool video = looks_like_video(
+        std::span(reinterpret_cast<const uint8_t*>(body.data()), std::min<size_t>(body.size(), 12)));
+    VideoQuery vq;
+    VideoQueryResult vr;
     if (st.ok()) {
       if (++s.in_flight > s.options.max_concurrent_calls) {
         st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
+      } else if (video) {
+        v1::MatchVideoRequest vreq;
+        vreq.set_video(body);
+        *vreq.mutable_context() = ctx;
+        v1::MatchVideoResponse unused;
+        st = s.match_video(vreq, caller, &unused, &vq, &vr);
       } else {
         MatchRequestParts parts;
-        parts.image = request_image(req);
+        parts.image = body;
         parts.context = &ctx;
         v1::MatchResponse unused;
         st = s.match(parts, caller, &unused, &fp, &r);
@@ -211,7 +224,10 @@ Status start_http(Server::Impl& s) {
       --s.in_flight;
     }
     if (st.ok()) {
-      res.set_content(query_result_to_json(req.get_param_value("name"), fp, r).dump(), "application/json");
+      const std::string name = req.get_param_value("name");
+      res.set_content((video ? video_result_to_json(name, vq, vr)
+                             : query_result_to_json(name, fp, r)).dump(),
+                      "application/json");
     } else {
       res.status = http_status(st.error_code());
       res.set_content(nlohmann::json{{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}.dump(),

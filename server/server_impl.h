@@ -85,8 +85,11 @@ class Server::Impl {
   grpc::Status match(const MatchRequestParts& req, const std::string& caller,
                      v1::MatchResponse* out, ImageFingerprint* fp_out = nullptr,
                      QueryResult* result_out = nullptr, bool record = true);
+  // `query_out` and `result_out` (may be null) receive the hashed upload and its matches, for the
+  // HTTP front's JSON.
   grpc::Status match_video(const v1::MatchVideoRequest& req, const std::string& caller,
-                           v1::MatchVideoResponse* out);
+                           v1::MatchVideoResponse* out, VideoQuery* query_out = nullptr,
+                           VideoQueryResult* result_out = nullptr);
   MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();

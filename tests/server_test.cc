@@ -193,6 +193,18 @@ TEST_F(ServerTest, MatchVideoReportsTheCopiedSecondsAndRecordsUsage) {
             grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(match_video("", clip, 0, &bad).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 
+  // The HTTP JSON endpoint takes the same bytes and answers like `imprint query --json`.
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto h = http.Post("/api/v1/match?purpose=ai-training&name=clip.mp4",
+                     {{"Authorization", "Bearer " + matcher_key}}, clip, "video/mp4");
+  ASSERT_TRUE(h);
+  ASSERT_EQ(h->status, 200) << h->body;
+  const auto j = nlohmann::json::parse(h->body);
+  EXPECT_EQ(j["media"], "video");
+  EXPECT_EQ(j["decision"], "flag");
+  EXPECT_EQ(j["matches"][0]["work_id"], "chair");
+  EXPECT_FALSE(j["matches"][0]["segments"].empty());
+
   // The flag is a usage record with the caller's reference.
   v1::ListUsageRequest lr;
   auto c = ctx(admin_key);
@@ -201,9 +213,10 @@ TEST_F(ServerTest, MatchVideoReportsTheCopiedSecondsAndRecordsUsage) {
   v1::UsageEvent e;
   while (reader->Read(&e)) events.push_back(e);
   ASSERT_TRUE(reader->Finish().ok());
-  ASSERT_EQ(events.size(), 1u);
+  ASSERT_EQ(events.size(), 2u);  // the gRPC call's and the HTTP call's
   EXPECT_EQ(events[0].work_id(), "chair");
   EXPECT_EQ(events[0].reference(), "clip-7");
+  EXPECT_EQ(events[1].work_id(), "chair");
 }
 
 TEST_F(ServerTest, MatchHashAndStreamAnswerInOrderWithPerMessageErrors) {

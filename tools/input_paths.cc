@@ -12,6 +12,8 @@
 #include <set>
 #include <utility>
 
+#include "video.h"
+
 namespace imprint::cli {
 namespace fs = std::filesystem;
 namespace {
@@ -99,18 +101,9 @@ bool is_video_file(const std::string& path) {
   if (has_video_extension(path)) return true;
   if (has_image_extension(path)) return false;
   std::ifstream in(path, std::ios::binary);
-  char b[12] = {};
-  if (!in.read(b, sizeof b)) return false;
-  const std::string head(b, sizeof b);
-  if (head.compare(4, 4, "ftyp") == 0) {
-    // HEIF/AVIF stills are ISO-BMFF too; their major brands say so.
-    static const std::set<std::string> kImageBrands = {"heic", "heix", "mif1", "msf1",
-                                                       "avif", "avis", "heim", "heis"};
-    return kImageBrands.count(head.substr(8, 4)) == 0;
-  }
-  if (head.compare(0, 4, "\x1a\x45\xdf\xa3") == 0) return true;  // EBML: Matroska, WebM
-  if (head.compare(0, 4, "RIFF") == 0 && head.compare(8, 4, "AVI ") == 0) return true;
-  return head.compare(0, 3, "FLV") == 0;
+  uint8_t head[12] = {};
+  if (!in.read(reinterpret_cast<char*>(head), sizeof head)) return false;
+  return looks_like_video(head);
 }
 
 namespace {
