@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -12,6 +13,27 @@
 namespace imprint::detail {
 
 using HashWords = std::array<uint64_t, 4>;
+
+// Allocates on `Align`-byte boundaries. Hash arrays use 64: large blocks from malloc start 16 bytes
+// into a page, which would leave every other 32-byte hash straddling two cache lines, and a
+// random candidate check would then cost two misses instead of one.
+template <class T, size_t Align>
+struct AlignedAllocator {
+  using value_type = T;
+  AlignedAllocator() = default;
+  template <class U>
+  AlignedAllocator(const AlignedAllocator<U, Align>&) {}
+  template <class U>
+  struct rebind {
+    using other = AlignedAllocator<U, Align>;
+  };
+  T* allocate(size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(Align)));
+  }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(Align)); }
+  bool operator==(const AlignedAllocator&) const { return true; }
+  bool operator!=(const AlignedAllocator&) const { return false; }
+};
 
 // Hashes and labels in insertion order, with removals marked dead in place so positions stay
 // stable for the structures built over them. Labels arrive in increasing order from the catalog
@@ -40,7 +62,7 @@ class HashStore {
   }
 
  private:
-  std::vector<HashWords> hashes_;
+  std::vector<HashWords, AlignedAllocator<HashWords, 64>> hashes_;
   std::vector<int64_t> labels_;
   std::vector<uint8_t> dead_;
   size_t live_ = 0;
