@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -43,10 +44,15 @@ int main(int argc, char** argv) {
   fs::create_directories(dir / "works");
   fs::create_directories(dir / "uploads");
   const std::vector<SourcePhoto> photos = load_source_photos();
-  // Works: the centre 70% of every other wallpaper, at about 1 MP; the rest stay unregistered.
+  // Works: the centre 70% of photographs (is_photograph), at about 1 MP, one per design. Unrelated
+  // uploads come from wallpapers of other designs: a light and a dark variant of one pattern are
+  // the same artwork, and the second stage rightly finds one in the other.
   std::vector<Image> works, strangers;
-  for (size_t i = 0; i < photos.size() && works.size() < 8; i += 2) {
-    const Image& s = photos[i].image;
+  std::set<std::string> work_designs;
+  for (const SourcePhoto& p : photos) {
+    if (works.size() >= 8) break;
+    if (!is_photograph(p.path) || work_designs.count(design_key(p.path))) continue;
+    const Image& s = p.image;
     const int w = s.width * 7 / 10, h = s.height * 7 / 10;
     const double scale = std::sqrt(1e6 / (double(w) * h));
     Image work = cut(s, (s.width - w) / 2, (s.height - h) / 2, w, h, int(w * scale), int(h * scale));
@@ -54,11 +60,28 @@ int main(int argc, char** argv) {
     // textured.
     if (pdq_hash(work).quality < 70) continue;
     works.push_back(std::move(work));
-    const fs::path stem = fs::path(photos[i].path).stem();
+    work_designs.insert(design_key(p.path));
+    const fs::path stem = fs::path(p.path).stem();
     save(dir / "works" / (stem.string() + ".jpg"), works.back(), 92);
   }
-  for (size_t i = 1; i < photos.size() && strangers.size() < 3; i += 2) {
-    strangers.push_back(resize_to_area(photos[i].image, 0.5));
+  // Two unregistered photographs and one pattern, each of its own design.
+  std::set<std::string> stranger_designs;
+  for (const bool photograph : {true, false}) {
+    for (const SourcePhoto& p : photos) {
+      if (strangers.size() >= (photograph ? 2u : 3u)) break;
+      const std::string design = design_key(p.path);
+      if (is_photograph(p.path) != photograph || work_designs.count(design) ||
+          stranger_designs.count(design)) {
+        continue;
+      }
+      strangers.push_back(resize_to_area(p.image, 0.5));
+      stranger_designs.insert(design);
+    }
+  }
+  if (works.size() < 6 || strangers.size() < 3) {
+    std::fprintf(stderr, "make_samples: the wallpaper packages gave %zu works and %zu strangers\n",
+                 works.size(), strangers.size());
+    return 1;
   }
   // Uploads: edits of the first six works.
   int n = 0;

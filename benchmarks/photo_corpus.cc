@@ -16,6 +16,32 @@
 namespace imprint::bench {
 namespace fs = std::filesystem;
 
+bool is_photograph(const std::string& path) {
+  return (path.find("/nature/") != std::string::npos && path.find("Wood") == std::string::npos &&
+          path.find("Blinds") == std::string::npos) ||
+         path.find("Elephants") != std::string::npos;
+}
+
+std::string design_key(const std::string& path) {
+  std::string stem = std::filesystem::path(path).stem().string();
+  std::transform(stem.begin(), stem.end(), stem.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  for (const char* suffix : {"_portrait", "-l", "-d"}) {
+    const std::string s = suffix;
+    if (stem.size() > s.size() && stem.compare(stem.size() - s.size(), s.size(), s) == 0) {
+      stem.resize(stem.size() - s.size());
+    }
+  }
+  // A trailing size ("_1920x1080") names a rendering of the same design.
+  const size_t us = stem.rfind('_');
+  if (us != std::string::npos && stem.find('x', us) != std::string::npos &&
+      std::all_of(stem.begin() + long(us) + 1, stem.end(),
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == 'x'; })) {
+    stem.resize(us);
+  }
+  return stem;
+}
+
 std::vector<SourcePhoto> load_source_photos() {
   std::vector<std::string> paths;
   for (const char* dir : {"/usr/share/backgrounds/gnome", "/usr/share/backgrounds/mate",

@@ -21,6 +21,16 @@ struct SourcePhoto {
 // are missing.
 std::vector<SourcePhoto> load_source_photos();
 
+// Whether a wallpaper is a photograph (MATE's nature set without its wood and blinds textures, and
+// the elephants) rather than a pattern or a rendering. Periodic textures make PDQ unstable (a 5%
+// brightening moves a stripe pattern's hash 44 bits) and tell us nothing about photos.
+bool is_photograph(const std::string& path);
+
+// The design a wallpaper shows, the same for its variants: GNOME's light and dark versions
+// ("licorice-l", "licorice-d") and Sway's sizes and orientations share one. Two files with the
+// same design are the same artwork, so neither is "unrelated" to the other.
+std::string design_key(const std::string& path);
+
 // A region of `src` (x, y, w, h in pixels) resized to out_w x out_h with area averaging.
 Image cut(const Image& src, int x, int y, int w, int h, int out_w, int out_h);
 

@@ -179,14 +179,8 @@ int run(const Options& o) {
   std::vector<SourcePhoto> photos = load_source_photos();
   std::vector<const SourcePhoto*> work_photos, filler_photos;
   for (size_t i = 0; i < photos.size(); ++i) {
-    // Works are cut from the photographs (MATE's nature set and the elephants); periodic
-    // textures (stripes, wood, blinds) would make PDQ's flip variants unstable and tell us nothing
-    // about photos. Filler comes from everything else.
-    const std::string& path = photos[i].path;
-    const bool photo =
-        (path.find("/nature/") != std::string::npos && path.find("Wood") == std::string::npos &&
-         path.find("Blinds") == std::string::npos) ||
-        path.find("Elephants") != std::string::npos;
+    // Works are cut from the photographs (is_photograph); filler comes from everything else.
+    const bool photo = is_photograph(photos[i].path);
     Image& im = photos[i].image;
     const double scale = 1600.0 / std::max(im.width, im.height);
     // Filler is cut at web size; shrinking its sources first makes cutting 50,000 of them cheap.
