@@ -301,9 +301,10 @@ std::vector<VideoCandidate> Catalog::match_video_frames(std::span<const FrameHas
   std::vector<int64_t> same_bytes;
   if (sha256) {
     std::lock_guard<std::mutex> lk(m.rdb_mu);
-    Result<detail::Statement> s = const_cast<detail::Database&>(m.rdb).prepare(
-        "SELECT pk FROM works WHERE sha256 = ? AND media = 'video'");
-    if (s.ok()) {
+    Result<detail::Statement*> cached =
+        m.cached_read("SELECT pk FROM works WHERE sha256 = ? AND media = 'video'");
+    if (cached.ok()) {
+      CachedRead s(*cached);
       s->bind_blob(1, *sha256);
       Status st;
       while (s->step(&st)) same_bytes.push_back(s->int64(0));
