@@ -22,6 +22,7 @@
 
 #include "catalog.h"
 #include "imprint/v1/imprint.grpc.pb.h"
+#include "measure.h"
 #include "photo_corpus.h"
 #include "server.h"
 
@@ -36,12 +37,6 @@ struct LoadResult {
   double p50_ms = 0, p99_ms = 0, p999_ms = 0;
   size_t errors = 0;
 };
-
-double pct(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
-}
 
 using MakeRequest = std::function<void(size_t, v1::MatchStreamRequest*)>;
 
@@ -154,9 +149,9 @@ LoadResult drive(const std::shared_ptr<grpc::Channel>& channel, int streams, int
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   LoadResult r;
   r.per_second = double(latencies.size()) / elapsed;
-  r.p50_ms = pct(latencies, 0.5);
-  r.p99_ms = pct(latencies, 0.99);
-  r.p999_ms = pct(latencies, 0.999);
+  r.p50_ms = percentile(latencies, 0.5);
+  r.p99_ms = percentile(latencies, 0.99);
+  r.p999_ms = percentile(latencies, 0.999);
   r.errors = errors;
   return r;
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "measure.h"
 #include "photo_corpus.h"
 
 namespace imprint::bench {
@@ -42,12 +43,6 @@ double images_per_second(const std::vector<std::vector<uint8_t>>& set, double se
     elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   } while (elapsed < seconds);
   return double(done) / elapsed;
-}
-
-int percentile(std::vector<int> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 //   build/benchmarks/index_scale [--sizes 100000,1000000,10000000] [--queries 500]
 //                                [--catalog-works 1000000] [--kinds flat,mih,faiss-flat,faiss-mih]
 #include <omp.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +19,7 @@
 #include "catalog.h"
 #include "catalog_impl.h"
 #include "fingerprint_index.h"
+#include "measure.h"
 #include "photo_corpus.h"
 #include "synthetic_hashes.h"
 
@@ -63,23 +63,6 @@ QuerySet make_queries(const std::vector<PdqHash>& cat, size_t nq, std::mt19937_6
   return q;
 }
 
-long rss_kb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  long pages = 0, resident = 0;
-  if (f) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * 4;
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
-}
-
 void run_size(size_t n, size_t nq, const std::vector<IndexKind>& kinds) {
   std::mt19937_64 rng(n);
   const auto t_gen = Clock::now();
@@ -107,13 +90,13 @@ void run_size(size_t n, size_t nq, const std::vector<IndexKind>& kinds) {
                   n, double(n) * 16 * 48 / 1e9);
       continue;
     }
-    const long rss0 = rss_kb();
+    const long rss0 = resident_kb();
     auto t = Clock::now();
     auto index = make_index(kind);
     index->add(hashes, labels);
     if (kind == IndexKind::kMih) index->add({}, {});  // (adds already rebuilt the tables)
     const double build_s = since(t);
-    const long rss1 = rss_kb();
+    const long rss1 = resident_kb();
     const double bytes_per = double(index->memory_bytes()) / double(n);
 
     // Load time: write the index file as a catalog does, then read it back into a new structure.

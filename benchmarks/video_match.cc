@@ -37,6 +37,7 @@
 #include <unordered_map>
 
 #include "catalog.h"
+#include "measure.h"
 #include "photo_corpus.h"
 #include "synthetic_hashes.h"
 #include "video_index.h"
@@ -116,21 +117,6 @@ Query unrelated_query(std::mt19937_64& rng) {
   return q;
 }
 
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5))];
-}
-
-long rss_kb() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  long pages = 0, resident = 0;
-  if (f) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * 4;
-}
-
 // What match_video does after the search, on frames in memory: pairs by work, the best 32 works
 // by matching query frames, their vPDQ percentages and segments. Returns the best work's result.
 struct Outcome {
@@ -199,7 +185,7 @@ void run_index_scale(size_t n, size_t nq) {
   const VideoMatchOptions vo;
 
   for (IndexKind kind : {IndexKind::kAuto, IndexKind::kFlat}) {
-    const long rss0 = rss_kb();
+    const long rss0 = resident_kb();
     t = Clock::now();
     VideoFrameIndex index(kind, n);
     // Quarters: each add is over an eighth of what is indexed, so the mih tables are rebuilt
@@ -212,7 +198,7 @@ void run_index_scale(size_t n, size_t nq) {
     }
     const double build_s = since(t);
     const double bytes = double(index.memory_bytes()) / double(n);
-    const double rss_bytes = double(rss_kb() - rss0) * 1024 / double(n);
+    const double rss_bytes = double(resident_kb() - rss0) * 1024 / double(n);
     // The flat scan takes seconds a query at this size: fewer queries.
     const size_t runs =
         kind == IndexKind::kFlat ? std::min<size_t>(nq, n >= 5'000'000 ? 10 : 30) : nq;
