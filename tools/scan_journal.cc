@@ -19,7 +19,7 @@ Status errno_status(const std::string& what) {
   return io_error(what + ": " + std::strerror(errno));
 }
 
-Status write_all(int fd, const std::string& data, const std::string& path) {
+Status write_all(int fd, std::string_view data, const std::string& path) {
   size_t done = 0;
   while (done < data.size()) {
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -99,7 +99,7 @@ std::string json_line(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-Status write_file_atomic(const std::string& path, const std::string& contents) {
+Status write_file_atomic(const std::string& path, std::string_view contents, bool sync_dir) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno_status("cannot create " + tmp);
@@ -107,7 +107,7 @@ Status write_file_atomic(const std::string& path, const std::string& contents) {
   if (s.ok() && ::fsync(fd) != 0) s = errno_status("cannot sync " + tmp);
   ::close(fd);
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = errno_status("cannot rename " + tmp);
-  if (s.ok()) s = fsync_dir(fs::path(path).parent_path().string());
+  if (s.ok() && sync_dir) s = fsync_dir(fs::path(path).parent_path().string());
   return s;
 }
 

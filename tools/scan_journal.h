@@ -21,6 +21,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "status.h"
@@ -72,8 +73,9 @@ class ReportDir {
 };
 
 // Writes a whole file through a temporary name and rename, fsynced, so readers see the old or
-// the new contents.
-Status write_file_atomic(const std::string& path, const std::string& contents);
+// the new contents. sync_dir: also fsync the directory entry (callers that write many files into
+// one directory sync it once themselves).
+Status write_file_atomic(const std::string& path, std::string_view contents, bool sync_dir = true);
 Status fsync_dir(const std::string& dir);
 
 }  // namespace imprint::cli

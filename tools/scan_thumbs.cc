@@ -1,17 +1,13 @@
 #include "scan_thumbs.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "engine.h"
 #include "input_paths.h"
+#include "scan_journal.h"
 #include "video.h"
 
 namespace imprint::cli {
@@ -99,25 +95,10 @@ std::string work_thumb_name(const std::string& work_id) {
 }
 
 Status write_thumb(const std::string& path, const std::vector<uint8_t>& jpeg) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return io_error("cannot create " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < jpeg.size()) {
-    const ssize_t n = ::write(fd, jpeg.data() + done, jpeg.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return io_error("cannot write " + tmp + ": " + std::strerror(errno));
-    }
-    done += size_t(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return io_error("cannot store " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
+  // The directory entry is synced once per unit, before the findings that name it.
+  return write_file_atomic(
+      path, std::string_view(reinterpret_cast<const char*>(jpeg.data()), jpeg.size()),
+      /*sync_dir=*/false);
 }
 
 }  // namespace imprint::cli
