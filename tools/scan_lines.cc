@@ -49,22 +49,35 @@ nlohmann::ordered_json locate(const Sample& s) {
   return j;
 }
 
-}  // namespace
-
-const Candidate& decisive_match(const QueryResult& r) {
-  const Candidate* decisive = &r.matches.front();
-  for (const Candidate& c : r.matches) {
-    if (decision_severity(c.decision) > decision_severity(decisive->decision)) decisive = &c;
+// Which of a result's matches decides it: the first with the most severe decision. Matches are
+// Candidates or VideoCandidates; there is at least one.
+template <class Match>
+size_t decisive_index(const std::vector<Match>& matches) {
+  size_t best = 0;
+  for (size_t k = 1; k < matches.size(); ++k) {
+    if (decision_severity(matches[k].decision) > decision_severity(matches[best].decision)) {
+      best = k;
+    }
   }
-  return *decisive;
+  return best;
 }
 
-std::string finding_line(const Sample& s, const ImageFingerprint& fp, const QueryResult& r,
-                         const std::string& thumb) {
+// The fields every findings line starts with: where the sample is, its sidecar, the decision.
+nlohmann::ordered_json finding_head(const Sample& s, MatchDecision decision) {
   nlohmann::ordered_json j = locate(s);
   j["url"] = str_or_null(s.url);
   j["caption"] = str_or_null(s.caption);
-  j["decision"] = decision_name(r.decision);
+  j["decision"] = decision_name(decision);
+  return j;
+}
+
+}  // namespace
+
+const Candidate& decisive_match(const QueryResult& r) { return r.matches[decisive_index(r.matches)]; }
+
+std::string finding_line(const Sample& s, const ImageFingerprint& fp, const QueryResult& r,
+                         const std::string& thumb) {
+  nlohmann::ordered_json j = finding_head(s, r.decision);
   const nlohmann::json best = candidate_to_json(decisive_match(r));
   for (const char* k : {"work_id", "title", "owner", "distance", "score", "transform", "method",
                         "flagged", "licence"}) {
@@ -85,18 +98,9 @@ std::string finding_line(const Sample& s, const ImageFingerprint& fp, const Quer
 
 std::string video_finding_line(const Sample& s, const VideoQuery& q, const VideoQueryResult& r,
                                const std::string& thumb) {
-  nlohmann::ordered_json j = locate(s);
-  j["url"] = str_or_null(s.url);
-  j["caption"] = str_or_null(s.caption);
-  j["decision"] = decision_name(r.decision);
+  nlohmann::ordered_json j = finding_head(s, r.decision);
   const nlohmann::json v = video_result_to_json(s.member, q, r);
-  // The decisive match: the first (copies come first) with the most severe decision.
-  size_t best = 0;
-  for (size_t k = 1; k < r.matches.size(); ++k) {
-    if (decision_severity(r.matches[k].decision) > decision_severity(r.matches[best].decision)) {
-      best = k;
-    }
-  }
+  const size_t best = decisive_index(r.matches);  // copies come first among equals
   for (const char* k : {"work_id", "title", "owner", "distance", "score", "transform", "method",
                         "flagged", "licence", "query_match_pct", "work_match_pct", "segments"}) {
     j[k] = ordered(v["matches"][best].value(k, nlohmann::json()));
