@@ -96,12 +96,13 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<UsageLog> usage;
   std::vector<Image> photos;
   std::string admin_key, registrar_key, matcher_key;
+  // Before srv: the server's threads log into these until it is destroyed.
+  std::mutex log_mu;
+  std::vector<std::string> access_log;
   std::unique_ptr<server::Server> srv;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::MatchService::Stub> match;
   std::unique_ptr<v1::CatalogService::Stub> cat;
-  std::mutex log_mu;
-  std::vector<std::string> access_log;
 };
 
 TEST_F(ServerTest, MatchImageDecidesByLicenceAndRecordsUsage) {
