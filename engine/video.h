@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "fingerprint.h"  // HashMode
 #include "image.h"
 #include "pdq.h"
 #include "status.h"
@@ -34,6 +35,25 @@
 namespace imprint {
 
 struct VideoOptions {
+  // kExact (the default; kReferenceCli means the same for videos): the reference vPDQ's hashes,
+  // bit for bit. kFast: approximate hashes for scans and quick queries, a few bits from the exact
+  // ones, same frame numbers and timestamps (benchmarks/video_throughput prints speed and
+  // distances; tests/vpdq_reference_test checks distances and match percentages on the reference
+  // videos). What fast mode changes:
+  //  - the decoder skips the deblocking (loop) filter, and with skip_unsampled also skips
+  //    B-pictures that other pictures refer to (see build_plan): reference pictures drift a
+  //    little from the true ones until the next keyframe;
+  //  - a sampled frame is hashed from its luma plane (8-bit YUV; other formats go through RGB as
+  //    in exact mode), box-shrunk by a whole factor keeping the shorter side >= fast_min_side,
+  //    instead of converted to RGB and hashed at full size.
+  HashMode mode = HashMode::kExact;
+  // Like HashOptions::fast_min_side, larger: PDQ's blur window is ceil(side / 128) pixels, so a
+  // small picture is blurred more than the full frame would be. 360 shrinks 1080p by 3 and 720p
+  // by 2 with the same windows in full-size pixels. Measured on the benchmark's 1080p with every
+  // needed picture decoded, distance to exact median / max: 4 / 12 bits at 360 (no deblocking),
+  // 8 / 14 at 270 and 24 / 34 at 128 (deblocked).
+  int fast_min_side = 360;
+
   // One hash per this many seconds of video; 0 hashes every frame. 1.0 is the default of pytx and
   // the reference's Python binding.
   double seconds_per_hash = 1.0;
@@ -93,7 +113,10 @@ struct VideoInfo {
 struct VideoFrame {
   int64_t frame_number = 0;  // 0-based, in decoder output order
   double timestamp_s = 0;    // frame_number / fps, as the reference computes it (float)
-  Image rgb;                 // RGB24 at the frame's own size
+  // Exact mode: RGB24 at the frame's own size. Fast mode: one channel, PDQ's luma, shrunk
+  // (VideoOptions::mode; RGB24 as in exact mode for the rare formats without an 8-bit luma
+  // plane). pdq_hash takes either.
+  Image image;
 };
 
 // Reads the sampled frames of one video, in order.

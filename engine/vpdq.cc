@@ -11,6 +11,7 @@ namespace {
 // PDQ of an RGB frame through the library entry point on float luma (the reference's path for
 // video), with our vectorised luma; the same bits as pdq_hash(frame).
 PdqResult hash_frame(const Image& rgb) {
+  if (rgb.channels != 3) return pdq_hash(rgb);  // fast mode's shrunk luma
   thread_local std::vector<float> luma;
   luma.resize(size_t(rgb.width) * rgb.height);
   rgb24_to_luma(rgb.pixels.data(), luma.data(), luma.size());
@@ -37,7 +38,7 @@ Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoOptions& op
   if (threads == 1) {
     VideoFrame frame;
     while (reader.next(&frame)) {
-      const PdqResult r = hash_frame(frame.rgb);
+      const PdqResult r = hash_frame(frame.image);
       fp.frames.push_back({frame.frame_number, frame.timestamp_s, r.hash, r.quality});
     }
   } else {
@@ -46,7 +47,7 @@ Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoOptions& op
       const size_t first = fp.frames.size();
       fp.frames.resize(first + batch.size());
       parallel_for(batch.size(), threads, [&](size_t i) {
-        const PdqResult r = hash_frame(batch[i].rgb);
+        const PdqResult r = hash_frame(batch[i].image);
         fp.frames[first + i] = {batch[i].frame_number, batch[i].timestamp_s, r.hash, r.quality};
       });
       batch.clear();

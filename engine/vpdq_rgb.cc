@@ -2,6 +2,7 @@
 // path leaves unwritten.
 #include "vpdq_rgb.h"
 
+#include <algorithm>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -86,6 +87,61 @@ bool FrameToRgb::fill_right_edge(const AVFrame& frame, Image* out) {
   for (int y = 0; y < h; ++y) {
     std::memcpy(out->row(y) + size_t(w - tail) * 3,
                 edge_scratch_.data() + (size_t(y) * sw + (sw - tail)) * 3, size_t(tail) * 3);
+  }
+  return true;
+}
+
+bool shrunk_luma_of_yuv(const AVFrame& frame, int min_side, Image* out) {
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(AVPixelFormat(frame.format));
+  if (!desc || (desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BE)) ||
+      desc->nb_components < 1 || desc->comp[0].plane != 0 || desc->comp[0].depth != 8 ||
+      desc->comp[0].step != 1 || desc->comp[0].offset != 0 || !frame.data[0]) {
+    return false;
+  }
+  const int w = frame.width, h = frame.height;
+  const int factor = std::max(1, std::min(w, h) / std::max(1, min_side));
+  const int ow = w / factor, oh = h / factor;
+  out->width = ow;
+  out->height = oh;
+  out->channels = 1;
+  out->pixels.resize(size_t(ow) * oh);
+  // swscale reads yuv formats as limited range and yuvj ones as full range, whatever the frame's
+  // color_range says; so do we. The table maps a block's sum to the luma of its mean.
+  const int format = frame.format;
+  const bool full = format == AV_PIX_FMT_YUVJ420P || format == AV_PIX_FMT_YUVJ422P ||
+                    format == AV_PIX_FMT_YUVJ444P || format == AV_PIX_FMT_YUVJ440P ||
+                    format == AV_PIX_FMT_YUVJ411P || format == AV_PIX_FMT_GRAY8;
+  const int area = factor * factor;
+  thread_local std::vector<uint8_t> luma_of_sum;
+  thread_local int table_area = 0;
+  thread_local bool table_full = false;
+  thread_local std::vector<uint32_t> column_sums;
+  if (table_area != area || table_full != full) {
+    luma_of_sum.resize(size_t(area) * 255 + 1);
+    for (size_t sum = 0; sum < luma_of_sum.size(); ++sum) {
+      const float y = float(sum) / float(area);
+      const float v = full ? y : (y - 16.0f) * (255.0f / 219.0f);
+      luma_of_sum[sum] = uint8_t(std::clamp(v + 0.5f, 0.0f, 255.0f));
+    }
+    table_area = area;
+    table_full = full;
+  }
+  column_sums.resize(size_t(ow) * factor);
+  const int used_w = ow * factor;
+  for (int oy = 0; oy < oh; ++oy) {
+    // Sum `factor` rows column by column (contiguous bytes: the compiler vectorises it), then
+    // `factor` columns at a time.
+    std::fill(column_sums.begin(), column_sums.end(), 0u);
+    for (int dy = 0; dy < factor; ++dy) {
+      const uint8_t* src = frame.data[0] + ptrdiff_t(oy * factor + dy) * frame.linesize[0];
+      for (int x = 0; x < used_w; ++x) column_sums[size_t(x)] += src[x];
+    }
+    uint8_t* dst = out->row(oy);
+    for (int ox = 0; ox < ow; ++ox) {
+      uint32_t sum = 0;
+      for (int dx = 0; dx < factor; ++dx) sum += column_sums[size_t(ox * factor + dx)];
+      dst[ox] = luma_of_sum[sum];
+    }
   }
   return true;
 }

@@ -13,15 +13,16 @@
 namespace imprint {
 namespace {
 
-bool is_bar_pixel(const uint8_t* p) {
-  // Luma (BT.601 weights, as PDQ's) <= 32.
+bool is_bar_pixel(const uint8_t* p, int channels) {
+  // Luma (BT.601 weights, as PDQ's) <= 32; a one-channel picture (fast mode's) is luma.
+  if (channels == 1) return p[0] <= 32;
   return 299 * p[0] + 587 * p[1] + 114 * p[2] <= 32 * 1000;
 }
 
 // Whether at least 97% of the `n` pixels from `p` at `step` bytes apart are bar pixels.
-bool is_bar_line(const uint8_t* p, int n, size_t step) {
+bool is_bar_line(const uint8_t* p, int n, size_t step, int channels) {
   int dark = 0;
-  for (int i = 0; i < n; ++i) dark += is_bar_pixel(p + size_t(i) * step);
+  for (int i = 0; i < n; ++i) dark += is_bar_pixel(p + size_t(i) * step, channels);
   return dark * 100 >= n * 97;
 }
 
@@ -55,17 +56,17 @@ Result<VideoFingerprint> hash_frames(VideoReader& reader, const VideoProgress& p
     // is pdq_hash's (tests/video_catalog_test compares with hash_video_file).
     PdqResult r;
     if (mirrored) {
-      const PdqDihedral d = pdq_dihedral(frame.rgb);
+      const PdqDihedral d = pdq_dihedral(frame.image);
       r = {d.hashes[size_t(Dihedral::kOriginal)], d.quality};
       mirrored->push_back({frame.frame_number, frame.timestamp_s,
                            d.hashes[size_t(Dihedral::kFlipY)], d.quality});
     } else {
-      r = pdq_hash(frame.rgb);
+      r = pdq_hash(frame.image);
     }
     if (cropped) {
-      const BarCrop bars = find_black_bars(frame.rgb);
+      const BarCrop bars = find_black_bars(frame.image);
       if (!bars.empty()) {
-        const PdqResult c = pdq_hash(crop(frame.rgb, bars));
+        const PdqResult c = pdq_hash(crop(frame.image, bars));
         cropped->push_back({int64_t(fp.frames.size()), frame.timestamp_s, c.hash, c.quality});
       }
     }
@@ -122,16 +123,18 @@ Result<VideoFingerprint> hash_file(const std::string& path, const VideoOptions& 
 }  // namespace
 
 BarCrop find_black_bars(const Image& rgb) {
-  if (rgb.channels != 3 || rgb.empty()) return {};
+  const int c = rgb.channels;
+  if ((c != 3 && c != 1) || rgb.empty()) return {};
   const int w = rgb.width, h = rgb.height;
   int top = 0, bottom = h, left = 0, right = w;
   // No side may lose more than 3/8: what is left is at least a quarter of the side.
   const int max_rows = h * 3 / 8, max_cols = w * 3 / 8;
-  while (top < max_rows && is_bar_line(rgb.row(top), w, 3)) ++top;
-  while (h - bottom < max_rows && is_bar_line(rgb.row(bottom - 1), w, 3)) --bottom;
+  while (top < max_rows && is_bar_line(rgb.row(top), w, c, c)) ++top;
+  while (h - bottom < max_rows && is_bar_line(rgb.row(bottom - 1), w, c, c)) --bottom;
   const int rows = bottom - top;
-  while (left < max_cols && is_bar_line(rgb.row(top) + 3 * left, rows, rgb.stride())) ++left;
-  while (w - right < max_cols && is_bar_line(rgb.row(top) + 3 * (right - 1), rows, rgb.stride())) {
+  while (left < max_cols && is_bar_line(rgb.row(top) + c * left, rows, rgb.stride(), c)) ++left;
+  while (w - right < max_cols &&
+         is_bar_line(rgb.row(top) + c * (right - 1), rows, rgb.stride(), c)) {
     --right;
   }
   if (top == max_rows || h - bottom == max_rows || left == max_cols || w - right == max_cols) {

@@ -36,7 +36,7 @@ Result<VideoFingerprint> hash_video_file_with_progress(const std::string& path,
 // The part of a frame inside uniform black borders: each edge loses the lines where at least 97%
 // of pixels have luma <= 32 (compression leaves the odd brighter pixel in a bar). Empty when no
 // border is at least 2% of its side, or when cutting would leave under 25% of a side (a dark
-// scene, not bars).
+// scene, not bars). Takes RGB24 or, as fast mode's frames, one channel of luma.
 struct BarCrop {
   int left = 0, top = 0, width = 0, height = 0;
   bool empty() const { return width <= 0 || height <= 0; }

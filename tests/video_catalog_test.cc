@@ -132,7 +132,7 @@ DecodedVideo decode_all(const std::string& path) {
   if (!r.ok()) return d;
   d.fps = (*r)->info().fps;
   VideoFrame f;
-  while ((*r)->next(&f)) d.frames.push_back(std::move(f.rgb));
+  while ((*r)->next(&f)) d.frames.push_back(std::move(f.image));
   return d;
 }
 

@@ -431,9 +431,9 @@ TEST(VideoInput, ReaderReportsStreamFactsAndFrames) {
   std::vector<int64_t> numbers;
   while ((*reader)->next(&f)) {
     numbers.push_back(f.frame_number);
-    EXPECT_EQ(f.rgb.width, 1280);
-    EXPECT_EQ(f.rgb.height, 720);
-    EXPECT_EQ(f.rgb.channels, 3);
+    EXPECT_EQ(f.image.width, 1280);
+    EXPECT_EQ(f.image.height, 720);
+    EXPECT_EQ(f.image.channels, 3);
     EXPECT_DOUBLE_EQ(f.timestamp_s, f.frame_number / 30.0f);
   }
   EXPECT_TRUE((*reader)->status().ok());
@@ -554,12 +554,12 @@ TEST(VideoRgb, VideoOfWidth854HasNoUnwrittenEdge) {
   int frames = 0;
   while ((*reader)->next(&f)) {
     ++frames;
-    ASSERT_EQ(f.rgb.width, 854);
-    for (int y = 0; y < f.rgb.height; y += 7) {
+    ASSERT_EQ(f.image.width, 854);
+    for (int y = 0; y < f.image.height; y += 7) {
       for (int x = 840; x < 854; ++x) {
-        EXPECT_NEAR(f.rgb.row(y)[3 * x], 180, 4) << x << "," << y;
-        EXPECT_NEAR(f.rgb.row(y)[3 * x + 1], 120, 4) << x << "," << y;
-        EXPECT_NEAR(f.rgb.row(y)[3 * x + 2], 60, 4) << x << "," << y;
+        EXPECT_NEAR(f.image.row(y)[3 * x], 180, 4) << x << "," << y;
+        EXPECT_NEAR(f.image.row(y)[3 * x + 1], 120, 4) << x << "," << y;
+        EXPECT_NEAR(f.image.row(y)[3 * x + 2], 60, 4) << x << "," << y;
       }
     }
   }

@@ -2,6 +2,7 @@
 // hash of every video, the one-per-second hashes, and the match percentages of every pair.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -56,14 +57,15 @@ std::string video_path(const std::string& name) {
 // Hashes every video once per sampling rate for all tests of this file: decoding is the slow
 // part, and several tests look at the same hashes.
 const VideoFingerprint& fingerprint(const std::string& name, double seconds_per_hash,
-                                    bool skip_unsampled = true) {
-  static std::map<std::tuple<std::string, double, bool>, VideoFingerprint> cache;
-  auto key = std::make_tuple(name, seconds_per_hash, skip_unsampled);
+                                    bool skip_unsampled = true, HashMode mode = HashMode::kExact) {
+  static std::map<std::tuple<std::string, double, bool, HashMode>, VideoFingerprint> cache;
+  auto key = std::make_tuple(name, seconds_per_hash, skip_unsampled, mode);
   auto it = cache.find(key);
   if (it == cache.end()) {
     VideoOptions o;
     o.seconds_per_hash = seconds_per_hash;
     o.skip_unsampled = skip_unsampled;
+    o.mode = mode;
     o.threads = 2;
     auto fp = hash_video_file(video_path(name), o);
     EXPECT_TRUE(fp.ok()) << name << ": " << fp.status().to_string();
@@ -90,11 +92,12 @@ int compare_with_reference(const std::string& name, const VideoFingerprint& fp,
   return same;
 }
 
-// The reference's own frame hashes, read from expected-every-frame/NAME.txt.
-std::vector<FrameHash> reference_frames(const std::string& name) {
+// The reference's own frame hashes, read from expected-every-frame/NAME.txt (or from another
+// folder of such files).
+std::vector<FrameHash> reference_frames(const std::string& name,
+                                        const std::string& folder = "expected-every-frame") {
   std::vector<FrameHash> frames;
-  for (const std::string& line :
-       read_lines(reference_dir() + "/expected-every-frame/" + name + ".txt")) {
+  for (const std::string& line : read_lines(reference_dir() + "/" + folder + "/" + name + ".txt")) {
     std::stringstream ss(line);
     std::string frame, quality, hex, t;
     std::getline(ss, frame, ',');
@@ -251,6 +254,84 @@ TEST(VpdqReference, DedupingHashesWouldNotReproduceTheReference) {
   csv_mismatches(cached_reference_frames, strict, &checked, &by_strict);
   EXPECT_EQ(by_dedupe, 44);
   EXPECT_EQ(by_strict, 0);
+}
+
+// Fast mode (VideoOptions::mode) is approximate: its frame hashes must stay close to the
+// reference's, at the same frame numbers and timestamps, and a fast query against exactly hashed
+// works must reach the reference's verdicts. Bounds are the measured figures with a little room.
+TEST(VpdqReference, FastModeHashesStayCloseAndKeepTheVerdicts) {
+  std::vector<int> every, per_second;
+  std::map<std::string, std::vector<FrameHash>> fast_frames;
+  for (const auto& name : video_names()) {
+    const VideoFingerprint& fast = fingerprint(name, 0, true, HashMode::kFast);
+    EXPECT_FALSE(fast.partial) << name << ": " << fast.partial_reason;
+    const std::vector<FrameHash>& exact = cached_reference_frames(name);
+    ASSERT_EQ(fast.frames.size(), exact.size()) << name;
+    for (size_t i = 0; i < exact.size(); ++i) {
+      ASSERT_EQ(fast.frames[i].frame, exact[i].frame) << name;
+      every.push_back(fast.frames[i].hash.distance(exact[i].hash));
+    }
+    fast_frames[name] = fast.frames;
+
+    // One a second: the skip plan with fast mode's extra skipping.
+    const VideoFingerprint& fast1 = fingerprint(name, 1.0, true, HashMode::kFast);
+    EXPECT_FALSE(fast1.partial) << name << ": " << fast1.partial_reason;
+    const std::vector<FrameHash> exact1 = reference_frames(name, "expected-1s");
+    ASSERT_EQ(fast1.frames.size(), exact1.size()) << name;
+    for (size_t i = 0; i < exact1.size(); ++i) {
+      ASSERT_EQ(fast1.frames[i].frame, exact1[i].frame) << name;
+      EXPECT_FLOAT_EQ(float(fast1.frames[i].t), float(exact1[i].t)) << name;
+      per_second.push_back(fast1.frames[i].hash.distance(exact1[i].hash));
+    }
+  }
+  auto at = [](std::vector<int> d, double q) {
+    std::sort(d.begin(), d.end());
+    return d[std::min(d.size() - 1, size_t(q * double(d.size())))];
+  };
+  std::printf("fast vs reference, every frame (%zu): distance median %d, p99 %d, max %d\n",
+              every.size(), at(every, 0.5), at(every, 0.99), at(every, 1.0));
+  std::printf("fast vs reference, one a second (%zu): distance median %d, p99 %d, max %d\n",
+              per_second.size(), at(per_second, 0.5), at(per_second, 0.99), at(per_second, 1.0));
+  // Measured: every frame median 4, p99 18 (a few dark, low-quality frames go much further); one a
+  // second median 2, p99 16.
+  EXPECT_LE(at(every, 0.5), 5);
+  EXPECT_LE(at(every, 0.99), 22);
+  EXPECT_LE(at(per_second, 0.5), 4);
+  EXPECT_LE(at(per_second, 0.99), 20);
+
+  // Fast queries against the reference's hashes of the works, every pair of the CSV: how far the
+  // percentages move, and whether the verdict at pytx's 80% (both directions) changes.
+  const auto rows = read_lines(reference_dir() + "/expected-matches-every-frame.csv");
+  ASSERT_EQ(rows.size(), 197u);
+  double worst = 0;
+  int moved = 0, flipped = 0;
+  std::string flips;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::stringstream ss(rows[i]);
+    std::string query, target, qpct, tpct;
+    std::getline(ss, query, ',');
+    std::getline(ss, target, ',');
+    std::getline(ss, qpct, ',');
+    std::getline(ss, tpct, ',');
+    const VpdqMatch m = vpdq_match(fast_frames[query], cached_reference_frames(target));
+    const double q = std::stod(qpct), t = std::stod(tpct);
+    const double d = std::max(std::abs(m.query_match_pct - q), std::abs(m.target_match_pct - t));
+    worst = std::max(worst, d);
+    if (d >= 0.005) ++moved;
+    const bool was = q >= 80 && t >= 80, now = m.query_match_pct >= 80 && m.target_match_pct >= 80;
+    if (was != now) {
+      ++flipped;
+      flips += query + " vs " + target + ": reference " + qpct + "," + tpct + " fast query " +
+               std::to_string(m.query_match_pct) + "," + std::to_string(m.target_match_pct) + "\n";
+    }
+  }
+  std::printf("fast query vs reference works: %d of 196 pairs' percentages move, by at most %.2f "
+              "points; %d verdicts at 80%% change\n%s",
+              moved, worst, flipped, flips.c_str());
+  // Measured: 33 pairs move, by at most 1.94 points; one verdict changes, a pair the reference puts
+  // at 80.24% (chair-19-sd-bar vs chair-22-with-small-logo-bar: 79.64% with a fast query).
+  EXPECT_LE(worst, 3.0);
+  EXPECT_LE(flipped, 1);
 }
 
 }  // namespace

@@ -94,6 +94,7 @@ int run_hash(const HashArgs& a) {
   VideoOptions vo;
   vo.seconds_per_hash = a.seconds_per_hash;
   vo.max_pixels = a.max_pixels;
+  vo.mode = *mode;  // reference-cli is exact for videos
   int failures = 0;
   std::vector<InputPath> batch;
   auto flush = [&] {

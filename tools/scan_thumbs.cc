@@ -46,7 +46,7 @@ Result<std::vector<uint8_t>> video_thumbnail(Result<std::unique_ptr<VideoReader>
     if (last.timestamp_s >= t_seconds) break;
   }
   if (!any) return corruption("no decodable video frame for a thumbnail");
-  return thumbnail_of(last.rgb);
+  return thumbnail_of(last.image);
 }
 
 VideoOptions thumbnail_video_options(double t_seconds) {
