@@ -161,8 +161,9 @@ void add_hash_command(CLI::App& app, int& exit_code) {
                 "Also print the 7 rotated/flipped hashes (reference order: rot90,rot180,rot270,"
                 "flipx,flipy,flip_plus1,flip_minus1)");
   cmd->add_option("--mode", args->mode,
-                  "exact (full resolution), fast (JPEG DCT-scaled decode), reference-cli "
-                  "(pdq-photo-hasher's 512x512 pre-resize)")
+                  "exact (full resolution; videos: the reference vPDQ's hashes), fast (JPEG "
+                  "DCT-scaled decode; videos: less decoding and shrunk luma, a few bits off), "
+                  "reference-cli (pdq-photo-hasher's 512x512 pre-resize; videos: exact)")
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "Worker threads (0: one per core)")->capture_default_str();
   cmd->add_option("--max-pixels", args->max_pixels, "Refuse images declaring more pixels")

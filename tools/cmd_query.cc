@@ -166,6 +166,7 @@ int run_query(const QueryArgs& a) {
   const int threads = a.threads > 0 ? a.threads : default_thread_count();
   VideoOptions vo;
   vo.seconds_per_hash = a.seconds_per_hash;
+  vo.mode = *mode;  // reference-cli is exact for videos
   const VideoMatchOptions vmo;
   int failures = 0;
   std::vector<InputPath> batch;
@@ -320,7 +321,8 @@ void add_query_command(CLI::App& app, int& exit_code) {
                   "Lowest score listed (default: the review band's edge; 0 lists the nearest works)");
   cmd->add_option("--purpose", a->purpose, "ai-training, commercial or any-use")->capture_default_str();
   cmd->add_option("--licensee", a->licensee, "The party asking (matters for licensed works)");
-  cmd->add_option("--mode", a->mode, "Hash mode: exact, fast, reference-cli")->capture_default_str();
+  cmd->add_option("--mode", a->mode, "Hash mode: exact, fast, reference-cli (videos: fast is approximate vPDQ, "
+                  "reference-cli exact)")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Hashing threads (0: one per core)");
   cmd->add_option("--match-distance", a->match_distance, "Distance at or below which a hash matches")
       ->capture_default_str();

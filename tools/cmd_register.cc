@@ -22,6 +22,7 @@ struct RegisterArgs {
   int threads = 0;
   int batch = 0;
   double seconds_per_hash = VideoOptions{}.seconds_per_hash;
+  std::string video_mode = "exact";
 };
 
 // A video file as a work: its frames, the hashes inside black bars, its digest.
@@ -56,6 +57,12 @@ int run_register(const RegisterArgs& a) {
   int failures = 0, registered = 0;
   VideoOptions vo;
   vo.seconds_per_hash = a.seconds_per_hash;
+  Result<HashMode> video_mode = parse_hash_mode(a.video_mode);
+  if (!video_mode.ok()) {
+    std::cerr << "imprint register: --video-mode: " << video_mode.status().message() << '\n';
+    return 2;
+  }
+  vo.mode = *video_mode;
   std::vector<InputPath> batch;
   auto flush = [&] {
     std::vector<Result<WorkInput>> prepared(batch.size(), internal_error("not processed"));
@@ -159,6 +166,8 @@ void add_register_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seconds-per-hash", a->seconds_per_hash,
                   "Videos: one frame hash per this many seconds (0: every frame; denser works "
                   "align copies of fast footage at any phase, at that much more storage)")
+      ->capture_default_str();
+  cmd->add_option("--video-mode", a->video_mode, "Videos: exact (the reference vPDQ's frame hashes, bit for bit) or fast (approximate: a few bits off, about twice as fast at 1080p)")
       ->capture_default_str();
   cmd->add_option("--batch", a->batch,
                   "Works per transaction (default 64 per thread); each batch is acknowledged on commit");

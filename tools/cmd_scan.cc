@@ -15,6 +15,7 @@ struct ScanArgs {
   std::string purpose = "ai-training";
   std::string progress = "auto";
   bool no_dihedral = false;
+  std::string video_mode = "exact";
 };
 
 bool parse_shard(const std::string& s, size_t* index, size_t* count) {
@@ -50,6 +51,12 @@ int run(ScanArgs& a) {
     return 2;
   }
   o.purpose = *purpose;
+  Result<HashMode> video_mode = parse_hash_mode(a.video_mode);
+  if (!video_mode.ok()) {
+    std::cerr << "imprint scan: --video-mode: " << video_mode.status().message() << '\n';
+    return 2;
+  }
+  o.video_mode = *video_mode;
   if (a.progress == "auto")
     o.progress = ProgressMode::kAuto;
   else if (a.progress == "bar")
@@ -120,6 +127,8 @@ void add_scan_command(CLI::App& app, int& exit_code) {
                 "Also run the second stage (local features: crops, screenshots, collages) on "
                 "samples PDQ does not settle, as `imprint query` does; thorough, and many times "
                 "slower");
+  cmd->add_option("--video-mode", a->video_mode, "Videos: exact (the reference vPDQ's frame hashes, bit for bit) or fast (approximate: a few bits off, about twice as fast at 1080p)")
+      ->capture_default_str();
   cmd->add_option("--unit-size", a->scan.unit_size, "Items per unit of a directory or list")
       ->capture_default_str();
   cmd->add_option("--batch", a->scan.batch, "Samples per match call")->capture_default_str();

@@ -382,6 +382,7 @@ void Scan::process_batch(std::vector<Sample>& batch) {
 void Scan::process_video(Sample& s, ItemOutcome* item) {
   VideoOptions vo;
   vo.seconds_per_hash = o_.video_seconds_per_hash;
+  vo.mode = o_.video_mode;
   vo.max_pixels = o_.max_pixels;
   vo.threads = 1;  // the other workers keep the other cores busy
   Result<HashedVideo> v = hash_video_bytes_for_catalog(s.bytes, s.member, vo);

@@ -54,6 +54,9 @@ struct ScanOptions {
   // Video samples (by extension: .mp4, .webm, .mkv, ...): one frame hash per this many seconds,
   // 0 for every frame; matched against the catalog's video works with the copied seconds.
   double video_seconds_per_hash = 1.0;
+  // Exact (the reference vPDQ's hashes) or fast (VideoOptions::mode). Images are always hashed in
+  // fast mode by a scan.
+  HashMode video_mode = HashMode::kExact;
   // Error lines kept per unit in errors.jsonl; beyond it errors are only counted (by reason), so a
   // shard of a million junk members cannot fill the disk or the writer's memory.
   size_t max_error_lines_per_unit = 10000;
