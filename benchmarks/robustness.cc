@@ -15,6 +15,7 @@
 //
 //   build/benchmarks/robustness [--quick] [--works N] [--distractors N] [--threads N]
 //                               [--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]
+//                               [--list-misses] [--guided-rounds N] [--no-region-hashes]
 #include <opencv2/core.hpp>
 #include <opencv2/img_hash.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -34,6 +35,7 @@
 #include <mutex>
 #include <numeric>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -61,6 +63,9 @@ struct Args {
   std::vector<int> cost_sizes = {10000, 100000};
   std::string families;  // substring filter, for development
   bool list_misses = false;
+  // Ablations: the second stage without guided matching or without picture-region hashes.
+  int guided_rounds = -1;  // -1: the catalog's default
+  bool region_hashes = true;
   std::string out = std::string(IMPRINT_SOURCE_DIR) + "/benchmarks/results";
 };
 
@@ -135,6 +140,7 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
   // 100% of the cell in each direction, so pieces of one photo never overlap.
   std::vector<std::vector<Cell>> work_cells, hard_cells;
   std::vector<Cell> unrelated_cells;
+  std::set<size_t> designs;  // pools of work_cells that may give only one work
   for (size_t k = 0; k < keep.size(); ++k) {
     const Image& im = photos[keep[k]].image;
     const int g = std::min(im.width, im.height) >= 2400 ? 4 : 3;
@@ -152,6 +158,13 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
     std::shuffle(cells.begin(), cells.end(), rng);
     if (k % 4 == 3) {  // a quarter of the photos give only unrelated distractors and fillers
       unrelated_cells.insert(unrelated_cells.end(), cells.begin(), cells.end());
+    } else if (!is_photograph(photos[keep[k]].path)) {
+      // A design (tiles, stripes, wood grain, a rendered pattern) repeats itself: two pieces of
+      // it show the same motifs, so a second piece would be a copy of the first, neither another
+      // work nor an unrelated image. A design gives one work and no hard negatives.
+      work_cells.emplace_back(cells.begin(), cells.end());
+      hard_cells.emplace_back();
+      designs.insert(work_cells.size() - 1);
     } else {
       const size_t nw = (cells.size() * 2 + 2) / 3;
       work_cells.emplace_back(cells.begin(), cells.begin() + long(nw));
@@ -173,12 +186,15 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
     return p;
   };
   // Round-robin over photos so that every photo gives works.
-  auto take_round_robin = [&](std::vector<std::vector<Cell>>& pools, int n, auto&& make) {
+  auto take_round_robin = [&](std::vector<std::vector<Cell>>& pools, int n, auto&& make,
+                              const std::set<size_t>& single = {}) {
+    std::vector<int> taken(pools.size(), 0);
     for (size_t round = 0; n > 0; ++round) {
       bool any = false;
-      for (auto& pool : pools) {
-        if (round < pool.size() && n > 0) {
-          if (make(pool[round])) --n;
+      for (size_t k = 0; k < pools.size(); ++k) {
+        if (single.count(k) && taken[k] > 0) continue;
+        if (round < pools[k].size() && n > 0) {
+          if (make(pools[k][round])) --n, ++taken[k];
           any = true;
         }
       }
@@ -195,7 +211,7 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
     if (!usable(p)) return false;
     c.works.push_back(std::move(p));
     return true;
-  });
+  }, designs);
   const int n_hard = n_distractors / 2;
   take_round_robin(hard_cells, n_hard, [&](const Cell& cell) {
     Piece p = piece(cell, "h" + std::to_string(c.distractors.size()), true);
@@ -428,6 +444,10 @@ int main(int argc, char** argv) {
       a.families = v, ++i;
     } else if (k == "--list-misses") {
       a.list_misses = true;
+    } else if (k == "--guided-rounds") {
+      a.guided_rounds = std::atoi(v), ++i;
+    } else if (k == "--no-region-hashes") {
+      a.region_hashes = false;
     } else if (k == "--out") {
       a.out = v, ++i;
     } else if (k == "--cost-sizes") {
@@ -440,7 +460,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: robustness [--quick] [--works N] [--distractors N] [--threads N] "
-                   "[--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]\n");
+                   "[--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR] [--list-misses] "
+                   "[--guided-rounds N] [--no-region-hashes]\n");
       return 2;
     }
   }
@@ -465,6 +486,9 @@ int main(int argc, char** argv) {
   CatalogOptions co;
   co.dir = dir.string();
   co.sync_commits = false;
+  if (a.guided_rounds >= 0) co.second_stage_options.guided_rounds = a.guided_rounds;
+  LocalFeatureOptions query_options = query_feature_options();
+  if (!a.region_hashes) query_options.region_hashes = 0;
   Result<std::unique_ptr<Catalog>> opened = Catalog::open(co);
   if (!opened.ok()) {
     std::fprintf(stderr, "%s\n", opened.status().to_string().c_str());
@@ -562,7 +586,7 @@ int main(int argc, char** argv) {
       const auto t = Clock::now();
       Result<Image> img = decode_image(bytes);
       if (!img.ok()) return img.status();
-      LocalFeatures lf = extract_local_features(*img, query_feature_options());
+      LocalFeatures lf = extract_local_features(*img, query_options);
       extract_ms = ms_since(t);
       rec.second_stage_ran = true;
       return lf;
@@ -776,7 +800,9 @@ int main(int argc, char** argv) {
         "non-overlapping pieces: "
      << corpus.works.size() << " registered works, " << corpus.distractors.size()
      << " unregistered distractors (" << n_hard
-     << " of them other regions of the works' own photos: hard negatives), "
+     << " of them other regions of the works' own photos: hard negatives; a design, tiled or "
+        "textured rather than photographed, gives one work and no hard negative, since its "
+        "pieces repeat each other), "
      << corpus.fillers.size() << " unregistered fillers for backgrounds and collages. "
      << families.size() << " edit families applied to every work (" << corpus.works.size() * families.size()
      << " positive queries) and every distractor (" << n_neg << " negative queries). Queries run "

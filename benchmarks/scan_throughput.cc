@@ -364,7 +364,9 @@ int run(const Options& o) {
   // second-stage match the stage decided on (it has no PDQ distance).
   auto is_copy = [](const nlohmann::json& m) {
     if (m["method"] == "sha256") return true;
-    if (m["method"] == "local-features") return m["decision"] == "flag" || m["decision"] == "allow";
+    if (imprint::is_second_stage_method(m["method"].get<std::string>())) {
+      return m["decision"] == "flag" || m["decision"] == "allow";
+    }
     return m["distance"].get<int>() <= kPdqMatchDistance;
   };
   struct ScanRun {
@@ -429,7 +431,7 @@ int run(const Options& o) {
     for (const auto& m : j["matches"]) {
       if (!is_copy(m)) continue;
       query_found[member].insert(m["work_id"].get<std::string>());
-      if (m["method"] != "local-features") {
+      if (!imprint::is_second_stage_method(m["method"].get<std::string>())) {
         query_pdq_found[member].insert(m["work_id"].get<std::string>());
       }
     }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "image.h"
+#include "pdq.h"
 #include "status.h"
 
 namespace imprint {
@@ -37,12 +38,26 @@ struct LocalKeypoint {
   float angle = 0;   // degrees, [0, 360): the patch orientation ORB assigns
 };
 
+// A rectangle of a query that may hold a whole picture (picture_regions.h: a screenshot's
+// viewer, a collage cell, a picture pasted into another), with the PDQ hash of what it holds.
+// Hashed alone, such a rectangle is the work resized, which PDQ matches whatever its texture;
+// local features need corners, which soft photos (mist, clouds, bokeh) and grain lack.
+struct RegionHash {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+  PdqHash hash;
+  int quality = 0;
+};
+
 struct LocalFeatures {
   int width = 0;  // of the image the coordinates refer to
   int height = 0;
   std::vector<LocalKeypoint> keypoints;
   std::vector<uint8_t> descriptors;  // kLocalDescriptorBytes per keypoint, in keypoint order
   Image thumbnail;                   // grey (1 channel), see LocalFeatureOptions
+  std::vector<RegionHash> regions;   // queries only (LocalFeatureOptions::region_hashes)
 
   size_t size() const { return keypoints.size(); }
   bool empty() const { return keypoints.empty(); }
@@ -70,6 +85,9 @@ struct LocalFeatureOptions {
   // side of thumbnail_side keeping the aspect (queries: the work may fill a fraction of them).
   int thumbnail_side = 32;
   bool thumbnail_square = true;
+  // Picture regions hashed with PDQ, at most this many (0: none). Queries only: a work is
+  // registered whole.
+  int region_hashes = 0;
 };
 
 // What works are registered with, and what queries are searched with. Queries are scaled larger
@@ -81,6 +99,8 @@ LocalFeatureOptions query_feature_options();
 // Grey or RGB input; an empty or tiny image (under 32 px a side) gives no features.
 LocalFeatures extract_local_features(const Image& image, const LocalFeatureOptions& options);
 
+// The blob holds the keypoints, descriptors and thumbnail; region hashes are a query's and are
+// not stored.
 std::vector<uint8_t> encode_local_features(const LocalFeatures& features);
 // kCorruption when the blob is not one encode_local_features wrote.
 Result<LocalFeatures> decode_local_features(std::span<const uint8_t> blob);

@@ -186,6 +186,7 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
     int sides;  // sides on an edge rather than the image border
     double support;
     double area;
+    bool crossed;  // a supported edge runs right across it: a union of pictures, not one
   };
   std::vector<Scored> found;
   auto cover_row = [&](const Line& l, int from, int to) {
@@ -193,6 +194,25 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
   };
   auto cover_col = [&](const Line& l, int from, int to) {
     return l.index < 0 ? 1.0 : cm.coverage(l.index, from, to);
+  };
+  // Whether an edge line (not the border) crosses the rectangle's inside from side to side, a
+  // few pixels clear of its own sides: the gutter between two collage cells does that to the
+  // rectangle around both cells.
+  auto crossed = [&](int y0, int y1, int x0, int x1) {
+    constexpr int kClear = 3;
+    for (const Line& l : rows) {
+      if (l.index >= 0 && l.pos > y0 + kClear && l.pos < y1 - kClear &&
+          rm.coverage(l.index, x0, x1) >= o.min_support) {
+        return true;
+      }
+    }
+    for (const Line& l : cols) {
+      if (l.index >= 0 && l.pos > x0 + kClear && l.pos < x1 - kClear &&
+          cm.coverage(l.index, y0, y1) >= o.min_support) {
+        return true;
+      }
+    }
+    return false;
   };
   for (size_t t = 0; t < rows.size(); ++t) {
     for (size_t b = t + 1; b < rows.size(); ++b) {
@@ -216,14 +236,16 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
           if (sup < o.min_support) continue;
           sup = std::min(sup, cover_col(cols[r], y0, y1));
           if (sup < o.min_support) continue;
-          found.push_back({{x0, y0, x1 - x0, y1 - y0}, sides, sup, double(x1 - x0) * (y1 - y0)});
+          found.push_back({{x0, y0, x1 - x0, y1 - y0}, sides, sup, double(x1 - x0) * (y1 - y0),
+                           crossed(y0, y1, x0, x1)});
         }
       }
     }
   }
-  // Best supported first, then the larger (a picture rather than a part of it: stripes inside a
-  // picture make rectangles too, but smaller ones).
+  // Single pictures before unions of them, then the best supported, then the larger (a picture
+  // rather than a part of it: stripes inside a picture make rectangles too, but smaller ones).
   std::sort(found.begin(), found.end(), [](const Scored& a, const Scored& b) {
+    if (a.crossed != b.crossed) return b.crossed;
     const int sa = int(a.support * 20), sb = int(b.support * 20);
     return sa != sb ? sa > sb : a.area > b.area;
   });

@@ -27,6 +27,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine.h"
@@ -72,8 +73,13 @@ struct WorkFingerprint {
 // Local features (engine/local_features.h) are stored as fingerprints of this kind, in
 // encode_local_features form, and indexed by the second matching stage.
 inline constexpr const char* kLocalFeaturesKind = "orb";
-// Candidate::method of matches the second stage found.
+// Candidate::method of matches the second stage found: by local features, or by the PDQ hash of
+// a picture region of the query (a screenshot's viewer, a collage cell, a pasted picture).
 inline constexpr const char* kLocalFeaturesMethod = "local-features";
+inline constexpr const char* kPictureRegionMethod = "pdq-region";
+inline bool is_second_stage_method(std::string_view method) {
+  return method == kLocalFeaturesMethod || method == kPictureRegionMethod;
+}
 WorkFingerprint local_features_fingerprint(const LocalFeatures& features);
 
 struct WorkInput {
@@ -124,10 +130,12 @@ struct Candidate {
   int distance = 0;
   double score = 0;
   Dihedral transform = Dihedral::kOriginal;  // which variant of the query matched
-  std::string method;  // "sha256" (same bytes), "pdq" or "local-features" (second stage)
+  // "sha256" (same bytes), "pdq", or the second stage's "local-features" or "pdq-region"
+  std::string method;
   MatchDecision decision = MatchDecision::kNone;
   // Second-stage matches: where the work sits in the query and which part of it is shown.
-  // distance is -1 for them (no PDQ distance); score comes from the inlier count.
+  // distance is -1 for local features (score from the inlier count), the region's PDQ distance
+  // for pdq-region.
   std::optional<MatchRegion> region;
 };
 

@@ -56,8 +56,9 @@ class Catalog::Impl {
   Status load_feature_index();  // feature_store.cc
   Status load_video_index();    // video_index.cc
   Status save_video_index();    // video_index.cc
-  // The second stage on one query's features, under a shared index lock (feature_store.cc).
-  std::vector<LocalMatch> second_stage(const LocalFeatures& query) const;
+  // The second stage on one query's features and picture regions, under a shared index lock
+  // (feature_store.cc); regions match registered PDQ hashes within match_distance.
+  std::vector<LocalMatch> second_stage(const LocalFeatures& query, int match_distance) const;
   Status add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,
                       std::span<const int64_t> work_pks);
 };

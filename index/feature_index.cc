@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <numeric>
 #include <queue>
 #include <random>
 
@@ -209,6 +210,7 @@ void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
   slots_.push_back(s);
   slot_of_work_[work_pk] = slot;
   keypoints_.insert(keypoints_.end(), f.keypoints.begin(), f.keypoints.end());
+  codes_.insert(codes_.end(), f.descriptors.begin(), f.descriptors.end());
   slot_of_.insert(slot_of_.end(), f.size(), slot);
   insert_codes(s.first, s.count, f.descriptors.data());
   ++live_works_;
@@ -236,38 +238,35 @@ void FeatureIndex::remove(int64_t work_pk) {
 }
 
 void FeatureIndex::retrain() {
-  // Gather the live codes by feature id from the leaves, then build a new tree over them.
-  std::vector<uint8_t> codes;
-  std::vector<uint32_t> ids;
-  codes.reserve(live_features_ * kCode);
-  ids.reserve(live_features_);
-  for (const Tree::Leaf& l : tree_->leaves) {
-    for (size_t i = 0; i < l.ids.size(); ++i) {
-      if (!slots_[slot_of_[l.ids[i]]].live) continue;
-      codes.insert(codes.end(), l.codes.data() + i * kCode, l.codes.data() + (i + 1) * kCode);
-      ids.push_back(l.ids[i]);
-    }
+  // A new tree over the live features; the tree's members are feature ids, which index codes_.
+  std::vector<uint32_t> members;
+  members.reserve(live_features_);
+  for (const Slot& s : slots_) {
+    if (!s.live) continue;
+    for (uint32_t i = 0; i < s.count; ++i) members.push_back(s.first + i);
   }
+  std::vector<uint32_t> ids(keypoints_.size());
+  std::iota(ids.begin(), ids.end(), 0u);
   auto tree = std::make_unique<Tree>();
   tree->leaves.clear();
-  std::vector<uint32_t> members(ids.size());
-  for (size_t i = 0; i < members.size(); ++i) members[i] = uint32_t(i);
   std::mt19937 rng(20240611);  // fixed: the same catalog builds the same tree
-  if (ids.size() >= options_.min_tree_features) {
-    tree->build(0, codes.data(), ids.data(), members.data(), members.size(), 0, options_, rng);
+  if (members.size() >= options_.min_tree_features) {
+    tree->build(0, codes_.data(), ids.data(), members.data(), members.size(), 0, options_, rng);
   } else {
-    tree->make_leaf(0, codes.data(), ids.data(), members.data(), members.size());
+    tree->make_leaf(0, codes_.data(), ids.data(), members.data(), members.size());
   }
   tree_ = std::move(tree);
-  trained_at_ = ids.size();
+  trained_at_ = members.size();
 }
 
 void FeatureIndex::compact() {
   std::vector<uint32_t> new_id(keypoints_.size(), UINT32_MAX);
   std::vector<Slot> slots;
   std::vector<LocalKeypoint> keypoints;
+  std::vector<uint8_t> codes;
   std::vector<uint32_t> slot_of;
   keypoints.reserve(live_features_);
+  codes.reserve(live_features_ * kCode);
   slot_of.reserve(live_features_);
   slot_of_work_.clear();
   for (const Slot& s : slots_) {
@@ -278,6 +277,8 @@ void FeatureIndex::compact() {
     for (uint32_t i = 0; i < s.count; ++i) {
       new_id[s.first + i] = t.first + i;
       keypoints.push_back(keypoints_[s.first + i]);
+      codes.insert(codes.end(), codes_.begin() + long(s.first + i) * kCode,
+                   codes_.begin() + long(s.first + i + 1) * kCode);
       slot_of.push_back(slot);
     }
     slot_of_work_[s.info.pk] = slot;
@@ -296,6 +297,7 @@ void FeatureIndex::compact() {
   }
   slots_ = std::move(slots);
   keypoints_ = std::move(keypoints);
+  codes_ = std::move(codes);
   slot_of_ = std::move(slot_of);
   dead_features_ = 0;
   if (live_features_ < trained_at_ / 2) retrain();
@@ -354,6 +356,12 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
 const LocalKeypoint& FeatureIndex::feature_keypoint(uint32_t feature) const {
   return keypoints_[feature];
 }
+const uint8_t* FeatureIndex::feature_code(uint32_t feature) const {
+  return codes_.data() + size_t(feature) * kCode;
+}
+std::pair<uint32_t, uint32_t> FeatureIndex::work_features(uint32_t slot) const {
+  return {slots_[slot].first, slots_[slot].count};
+}
 uint32_t FeatureIndex::feature_work(uint32_t feature) const { return slot_of_[feature]; }
 const FeatureIndex::WorkInfo& FeatureIndex::work(uint32_t slot) const { return slots_[slot].info; }
 
@@ -361,6 +369,7 @@ size_t FeatureIndex::memory_bytes() const {
   size_t bytes = 0;
   for (const Slot& s : slots_) bytes += s.info.thumbnail.pixels.capacity();
   bytes += slots_.capacity() * sizeof(Slot) + keypoints_.capacity() * sizeof(LocalKeypoint) +
+           codes_.capacity() +
                  slot_of_.capacity() * sizeof(uint32_t) +
                  slot_of_work_.size() * (sizeof(int64_t) + sizeof(uint32_t) + 16);
   bytes += tree_->nodes.capacity() * sizeof(Tree::Node) + tree_->centres.capacity();

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "local_features.h"
@@ -69,6 +70,10 @@ class FeatureIndex {
     float self_similarity = 0;  // of the thumbnail (layout_check.h): how repetitive the work is
   };
   const LocalKeypoint& feature_keypoint(uint32_t feature) const;
+  // The feature's descriptor (kLocalDescriptorBytes), for verification near a known position.
+  const uint8_t* feature_code(uint32_t feature) const;
+  // The feature ids of the work in `slot`: [first, first + count).
+  std::pair<uint32_t, uint32_t> work_features(uint32_t slot) const;
   // Index into works(): stable until the next add or remove.
   uint32_t feature_work(uint32_t feature) const;
   const WorkInfo& work(uint32_t slot) const;
@@ -96,6 +101,7 @@ class FeatureIndex {
   std::vector<Slot> slots_;
   std::unordered_map<int64_t, uint32_t> slot_of_work_;
   std::vector<LocalKeypoint> keypoints_;  // by feature id
+  std::vector<uint8_t> codes_;            // by feature id, kLocalDescriptorBytes each
   std::vector<uint32_t> slot_of_;         // by feature id
   std::unique_ptr<Tree> tree_;
   size_t live_works_ = 0;

@@ -40,10 +40,40 @@ Status Catalog::Impl::load_feature_index() {
   return Status::Ok();
 }
 
-std::vector<LocalMatch> Catalog::Impl::second_stage(const LocalFeatures& query) const {
+std::vector<LocalMatch> Catalog::Impl::second_stage(const LocalFeatures& query,
+                                                    int match_distance) const {
   std::shared_lock<std::shared_mutex> lk(index_mu);
   if (!features) return {};
-  return match_local_features(*features, query, options.second_stage_options);
+  std::vector<LocalMatch> out = match_local_features(*features, query, options.second_stage_options);
+  // Picture regions of the query, hashed alone, against the registered works' PDQ hashes: a
+  // whole work shown inside something larger is the work resized. Only matches count (no review
+  // band): a region is one of several guesses, and its near misses are chance.
+  std::vector<PdqHash> hashes;
+  std::vector<const RegionHash*> of;
+  for (const RegionHash& r : query.regions) {
+    if (r.quality < kPdqMinUsefulQuality) continue;
+    hashes.push_back(r.hash);
+    of.push_back(&r);
+  }
+  if (hashes.empty() || !pdq) return out;
+  const auto found = pdq->search_radius(hashes, match_distance);
+  for (size_t i = 0; i < found.size(); ++i) {
+    const RegionHash& r = *of[i];
+    for (const Neighbor& n : found[i]) {
+      LocalMatch m;
+      m.work_pk = work_of[size_t(n.label)];
+      m.whole_picture = true;
+      m.distance = n.distance;
+      m.score = score_for_distance(n.distance);
+      m.region.query_box = {r.x, r.y, r.width, r.height};
+      m.region.work_corners = {QueryPoint{double(r.x), double(r.y)},
+                               QueryPoint{double(r.x + r.width), double(r.y)},
+                               QueryPoint{double(r.x + r.width), double(r.y + r.height)},
+                               QueryPoint{double(r.x), double(r.y + r.height)}};
+      out.push_back(m);
+    }
+  }
+  return out;
 }
 
 MatchDecision decide_local_match(const Candidate& c, const MatchOptions& o) {
@@ -70,10 +100,11 @@ void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& 
     if (!w.ok()) continue;  // removed between the search and now
     Candidate c;
     c.work = std::move(*w);
-    c.distance = -1;
+    c.distance = lm.distance;
     c.score = lm.score;
-    c.method = kLocalFeaturesMethod;
+    c.method = lm.whole_picture ? kPictureRegionMethod : kLocalFeaturesMethod;
     c.region = lm.region;
+    if (lm.whole_picture) c.region->work_box = {0, 0, c.work.width, c.work.height};
     c.decision = decide_local_match(c, o);
     if (same != r->matches.end()) {
       *same = std::move(c);

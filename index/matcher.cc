@@ -19,7 +19,7 @@ bool sha_present(const Sha256& s) {
 }
 
 MatchDecision decide(const Candidate& c, bool weak, const MatchOptions& o) {
-  if (c.method == kLocalFeaturesMethod) return decide_local_match(c, o);
+  if (is_second_stage_method(c.method)) return decide_local_match(c, o);
   const bool exact_bytes = c.method == "sha256";
   if (weak && !exact_bytes) return MatchDecision::kNone;  // reported, never acted on
   const bool permitted = c.work.licence.permits(o.purpose, o.licensee);
@@ -119,7 +119,7 @@ std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> querie
     });
     if (features && m.features && !settled) {
       Result<LocalFeatures> lf = features(qi);
-      if (lf.ok()) merge_local_matches(*this, m.second_stage(*lf), o, min_score, &r);
+      if (lf.ok()) merge_local_matches(*this, m.second_stage(*lf, o.match_distance), o, min_score, &r);
     }
   }
   return out;

@@ -3,6 +3,8 @@
 #include "layout_check.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <cmath>
 #include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
@@ -132,6 +134,135 @@ MatchRegion region_of(const cv::Matx33d& h, const std::array<cv::Point2d, 4>& co
   return r;
 }
 
+// Query keypoints bucketed on a square grid, to find those near a point.
+class KeypointGrid {
+ public:
+  KeypointGrid(const LocalFeatures& q, double cell) : cell_(std::max(1.0, cell)) {
+    cols_ = std::max(1, int(std::ceil(q.width / cell_)));
+    rows_ = std::max(1, int(std::ceil(q.height / cell_)));
+    start_.assign(size_t(cols_) * rows_ + 1, 0);
+    std::vector<uint32_t> cell_of(q.size());
+    for (size_t i = 0; i < q.size(); ++i) {
+      cell_of[i] = cell_index(q.keypoints[i].x, q.keypoints[i].y);
+      ++start_[cell_of[i] + 1];
+    }
+    for (size_t c = 1; c < start_.size(); ++c) start_[c] += start_[c - 1];
+    std::vector<uint32_t> fill(start_.begin(), start_.end() - 1);
+    members_.resize(q.size());
+    for (size_t i = 0; i < q.size(); ++i) members_[fill[cell_of[i]]++] = uint32_t(i);
+  }
+
+  // Calls f(i) for every keypoint i in the cells that a disc of `radius` around (x, y) touches.
+  template <typename F>
+  void near(double x, double y, double radius, F&& f) const {
+    const int x0 = std::max(0, int(std::floor((x - radius) / cell_)));
+    const int x1 = std::min(cols_ - 1, int(std::floor((x + radius) / cell_)));
+    const int y0 = std::max(0, int(std::floor((y - radius) / cell_)));
+    const int y1 = std::min(rows_ - 1, int(std::floor((y + radius) / cell_)));
+    for (int cy = y0; cy <= y1; ++cy) {
+      for (int cx = x0; cx <= x1; ++cx) {
+        const size_t c = size_t(cy) * cols_ + cx;
+        for (uint32_t k = start_[c]; k < start_[c + 1]; ++k) f(members_[k]);
+      }
+    }
+  }
+
+ private:
+  uint32_t cell_index(double x, double y) const {
+    const int cx = std::clamp(int(x / cell_), 0, cols_ - 1);
+    const int cy = std::clamp(int(y / cell_), 0, rows_ - 1);
+    return uint32_t(cy * cols_ + cx);
+  }
+  double cell_;
+  int cols_ = 1, rows_ = 1;
+  std::vector<uint32_t> start_, members_;
+};
+
+inline int hamming(const uint8_t* a, const uint8_t* b) {
+  uint64_t x[4], y[4];
+  std::memcpy(x, a, kLocalDescriptorBytes);
+  std::memcpy(y, b, kLocalDescriptorBytes);
+  return std::popcount(x[0] ^ y[0]) + std::popcount(x[1] ^ y[1]) + std::popcount(x[2] ^ y[2]) +
+         std::popcount(x[3] ^ y[3]);
+}
+
+// Guided matching. The nearest-neighbour votes that found the projection are a small part of
+// what a true copy shares with the work: the search visits a few leaves per descriptor and keeps
+// three neighbours, so most true pairs are never proposed. With the projection known, each of
+// the work's features is looked for where it must appear in the query: among the query
+// keypoints within `radius` of its projection whose orientation agrees with the projection's
+// local rotation, the one with the nearest descriptor, if within `max_distance`. For an
+// unrelated image the projection puts features on arbitrary content, where a descriptor within
+// the radius is a 4-sigma event, so the count separates copies from chance far better than the
+// votes alone.
+std::vector<Correspondence> guided_matches(const FeatureIndex& index, uint32_t slot,
+                                           const LocalFeatures& q, const KeypointGrid& grid,
+                                           const cv::Matx33d& h, double radius,
+                                           int max_distance) {
+  std::vector<Correspondence> found;
+  const auto [first, count] = index.work_features(slot);
+  const double r2 = radius * radius;
+  for (uint32_t f = first; f < first + count; ++f) {
+    const LocalKeypoint& k = index.feature_keypoint(f);
+    bool ok = true;
+    const cv::Point2d p = project(h, k.x, k.y, &ok);
+    if (!ok || p.x < -radius || p.y < -radius || p.x > q.width + radius ||
+        p.y > q.height + radius) {
+      continue;
+    }
+    // The projection's rotation at this point: where a step along the keypoint's orientation
+    // goes. ORB orientations of the same patch agree within ~15 degrees after resampling.
+    const double a = k.angle * CV_PI / 180;
+    const double step = std::max(1.0f, k.size * 0.5f);
+    const cv::Point2d t = project(h, k.x + step * std::cos(a), k.y + step * std::sin(a), &ok);
+    if (!ok) continue;
+    const double expected = std::atan2(t.y - p.y, t.x - p.x) * 180 / CV_PI;
+    const uint8_t* code = index.feature_code(f);
+    int best = max_distance + 1;
+    uint32_t best_q = 0;
+    grid.near(p.x, p.y, radius, [&](uint32_t j) {
+      const LocalKeypoint& qk = q.keypoints[j];
+      const double dx = qk.x - p.x, dy = qk.y - p.y;
+      if (dx * dx + dy * dy > r2) return;
+      double da = std::fmod(std::abs(qk.angle - expected), 360.0);
+      if (std::min(da, 360 - da) > 30) return;
+      const int d = hamming(code, q.descriptor(j));
+      if (d < best) {
+        best = d;
+        best_q = j;
+      }
+    });
+    if (best <= max_distance) found.push_back({best_q, f, best});
+  }
+  // One work feature per query keypoint: the nearest descriptor keeps it.
+  std::sort(found.begin(), found.end(),
+            [](const Correspondence& a, const Correspondence& b) { return a.distance < b.distance; });
+  std::vector<char> taken(q.size(), 0);
+  std::vector<Correspondence> unique;
+  for (const Correspondence& c : found) {
+    if (taken[c.query]) continue;
+    taken[c.query] = 1;
+    unique.push_back(c);
+  }
+  return unique;
+}
+
+// Homography from work to query points of `corr` (RANSAC), or empty.
+cv::Mat fit_projection(const FeatureIndex& index, const LocalFeatures& q,
+                       const std::vector<Correspondence>& corr, double threshold,
+                       std::vector<uchar>* mask) {
+  std::vector<cv::Point2f> wp, qp;
+  wp.reserve(corr.size());
+  qp.reserve(corr.size());
+  for (const Correspondence& c : corr) {
+    const LocalKeypoint& k = index.feature_keypoint(c.feature);
+    wp.emplace_back(k.x, k.y);
+    qp.emplace_back(q.keypoints[c.query].x, q.keypoints[c.query].y);
+  }
+  if (corr.size() < 4) return {};
+  return cv::findHomography(wp, qp, cv::RANSAC, threshold, *mask, 2000, 0.995);
+}
+
 bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Correspondence> corr,
             const SecondStageOptions& o, LocalMatch* out) {
   // One registered feature per query keypoint and one query keypoint per feature, best first.
@@ -150,28 +281,42 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
   std::vector<Correspondence> agreed = agree_on_rotation(unique, index, q);
   if (int(agreed.size()) < std::max(o.min_correspondences, 4)) return false;
 
-  std::vector<cv::Point2f> wp, qp;
-  wp.reserve(agreed.size());
-  qp.reserve(agreed.size());
-  for (const Correspondence& c : agreed) {
-    const LocalKeypoint& k = index.feature_keypoint(c.feature);
-    wp.emplace_back(k.x, k.y);
-    qp.emplace_back(q.keypoints[c.query].x, q.keypoints[c.query].y);
-  }
   const double threshold = o.ransac_threshold * std::max(q.width, q.height);
   std::vector<uchar> mask;
-  cv::Mat hm = cv::findHomography(wp, qp, cv::RANSAC, threshold, mask, 2000, 0.995);
+  cv::Mat hm = fit_projection(index, q, agreed, threshold, &mask);
   if (hm.empty()) return false;
-  const cv::Matx33d h(hm);
-  const FeatureIndex::WorkInfo& w = index.work(index.feature_work(agreed.front().feature));
+  cv::Matx33d h(hm);
+  const uint32_t slot = index.feature_work(agreed.front().feature);
+  const FeatureIndex::WorkInfo& w = index.work(slot);
   std::array<cv::Point2d, 4> corners;
   if (!plausible(h, w.width, w.height, &corners)) return false;
-  out->inliers = int(std::count(mask.begin(), mask.end(), uchar(1)));
+  out->ransac_inliers = int(std::count(mask.begin(), mask.end(), uchar(1)));
+  out->inliers = out->ransac_inliers;
+  if (o.guided_rounds > 0 && out->ransac_inliers >= o.min_inliers) {
+    // The first projection comes from a few votes and may be off by more than the tolerance far
+    // from them: the first round looks twice as far, refits, and the last counts at the tolerance.
+    const KeypointGrid grid(q, 2 * threshold);
+    for (int round = 0; round < o.guided_rounds; ++round) {
+      const double radius = round + 1 < o.guided_rounds ? 2 * threshold : threshold;
+      std::vector<Correspondence> g =
+          guided_matches(index, slot, q, grid, h, radius, o.guided_distance);
+      if (int(g.size()) <= out->inliers) break;
+      std::vector<uchar> gm;
+      cv::Mat refit = fit_projection(index, q, g, threshold, &gm);
+      std::array<cv::Point2d, 4> c2;
+      if (refit.empty() || !plausible(cv::Matx33d(refit), w.width, w.height, &c2)) break;
+      const int n = int(std::count(gm.begin(), gm.end(), uchar(1)));
+      if (n <= out->inliers) break;
+      h = cv::Matx33d(refit);
+      corners = c2;
+      out->inliers = n;
+    }
+  }
   Projection p;
   for (int i = 0; i < 9; ++i) p.m[i] = h(i / 3, i % 3);
   out->similarity = layout_similarity(w.thumbnail, w.width, w.height, p, q, o.min_similar_cells);
   out->self_similarity = w.self_similarity;
-  if (getenv("LFDBG")) fprintf(stderr, "DBG work %lld votes %d agreed %zu inliers %d sim %.3f self %.3f\n", (long long)out->work_pk, out->votes, agreed.size(), out->inliers, out->similarity, out->self_similarity);
+  if (getenv("LFDBG")) fprintf(stderr, "DBG work %lld votes %d agreed %zu ransac %d inliers %d sim %.3f self %.3f\n", (long long)out->work_pk, out->votes, agreed.size(), out->ransac_inliers, out->inliers, out->similarity, out->self_similarity);
   out->region = region_of(h, corners, w.width, w.height, q.width, q.height);
   return true;
 }

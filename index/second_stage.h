@@ -74,16 +74,27 @@ struct SecondStageOptions {
   // match is dropped; above it the inliers count in proportion.
   double min_similarity = 0.4;
   int min_similar_cells = 128;
+  // Guided matching after the first projection (second_stage.cc): rounds of looking for every
+  // work feature where the projection puts it, refitting on what was found. 0: off.
+  int guided_rounds = 2;
+  // Descriptor distance for a guided pair: looser than descriptor_radius, since the position
+  // and orientation already have to agree.
+  int guided_distance = 80;
 };
 
 struct LocalMatch {
   int64_t work_pk = 0;
   int votes = 0;    // correspondences that went into verification
-  int inliers = 0;  // of them, consistent with the projection
+  int ransac_inliers = 0;  // of the votes, consistent with the first projection
+  int inliers = 0;  // work features found where the final projection puts them
   double similarity = 0;  // the photometric check's correlation, -2 when it could not be made
   double self_similarity = 0;  // the work's (layout_check.h)
   double score = 0;
   MatchRegion region;
+  // Found by a picture region's PDQ hash (feature_store.cc) rather than local features: the
+  // region holds the whole work, at this distance.
+  bool whole_picture = false;
+  int distance = -1;
 };
 
 // Evidence of a verified match: inliers weighted by the photometric check.

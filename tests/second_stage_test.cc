@@ -7,7 +7,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "catalog.h"
+#include "feature_index.h"
 #include "local_features.h"
+#include "second_stage.h"
 #include "test_support.h"
 
 namespace imprint {
@@ -101,6 +103,42 @@ TEST_F(SecondStageTest, PictureInPictureIsFoundWhereItWasPasted) {
   EXPECT_NEAR(c.region->query_box.x, 520, 40);
   EXPECT_NEAR(c.region->query_box.y, 380, 30);
   EXPECT_NEAR(c.region->query_box.width, 400, 40);
+}
+
+TEST_F(SecondStageTest, GuidedMatchingFindsMoreOfTheWorkInACopyAndNotInUnrelatedImages) {
+  FeatureIndex index;
+  for (size_t i = 0; i < works.size(); ++i) {
+    index.add(int64_t(i) + 1, extract_local_features(works[i], work_feature_options()));
+  }
+  // w2 turned by 12 degrees, then cropped to the middle half of its area.
+  const cv::Mat w2 = mat(works[2]);
+  cv::Mat turned;
+  cv::warpAffine(w2, turned, cv::getRotationMatrix2D(cv::Point2f(320, 240), 12, 1.0), w2.size());
+  const Image copy = image(turned(cv::Rect(97, 72, 446, 336)).clone());
+  auto features_of = [](const Image& img) {
+    return extract_local_features(*decode_image(test::encode(img, ".jpg", 85)),
+                                  query_feature_options());
+  };
+  SecondStageOptions votes_only;
+  votes_only.guided_rounds = 0;
+  const SecondStageOptions guided;
+  const std::vector<LocalMatch> a = match_local_features(index, features_of(copy), votes_only);
+  const std::vector<LocalMatch> b = match_local_features(index, features_of(copy), guided);
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  EXPECT_EQ(a[0].work_pk, 3);
+  EXPECT_EQ(b[0].work_pk, 3);
+  EXPECT_EQ(b[0].ransac_inliers, a[0].inliers);
+  // The votes are the few pairs the descriptor search proposed; guided matching finds the work's
+  // features wherever they landed (a third more and up: this synthetic picture's features repeat
+  // well enough that the votes already hold many of them).
+  EXPECT_GE(b[0].inliers, a[0].inliers * 4 / 3) << "votes " << a[0].inliers;
+  // Unrelated pictures: guided matching finds next to nothing where a chance projection points.
+  for (const Image& other : {test::synthetic_photo(800, 600, 4242), hard_negative}) {
+    for (const LocalMatch& m : match_local_features(index, features_of(other), guided)) {
+      EXPECT_LT(m.inliers, guided.match_inliers) << "work " << m.work_pk;
+    }
+  }
 }
 
 TEST_F(SecondStageTest, UnrelatedImagesAndOtherRegionsOfTheSamePictureAreNotFlagged) {

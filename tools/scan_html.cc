@@ -260,6 +260,7 @@ std::string Page::card(const Card& c) {
   const std::string method = method_name == "sha256"           ? "identical bytes"
                              : method_name == "vpdq"           ? "video frames (vPDQ)"
                              : method_name == "local-features" ? "local features"
+                             : method_name == "pdq-region"     ? "PDQ of a picture region"
                                                                : "PDQ";
   const std::string transform = text(m, "transform");
   char dist[160];

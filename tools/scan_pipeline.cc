@@ -335,8 +335,8 @@ void Scan::process_batch(std::vector<Sample>& batch) {
     if (r.matches.empty()) continue;
 
     for (const Candidate& c : r.matches) {
-      // A second-stage match has no PDQ distance; its decision says whether it is a copy.
-      const bool copy = c.method == kLocalFeaturesMethod
+      // A second-stage match's decision says whether it is a copy.
+      const bool copy = is_second_stage_method(c.method)
                             ? c.decision == MatchDecision::kFlag || c.decision == MatchDecision::kAllow
                             : c.distance <= mo_.match_distance;
       if (c.method == "sha256" || copy) item.matched = true;
