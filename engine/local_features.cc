@@ -1,7 +1,5 @@
 #include "local_features.h"
 
-#include "picture_regions.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -121,26 +119,9 @@ LocalFeatures extract_local_features(const Image& image, const LocalFeatureOptio
   if (o.region_hashes > 0) {
     PictureRegionOptions ro;
     ro.max_regions = o.region_hashes;
-    // Regions are hashed from a copy at most kRegionSide pixels long: PDQ filters any picture
-    // down to 64 x 64, so the detail lost costs a bit or two while each hash costs a fraction.
-    constexpr int kRegionSide = 1024;
-    const double rs = std::min(1.0, double(kRegionSide) / std::max(image.width, image.height));
-    const cv::Mat full(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
-                       const_cast<uint8_t*>(image.pixels.data()));
-    cv::Mat small = full;
-    if (rs < 1.0) cv::resize(full, small, cv::Size(), rs, rs, cv::INTER_AREA);
-    for (const PixelRect& r : find_picture_regions(image, ro)) {
-      const cv::Rect in_small =
-          cv::Rect(int(r.x * rs), int(r.y * rs), std::max(1, int(r.width * rs)),
-                   std::max(1, int(r.height * rs))) &
-          cv::Rect(0, 0, small.cols, small.rows);
-      if (in_small.width < kPdqMinDimension || in_small.height < kPdqMinDimension) continue;
-      const cv::Mat part = small(in_small);
-      Image img(part.cols, part.rows, image.channels);
-      part.copyTo(cv::Mat(part.rows, part.cols, part.type(), img.pixels.data()));
-      const PdqResult h = pdq_hash(img);
-      out.regions.push_back({r.x, r.y, r.width, r.height, h.hash, h.quality});
-    }
+    std::vector<PixelRect> rects = find_picture_regions(image, ro);
+    rects.push_back({0, 0, image.width, image.height});
+    out.regions = hash_regions(image, rects);
   }
   cv::Mat grey = luma_of(image);
   if (o.thumbnail_side > 0) {

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "image.h"
-#include "pdq.h"
+#include "picture_regions.h"
 #include "status.h"
 
 namespace imprint {
@@ -38,26 +38,18 @@ struct LocalKeypoint {
   float angle = 0;   // degrees, [0, 360): the patch orientation ORB assigns
 };
 
-// A rectangle of a query that may hold a whole picture (picture_regions.h: a screenshot's
-// viewer, a collage cell, a picture pasted into another), with the PDQ hash of what it holds.
-// Hashed alone, such a rectangle is the work resized, which PDQ matches whatever its texture;
-// local features need corners, which soft photos (mist, clouds, bokeh) and grain lack.
-struct RegionHash {
-  int x = 0;
-  int y = 0;
-  int width = 0;
-  int height = 0;
-  PdqHash hash;
-  int quality = 0;
-};
-
 struct LocalFeatures {
   int width = 0;  // of the image the coordinates refer to
   int height = 0;
   std::vector<LocalKeypoint> keypoints;
   std::vector<uint8_t> descriptors;  // kLocalDescriptorBytes per keypoint, in keypoint order
   Image thumbnail;                   // grey (1 channel), see LocalFeatureOptions
-  std::vector<RegionHash> regions;   // queries only (LocalFeatureOptions::region_hashes)
+  // Queries only (LocalFeatureOptions::region_hashes): the picture regions of the image
+  // (picture_regions.h: a screenshot's viewer, a collage cell, a picture pasted into another)
+  // and, last, the whole image, each with its PDQ hash. Hashed alone, such a region is the work
+  // resized (or cut to the region's aspect), which PDQ matches whatever its texture; local
+  // features need corners, which soft photos (mist, clouds, bokeh) and grain lack.
+  std::vector<RegionHash> regions;
 
   size_t size() const { return keypoints.size(); }
   bool empty() const { return keypoints.empty(); }
@@ -85,8 +77,8 @@ struct LocalFeatureOptions {
   // side of thumbnail_side keeping the aspect (queries: the work may fill a fraction of them).
   int thumbnail_side = 32;
   bool thumbnail_square = true;
-  // Picture regions hashed with PDQ, at most this many (0: none). Queries only: a work is
-  // registered whole.
+  // Picture regions hashed with PDQ, at most this many plus the whole image (0: none). Queries
+  // only: a work is registered whole.
   int region_hashes = 0;
 };
 

@@ -274,6 +274,29 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
   return out;
 }
 
+std::vector<RegionHash> hash_regions(const Image& image, const std::vector<PixelRect>& rects) {
+  std::vector<RegionHash> out;
+  if (image.empty() || rects.empty()) return out;
+  constexpr int kSide = 1024;
+  const double s = std::min(1.0, double(kSide) / std::max(image.width, image.height));
+  const cv::Mat full(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
+                     const_cast<uint8_t*>(image.pixels.data()));
+  cv::Mat small = full;
+  if (s < 1.0) cv::resize(full, small, cv::Size(), s, s, cv::INTER_AREA);
+  for (const PixelRect& r : rects) {
+    const cv::Rect in_small = cv::Rect(int(r.x * s), int(r.y * s), int(std::lround(r.width * s)),
+                                       int(std::lround(r.height * s))) &
+                              cv::Rect(0, 0, small.cols, small.rows);
+    if (in_small.width < kPdqMinDimension || in_small.height < kPdqMinDimension) continue;
+    const cv::Mat part = small(in_small);
+    Image img(part.cols, part.rows, image.channels);
+    part.copyTo(cv::Mat(part.rows, part.cols, part.type(), img.pixels.data()));
+    const PdqResult h = pdq_hash(img);
+    out.push_back({r.x, r.y, r.width, r.height, h.hash, h.quality});
+  }
+  return out;
+}
+
 std::vector<PixelRect> aspect_crops(int width, int height) {
   std::vector<PixelRect> out;
   if (width <= 0 || height <= 0) return out;

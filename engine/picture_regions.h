@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "image.h"
+#include "pdq.h"
 
 namespace imprint {
 
@@ -35,6 +36,21 @@ struct PictureRegionOptions {
 // Candidate rectangles in image pixels, strongest first; never the whole image.
 std::vector<PixelRect> find_picture_regions(const Image& image,
                                             const PictureRegionOptions& options = {});
+
+// A rectangle of an image with the PDQ hash of what it holds.
+struct RegionHash {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+  PdqHash hash;
+  int quality = 0;
+};
+
+// PDQ hashes of rectangles of `image` (in its pixels), computed on a copy at most 1024 pixels
+// long: PDQ filters any picture down to 64 x 64, so the detail lost costs a bit or two while
+// each hash costs a fraction. Rectangles are clipped to the image; empty ones are skipped.
+std::vector<RegionHash> hash_regions(const Image& image, const std::vector<PixelRect>& rects);
 
 // Centre crops of a width x height image to the aspect ratios 1:1, 4:3, 3:4, 3:2, 2:3, 16:9 and
 // 9:16, where the crop keeps between 40% and 95% of the image.

@@ -109,7 +109,7 @@ Status validate(const WorkInput& in) {
     return invalid_argument("work " + id + ": media must be image or video");
   }
   for (const WorkFingerprint& f : in.fingerprints) {
-    if (f.kind == kPdqKind && f.data.size() != 32) {
+    if ((f.kind == kPdqKind || f.kind == kCropPdqKind) && f.data.size() != 32) {
       return invalid_argument("work " + id + ": a PDQ fingerprint must be 32 bytes");
     }
     if (is_video_frame_kind(f.kind) && f.data.size() != 32) {
@@ -153,6 +153,12 @@ Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes, const De
   in.fingerprints.push_back(WorkFingerprint::pdq(fp.pdq.hash, fp.pdq.quality));
   in.fingerprints.push_back(
       local_features_fingerprint(extract_local_features(*image, work_feature_options())));
+  for (const RegionHash& r : hash_regions(*image, aspect_crops(image->width, image->height))) {
+    if (r.quality < kPdqMinUsefulQuality) continue;
+    WorkFingerprint f = WorkFingerprint::pdq(r.hash, r.quality);
+    f.kind = kCropPdqKind;
+    in.fingerprints.push_back(std::move(f));
+  }
   return in;
 }
 
@@ -409,6 +415,8 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
   std::vector<int64_t> new_fps, new_works;
   std::vector<int64_t> replaced_works;                          // second stage: features to drop
   std::vector<std::pair<int64_t, LocalFeatures>> new_features;  // and to add
+  std::vector<PdqHash> new_crops;                               // and centre crops' hashes
+  std::vector<int64_t> new_crop_works;
   FrameIndexUpdate frame_update;                                // video frames
   size_t ok_count = 0;
   for (const WorkInput& in : inputs) {
@@ -495,6 +503,10 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     if (m.features) {
       if (replaced_pk) replaced_works.push_back(replaced_pk);
       for (const WorkFingerprint& f : in.fingerprints) {
+        if (f.kind == kCropPdqKind) {
+          new_crops.push_back(PdqHash::from_bytes(f.data.data()));  // 32 bytes: validated
+          new_crop_works.push_back(w.pk);
+        }
         if (f.kind != kLocalFeaturesKind) continue;
         Result<LocalFeatures> lf = decode_local_features(f.data);  // validated above
         if (lf.ok()) new_features.emplace_back(w.pk, std::move(*lf));
@@ -526,6 +538,8 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
   if (m.features) {
     for (int64_t pk : replaced_works) m.features->remove(pk);
     for (const auto& [pk, lf] : new_features) m.features->add(pk, lf);
+    m.crops->remove(replaced_works);
+    m.crops->add(new_crops, new_crop_works);
   }
   if (m.video) m.video->apply(frame_update);
   m.generation = gen;
@@ -576,6 +590,7 @@ Status Catalog::remove_work(const std::string& id) {
   std::unique_lock<std::shared_mutex> ilk(m.index_mu);
   m.pdq->remove(labels);
   if (m.features) m.features->remove(pk);
+  if (m.crops) m.crops->remove(std::vector<int64_t>{pk});
   if (m.video) m.video->remove_work(pk);
   m.generation = gen;
   m.index_dirty = true;

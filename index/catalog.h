@@ -73,6 +73,10 @@ struct WorkFingerprint {
 // Local features (engine/local_features.h) are stored as fingerprints of this kind, in
 // encode_local_features form, and indexed by the second matching stage.
 inline constexpr const char* kLocalFeaturesKind = "orb";
+// PDQ hashes of a work's centre crops to common aspect ratios (picture_regions.h aspect_crops):
+// a collage cell, a thumbnail or a social-media preview shows the work cut to its frame. Searched
+// only by the second stage, with the query's picture regions and the whole query.
+inline constexpr const char* kCropPdqKind = "pdq-crop";
 // Candidate::method of matches the second stage found: by local features, or by the PDQ hash of
 // a picture region of the query (a screenshot's viewer, a collage cell, a pasted picture).
 inline constexpr const char* kLocalFeaturesMethod = "local-features";
@@ -88,7 +92,8 @@ struct WorkInput {
 };
 
 // Fingerprints image bytes for registration: exact-mode PDQ (interoperable), SHA-256, size, and
-// the local features the second matching stage needs (work_feature_options()).
+// what the second matching stage needs: local features (work_feature_options()) and the PDQ
+// hashes of centre crops (kCropPdqKind).
 Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes,
                                         const DecodeOptions& decode = {});
 

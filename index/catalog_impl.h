@@ -39,6 +39,8 @@ class Catalog::Impl {
   // The second stage's local features by work; null when CatalogOptions::second_stage is off.
   // Rebuilt from the database at open (feature_store.cc), updated after commits like pdq.
   std::unique_ptr<FeatureIndex> features;
+  // With it, the PDQ hashes of works' centre crops (kCropPdqKind), labelled by work pk.
+  std::unique_ptr<FingerprintIndex> crops;
   // Video works' frames, apart from `pdq` (video_index.h); loaded at open, updated after commits
   // like pdq, saved with it as frames.index.
   std::unique_ptr<VideoFrameIndex> video;

@@ -5,6 +5,7 @@
 // instead of being saved beside it: its rows are already in feature order, decoding them is a
 // copy, and the rebuild is measured in benchmarks/robustness (open time per 10k works).
 #include <algorithm>
+#include <cmath>
 
 #include "catalog_impl.h"
 
@@ -20,6 +21,7 @@ WorkFingerprint local_features_fingerprint(const LocalFeatures& features) {
 
 Status Catalog::Impl::load_feature_index() {
   auto index = std::make_unique<FeatureIndex>();
+  std::unique_ptr<FingerprintIndex> crop_index = make_index(IndexKind::kMih);
   {
     std::lock_guard<std::mutex> lk(rdb_mu);
     Result<detail::Statement> s = rdb.prepare(
@@ -34,9 +36,23 @@ Status Catalog::Impl::load_feature_index() {
       index->add(s->int64(0), *f);
     }
     IMPRINT_RETURN_IF_ERROR(st);
+    s->reset();
+    s->bind(1, std::string(kCropPdqKind));
+    std::vector<PdqHash> hashes;
+    std::vector<int64_t> works;
+    while (s->step(&st)) {
+      if (s->blob_size(1) != 32) {
+        return corruption("work #" + std::to_string(s->int64(0)) + ": crop hash is not 32 bytes");
+      }
+      hashes.push_back(PdqHash::from_bytes(s->blob_data(1)));
+      works.push_back(s->int64(0));
+    }
+    IMPRINT_RETURN_IF_ERROR(st);
+    crop_index->add(hashes, works);
   }
   std::unique_lock<std::shared_mutex> ilk(index_mu);
   features = std::move(index);
+  crops = std::move(crop_index);
   return Status::Ok();
 }
 
@@ -45,9 +61,11 @@ std::vector<LocalMatch> Catalog::Impl::second_stage(const LocalFeatures& query,
   std::shared_lock<std::shared_mutex> lk(index_mu);
   if (!features) return {};
   std::vector<LocalMatch> out = match_local_features(*features, query, options.second_stage_options);
-  // Picture regions of the query, hashed alone, against the registered works' PDQ hashes: a
-  // whole work shown inside something larger is the work resized. Only matches count (no review
-  // band): a region is one of several guesses, and its near misses are chance.
+  // Picture regions of the query, hashed alone, against the works' PDQ hashes (a whole work shown
+  // inside something larger is the work resized) and their centre crops' (a collage cell or a
+  // thumbnail shows it cut to its frame). The whole query is the last region and is searched
+  // among the crops only: the first stage has searched it among the works. Only matches count
+  // (no review band): a region is one of several guesses, and its near misses are chance.
   std::vector<PdqHash> hashes;
   std::vector<const RegionHash*> of;
   for (const RegionHash& r : query.regions) {
@@ -55,23 +73,30 @@ std::vector<LocalMatch> Catalog::Impl::second_stage(const LocalFeatures& query,
     hashes.push_back(r.hash);
     of.push_back(&r);
   }
-  if (hashes.empty() || !pdq) return out;
-  const auto found = pdq->search_radius(hashes, match_distance);
-  for (size_t i = 0; i < found.size(); ++i) {
-    const RegionHash& r = *of[i];
-    for (const Neighbor& n : found[i]) {
-      LocalMatch m;
-      m.work_pk = work_of[size_t(n.label)];
-      m.whole_picture = true;
-      m.distance = n.distance;
-      m.score = score_for_distance(n.distance);
-      m.region.query_box = {r.x, r.y, r.width, r.height};
-      m.region.work_corners = {QueryPoint{double(r.x), double(r.y)},
-                               QueryPoint{double(r.x + r.width), double(r.y)},
-                               QueryPoint{double(r.x + r.width), double(r.y + r.height)},
-                               QueryPoint{double(r.x), double(r.y + r.height)}};
-      out.push_back(m);
+  if (hashes.empty()) return out;
+  auto add = [&](const RegionHash& r, int64_t work_pk, int distance, bool cropped) {
+    LocalMatch m;
+    m.work_pk = work_pk;
+    m.whole_picture = !cropped;
+    m.cropped_picture = cropped;
+    m.distance = distance;
+    m.score = score_for_distance(distance);
+    m.region.query_box = {r.x, r.y, r.width, r.height};
+    m.region.work_corners = {QueryPoint{double(r.x), double(r.y)},
+                             QueryPoint{double(r.x + r.width), double(r.y)},
+                             QueryPoint{double(r.x + r.width), double(r.y + r.height)},
+                             QueryPoint{double(r.x), double(r.y + r.height)}};
+    out.push_back(m);
+  };
+  const size_t whole = query.regions.empty() ? 0 : size_t(&query.regions.back() - &query.regions[0]);
+  const auto in_works = pdq->search_radius(hashes, match_distance);
+  const auto in_crops = crops->search_radius(hashes, match_distance);
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    const bool is_whole = size_t(of[i] - &query.regions[0]) == whole;
+    if (!is_whole) {
+      for (const Neighbor& n : in_works[i]) add(*of[i], work_of[size_t(n.label)], n.distance, false);
     }
+    for (const Neighbor& n : in_crops[i]) add(*of[i], n.label, n.distance, true);
   }
   return out;
 }
@@ -87,11 +112,36 @@ MatchDecision decide_local_match(const Candidate& c, const MatchOptions& o) {
   return MatchDecision::kNone;
 }
 
+namespace {
+
+// The work's centre crop (aspect_crops) nearest in aspect to the query region that matched one
+// of them: the part of the work the region shows.
+PixelBox centre_crop_like(const Work& w, const PixelBox& shown) {
+  PixelBox best{0, 0, w.width, w.height};
+  if (shown.width <= 0 || shown.height <= 0) return best;
+  const double want = std::log(double(shown.width) / shown.height);
+  double best_gap = 1e9;
+  for (const PixelRect& r : aspect_crops(w.width, w.height)) {
+    const double gap = std::abs(std::log(double(r.width) / r.height) - want);
+    if (gap < best_gap) {
+      best_gap = gap;
+      best = {r.x, r.y, r.width, r.height};
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
 void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& found,
                          const MatchOptions& o, double min_score, QueryResult* r) {
   bool changed = false;
+  // Second-stage matches are listed from the review line up, whatever min_score asks: below it a
+  // local match is a few chance inliers and a region a near miss of one guess among several, and
+  // listing them would only push aside the PDQ candidates that nearest-work listings are for.
+  const double floor = std::max(min_score, score_for_distance(o.match_distance + o.review_band));
   for (const LocalMatch& lm : found) {
-    if (lm.score < min_score) continue;
+    if (lm.score < floor) continue;
     auto same = std::find_if(r->matches.begin(), r->matches.end(),
                              [&](const Candidate& c) { return c.work.pk == lm.work_pk; });
     if (same != r->matches.end() && same->score >= lm.score) continue;
@@ -102,9 +152,11 @@ void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& 
     c.work = std::move(*w);
     c.distance = lm.distance;
     c.score = lm.score;
-    c.method = lm.whole_picture ? kPictureRegionMethod : kLocalFeaturesMethod;
+    const bool by_region = lm.whole_picture || lm.cropped_picture;
+    c.method = by_region ? kPictureRegionMethod : kLocalFeaturesMethod;
     c.region = lm.region;
     if (lm.whole_picture) c.region->work_box = {0, 0, c.work.width, c.work.height};
+    if (lm.cropped_picture) c.region->work_box = centre_crop_like(c.work, lm.region.query_box);
     c.decision = decide_local_match(c, o);
     if (same != r->matches.end()) {
       *same = std::move(c);

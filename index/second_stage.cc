@@ -316,7 +316,6 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
   for (int i = 0; i < 9; ++i) p.m[i] = h(i / 3, i % 3);
   out->similarity = layout_similarity(w.thumbnail, w.width, w.height, p, q, o.min_similar_cells);
   out->self_similarity = w.self_similarity;
-  if (getenv("LFDBG")) fprintf(stderr, "DBG work %lld votes %d agreed %zu ransac %d inliers %d sim %.3f self %.3f\n", (long long)out->work_pk, out->votes, agreed.size(), out->ransac_inliers, out->inliers, out->similarity, out->self_similarity);
   out->region = region_of(h, corners, w.width, w.height, q.width, q.height);
   return true;
 }

@@ -92,8 +92,9 @@ struct LocalMatch {
   double score = 0;
   MatchRegion region;
   // Found by a picture region's PDQ hash (feature_store.cc) rather than local features: the
-  // region holds the whole work, at this distance.
+  // region holds the whole work, or one of its centre crops, at this distance.
   bool whole_picture = false;
+  bool cropped_picture = false;
   int distance = -1;
 };
 

@@ -3,6 +3,8 @@
 // picture are not flagged; the stage can be switched off; its features live in SQLite.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -53,8 +55,9 @@ class SecondStageTest : public ::testing::Test {
     catalog = std::move(*Catalog::open(o));
   }
 
-  // Matches one query image through PDQ and, where PDQ settles nothing, the second stage.
-  QueryResult query(const Image& img) {
+  // Matches one query image through PDQ and, where PDQ settles nothing, the second stage;
+  // regions_only leaves local features out of it, to see what the picture regions find alone.
+  QueryResult query(const Image& img, bool regions_only = false) {
     const std::vector<uint8_t> jpg = test::encode(img, ".jpg", 85);
     HashOptions ho;
     ho.dihedral = true;
@@ -62,7 +65,12 @@ class SecondStageTest : public ::testing::Test {
     const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
       Result<Image> decoded = decode_image(jpg);
       if (!decoded.ok()) return decoded.status();
-      return extract_local_features(*decoded, query_feature_options());
+      LocalFeatures lf = extract_local_features(*decoded, query_feature_options());
+      if (regions_only) {
+        lf.keypoints.clear();
+        lf.descriptors.clear();
+      }
+      return lf;
     };
     return catalog->match(std::vector{fp}, MatchOptions{}, features)[0];
   }
@@ -137,6 +145,52 @@ TEST_F(SecondStageTest, GuidedMatchingFindsMoreOfTheWorkInACopyAndNotInUnrelated
   for (const Image& other : {test::synthetic_photo(800, 600, 4242), hard_negative}) {
     for (const LocalMatch& m : match_local_features(index, features_of(other), guided)) {
       EXPECT_LT(m.inliers, guided.match_inliers) << "work " << m.work_pk;
+    }
+  }
+}
+
+TEST_F(SecondStageTest, CollageCellCutToItsFrameIsFoundThroughTheWorksCentreCrop) {
+  // A 2:1 panorama is registered, then shown in a 2 x 2 collage whose 592 x 442 cell cuts it to
+  // 4:3, as collage tools do. Local features would find this one too; soft pictures (mist,
+  // bokeh, grain) give them little, so the region hash is tested on its own.
+  cv::Mat soft = mat(test::synthetic_photo(1000, 500, 555));
+  cv::GaussianBlur(soft, soft, cv::Size(0, 0), 6);
+  WorkInput wi = *work_input_from_image(test::encode(image(soft), ".png"));
+  wi.work.id = "panorama";
+  const size_t crops = size_t(std::count_if(wi.fingerprints.begin(), wi.fingerprints.end(),
+                                            [](const auto& f) { return f.kind == kCropPdqKind; }));
+  EXPECT_GE(crops, 2u);  // 1:1, 4:3, 3:2 and 16:9 keep 40-95% of a 2:1 picture
+  ASSERT_TRUE(catalog->register_works(std::vector{wi})[0].ok());
+  open(true);  // crop hashes come back from SQLite
+
+  cv::Mat collage(900, 1200, CV_8UC3, cv::Scalar(255, 255, 255));
+  cv::Mat scaled;
+  cv::resize(soft, scaled, cv::Size(884, 442), 0, 0, cv::INTER_AREA);
+  scaled(cv::Rect(146, 0, 592, 442)).copyTo(collage(cv::Rect(604, 454, 592, 442)));
+  for (int k = 0; k < 3; ++k) {
+    mat(test::synthetic_photo(592, 442, 800 + k)).copyTo(
+        collage(cv::Rect((k % 2) * 600 + 4, (k / 2) * 450 + 4, 592, 442)));
+  }
+  const QueryResult r = query(image(collage), true);
+  ASSERT_FALSE(r.matches.empty());
+  const Candidate& c = r.matches[0];
+  EXPECT_EQ(c.work.id, "panorama");
+  EXPECT_EQ(c.method, kPictureRegionMethod);
+  EXPECT_EQ(c.decision, MatchDecision::kFlag);
+  ASSERT_TRUE(c.region.has_value());
+  EXPECT_NEAR(c.region->query_box.x, 604, 8);
+  EXPECT_NEAR(c.region->query_box.y, 454, 8);
+  EXPECT_NEAR(c.region->query_box.width, 592, 8);
+  // The part of the work shown: its centre 4:3 crop, 667 x 500 from x = 166.
+  EXPECT_NEAR(c.region->work_box.x, 166, 2);
+  EXPECT_NEAR(c.region->work_box.width, 667, 2);
+  EXPECT_EQ(c.region->work_box.height, 500);
+
+  // Removed, it is found no more.
+  ASSERT_TRUE(catalog->remove_work("panorama").ok());
+  for (const bool regions_only : {true, false}) {
+    for (const Candidate& m : query(image(collage), regions_only).matches) {
+      EXPECT_NE(m.work.id, "panorama");
     }
   }
 }
