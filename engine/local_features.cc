@@ -105,7 +105,7 @@ LocalFeatureOptions query_feature_options() {
   o.grid = 6;
   o.thumbnail_side = 384;
   o.thumbnail_square = false;
-  o.region_hashes = 8;
+  o.region_hashes = 24;
   return o;
 }
 

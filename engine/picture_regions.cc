@@ -129,20 +129,29 @@ double step_at(const cv::Mat& img, int pos, int from, int to) {
   return sum / (2.0 * (to - from));
 }
 
-// The edge position near `guess` (full-resolution pixels) with the strongest step along
-// [from, to), searched within +-radius: the analysis scale locates edges to a pixel or two of
-// its own, and PDQ needs the picture's bounds to about 1%.
-int refine_edge(const cv::Mat& img, int guess, int from, int to, int radius) {
+// The edge position near `guess` (full-resolution pixels) along [from, to), searched within
+// +-radius: the analysis scale locates edges to a pixel or two of its own, and PDQ needs the
+// picture's bounds to about 1% (a bright strip along a dark picture moves its hash by dozens of
+// bits). A gutter between two pictures has an edge on each side, closer together than the
+// analysis scale can tell apart; of the strong steps (within 70% of the strongest) the one
+// furthest towards the rectangle's inside (`inward` +1: larger positions, -1: smaller) is where
+// this picture begins, the other being the neighbour's.
+int refine_edge(const cv::Mat& img, int guess, int from, int to, int radius, int inward) {
   if (guess <= 0 || guess >= img.rows) return guess;  // the image border is exact
   const int inset = (to - from) / 10;  // corners belong to two sides; skip them
+  const int lo = std::max(2, guess - radius), hi = std::min(img.rows - 2, guess + radius);
+  if (hi < lo) return guess;
+  std::vector<double> step(size_t(hi - lo + 1));
+  double best_step = 0;
+  for (int p = lo; p <= hi; ++p) {
+    step[size_t(p - lo)] = step_at(img, p, from + inset, to - inset);
+    best_step = std::max(best_step, step[size_t(p - lo)]);
+  }
+  if (best_step <= 0) return guess;
   int best = guess;
-  double best_step = -1;
-  for (int p = std::max(2, guess - radius); p <= std::min(img.rows - 2, guess + radius); ++p) {
-    const double st = step_at(img, p, from + inset, to - inset);
-    if (st > best_step) {
-      best_step = st;
-      best = p;
-    }
+  for (int p = lo; p <= hi; ++p) {
+    if (step[size_t(p - lo)] < 0.7 * best_step) continue;
+    if (best == guess || (inward > 0 ? p > best : p < best)) best = p;
   }
   return best;
 }
@@ -242,20 +251,30 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
       }
     }
   }
-  // Single pictures before unions of them, then the best supported, then the larger (a picture
-  // rather than a part of it: stripes inside a picture make rectangles too, but smaller ones).
+  // Rectangles no edge crosses first: the best supported, then the larger (a picture rather than
+  // a part of it: stripes inside a picture make rectangles too, but smaller ones). Then crossed
+  // ones, the smaller first: a picture with a horizon of its own is crossed once, a union of
+  // collage cells is larger.
   std::sort(found.begin(), found.end(), [](const Scored& a, const Scored& b) {
     if (a.crossed != b.crossed) return b.crossed;
     const int sa = int(a.support * 20), sb = int(b.support * 20);
+    if (a.crossed) return a.area != b.area ? a.area < b.area : sa > sb;
     return sa != sb ? sa > sb : a.area > b.area;
   });
   std::vector<PixelRect> kept;
+  // Near-duplicates (a rectangle and the same one taking in a gutter or a frame a pixel or two
+  // wide at the analysis scale) keep the smaller: the picture without its surround.
   for (const Scored& f : found) {
     bool dup = false;
-    for (const PixelRect& k : kept) dup |= iou(k, f.analysis) > 0.98;
-    if (dup) continue;
-    kept.push_back(f.analysis);
-    if (int(kept.size()) == o.max_regions) break;
+    for (PixelRect& k : kept) {
+      if (iou(k, f.analysis) <= 0.98) continue;
+      dup = true;
+      if (double(f.analysis.width) * f.analysis.height < double(k.width) * k.height) {
+        k = f.analysis;
+      }
+      break;
+    }
+    if (!dup && int(kept.size()) < o.max_regions) kept.push_back(f.analysis);
   }
   cv::Mat in_t;
   cv::transpose(in, in_t);
@@ -263,8 +282,10 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
   for (const PixelRect& k : kept) {
     int x0 = int(std::lround(k.x / s)), x1 = int(std::lround((k.x + k.width) / s));
     int y0 = int(std::lround(k.y / s)), y1 = int(std::lround((k.y + k.height) / s));
-    const int ny0 = refine_edge(in, y0, x0, x1, radius), ny1 = refine_edge(in, y1, x0, x1, radius);
-    const int nx0 = refine_edge(in_t, x0, y0, y1, radius), nx1 = refine_edge(in_t, x1, y0, y1, radius);
+    const int ny0 = refine_edge(in, y0, x0, x1, radius, +1);
+    const int ny1 = refine_edge(in, y1, x0, x1, radius, -1);
+    const int nx0 = refine_edge(in_t, x0, y0, y1, radius, +1);
+    const int nx1 = refine_edge(in_t, x1, y0, y1, radius, -1);
     x0 = std::clamp(nx0, 0, image.width);
     x1 = std::clamp(nx1, 0, image.width);
     y0 = std::clamp(ny0, 0, image.height);
