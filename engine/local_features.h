@@ -70,8 +70,11 @@ struct LocalFeatureOptions {
   int pyramid_levels = 8;
   float scale_factor = 1.2f;
   // FAST threshold on 0..255 luma after a 1-99 percentile contrast stretch. Low, so that soft
-  // photos still yield corners; the grid and Harris ranking keep the strongest.
-  int fast_threshold = 5;
+  // photos (clouds, bokeh, meadows) still yield corners; the grid and Harris ranking keep the
+  // strongest. 2 rather than 5 raised the robustness benchmark's 50%-area centre crops from 82%
+  // to 92-95%, 15-degree rotations from 85% to 95-98% and perspective from 88% to 98%, at
+  // 36 ms instead of 15 ms of query extraction.
+  int fast_threshold = 2;
   // Thumbnail: the whole image area-averaged to thumbnail_side x thumbnail_side when
   // thumbnail_square (works: 32 x 32, 1 KB, enough to check a match's layout), or to a longer
   // side of thumbnail_side keeping the aspect (queries: the work may fill a fraction of them).

@@ -14,13 +14,7 @@ namespace {
 
 constexpr int kCode = kLocalDescriptorBytes;
 
-inline int hamming(const uint8_t* a, const uint8_t* b) {
-  uint64_t x[4], y[4];
-  std::memcpy(x, a, kCode);
-  std::memcpy(y, b, kCode);
-  return std::popcount(x[0] ^ y[0]) + std::popcount(x[1] ^ y[1]) + std::popcount(x[2] ^ y[2]) +
-         std::popcount(x[3] ^ y[3]);
-}
+inline int hamming(const uint8_t* a, const uint8_t* b) { return descriptor_distance(a, b); }
 
 // Bitwise majority of the codes at `members` (ties go to 0).
 void majority(const uint8_t* codes, const uint32_t* members, size_t n, uint8_t* out) {

@@ -20,7 +20,9 @@
 // Thread safety: searches are const and may run concurrently; add/remove need exclusive access.
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -29,6 +31,15 @@
 #include "local_features.h"
 
 namespace imprint {
+
+// Hamming distance between two descriptors of kLocalDescriptorBytes.
+inline int descriptor_distance(const uint8_t* a, const uint8_t* b) {
+  uint64_t x[4], y[4];
+  std::memcpy(x, a, kLocalDescriptorBytes);
+  std::memcpy(y, b, kLocalDescriptorBytes);
+  return std::popcount(x[0] ^ y[0]) + std::popcount(x[1] ^ y[1]) + std::popcount(x[2] ^ y[2]) +
+         std::popcount(x[3] ^ y[3]);
+}
 
 struct FeatureIndexOptions {
   int branching = 16;

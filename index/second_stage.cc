@@ -3,8 +3,6 @@
 #include "layout_check.h"
 
 #include <algorithm>
-#include <bit>
-#include <cstring>
 #include <cmath>
 #include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
@@ -178,14 +176,6 @@ class KeypointGrid {
   std::vector<uint32_t> start_, members_;
 };
 
-inline int hamming(const uint8_t* a, const uint8_t* b) {
-  uint64_t x[4], y[4];
-  std::memcpy(x, a, kLocalDescriptorBytes);
-  std::memcpy(y, b, kLocalDescriptorBytes);
-  return std::popcount(x[0] ^ y[0]) + std::popcount(x[1] ^ y[1]) + std::popcount(x[2] ^ y[2]) +
-         std::popcount(x[3] ^ y[3]);
-}
-
 // Guided matching. The nearest-neighbour votes that found the projection are a small part of
 // what a true copy shares with the work: the search visits a few leaves per descriptor and keeps
 // three neighbours, so most true pairs are never proposed. With the projection known, each of
@@ -226,7 +216,7 @@ std::vector<Correspondence> guided_matches(const FeatureIndex& index, uint32_t s
       if (dx * dx + dy * dy > r2) return;
       double da = std::fmod(std::abs(qk.angle - expected), 360.0);
       if (std::min(da, 360 - da) > 30) return;
-      const int d = hamming(code, q.descriptor(j));
+      const int d = descriptor_distance(code, q.descriptor(j));
       if (d < best) {
         best = d;
         best_q = j;
@@ -296,20 +286,25 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
     // The first projection comes from a few votes and may be off by more than the tolerance far
     // from them: the first round looks twice as far, refits, and the last counts at the tolerance.
     const KeypointGrid grid(q, 2 * threshold);
+    cv::Matx33d current = h;
     for (int round = 0; round < o.guided_rounds; ++round) {
       const double radius = round + 1 < o.guided_rounds ? 2 * threshold : threshold;
       std::vector<Correspondence> g =
-          guided_matches(index, slot, q, grid, h, radius, o.guided_distance);
-      if (int(g.size()) <= out->inliers) break;
+          guided_matches(index, slot, q, grid, current, radius, o.guided_distance);
+      if (g.size() < 4) break;
       std::vector<uchar> gm;
       cv::Mat refit = fit_projection(index, q, g, threshold, &gm);
       std::array<cv::Point2d, 4> c2;
       if (refit.empty() || !plausible(cv::Matx33d(refit), w.width, w.height, &c2)) break;
+      // The refit projection guides the next round even when it counts no more at the tolerance
+      // yet (the wider first round's pairs refine it); the best count and its projection stay.
+      current = cv::Matx33d(refit);
       const int n = int(std::count(gm.begin(), gm.end(), uchar(1)));
-      if (n <= out->inliers) break;
-      h = cv::Matx33d(refit);
-      corners = c2;
-      out->inliers = n;
+      if (n > out->inliers) {
+        h = current;
+        corners = c2;
+        out->inliers = n;
+      }
     }
   }
   Projection p;

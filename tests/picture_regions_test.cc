@@ -13,16 +13,6 @@
 namespace imprint {
 namespace {
 
-cv::Mat mat(const Image& img) {
-  return cv::Mat(img.height, img.width, CV_8UC3, const_cast<uint8_t*>(img.pixels.data())).clone();
-}
-
-Image image(const cv::Mat& m) {
-  Image out(m.cols, m.rows, 3);
-  m.copyTo(cv::Mat(m.rows, m.cols, CV_8UC3, out.pixels.data()));
-  return out;
-}
-
 // The found rectangle nearest `want` (largest overlap), or an empty one.
 PixelRect nearest(const std::vector<PixelRect>& found, const cv::Rect& want) {
   PixelRect best;
@@ -52,10 +42,10 @@ TEST(PictureRegions, FindsEveryCellOfACollage) {
   std::vector<cv::Rect> cells;
   for (int k = 0; k < 4; ++k) {
     const cv::Rect cell((k % 2) * 600 + 4, (k / 2) * 450 + 4, 592, 442);
-    mat(test::synthetic_photo(592, 442, 40 + k)).copyTo(collage(cell));
+    test::mat_of(test::synthetic_photo(592, 442, 40 + k)).copyTo(collage(cell));
     cells.push_back(cell);
   }
-  const std::vector<PixelRect> found = find_picture_regions(image(collage));
+  const std::vector<PixelRect> found = find_picture_regions(test::image_of(collage));
   for (const cv::Rect& cell : cells) expect_near(nearest(found, cell), cell, 6);
 }
 
@@ -67,9 +57,9 @@ TEST(PictureRegions, FindsAPictureShownInAViewerWindowAndItsHashMatchesTheWork) 
               cv::Scalar(60, 60, 70), 1, cv::LINE_AA);
   const cv::Rect shown(330, 90, 760, 570);
   cv::Mat small;
-  cv::resize(mat(work), small, shown.size(), 0, 0, cv::INTER_AREA);
+  cv::resize(test::mat_of(work), small, shown.size(), 0, 0, cv::INTER_AREA);
   small.copyTo(ui(shown));
-  const Image query = image(ui);
+  const Image query = test::image_of(ui);
   expect_near(nearest(find_picture_regions(query), shown), shown, 3);
 
   // The query's features carry the region's PDQ hash, which is the work's within the match line.

@@ -73,6 +73,16 @@ Image synthetic_photo(int width, int height, uint32_t seed) {
   return img;
 }
 
+cv::Mat mat_of(const Image& rgb) {
+  return cv::Mat(rgb.height, rgb.width, CV_8UC3, const_cast<uint8_t*>(rgb.pixels.data())).clone();
+}
+
+Image image_of(const cv::Mat& rgb) {
+  Image out(rgb.cols, rgb.rows, 3);
+  rgb.copyTo(cv::Mat(rgb.rows, rgb.cols, CV_8UC3, out.pixels.data()));
+  return out;
+}
+
 std::vector<uint8_t> encode(const Image& image, const std::string& ext, int quality) {
   cv::Mat m(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
             const_cast<uint8_t*>(image.pixels.data()));

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/core.hpp>
+
 #include "image.h"
 
 namespace imprint::test {
@@ -28,6 +30,10 @@ class TempDir {
 
 // A deterministic photo-like RGB image (smooth shapes, gradients and texture) from a seed.
 Image synthetic_photo(int width, int height, uint32_t seed);
+
+// An RGB image as a cv::Mat (a copy, CV_8UC3) and back.
+cv::Mat mat_of(const Image& rgb);
+Image image_of(const cv::Mat& rgb);
 
 // Encodes with OpenCV (".png", ".jpg", ".webp", ".bmp", ".tiff"); RGB or grey input.
 std::vector<uint8_t> encode(const Image& image, const std::string& ext, int quality = 90);
