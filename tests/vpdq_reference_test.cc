@@ -114,23 +114,38 @@ std::vector<FrameHash> reference_frames(const std::string& name,
 
 using FramesOf = std::function<const std::vector<FrameHash>&(const std::string&)>;
 
+// One row of expected-matches-every-frame.csv: the percentages as the reference printed them.
+struct ExpectedMatch {
+  std::string query, target, query_pct, target_pct;
+};
+
+std::vector<ExpectedMatch> expected_matches() {
+  const auto rows = read_lines(reference_dir() + "/expected-matches-every-frame.csv");
+  EXPECT_FALSE(rows.empty());
+  if (!rows.empty()) {
+    EXPECT_EQ(rows[0], "query,target,query_match_pct,target_match_pct");
+  }
+  std::vector<ExpectedMatch> out;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::stringstream ss(rows[i]);
+    ExpectedMatch e;
+    std::getline(ss, e.query, ',');
+    std::getline(ss, e.target, ',');
+    std::getline(ss, e.query_pct, ',');
+    std::getline(ss, e.target_pct, ',');
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 // Runs the matcher on every pair of expected-matches-every-frame.csv (the reference brute-force
 // matcher at distance 31 and quality 50, 196 ordered pairs) with frames from `frames_of`, and
 // returns the pairs whose printed percentages differ; *checked counts the pairs.
 std::string csv_mismatches(const FramesOf& frames_of, const VpdqMatchOptions& options, int* checked,
                            int* mismatched) {
-  const auto rows = read_lines(reference_dir() + "/expected-matches-every-frame.csv");
-  EXPECT_FALSE(rows.empty());
-  EXPECT_EQ(rows[0], "query,target,query_match_pct,target_match_pct");
   std::string out;
   *checked = *mismatched = 0;
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::stringstream ss(rows[i]);
-    std::string query, target, qpct, tpct;
-    std::getline(ss, query, ',');
-    std::getline(ss, target, ',');
-    std::getline(ss, qpct, ',');
-    std::getline(ss, tpct, ',');
+  for (const auto& [query, target, qpct, tpct] : expected_matches()) {
     const VpdqMatch m = vpdq_match(frames_of(query), frames_of(target), options);
     char q[32], t[32];
     std::snprintf(q, sizeof(q), "%.2f", m.query_match_pct);
@@ -301,18 +316,12 @@ TEST(VpdqReference, FastModeHashesStayCloseAndKeepTheVerdicts) {
 
   // Fast queries against the reference's hashes of the works, every pair of the CSV: how far the
   // percentages move, and whether the verdict at pytx's 80% (both directions) changes.
-  const auto rows = read_lines(reference_dir() + "/expected-matches-every-frame.csv");
-  ASSERT_EQ(rows.size(), 197u);
+  const std::vector<ExpectedMatch> expected = expected_matches();
+  ASSERT_EQ(expected.size(), 196u);
   double worst = 0;
   int moved = 0, flipped = 0;
   std::string flips;
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::stringstream ss(rows[i]);
-    std::string query, target, qpct, tpct;
-    std::getline(ss, query, ',');
-    std::getline(ss, target, ',');
-    std::getline(ss, qpct, ',');
-    std::getline(ss, tpct, ',');
+  for (const auto& [query, target, qpct, tpct] : expected) {
     const VpdqMatch m = vpdq_match(fast_frames[query], cached_reference_frames(target));
     const double q = std::stod(qpct), t = std::stod(tpct);
     const double d = std::max(std::abs(m.query_match_pct - q), std::abs(m.target_match_pct - t));
