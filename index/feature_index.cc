@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <numeric>
 #include <queue>
 #include <random>
 
@@ -13,8 +12,6 @@ namespace imprint {
 namespace {
 
 constexpr int kCode = kLocalDescriptorBytes;
-
-inline int hamming(const uint8_t* a, const uint8_t* b) { return descriptor_distance(a, b); }
 
 // Bitwise majority of the codes at `members` (ties go to 0).
 void majority(const uint8_t* codes, const uint32_t* members, size_t n, uint8_t* out) {
@@ -65,7 +62,7 @@ struct FeatureIndex::Tree {
       uint32_t best = nodes[n].first_child;
       int best_d = 1 << 30;
       for (uint32_t c = nodes[n].first_child; c < nodes[n].first_child + nodes[n].children; ++c) {
-        const int d = hamming(code, centre(c));
+        const int d = descriptor_distance(code, centre(c));
         if (d < best_d) {
           best_d = d;
           best = c;
@@ -82,14 +79,14 @@ struct FeatureIndex::Tree {
     l.ids.push_back(id);
   }
 
-  // Builds the subtree of `node` over codes[members[0..n)], permuting members so that each
-  // leaf's entries are contiguous.
-  void build(uint32_t node, const uint8_t* codes, const uint32_t* ids, uint32_t* members,
+  // Builds the subtree of `node` over the feature ids members[0..n) (codes by feature id),
+  // permuting members so that each leaf's entries are contiguous.
+  void build(uint32_t node, const uint8_t* codes, uint32_t* members,
              size_t n, int level, const FeatureIndexOptions& o, std::mt19937& rng) {
     depth = std::max(depth, level);
     const size_t k = size_t(std::max(2, o.branching));
     if (n <= size_t(o.leaf_size) || level >= 12) {
-      make_leaf(node, codes, ids, members, n);
+      make_leaf(node, codes, members, n);
       return;
     }
     // Train centres on at most 1024 members: enough for 16 clusters, and the cost of a level
@@ -105,7 +102,7 @@ struct FeatureIndex::Tree {
     for (size_t c = 1; c < k; ++c) {
       uint64_t total = 0;
       for (size_t i = 0; i < train_n; ++i) {
-        nearest[i] = std::min(nearest[i], hamming(codes + size_t(train[i]) * kCode,
+        nearest[i] = std::min(nearest[i], descriptor_distance(codes + size_t(train[i]) * kCode,
                                                   cent.data() + (c - 1) * kCode));
         total += uint64_t(nearest[i]) * nearest[i];
       }
@@ -140,7 +137,7 @@ struct FeatureIndex::Tree {
       ++counts[cluster[i]];
     }
     if (*std::max_element(counts.begin(), counts.end()) == n) {  // identical codes: cannot split
-      make_leaf(node, codes, ids, members, n);
+      make_leaf(node, codes, members, n);
       return;
     }
     std::vector<size_t> start(k + 1, 0);
@@ -156,7 +153,7 @@ struct FeatureIndex::Tree {
     centres.resize(nodes.size() * kCode);
     std::memcpy(centres.data() + size_t(first) * kCode, cent.data(), k * kCode);
     for (size_t c = 0; c < k; ++c) {
-      build(first + uint32_t(c), codes, ids, members + start[c], counts[c], level + 1, o, rng);
+      build(first + uint32_t(c), codes, members + start[c], counts[c], level + 1, o, rng);
     }
   }
 
@@ -164,7 +161,7 @@ struct FeatureIndex::Tree {
     uint32_t best = 0;
     int best_d = 1 << 30;
     for (size_t c = 0; c < k; ++c) {
-      const int d = hamming(code, cent.data() + c * kCode);
+      const int d = descriptor_distance(code, cent.data() + c * kCode);
       if (d < best_d) {
         best_d = d;
         best = uint32_t(c);
@@ -173,8 +170,7 @@ struct FeatureIndex::Tree {
     return best;
   }
 
-  void make_leaf(uint32_t node, const uint8_t* codes, const uint32_t* ids, const uint32_t* members,
-                 size_t n) {
+  void make_leaf(uint32_t node, const uint8_t* codes, const uint32_t* members, size_t n) {
     nodes[node].children = 0;
     nodes[node].leaf = uint32_t(leaves.size());
     Leaf l;
@@ -182,7 +178,7 @@ struct FeatureIndex::Tree {
     l.ids.resize(n);
     for (size_t i = 0; i < n; ++i) {
       std::memcpy(l.codes.data() + i * kCode, codes + size_t(members[i]) * kCode, kCode);
-      l.ids[i] = ids[members[i]];
+      l.ids[i] = members[i];
     }
     leaves.push_back(std::move(l));
   }
@@ -239,15 +235,13 @@ void FeatureIndex::retrain() {
     if (!s.live) continue;
     for (uint32_t i = 0; i < s.count; ++i) members.push_back(s.first + i);
   }
-  std::vector<uint32_t> ids(keypoints_.size());
-  std::iota(ids.begin(), ids.end(), 0u);
   auto tree = std::make_unique<Tree>();
   tree->leaves.clear();
   std::mt19937 rng(20240611);  // fixed: the same catalog builds the same tree
   if (members.size() >= options_.min_tree_features) {
-    tree->build(0, codes_.data(), ids.data(), members.data(), members.size(), 0, options_, rng);
+    tree->build(0, codes_.data(), members.data(), members.size(), 0, options_, rng);
   } else {
-    tree->make_leaf(0, codes_.data(), ids.data(), members.data(), members.size());
+    tree->make_leaf(0, codes_.data(), members.data(), members.size());
   }
   tree_ = std::move(tree);
   trained_at_ = members.size();
@@ -323,7 +317,7 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
       if (n.children == 0) {
         const Tree::Leaf& l = t.leaves[n.leaf];
         for (size_t i = 0; i < l.ids.size(); ++i) {
-          const int d = hamming(code, l.codes.data() + i * kCode);
+          const int d = descriptor_distance(code, l.codes.data() + i * kCode);
           if (d > radius) continue;
           if (int(best.size()) == k && d >= best.back().distance) continue;
           if (!slots_[slot_of_[l.ids[i]]].live) continue;
@@ -338,7 +332,7 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
         continue;
       }
       for (uint32_t c = n.first_child; c < n.first_child + n.children; ++c) {
-        heap.push_back({hamming(code, t.centre(c)), c});
+        heap.push_back({descriptor_distance(code, t.centre(c)), c});
         std::push_heap(heap.begin(), heap.end(), std::greater<>());
       }
     }

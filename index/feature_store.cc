@@ -88,12 +88,11 @@ std::vector<LocalMatch> Catalog::Impl::second_stage(const LocalFeatures& query,
                              QueryPoint{double(r.x), double(r.y + r.height)}};
     out.push_back(m);
   };
-  const size_t whole = query.regions.empty() ? 0 : size_t(&query.regions.back() - &query.regions[0]);
+  const RegionHash* whole = &query.regions.back();
   const auto in_works = pdq->search_radius(hashes, match_distance);
   const auto in_crops = crops->search_radius(hashes, match_distance);
   for (size_t i = 0; i < hashes.size(); ++i) {
-    const bool is_whole = size_t(of[i] - &query.regions[0]) == whole;
-    if (!is_whole) {
+    if (of[i] != whole) {
       for (const Neighbor& n : in_works[i]) add(*of[i], work_of[size_t(n.label)], n.distance, false);
     }
     for (const Neighbor& n : in_crops[i]) add(*of[i], n.label, n.distance, true);
