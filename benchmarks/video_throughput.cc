@@ -156,6 +156,7 @@ struct Mode {
   bool gops;
   bool nonref;
   HashMode hash_mode = HashMode::kExact;
+  bool snap = false;  // VideoOptions::fast_snap_to_anchors
 };
 
 VideoOptions options_for(const Mode& m) {
@@ -166,6 +167,7 @@ VideoOptions options_for(const Mode& m) {
   o.skip_unsampled_gops = m.gops;
   o.skip_unsampled_nonref = m.nonref;
   o.mode = m.hash_mode;
+  o.fast_snap_to_anchors = m.snap;
   return o;
 }
 
@@ -340,6 +342,8 @@ int main(int argc, char** argv) {
       {"1 fps, skip unneeded GOP tails only", 1, true, true, false},
       {"1 fps, both (default)", 1, true, true, true},
       {"1 fps, fast mode (approximate)", 1, true, true, true, HashMode::kFast},
+      {"1 fps, fast mode, snap to anchors (slow footage only)", 1, true, true, true,
+       HashMode::kFast, true},
   };
   std::printf(
       "| video | sampling | x real time (CPU) | x real time (wall) | CPU ms per video s | "

@@ -2,6 +2,7 @@
 // way the reference vPDQ hasher does, and the skip_unsampled plan.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -126,10 +127,48 @@ struct PlannedPacket {
   bool key = false;
   bool send = false;     // must reach the decoder
   bool sampled = false;  // its frame is one we yield
+  // An I- or P-picture: shown after every packet decoded before it (a B-picture is shown before
+  // one already decoded).
+  bool anchor = false;
   // Fast mode: a B-picture here may be skipped even if it is a reference (it is not close before
   // a sampled frame in decode order).
   bool bidir_skippable = true;
 };
+
+void mark_anchors(std::vector<PlannedPacket>& plan) {
+  int64_t latest = INT64_MIN;
+  for (PlannedPacket& p : plan) {
+    if (p.frame < 0) continue;  // discarded: never shown
+    p.anchor = p.pts > latest;
+    latest = std::max(latest, p.pts);
+  }
+}
+
+// VideoOptions::fast_snap_to_anchors: a sampled frame that is a B-picture needs the picture after
+// it (its backward reference) decoded first, and usually the B-reference between them. The last
+// anchor at most max_back frames before it needs neither, so its picture is hashed instead and
+// reported under the sampled frame's number and time. `order` lists the packets in presentation
+// order (index = frame number). Returns the timestamp of each stand-in mapped to the frame number
+// it reports, and that of each frame it stands in for mapped to -1 (not yielded).
+std::unordered_map<int64_t, int64_t> snap_samples_to_anchors(std::vector<PlannedPacket>& plan,
+                                                             const std::vector<int64_t>& order,
+                                                             int64_t max_back) {
+  std::unordered_map<int64_t, int64_t> snapped;
+  for (PlannedPacket& p : plan) {
+    if (!p.sampled || p.anchor) continue;
+    const int64_t frame = p.frame;
+    for (int64_t f = frame - 1; f >= std::max<int64_t>(0, frame - max_back); --f) {
+      PlannedPacket& a = plan[order[f]];
+      if (!a.anchor) continue;
+      p.sampled = false;
+      a.sampled = true;
+      snapped[a.pts] = frame;
+      snapped[p.pts] = -1;
+      break;
+    }
+  }
+  return snapped;
+}
 
 }  // namespace
 
@@ -194,6 +233,7 @@ class VideoReader::Impl {
   // skip_unsampled plan.
   std::vector<PlannedPacket> plan_;
   std::unordered_map<int64_t, int64_t> frame_of_pts_;
+  std::unordered_map<int64_t, int64_t> snapped_;  // fast mode: snap_samples_to_anchors
   int64_t packet_position_ = 0;  // video packets demuxed so far in the decode pass
   int64_t last_needed_ = -1;     // decode position of the last packet to send
   int64_t sampled_sent_ = 0;     // sampled frames whose packets were sent
@@ -369,6 +409,14 @@ void VideoReader::Impl::build_plan() {
     p.sampled = rank % info_.frame_mod == 0 && !over_limits(rank);
     if (over_limits(rank)) plan_cut_at_limit_ = true;
   }
+  mark_anchors(plan);
+  // At most half the sampling interval back, so that a stand-in never passes the sample before,
+  // and at most 0.2 s.
+  std::unordered_map<int64_t, int64_t> snapped;
+  if (options_.mode == HashMode::kFast && options_.fast_snap_to_anchors) {
+    const int64_t max_back = std::min<int64_t>(info_.frame_mod / 2, std::lround(0.2 * info_.fps));
+    snapped = snap_samples_to_anchors(plan, order, max_back);
+  }
   // Each sampled frame needs the packets from the last keyframe before it (in decode order, and
   // not after it in output order: a leading picture of an open group refers to the group before).
   // The packets to send are a union of runs [keyframe, sampled]; the last run may have to grow
@@ -376,22 +424,26 @@ void VideoReader::Impl::build_plan() {
   constexpr int kMaxKeysBack = 64;  // more than any real stream needs; a strange one decodes all
   // Fast mode skips B-pictures that are references too. A P-picture that referred to one then
   // predicts from a stand-in (FFmpeg fills the gap with a copy of the previous reference), so
-  // pictures drift until the next keyframe. The packets just before a sampled frame are decoded
-  // as in exact mode, so that a sampled B-picture has its own references. Measured on the
-  // benchmark's 1080p, 2 s GOPs (x264: 3 B-frames, pyramid): 0 packets: distance to exact median
-  // 8, max 34 bits; 3: 8 / 26; 6: 8 / 24 for 9% more frames decoded.
-  constexpr int64_t kFullDecodeBeforeSample = 6;
+  // pictures drift until the next keyframe. A sampled B-picture still gets the B-pictures decoded
+  // between the last anchor and it, as in exact mode: with x264's pyramid, the B-reference it
+  // predicts from; a sampled anchor gets none. Measured on the benchmark's 1080p, 2 s GOPs (x264:
+  // 3 B-frames, pyramid), distance to exact median / max and frames decoded: these packets 8 / 26
+  // bits, 114 frames; the 6 packets before each sample (the rule before) 8 / 24, 123; the one
+  // packet before 8 / 26, 114, but on the reference videos at one a second p99 44 bits against 16
+  // for these packets and for 6.
   int64_t run_start = -1, run_end = -1;
   std::vector<int64_t> keys;
   auto mark = [&](int64_t from, int64_t to) {
     for (int64_t j = from; j <= to; ++j) plan[j].send = true;
   };
+  int64_t last_anchor = -1;  // in decode order, before i
   for (int64_t i = 0; i < int64_t(plan.size()); ++i) {
     if (plan[i].key) keys.push_back(i);
-    if (!plan[i].sampled) continue;
-    for (int64_t j = std::max<int64_t>(0, i - kFullDecodeBeforeSample); j < i; ++j) {
-      plan[j].bidir_skippable = false;
+    if (plan[i].sampled && !plan[i].anchor) {
+      for (int64_t j = last_anchor + 1; j < i; ++j) plan[j].bidir_skippable = false;
     }
+    if (plan[i].anchor) last_anchor = i;
+    if (!plan[i].sampled) continue;
     int64_t start = 0;
     if (options_.skip_unsampled_gops && !keys.empty()) {
       start = -1;
@@ -418,6 +470,7 @@ void VideoReader::Impl::build_plan() {
   frames_planned_ = int64_t(order.size());
   plan_ = std::move(plan);
   frame_of_pts_ = std::move(frame_of_pts);
+  snapped_ = std::move(snapped);
   use_plan_ = true;
 }
 
@@ -505,7 +558,12 @@ bool VideoReader::Impl::accept_frame(int64_t* number) {
     return false;
   }
   *number = it->second;
-  if (*number % info_.frame_mod != 0) return false;
+  if (const auto s = snapped_.find(frame_->pts); s != snapped_.end()) {
+    if (s->second < 0) return false;  // an anchor before it is hashed in its place
+    *number = s->second;
+  } else if (*number % info_.frame_mod != 0) {
+    return false;
+  }
   if (*number <= last_number_) {
     status_ = failed_precondition("skip_unsampled plan broken: frames out of order");
     return false;

@@ -608,6 +608,67 @@ TEST(VideoSkipPlan, GivesFullDecodingHashesOnStressEncodings) {
   }
 }
 
+// Frame numbers, timestamps and the frames decoded by one reader run, and its status (hash_video_*
+// would hide a broken plan by decoding everything again).
+struct ReaderRun {
+  std::vector<std::pair<int64_t, double>> frames;
+  int64_t decoded = 0;
+  std::string error;  // "" when the reader ended without error, on its plan
+};
+ReaderRun read_all(const std::string& path, const VideoOptions& o) {
+  ReaderRun run;
+  auto reader = VideoReader::open_file(path, o);
+  EXPECT_TRUE(reader.ok()) << reader.status().to_string();
+  if (!reader.ok()) return run;
+  VideoFrame f;
+  while ((*reader)->next(&f)) run.frames.emplace_back(f.frame_number, f.timestamp_s);
+  if (!(*reader)->status().ok()) run.error = (*reader)->status().to_string();
+  if (!(*reader)->used_skip_plan()) run.error = "no skip plan";
+  EXPECT_FALSE((*reader)->partial()) << (*reader)->partial_reason();
+  run.decoded = (*reader)->frames_decoded();
+  return run;
+}
+
+// fast_snap_to_anchors hashes an earlier I- or P-picture for a sampled B-picture but reports the
+// sampled frame's number and time, and decodes no more than without it. (Fast mode's skipped
+// B-references can break the plan itself: on the open GOP at one a second the decoder puts frame
+// 30 out before frame 0, the reader says so and hash_video_* decodes everything again.
+// Snapping must not add such a case.)
+TEST(VideoSkipPlan, FastSnapToAnchorsKeepsFrameNumbersAndDecodesLess) {
+  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  std::vector<PlanCase> cases(3);
+  cases[0].name = "b-pyramid, keyint 50, scene cuts";
+  cases[1].name = "open GOP";
+  cases[1].spec.x264_params = "bframes=3:b-pyramid=normal:keyint=24:open-gop=1";
+  cases[2].name = "29.97 fps, many references";
+  cases[2].spec.x264_params = "bframes=5:b-pyramid=strict:ref=6:keyint=40";
+  cases[2].spec.fps = {30000, 1001};
+  test::TempDir dir;
+  int64_t decoded = 0, decoded_snapped = 0;
+  for (const PlanCase& c : cases) {
+    const std::string path = dir.file("snap." + c.spec.container);
+    ASSERT_EQ(encode_video(path, c.spec), "") << c.name;
+    for (double s : {0.2, 0.5, 1.0}) {
+      VideoOptions o = per_second(s);
+      o.mode = HashMode::kFast;
+      const ReaderRun plain = read_all(path, o);
+      o.fast_snap_to_anchors = true;
+      const ReaderRun snapped = read_all(path, o);
+      EXPECT_TRUE(snapped.error.empty() || !plain.error.empty())
+          << c.name << " at " << s << " s: " << snapped.error;
+      if (!plain.error.empty()) {
+        std::printf("%s at %g s, fast mode: %s\n", c.name.c_str(), s, plain.error.c_str());
+        continue;
+      }
+      EXPECT_EQ(snapped.frames, plain.frames) << c.name << " at " << s << " s";
+      EXPECT_LE(snapped.decoded, plain.decoded) << c.name << " at " << s << " s";
+      decoded += plain.decoded;
+      decoded_snapped += snapped.decoded;
+    }
+  }
+  EXPECT_LT(decoded_snapped, decoded);
+}
+
 // A raw H.264 stream has no timestamps: no plan, full decoding, and the same frames as the same
 // bitstream in MP4.
 TEST(VideoSkipPlan, RawStreamWithoutTimestampsFallsBackToFullDecoding) {
