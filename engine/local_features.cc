@@ -36,7 +36,8 @@ void stretch_contrast(cv::Mat& grey) {
 cv::Mat luma_of(const Image& image) {
   const cv::Mat in(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
                    const_cast<uint8_t*>(image.pixels.data()));
-  if (image.channels == 1) return in;
+  // A copy: the luma is stretched in place before detection, and these are the caller's pixels.
+  if (image.channels == 1) return in.clone();
   cv::Mat grey;
   cv::cvtColor(in, grey, cv::COLOR_RGB2GRAY);
   return grey;

@@ -250,7 +250,14 @@ cv::Mat fit_projection(const FeatureIndex& index, const LocalFeatures& q,
     qp.emplace_back(q.keypoints[c.query].x, q.keypoints[c.query].y);
   }
   if (corr.size() < 4) return {};
-  return cv::findHomography(wp, qp, cv::RANSAC, threshold, *mask, 2000, 0.995);
+  // RANSAC draws from the thread's cv::theRNG(): seeded the same for every fit (and given back as
+  // it was), so a query matches the same way whatever the thread matched before it.
+  cv::RNG& rng = cv::theRNG();
+  const uint64 saved = rng.state;
+  rng.state = 0x696d7072696e74ULL;
+  cv::Mat h = cv::findHomography(wp, qp, cv::RANSAC, threshold, *mask, 2000, 0.995);
+  rng.state = saved;
+  return h;
 }
 
 bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Correspondence> corr,
