@@ -41,8 +41,10 @@ struct VideoOptions {
   // distances; tests/vpdq_reference_test checks distances and match percentages on the reference
   // videos). What fast mode changes:
   //  - the decoder skips the deblocking (loop) filter, and with skip_unsampled also skips
-  //    B-pictures that other pictures refer to (see build_plan): reference pictures drift a
-  //    little from the true ones until the next keyframe;
+  //    B-pictures that other pictures refer to, except those a sampled B-picture predicts from
+  //    (see build_plan): reference pictures drift a little from the true ones until the next
+  //    keyframe. At one hash a second, 1080p, 2 s GOPs: 42x real time on one core against 21x
+  //    exact (benchmarks/results/video_throughput.md);
   //  - a sampled frame is hashed from its luma plane (8-bit YUV; other formats go through RGB as
   //    in exact mode), box-shrunk by a whole factor keeping the shorter side >= fast_min_side,
   //    instead of converted to RGB and hashed at full size.
