@@ -357,9 +357,8 @@ size_t FeatureIndex::memory_bytes() const {
   size_t bytes = 0;
   for (const Slot& s : slots_) bytes += s.info.thumbnail.pixels.capacity();
   bytes += slots_.capacity() * sizeof(Slot) + keypoints_.capacity() * sizeof(LocalKeypoint) +
-           codes_.capacity() +
-                 slot_of_.capacity() * sizeof(uint32_t) +
-                 slot_of_work_.size() * (sizeof(int64_t) + sizeof(uint32_t) + 16);
+           codes_.capacity() + slot_of_.capacity() * sizeof(uint32_t) +
+           slot_of_work_.size() * (sizeof(int64_t) + sizeof(uint32_t) + 16);
   bytes += tree_->nodes.capacity() * sizeof(Tree::Node) + tree_->centres.capacity();
   for (const Tree::Leaf& l : tree_->leaves) {
     bytes += sizeof(Tree::Leaf) + l.codes.capacity() + l.ids.capacity() * sizeof(uint32_t);

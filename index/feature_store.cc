@@ -77,8 +77,7 @@ std::vector<LocalMatch> Catalog::Impl::second_stage(const LocalFeatures& query,
   auto add = [&](const RegionHash& r, int64_t work_pk, int distance, bool cropped) {
     LocalMatch m;
     m.work_pk = work_pk;
-    m.whole_picture = !cropped;
-    m.cropped_picture = cropped;
+    m.found = cropped ? LocalMatch::Found::kCroppedPicture : LocalMatch::Found::kWholePicture;
     m.distance = distance;
     m.score = score_for_distance(distance);
     m.region.query_box = {r.x, r.y, r.width, r.height};
@@ -151,11 +150,14 @@ void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& 
     c.work = std::move(*w);
     c.distance = lm.distance;
     c.score = lm.score;
-    const bool by_region = lm.whole_picture || lm.cropped_picture;
-    c.method = by_region ? kPictureRegionMethod : kLocalFeaturesMethod;
+    c.method = lm.found == LocalMatch::Found::kLocalFeatures ? kLocalFeaturesMethod
+                                                             : kPictureRegionMethod;
     c.region = lm.region;
-    if (lm.whole_picture) c.region->work_box = {0, 0, c.work.width, c.work.height};
-    if (lm.cropped_picture) c.region->work_box = centre_crop_like(c.work, lm.region.query_box);
+    if (lm.found == LocalMatch::Found::kWholePicture) {
+      c.region->work_box = {0, 0, c.work.width, c.work.height};
+    } else if (lm.found == LocalMatch::Found::kCroppedPicture) {
+      c.region->work_box = centre_crop_like(c.work, lm.region.query_box);
+    }
     c.decision = decide_local_match(c, o);
     if (same != r->matches.end()) {
       *same = std::move(c);

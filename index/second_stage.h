@@ -91,10 +91,10 @@ struct LocalMatch {
   double self_similarity = 0;  // the work's (layout_check.h)
   double score = 0;
   MatchRegion region;
-  // Found by a picture region's PDQ hash (feature_store.cc) rather than local features: the
-  // region holds the whole work, or one of its centre crops, at this distance.
-  bool whole_picture = false;
-  bool cropped_picture = false;
+  // What found it: the local features, or a picture region's PDQ hash (feature_store.cc) that
+  // holds the whole work or one of its centre crops, at `distance`.
+  enum class Found { kLocalFeatures, kWholePicture, kCroppedPicture };
+  Found found = Found::kLocalFeatures;
   int distance = -1;
 };
 
