@@ -408,6 +408,7 @@ std::unique_ptr<FeatureIndex> scaled_index(const std::vector<LocalFeatures>& reg
     }
     index->add(int64_t(i) + 1, f);
   }
+  index->shrink_to_fit();  // as the catalog does once it has loaded its index at open
   *build_s = ms_since(t0) / 1000;
   return index;
 }

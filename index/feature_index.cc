@@ -366,6 +366,17 @@ size_t FeatureIndex::memory_bytes() const {
   return bytes;
 }
 
+void FeatureIndex::shrink_to_fit() {
+  slots_.shrink_to_fit();
+  keypoints_.shrink_to_fit();
+  codes_.shrink_to_fit();
+  slot_of_.shrink_to_fit();
+  for (Tree::Leaf& l : tree_->leaves) {
+    l.codes.shrink_to_fit();
+    l.ids.shrink_to_fit();
+  }
+}
+
 int FeatureIndex::depth() const { return tree_->depth; }
 size_t FeatureIndex::leaves() const { return tree_->leaves.size(); }
 

@@ -92,6 +92,9 @@ class FeatureIndex {
   size_t live_works() const { return live_works_; }
   size_t live_features() const { return live_features_; }
   size_t memory_bytes() const;
+  // Gives back the spare capacity that adding work by work leaves (growing arrays keep up to
+  // twice what they hold); the catalog calls it once its index is loaded at open.
+  void shrink_to_fit();
   // Depth of the tree (0: one leaf, an exact scan) and its leaf count, for logs and benchmarks.
   int depth() const;
   size_t leaves() const;

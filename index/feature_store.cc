@@ -36,6 +36,7 @@ Status Catalog::Impl::load_feature_index() {
       index->add(s->int64(0), *f);
     }
     IMPRINT_RETURN_IF_ERROR(st);
+    index->shrink_to_fit();
     s->reset();
     s->bind(1, std::string(kCropPdqKind));
     std::vector<PdqHash> hashes;
