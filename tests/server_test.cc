@@ -15,6 +15,13 @@
 #include "test_support.h"
 #include "video_ingest.h"
 
+// libcpp-httplib.so is built with the package's flags; compiled without them, httplib::Client is
+// smaller here than in the library, whose constructor then writes past it on the test's stack
+// (tests/CMakeLists.txt gives server_test those flags).
+#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
+#error "compile with cpp-httplib's flags (pkg-config --cflags cpp-httplib)"
+#endif
+
 namespace imprint {
 namespace {
 
