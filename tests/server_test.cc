@@ -98,6 +98,19 @@ class ServerTest : public ::testing::Test {
     return match->MatchImage(ctx(key).get(), req, resp);
   }
 
+  // Every usage record, oldest first, as an admin lists them over gRPC.
+  std::vector<v1::UsageEvent> list_usage() {
+    v1::ListUsageRequest lr;
+    auto c = ctx(admin_key);
+    auto reader = cat->ListUsage(c.get(), lr);
+    std::vector<v1::UsageEvent> events;
+    v1::UsageEvent e;
+    while (reader->Read(&e)) events.push_back(e);
+    const grpc::Status st = reader->Finish();
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return events;
+  }
+
   test::TempDir dir;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<UsageLog> usage;
@@ -128,13 +141,7 @@ TEST_F(ServerTest, MatchImageDecidesByLicenceAndRecordsUsage) {
   EXPECT_EQ(r.decision(), "none");
 
   // Both decisions were recorded, with the caller's key name and reference, never the key.
-  v1::ListUsageRequest lr;
-  auto c = ctx(admin_key);
-  auto reader = cat->ListUsage(c.get(), lr);
-  std::vector<v1::UsageEvent> events;
-  v1::UsageEvent e;
-  while (reader->Read(&e)) events.push_back(e);
-  ASSERT_TRUE(reader->Finish().ok());
+  const std::vector<v1::UsageEvent> events = list_usage();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].decision(), "allow");
   EXPECT_EQ(events[1].decision(), "flag");
@@ -214,13 +221,7 @@ TEST_F(ServerTest, MatchVideoReportsTheCopiedSecondsAndRecordsUsage) {
   EXPECT_FALSE(j["matches"][0]["segments"].empty());
 
   // The flag is a usage record with the caller's reference.
-  v1::ListUsageRequest lr;
-  auto c = ctx(admin_key);
-  auto reader = cat->ListUsage(c.get(), lr);
-  std::vector<v1::UsageEvent> events;
-  v1::UsageEvent e;
-  while (reader->Read(&e)) events.push_back(e);
-  ASSERT_TRUE(reader->Finish().ok());
+  const std::vector<v1::UsageEvent> events = list_usage();
   ASSERT_EQ(events.size(), 2u);  // the gRPC call's and the HTTP call's
   EXPECT_EQ(events[0].work_id(), "chair");
   EXPECT_EQ(events[0].reference(), "clip-7");
