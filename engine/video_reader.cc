@@ -198,6 +198,7 @@ class VideoReader::Impl {
   Status open_decoder();
   void build_plan();
   bool read_and_send();           // false once the decoder has been flushed
+  bool send_packet();
   bool receive(VideoFrame* out);  // true when *out holds a sampled frame
   bool accept_frame(int64_t* number);
   bool convert(VideoFrame* out);
@@ -224,6 +225,11 @@ class VideoReader::Impl {
 
   bool flushed_ = false;         // the decoder got its end-of-stream packet
   bool packet_pending_ = false;  // packet_ still to be sent
+  // Fast mode with the plan: before a run that starts after a gap, the decoder is drained and
+  // reset, as after a seek (see read_and_send); packet_ waits for that in the meantime.
+  bool draining_ = false;
+  bool held_after_gap_ = false;
+  int64_t last_sent_position_ = -1;
   bool done_ = false;
   bool finished_ = false;  // end-of-stream checks ran
   int64_t decode_errors_ = 0;
@@ -353,6 +359,10 @@ Status VideoReader::Impl::open_decoder() {
   // next keyframe; measured on the benchmark's 1080p pans it moves no hash more than the shrunk
   // luma already does, and saves about a fifth of the decoding time.
   if (options_.mode == HashMode::kFast) codec_->skip_loop_filter = AVDISCARD_ALL;
+  // Fast mode also resets the decoder before a run that starts after a gap (read_and_send); a
+  // decoder reset at an open group's keyframe would hold back pictures until its recovery point,
+  // so fast mode shows them all (the pictures it hashes are decoded from their keyframe on).
+  if (options_.mode == HashMode::kFast) codec_->flags2 |= AV_CODEC_FLAG2_SHOW_ALL;
   const int err = avcodec_open2(codec_, decoder, nullptr);
   if (err < 0) return unsupported("cannot open " + info_.codec + " decoder: " + av_error_text(err));
   return Status::Ok();
@@ -478,6 +488,11 @@ void VideoReader::Impl::build_plan() {
 // plan, after the last packet it needs) flushes the decoder instead.
 bool VideoReader::Impl::read_and_send() {
   if (flushed_) return false;
+  if (draining_) return true;  // receive() resets the decoder at the end of the drain
+  if (held_after_gap_) {
+    held_after_gap_ = false;
+    return send_packet();
+  }
   if (packet_pending_) {
     // Refused last time with EAGAIN; the decoder's frames have been taken since, so a second
     // refusal means it is stuck: drop the packet rather than loop.
@@ -526,23 +541,42 @@ bool VideoReader::Impl::read_and_send() {
                                ? AVDISCARD_BIDIR
                                : AVDISCARD_NONREF;
       if (p.sampled) ++sampled_sent_;
+      // Fast mode skips B-pictures, so a run that starts after a gap can leave pictures of the
+      // run before it waiting for their successors in the decoder's reorder buffer; an open
+      // group's keyframe then came out ahead of them, which breaks the plan (and fell back to
+      // decoding everything). Draining first gives them out in order, and the reset starts the
+      // run from its keyframe as a seek would. Exact mode decodes the references it needs and
+      // keeps its bit-exact path untouched.
+      const bool gap = last_sent_position_ >= 0 && position > last_sent_position_ + 1;
+      last_sent_position_ = position;
+      if (gap && p.key && options_.mode == HashMode::kFast) {
+        avcodec_send_packet(codec_, nullptr);
+        draining_ = true;
+        held_after_gap_ = true;
+        return true;
+      }
     }
-    if (packet_->flags & AV_PKT_FLAG_CORRUPT) ++damaged_frames_;
-    ++packets_sent_;
-    const int sent = avcodec_send_packet(codec_, packet_);
-    if (sent == AVERROR(EAGAIN)) {
-      // The decoder wants its frames taken first (the API allows this, though we always drain
-      // before sending); keep the packet for the next call.
-      packet_pending_ = true;
-      return true;
-    }
-    av_packet_unref(packet_);
-    if (sent < 0 && decode_errors_++ == 0) first_decode_error_ = av_error_text(sent);
-    return true;
+    return send_packet();
   }
   codec_->skip_frame = AVDISCARD_DEFAULT;
   avcodec_send_packet(codec_, nullptr);
   flushed_ = true;
+  return true;
+}
+
+// Hands packet_ to the decoder (read_and_send has set its skip_frame).
+bool VideoReader::Impl::send_packet() {
+  if (packet_->flags & AV_PKT_FLAG_CORRUPT) ++damaged_frames_;
+  ++packets_sent_;
+  const int sent = avcodec_send_packet(codec_, packet_);
+  if (sent == AVERROR(EAGAIN)) {
+    // The decoder wants its frames taken first (the API allows this, though we always drain
+    // before sending); keep the packet for the next call.
+    packet_pending_ = true;
+    return true;
+  }
+  av_packet_unref(packet_);
+  if (sent < 0 && decode_errors_++ == 0) first_decode_error_ = av_error_text(sent);
   return true;
 }
 
@@ -598,6 +632,14 @@ bool VideoReader::Impl::convert(VideoFrame* out) {
 bool VideoReader::Impl::receive(VideoFrame* out) {
   while (true) {
     const int err = avcodec_receive_frame(codec_, frame_);
+    if (err < 0 && draining_) {  // drained before a run after a gap (or stuck): reset, go on
+      if (err != AVERROR_EOF && err != AVERROR(EAGAIN) && decode_errors_++ == 0) {
+        first_decode_error_ = av_error_text(err);
+      }
+      avcodec_flush_buffers(codec_);
+      draining_ = false;
+      return false;
+    }
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return false;
     if (err < 0) {
       if (decode_errors_++ == 0) first_decode_error_ = av_error_text(err);
