@@ -46,8 +46,7 @@ struct EncodeSpec {
 
 bool have_x264() { return avcodec_find_encoder_by_name("libx264") != nullptr; }
 
-// test::synthetic_photo adds noise from OpenCV's global generator, so two calls with one seed
-// differ; encodings that must be identical take their pictures from here.
+// Each scene picture is made once: encodings that must be identical take their pictures from here.
 const Image& scene_photo(int width, int height, uint32_t seed) {
   static std::map<std::tuple<int, int, uint32_t>, Image> cache;
   auto key = std::make_tuple(width, height, seed);
