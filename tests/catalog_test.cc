@@ -2,12 +2,15 @@
 // removal, and the index file's life cycle.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <thread>
 
 #include "catalog.h"
 #include "test_support.h"
+#include "usage_log.h"
 
 namespace imprint {
 namespace {
@@ -326,6 +329,87 @@ TEST_F(CatalogTest, EveryIndexKindGivesTheSameMatches) {
       EXPECT_EQ(got, reference) << index_kind_name(k);
     }
   }
+}
+
+// What a server does at once: matching (with the exact-bytes lookup on the read connection),
+// registering and removing works, recording usage and listing it. Every thread checks what it
+// got; run under ThreadSanitizer this is the catalog's and the usage log's race test.
+TEST_F(CatalogTest, MatchRegisterRemoveAndUsageRunTogether) {
+  Result<std::unique_ptr<UsageLog>> opened = UsageLog::open(dir.file("cat"), false);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  UsageLog& usage = **opened;
+  std::vector<ImageFingerprint> queries;
+  for (int i = 0; i < 8; ++i) queries.push_back(query_of(test::encode(photos[i], ".png")));
+  std::vector<WorkInput> later;
+  for (int i = 0; i < 9; ++i) {
+    later.push_back(input_for(test::encode(test::synthetic_photo(200, 150, 300 + i), ".png"),
+                              "late" + std::to_string(i)));
+  }
+
+  std::atomic<int> recorded{0}, matcher_errors{0}, registrar_errors{0}, lister_errors{0};
+  std::atomic<bool> registering{true};
+  auto matcher = [&](int offset) {
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < 8; ++i) {
+        const int q = (i + offset) % 8;
+        const std::vector<QueryResult> r = catalog->match(std::span(&queries[size_t(q)], 1), MatchOptions{});
+        if (r[0].matches.empty() || r[0].matches[0].work.id != "w" + std::to_string(q)) {
+          ++matcher_errors;
+          continue;
+        }
+        std::vector<UsageEvent> events;
+        append_usage_events(std::span<const Candidate>(r[0].matches), UsageContext{}, &events);
+        if (events.empty() || !usage.record(events).ok()) ++matcher_errors;
+        recorded += int(events.size());
+      }
+    }
+  };
+  // Each new work is found at once, and each third is removed and gone at once.
+  auto registrar = [&] {
+    for (size_t i = 0; i < later.size(); ++i) {
+      const WorkInput& in = later[i];
+      if (!catalog->register_works(std::span(&in, 1))[0].ok()) ++registrar_errors;
+      const PdqHash h = PdqHash::from_bytes(in.fingerprints[0].data.data());
+      const std::vector<QueryResult> r =
+          catalog->match(std::vector{hash_query(h, in.fingerprints[0].quality)}, MatchOptions{});
+      if (r[0].matches.empty() || r[0].matches[0].work.id != in.work.id) ++registrar_errors;
+      if (i % 3 == 2) {
+        if (!catalog->remove_work(in.work.id).ok() || catalog->get_work(in.work.id).ok()) ++registrar_errors;
+      }
+    }
+    registering = false;
+  };
+  // Listings never shrink while others write.
+  auto lister = [&] {
+    size_t last_events = 0;
+    do {
+      usage.flush();
+      size_t n = 0;
+      if (!usage.list({}, [&](const UsageEvent&) { return ++n > 0; }).ok() || n < last_events) ++lister_errors;
+      last_events = n;
+      int works = 0;
+      if (!catalog->list_works({}, [&](const Work&) { return ++works > 0; }).ok() || works < 8) ++lister_errors;
+      if (!catalog->stats().ok() || !catalog->get_work("w0").ok()) ++lister_errors;
+    } while (registering);
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(matcher, 0);
+  threads.emplace_back(matcher, 4);
+  threads.emplace_back(registrar);
+  threads.emplace_back(lister);
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(matcher_errors.load(), 0);
+  EXPECT_EQ(registrar_errors.load(), 0);
+  EXPECT_EQ(lister_errors.load(), 0);
+
+  usage.flush();
+  int listed = 0;
+  ASSERT_TRUE(usage.list({}, [&](const UsageEvent&) { return ++listed > 0; }).ok());
+  EXPECT_EQ(listed, recorded.load());
+  EXPECT_EQ(recorded.load(), 48);  // 2 matchers x 3 rounds x 8 works, one event each
+  Result<CatalogStats> s = catalog->stats();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->works, 8 + 6);  // 9 registered, 3 removed
 }
 
 TEST(Score, MonotonicAndAnchoredAtTheMatchThreshold) {
