@@ -65,9 +65,11 @@ class Server::Impl {
   StreamWatch streams;
   std::atomic<int> in_flight{0};
 
-  std::unique_ptr<grpc::Server> grpc_server;
   std::unique_ptr<v1::CatalogService::Service> catalog_service;
   std::unique_ptr<v1::MatchService::Service> match_service;
+  // After the services, so it is destroyed before them: gRPC requires a registered service to
+  // outlive its server.
+  std::unique_ptr<grpc::Server> grpc_server;
   int grpc_port = 0;
 
   std::unique_ptr<httplib::Server> http;
