@@ -424,7 +424,15 @@ TEST_F(ServerTest, ShutdownDrainsCallsInFlight) {
   grpc::Status result;
   v1::MatchResponse r;
   std::thread caller([&] { result = match_image(matcher_key, big, &r); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // the call is decoding by now
+  // Shut down once the server is serving the call (a fixed wait was too short in slow builds).
+  httplib::Client http("127.0.0.1", srv->http_port());
+  bool in_flight = false;
+  for (int i = 0; i < 2000 && !in_flight; ++i) {
+    auto m = http.Get("/metrics");
+    in_flight = m && m->body.find("imprint_calls_in_flight 1") != std::string::npos;
+    if (!in_flight) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(in_flight);
   srv->shutdown(std::chrono::seconds(20));
   caller.join();
   EXPECT_TRUE(result.ok()) << result.error_message();
