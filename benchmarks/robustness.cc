@@ -388,6 +388,7 @@ std::unique_ptr<FeatureIndex> scaled_index(const std::vector<LocalFeatures>& reg
   const auto t0 = Clock::now();
   auto index = std::make_unique<FeatureIndex>();
   std::mt19937_64 rng(7);
+  index->begin_bulk();  // as the catalog loads its index at open
   for (size_t i = 0; i < registered.size(); ++i) index->add(int64_t(i) + 1, registered[i]);
   for (int i = int(registered.size()); i < n; ++i) {
     LocalFeatures f = sources[rng() % sources.size()];
@@ -408,7 +409,7 @@ std::unique_ptr<FeatureIndex> scaled_index(const std::vector<LocalFeatures>& reg
     }
     index->add(int64_t(i) + 1, f);
   }
-  index->shrink_to_fit();  // as the catalog does once it has loaded its index at open
+  index->end_bulk();
   *build_s = ms_since(t0) / 1000;
   return index;
 }

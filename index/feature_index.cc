@@ -202,9 +202,10 @@ void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
   keypoints_.insert(keypoints_.end(), f.keypoints.begin(), f.keypoints.end());
   codes_.insert(codes_.end(), f.descriptors.begin(), f.descriptors.end());
   slot_of_.insert(slot_of_.end(), f.size(), slot);
-  insert_codes(s.first, s.count, f.descriptors.data());
   ++live_works_;
   live_features_ += f.size();
+  if (bulk_) return;  // end_bulk() builds the tree
+  insert_codes(s.first, s.count, f.descriptors.data());
   if (live_features_ >= options_.min_tree_features && live_features_ >= 2 * trained_at_) retrain();
 }
 
@@ -366,15 +367,16 @@ size_t FeatureIndex::memory_bytes() const {
   return bytes;
 }
 
-void FeatureIndex::shrink_to_fit() {
+void FeatureIndex::begin_bulk() { bulk_ = true; }
+
+void FeatureIndex::end_bulk() {
+  if (!bulk_) return;
+  bulk_ = false;
   slots_.shrink_to_fit();
   keypoints_.shrink_to_fit();
   codes_.shrink_to_fit();
   slot_of_.shrink_to_fit();
-  for (Tree::Leaf& l : tree_->leaves) {
-    l.codes.shrink_to_fit();
-    l.ids.shrink_to_fit();
-  }
+  retrain();  // its leaves are made to size
 }
 
 int FeatureIndex::depth() const { return tree_->depth; }

@@ -92,9 +92,12 @@ class FeatureIndex {
   size_t live_works() const { return live_works_; }
   size_t live_features() const { return live_features_; }
   size_t memory_bytes() const;
-  // Gives back the spare capacity that adding work by work leaves (growing arrays keep up to
-  // twice what they hold); the catalog calls it once its index is loaded at open.
-  void shrink_to_fit();
+  // Bulk loading (the catalog at open): works added between begin_bulk() and end_bulk() are not
+  // put in the tree one by one, nor is the tree retrained each time the index doubles;
+  // end_bulk() trains it once over everything and gives back the spare capacity that growing
+  // arrays keep (up to twice what they hold). Searches see the bulk only after end_bulk().
+  void begin_bulk();
+  void end_bulk();
   // Depth of the tree (0: one leaf, an exact scan) and its leaf count, for logs and benchmarks.
   int depth() const;
   size_t leaves() const;
@@ -122,6 +125,7 @@ class FeatureIndex {
   size_t live_features_ = 0;
   size_t dead_features_ = 0;
   size_t trained_at_ = 0;  // features indexed when the tree was last trained
+  bool bulk_ = false;      // between begin_bulk() and end_bulk()
 };
 
 }  // namespace imprint

@@ -29,6 +29,7 @@ Status Catalog::Impl::load_feature_index() {
     if (!s.ok()) return s.status();
     s->bind(1, std::string(kLocalFeaturesKind));
     Status st;
+    index->begin_bulk();
     while (s->step(&st)) {
       Result<LocalFeatures> f = decode_local_features(
           std::span<const uint8_t>(s->blob_data(1), size_t(s->blob_size(1))));
@@ -36,7 +37,7 @@ Status Catalog::Impl::load_feature_index() {
       index->add(s->int64(0), *f);
     }
     IMPRINT_RETURN_IF_ERROR(st);
-    index->shrink_to_fit();
+    index->end_bulk();
     s->reset();
     s->bind(1, std::string(kCropPdqKind));
     std::vector<PdqHash> hashes;
