@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "photo_corpus.h"
+#include "process_memory.h"
 #include "video.h"
 
 extern "C" {
@@ -182,19 +183,16 @@ double cpu_now() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-// Best wall and CPU times of `runs` calls. With VideoOptions::threads = 1 nothing here starts a
-// thread, so CPU time is one core's time; the machine is shared, so wall time is also given.
-Times best_of(int runs, const std::function<void()>& fn) {
-  Times best;
-  for (int r = 0; r < runs; ++r) {
-    const auto start = Clock::now();
-    const double cpu_start = cpu_now();
-    fn();
-    best.cpu_s = std::min(best.cpu_s, cpu_now() - cpu_start);
-    best.wall_s =
-        std::min(best.wall_s, std::chrono::duration<double>(Clock::now() - start).count());
-  }
-  return best;
+// Keeps the best wall and CPU times of the calls it has seen. With VideoOptions::threads = 1
+// nothing here starts a thread, so CPU time is one core's time; the machine is shared, so wall
+// time is also given.
+void time_into(Times* best, const std::function<void()>& fn) {
+  const auto start = Clock::now();
+  const double cpu_start = cpu_now();
+  fn();
+  best->cpu_s = std::min(best->cpu_s, cpu_now() - cpu_start);
+  best->wall_s =
+      std::min(best->wall_s, std::chrono::duration<double>(Clock::now() - start).count());
 }
 
 struct Row {
@@ -205,27 +203,26 @@ struct Row {
   std::vector<FrameHash> frames;
 };
 
-Row measure(const EncodedVideo& v, const Mode& m, int runs) {
-  Row row;
+// One more run of mode m on v into *row.
+void measure_into(Row* row, const EncodedVideo& v, const Mode& m) {
   const VideoOptions o = options_for(m);
-  row.total = best_of(runs, [&] {
+  time_into(&row->total, [&] {
     auto fp = hash_video_bytes(v.bytes, o);
     if (!fp.ok()) {
       std::fprintf(stderr, "%s: %s\n", v.label.c_str(), fp.status().to_string().c_str());
       std::exit(1);
     }
-    row.frames = fp->frames;
+    row->frames = fp->frames;
   });
-  row.reader = best_of(runs, [&] {
+  time_into(&row->reader, [&] {
     auto reader = VideoReader::open_bytes(v.bytes, o);
     if (!reader.ok()) std::exit(1);
     VideoFrame f;
     while ((*reader)->next(&f)) {
     }
-    row.packets = (*reader)->packets_sent();
-    row.decoded = (*reader)->frames_decoded();
+    row->packets = (*reader)->packets_sent();
+    row->decoded = (*reader)->frames_decoded();
   });
-  return row;
 }
 
 // "yes" when every frame hash equals the baseline's; otherwise the median and largest Hamming
@@ -259,6 +256,7 @@ std::string compare_hashes(const std::vector<FrameHash>& a, const std::vector<Fr
 int main(int argc, char** argv) {
   using namespace imprint;
   using namespace imprint::bench;
+  retain_freed_memory();  // as the imprint CLI and server do (engine/process_memory.h)
   double seconds = 20;
   int runs = 3;
   std::string cache;
@@ -326,7 +324,8 @@ int main(int argc, char** argv) {
   std::printf(
       "Inputs: %.0f s at 30 fps of pans and zooms over %zu wallpapers (gnome/mate/sway-"
       "backgrounds, a new one every 5 s), H.264 by libx264 preset medium CRF 23 (B-frames, "
-      "3 references); hashed from memory with VideoOptions::threads = 1; best of %d runs."
+      "3 references); hashed from memory with VideoOptions::threads = 1; best of %d rounds "
+      "over all modes."
       "\n\n",
       seconds, scenes.size(), runs);
   for (const EncodedVideo& v : videos) {
@@ -352,13 +351,20 @@ int main(int argc, char** argv) {
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const EncodedVideo& v : videos) {
     if (v.label.find(only) == std::string::npos) continue;
+    // Round after round over every mode, keeping each mode's best: the machine's speed drifts
+    // (shared host), and a slow spell then costs every mode a run rather than one mode its all.
+    std::vector<Row> rows(std::size(modes));
+    for (int r = 0; r < runs; ++r) {
+      for (size_t i = 0; i < std::size(modes); ++i) measure_into(&rows[i], v, modes[i]);
+    }
     std::vector<FrameHash> baseline;
-    for (const Mode& m : modes) {
-      const Row row = measure(v, m, runs);
+    for (size_t i = 0; i < std::size(modes); ++i) {
+      const Mode& m = modes[i];
+      const Row& row = rows[i];
       if (m.seconds_per_hash == 1 && !m.skip) baseline = row.frames;
       const std::string same = m.seconds_per_hash == 0 ? "n/a"
-                               : !m.skip                 ? "(baseline)"
-                                                         : compare_hashes(row.frames, baseline);
+                               : !m.skip               ? "(baseline)"
+                                                       : compare_hashes(row.frames, baseline);
       std::printf("| %s | %s | %.1fx | %.1fx | %.1f | %.0f%% | %lld | %lld | %zu | %s |\n",
                   v.label.c_str(), m.name, v.seconds / row.total.cpu_s,
                   v.seconds / row.total.wall_s, 1000 * row.total.cpu_s / v.seconds,

@@ -9,4 +9,5 @@
 #include "image.h"        // Image
 #include "parallel.h"     // parallel_for
 #include "pdq.h"          // PdqHash, pdq_hash, pdq_dihedral
+#include "process_memory.h"  // retain_freed_memory
 #include "status.h"       // Status, Result<T>

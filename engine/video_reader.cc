@@ -193,11 +193,15 @@ class VideoReader::Impl {
   int64_t packets_sent_ = 0;
   int64_t frames_decoded_ = 0;
   bool use_plan_ = false;
+  bool probed_ = false;  // avformat_find_stream_info ran
 
  private:
   Status open_decoder();
+  bool header_suffices_for_fast_plan() const;
+  Status probe_streams();
+  Status read_stream_info();
   void build_plan();
-  bool read_and_send();           // false once the decoder has been flushed
+  bool read_and_send();  // false once the decoder has been flushed
   bool send_packet();
   bool receive(VideoFrame* out);  // true when *out holds a sampled frame
   bool accept_frame(int64_t* number);
@@ -240,12 +244,13 @@ class VideoReader::Impl {
   std::vector<PlannedPacket> plan_;
   std::unordered_map<int64_t, int64_t> frame_of_pts_;
   std::unordered_map<int64_t, int64_t> snapped_;  // fast mode: snap_samples_to_anchors
-  int64_t packet_position_ = 0;  // video packets demuxed so far in the decode pass
-  int64_t last_needed_ = -1;     // decode position of the last packet to send
-  int64_t sampled_sent_ = 0;     // sampled frames whose packets were sent
+  int64_t packet_position_ = 0;                   // video packets demuxed so far in the decode pass
+  int64_t last_needed_ = -1;                      // decode position of the last packet to send
+  int64_t sampled_sent_ = 0;                      // sampled frames whose packets were sent
   int64_t sampled_received_ = 0;
   int64_t last_number_ = -1;
   int64_t frames_planned_ = 0;
+  int reorder_depth_ = 0;  // frames the decoder must hold back to put them out in order
   bool plan_cut_at_limit_ = false;
 };
 
@@ -279,6 +284,28 @@ Status VideoReader::Impl::open() {
                                 std::to_string(options_.max_pixels));
     }
   }
+  const bool shortcut = header_suffices_for_fast_plan();
+  if (!shortcut) IMPRINT_RETURN_IF_ERROR(probe_streams());
+  IMPRINT_RETURN_IF_ERROR(read_stream_info());
+  const AVCodecParameters* par = fmt->streams[stream_]->codecpar;
+  const bool plan_codec = par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC;
+  if (options_.skip_unsampled && info_.frame_mod > 1 && plan_codec) build_plan();
+  if (!probed_ && !use_plan_) {
+    // The header looked complete but the timestamps allow no plan: probe after all.
+    IMPRINT_RETURN_IF_ERROR(probe_streams());
+    IMPRINT_RETURN_IF_ERROR(read_stream_info());
+  }
+  IMPRINT_RETURN_IF_ERROR(open_decoder());
+  frame_ = av_frame_alloc();
+  packet_ = av_packet_alloc();
+  if (!frame_ || !packet_) return resource_exhausted("out of memory");
+  return Status::Ok();
+}
+
+// avformat_find_stream_info, which decodes the first frames of each stream to learn what the
+// header does not say.
+Status VideoReader::Impl::probe_streams() {
+  AVFormatContext* fmt = input_.format;
   // Probing decoders: bounded pixels, one thread.
   std::vector<AVDictionary*> probe_opts(fmt->nb_streams, nullptr);
   for (auto& d : probe_opts) {
@@ -290,7 +317,14 @@ Status VideoReader::Impl::open() {
   if (probed < 0) {
     return invalid_argument("cannot read stream information (" + av_error_text(probed) + ")");
   }
+  probed_ = true;
+  return Status::Ok();
+}
 
+// Picks the video stream and fills info_ from it.
+Status VideoReader::Impl::read_stream_info() {
+  const AVFormatContext* fmt = input_.format;
+  stream_ = -1;
   // The first video stream, as the reference takes (cover-art pictures are not video).
   for (unsigned i = 0; i < fmt->nb_streams; ++i) {
     const AVStream* st = fmt->streams[i];
@@ -331,14 +365,37 @@ Status VideoReader::Impl::open() {
     info_.duration_s = double(fmt->duration) / AV_TIME_BASE;
   }
 
-  IMPRINT_RETURN_IF_ERROR(open_decoder());
-  frame_ = av_frame_alloc();
-  packet_ = av_packet_alloc();
-  if (!frame_ || !packet_) return resource_exhausted("out of memory");
-
-  const bool plan_codec = par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC;
-  if (options_.skip_unsampled && info_.frame_mod > 1 && plan_codec) build_plan();
   return Status::Ok();
+}
+
+// VideoOptions::fast_skip_probe. avformat_find_stream_info decodes the first frames (7 or more
+// for H.264) to fill in what an MP4 header already states for H.264 and HEVC: frame size, frame
+// rate (the probe keeps a rate the demuxer set), codec configuration, even the reorder delay
+// (from the composition offsets). Decoding uses only the last, and the skip plan measures it
+// from the timestamps too (build_plan), so the probe is skipped only when the plan will be
+// made. Matroska is left out: its header often has no rate, and when it has one (from a default
+// frame duration in milliseconds) it need not be the probe's.
+bool VideoReader::Impl::header_suffices_for_fast_plan() const {
+  if (options_.mode != HashMode::kFast || !options_.fast_skip_probe || !options_.skip_unsampled ||
+      !(options_.seconds_per_hash > 0)) {
+    return false;
+  }
+  const AVFormatContext* fmt = input_.format;
+  const std::string name = fmt->iformat->name;
+  if (name.rfind("mov,", 0) != 0) return false;
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* st = fmt->streams[i];
+    if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO ||
+        (st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+      continue;
+    }
+    const AVCodecParameters* par = st->codecpar;
+    const AVRational rate = st->avg_frame_rate;
+    return (par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC) &&
+           par->extradata_size > 0 && par->width > 0 && par->height > 0 && rate.num > 0 &&
+           rate.den > 0 && options_.seconds_per_hash * av_q2d(rate) >= 2;
+  }
+  return false;
 }
 
 Status VideoReader::Impl::open_decoder() {
@@ -351,6 +408,9 @@ Status VideoReader::Impl::open_decoder() {
     return unsupported("bad codec parameters for " + info_.codec);
   }
   codec_->pkt_timebase = input_.format->streams[stream_]->time_base;
+  // Without the probe the decoder would learn the reorder delay from the stream as it goes, and an
+  // H.264 stream that does not state it puts its first frames out of order.
+  if (!probed_) codec_->has_b_frames = std::max(codec_->has_b_frames, reorder_depth_);
   codec_->max_pixels = options_.max_pixels;  // the decoder refuses larger frames itself
   codec_->thread_count = std::max(0, options_.threads);
   // Frame threading reorders nothing we see: output order and pixels are the same.
@@ -376,8 +436,8 @@ void VideoReader::Impl::build_plan() {
   Input pass;
   if (!pass.open(path_, bytes_).ok()) return;
   AVFormatContext* fmt = pass.format;
-  if (stream_ >= int(fmt->nb_streams) ||
-      fmt->streams[stream_]->codecpar->codec_id != codec_->codec_id) {
+  if (stream_ >= int(fmt->nb_streams) || fmt->streams[stream_]->codecpar->codec_id !=
+                                             input_.format->streams[stream_]->codecpar->codec_id) {
     return;
   }
   // Past max_frames nothing is sampled; a margin keeps the ranks of the frames before it exact
@@ -411,6 +471,19 @@ void VideoReader::Impl::build_plan() {
   }
   std::sort(order.begin(), order.end(),
             [&](int64_t a, int64_t b) { return plan[a].pts < plan[b].pts; });
+  // A frame decoded i-th (among those shown) and shown r-th follows at least i - r frames shown
+  // after it: the decoder must hold that many back.
+  int64_t depth = 0;
+  {
+    int64_t shown = 0;
+    std::vector<int64_t> rank_of(plan.size(), -1);
+    for (int64_t rank = 0; rank < int64_t(order.size()); ++rank) rank_of[order[rank]] = rank;
+    for (int64_t i = 0; i < int64_t(plan.size()); ++i) {
+      if (rank_of[i] < 0) continue;
+      depth = std::max(depth, shown++ - rank_of[i]);
+    }
+  }
+  if (depth > 16) return;  // more than H.264 or HEVC allow: something is off
   std::unordered_map<int64_t, int64_t> frame_of_pts;
   for (int64_t rank = 0; rank < int64_t(order.size()); ++rank) {
     PlannedPacket& p = plan[order[rank]];
@@ -481,6 +554,7 @@ void VideoReader::Impl::build_plan() {
   plan_ = std::move(plan);
   frame_of_pts_ = std::move(frame_of_pts);
   snapped_ = std::move(snapped);
+  reorder_depth_ = int(depth);
   use_plan_ = true;
 }
 
@@ -755,7 +829,7 @@ bool looks_like_video(std::span<const uint8_t> head) {
     }
     return true;
   }
-  if (at(0, "\x1a\x45\xdf\xa3", 4)) return true;            // EBML: Matroska, WebM
+  if (at(0, "\x1a\x45\xdf\xa3", 4)) return true;          // EBML: Matroska, WebM
   if (at(0, "RIFF", 4) && at(8, "AVI ", 4)) return true;  // AVI
   return at(0, "FLV", 3);
 }

@@ -702,6 +702,41 @@ TEST(VideoSkipPlan, FastSnapToAnchorsKeepsFrameNumbersAndDecodesLess) {
   EXPECT_LT(decoded_snapped, decoded);
 }
 
+// Fast mode skips avformat_find_stream_info's probe decoding where an MP4 header says enough
+// (VideoOptions::fast_skip_probe) and gives the decoder the reorder delay the skip plan measures:
+// the same frames, numbers and hashes as with the probe.
+TEST(VideoSkipPlan, FastModeWithoutTheProbeGivesTheProbedFrames) {
+  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  std::vector<PlanCase> cases(3);
+  cases[0].name = "b-pyramid, keyint 50, scene cuts";
+  cases[1].name = "open GOP";
+  cases[1].spec.x264_params = "bframes=3:b-pyramid=normal:keyint=24:open-gop=1";
+  cases[2].name = "29.97 fps, many references";
+  cases[2].spec.x264_params = "bframes=5:b-pyramid=strict:ref=6:keyint=40";
+  cases[2].spec.fps = {30000, 1001};
+  test::TempDir dir;
+  for (const PlanCase& c : cases) {
+    const std::string path = dir.file("probe." + c.spec.container);
+    ASSERT_EQ(encode_video(path, c.spec), "") << c.name;
+    for (double s : {0.5, 1.0}) {
+      VideoOptions o = per_second(s);
+      o.mode = HashMode::kFast;
+      auto skipped = hash_video_file(path, o);
+      o.fast_skip_probe = false;
+      auto probed = hash_video_file(path, o);
+      ASSERT_TRUE(skipped.ok()) << c.name << ": " << skipped.status().to_string();
+      ASSERT_TRUE(probed.ok()) << c.name << ": " << probed.status().to_string();
+      EXPECT_EQ(frames_of(*skipped), frames_of(*probed)) << c.name << " at " << s << " s";
+      EXPECT_EQ(skipped->fps, probed->fps) << c.name;
+      EXPECT_FALSE(skipped->partial) << c.name << ": " << skipped->partial_reason;
+      EXPECT_GE(skipped->frames.size(), size_t(80 / (s * 30.0))) << c.name;
+      o.fast_skip_probe = true;
+      const ReaderRun run = read_all(path, o);  // on its plan, nothing out of order
+      EXPECT_EQ(run.error, "") << c.name << " at " << s << " s";
+    }
+  }
+}
+
 // A raw H.264 stream has no timestamps: no plan, full decoding, and the same frames as the same
 // bitstream in MP4.
 TEST(VideoSkipPlan, RawStreamWithoutTimestampsFallsBackToFullDecoding) {

@@ -3,8 +3,11 @@
 #include <opencv2/core/utils/logger.hpp>
 
 #include "commands.h"
+#include "engine.h"
 
 int main(int argc, char** argv) {
+  // Hashing, scanning and serving decode one file after another: reuse the freed buffers.
+  imprint::retain_freed_memory();
   // Our own pools decide parallelism; OpenCV's internal threads would oversubscribe them.
   cv::setNumThreads(1);
   cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
