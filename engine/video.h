@@ -43,7 +43,7 @@ struct VideoOptions {
   //  - the decoder skips the deblocking (loop) filter, and with skip_unsampled also skips
   //    B-pictures that other pictures refer to, except those a sampled B-picture predicts from
   //    (see build_plan): reference pictures drift a little from the true ones until the next
-  //    keyframe. At one hash a second, 1080p, 2 s GOPs: 42x real time on one core against 21x
+  //    keyframe. At one hash a second, 1080p, 2 s GOPs: 54x real time on one core against 27x
   //    exact (benchmarks/results/video_throughput.md);
   //  - a sampled frame is hashed from its luma plane (8-bit YUV; other formats go through RGB as
   //    in exact mode), box-shrunk by a whole factor keeping the shorter side >= fast_min_side,
