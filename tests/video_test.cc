@@ -608,21 +608,30 @@ struct PlanCase {
   EncodeSpec spec;
 };
 
-TEST(VideoSkipPlan, GivesFullDecodingHashesOnStressEncodings) {
-  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
-  std::vector<PlanCase> cases(5);
+// The encodings fast mode's plan is tested on: x264's defaults with a B-pyramid and scene cuts,
+// an open GOP, and 29.97 fps with many references.
+std::vector<PlanCase> fast_mode_cases() {
+  std::vector<PlanCase> cases(3);
   cases[0].name = "b-pyramid, keyint 50, scene cuts";
   cases[1].name = "open GOP";
   cases[1].spec.x264_params = "bframes=3:b-pyramid=normal:keyint=24:open-gop=1";
-  cases[2].name = "no B-frames, keyint 7";
-  cases[2].spec.x264_params = "bframes=0:keyint=7";
-  cases[3].name = "B-frames not referenced, 25 fps, matroska";
-  cases[3].spec.x264_params = "bframes=2:b-pyramid=none:keyint=30";
-  cases[3].spec.fps = {25, 1};
-  cases[3].spec.container = "matroska";
-  cases[4].name = "29.97 fps, many references";
-  cases[4].spec.x264_params = "bframes=5:b-pyramid=strict:ref=6:keyint=40";
-  cases[4].spec.fps = {30000, 1001};
+  cases[2].name = "29.97 fps, many references";
+  cases[2].spec.x264_params = "bframes=5:b-pyramid=strict:ref=6:keyint=40";
+  cases[2].spec.fps = {30000, 1001};
+  return cases;
+}
+
+TEST(VideoSkipPlan, GivesFullDecodingHashesOnStressEncodings) {
+  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  std::vector<PlanCase> cases = fast_mode_cases();
+  PlanCase no_b{"no B-frames, keyint 7", {}};
+  no_b.spec.x264_params = "bframes=0:keyint=7";
+  cases.push_back(no_b);
+  PlanCase mkv{"B-frames not referenced, 25 fps, matroska", {}};
+  mkv.spec.x264_params = "bframes=2:b-pyramid=none:keyint=30";
+  mkv.spec.fps = {25, 1};
+  mkv.spec.container = "matroska";
+  cases.push_back(mkv);
   test::TempDir dir;
   for (const PlanCase& c : cases) {
     const std::string path = dir.file("plan." + c.spec.container);
@@ -672,13 +681,7 @@ ReaderRun read_all(const std::string& path, const VideoOptions& o) {
 // starts after a gap.
 TEST(VideoSkipPlan, FastSnapToAnchorsKeepsFrameNumbersAndDecodesLess) {
   if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
-  std::vector<PlanCase> cases(3);
-  cases[0].name = "b-pyramid, keyint 50, scene cuts";
-  cases[1].name = "open GOP";
-  cases[1].spec.x264_params = "bframes=3:b-pyramid=normal:keyint=24:open-gop=1";
-  cases[2].name = "29.97 fps, many references";
-  cases[2].spec.x264_params = "bframes=5:b-pyramid=strict:ref=6:keyint=40";
-  cases[2].spec.fps = {30000, 1001};
+  const std::vector<PlanCase> cases = fast_mode_cases();
   test::TempDir dir;
   int64_t decoded = 0, decoded_snapped = 0;
   for (const PlanCase& c : cases) {
@@ -707,13 +710,7 @@ TEST(VideoSkipPlan, FastSnapToAnchorsKeepsFrameNumbersAndDecodesLess) {
 // the same frames, numbers and hashes as with the probe.
 TEST(VideoSkipPlan, FastModeWithoutTheProbeGivesTheProbedFrames) {
   if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
-  std::vector<PlanCase> cases(3);
-  cases[0].name = "b-pyramid, keyint 50, scene cuts";
-  cases[1].name = "open GOP";
-  cases[1].spec.x264_params = "bframes=3:b-pyramid=normal:keyint=24:open-gop=1";
-  cases[2].name = "29.97 fps, many references";
-  cases[2].spec.x264_params = "bframes=5:b-pyramid=strict:ref=6:keyint=40";
-  cases[2].spec.fps = {30000, 1001};
+  const std::vector<PlanCase> cases = fast_mode_cases();
   test::TempDir dir;
   for (const PlanCase& c : cases) {
     const std::string path = dir.file("probe." + c.spec.container);
