@@ -193,7 +193,6 @@ class VideoReader::Impl {
   int64_t packets_sent_ = 0;
   int64_t frames_decoded_ = 0;
   bool use_plan_ = false;
-  bool probed_ = false;  // avformat_find_stream_info ran
 
  private:
   Status open_decoder();
@@ -251,6 +250,7 @@ class VideoReader::Impl {
   int64_t last_number_ = -1;
   int64_t frames_planned_ = 0;
   int reorder_depth_ = 0;  // frames the decoder must hold back to put them out in order
+  bool probed_ = false;    // avformat_find_stream_info ran
   bool plan_cut_at_limit_ = false;
 };
 
@@ -284,8 +284,7 @@ Status VideoReader::Impl::open() {
                                 std::to_string(options_.max_pixels));
     }
   }
-  const bool shortcut = header_suffices_for_fast_plan();
-  if (!shortcut) IMPRINT_RETURN_IF_ERROR(probe_streams());
+  if (!header_suffices_for_fast_plan()) IMPRINT_RETURN_IF_ERROR(probe_streams());
   IMPRINT_RETURN_IF_ERROR(read_stream_info());
   const AVCodecParameters* par = fmt->streams[stream_]->codecpar;
   const bool plan_codec = par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC;
@@ -471,19 +470,6 @@ void VideoReader::Impl::build_plan() {
   }
   std::sort(order.begin(), order.end(),
             [&](int64_t a, int64_t b) { return plan[a].pts < plan[b].pts; });
-  // A frame decoded i-th (among those shown) and shown r-th follows at least i - r frames shown
-  // after it: the decoder must hold that many back.
-  int64_t depth = 0;
-  {
-    int64_t shown = 0;
-    std::vector<int64_t> rank_of(plan.size(), -1);
-    for (int64_t rank = 0; rank < int64_t(order.size()); ++rank) rank_of[order[rank]] = rank;
-    for (int64_t i = 0; i < int64_t(plan.size()); ++i) {
-      if (rank_of[i] < 0) continue;
-      depth = std::max(depth, shown++ - rank_of[i]);
-    }
-  }
-  if (depth > 16) return;  // more than H.264 or HEVC allow: something is off
   std::unordered_map<int64_t, int64_t> frame_of_pts;
   for (int64_t rank = 0; rank < int64_t(order.size()); ++rank) {
     PlannedPacket& p = plan[order[rank]];
@@ -492,6 +478,15 @@ void VideoReader::Impl::build_plan() {
     p.sampled = rank % info_.frame_mod == 0 && !over_limits(rank);
     if (over_limits(rank)) plan_cut_at_limit_ = true;
   }
+  // A frame decoded i-th (among those shown) and shown r-th follows at least i - r frames shown
+  // after it: the decoder must hold that many back. Only a decoder opened without the probe is
+  // given it (open_decoder), and only then does a depth past what H.264 or HEVC allow refuse the
+  // plan (something is off; open() then probes).
+  int64_t depth = 0, shown = 0;
+  for (const PlannedPacket& p : plan) {
+    if (p.frame >= 0) depth = std::max(depth, shown++ - p.frame);
+  }
+  if (!probed_ && depth > 16) return;
   mark_anchors(plan);
   // At most half the sampling interval back, so that a stand-in never passes the sample before,
   // and at most 0.2 s.
