@@ -153,8 +153,8 @@ Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes, const De
   in.fingerprints.push_back(WorkFingerprint::pdq(fp.pdq.hash, fp.pdq.quality));
   in.fingerprints.push_back(
       local_features_fingerprint(extract_local_features(*image, work_feature_options())));
+  // Every crop, weak ones too: a soft work's crops are searched only by verified region matches.
   for (const RegionHash& r : hash_regions(*image, aspect_crops(image->width, image->height))) {
-    if (r.quality < kPdqMinUsefulQuality) continue;
     WorkFingerprint f = WorkFingerprint::pdq(r.hash, r.quality);
     f.kind = kCropPdqKind;
     in.fingerprints.push_back(std::move(f));
@@ -417,6 +417,8 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
   std::vector<std::pair<int64_t, LocalFeatures>> new_features;  // and to add
   std::vector<PdqHash> new_crops;                               // and centre crops' hashes
   std::vector<int64_t> new_crop_works;
+  std::vector<PdqHash> new_weak;                                // and weak whole or crop hashes
+  std::vector<int64_t> new_weak_works;
   FrameIndexUpdate frame_update;                                // video frames
   size_t ok_count = 0;
   for (const WorkInput& in : inputs) {
@@ -503,9 +505,13 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     if (m.features) {
       if (replaced_pk) replaced_works.push_back(replaced_pk);
       for (const WorkFingerprint& f : in.fingerprints) {
-        if (f.kind == kCropPdqKind) {
+        if (f.kind == kCropPdqKind && f.quality >= kPdqMinUsefulQuality) {
           new_crops.push_back(PdqHash::from_bytes(f.data.data()));  // 32 bytes: validated
           new_crop_works.push_back(w.pk);
+        } else if (f.kind == kCropPdqKind ||
+                   (f.kind == kPdqKind && f.quality < kPdqMinUsefulQuality)) {
+          new_weak.push_back(PdqHash::from_bytes(f.data.data()));
+          new_weak_works.push_back(w.pk);
         }
         if (f.kind != kLocalFeaturesKind) continue;
         Result<LocalFeatures> lf = decode_local_features(f.data);  // validated above
@@ -540,6 +546,8 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     for (const auto& [pk, lf] : new_features) m.features->add(pk, lf);
     m.crops->remove(replaced_works);
     m.crops->add(new_crops, new_crop_works);
+    m.weak_regions->remove(replaced_works);
+    m.weak_regions->add(new_weak, new_weak_works);
   }
   if (m.video) m.video->apply(frame_update);
   m.generation = gen;
@@ -591,6 +599,7 @@ Status Catalog::remove_work(const std::string& id) {
   m.pdq->remove(labels);
   if (m.features) m.features->remove(pk);
   if (m.crops) m.crops->remove(std::vector<int64_t>{pk});
+  if (m.weak_regions) m.weak_regions->remove(std::vector<int64_t>{pk});
   if (m.video) m.video->remove_work(pk);
   m.generation = gen;
   m.index_dirty = true;

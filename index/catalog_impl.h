@@ -39,8 +39,11 @@ class Catalog::Impl {
   // The second stage's local features by work; null when CatalogOptions::second_stage is off.
   // Rebuilt from the database at open (feature_store.cc), updated after commits like pdq.
   std::unique_ptr<FeatureIndex> features;
-  // With it, the PDQ hashes of works' centre crops (kCropPdqKind), labelled by work pk.
+  // With it, the PDQ hashes of works' centre crops (kCropPdqKind) of at least
+  // kPdqMinUsefulQuality, and the weaker crop and whole-work hashes, labelled by work pk. Weak
+  // hashes are searched only for candidates that the layout check then verifies (region_match.cc).
   std::unique_ptr<FingerprintIndex> crops;
+  std::unique_ptr<FingerprintIndex> weak_regions;
   // Video works' frames, apart from `pdq` (video_index.h); loaded at open, updated after commits
   // like pdq, saved with it as frames.index.
   std::unique_ptr<VideoFrameIndex> video;
@@ -61,6 +64,10 @@ class Catalog::Impl {
   // The second stage on one query's features and picture regions, under a shared index lock
   // (feature_store.cc); regions match registered PDQ hashes within match_distance.
   std::vector<LocalMatch> second_stage(const LocalFeatures& query, int match_distance) const;
+  // The query's picture regions against the works' whole and crop hashes (region_match.cc);
+  // index_mu held shared.
+  void match_regions(const LocalFeatures& query, int match_distance,
+                     std::vector<LocalMatch>* out) const;
   Status add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,
                       std::span<const int64_t> work_pks);
 };

@@ -354,6 +354,11 @@ std::pair<uint32_t, uint32_t> FeatureIndex::work_features(uint32_t slot) const {
 uint32_t FeatureIndex::feature_work(uint32_t feature) const { return slot_of_[feature]; }
 const FeatureIndex::WorkInfo& FeatureIndex::work(uint32_t slot) const { return slots_[slot].info; }
 
+const FeatureIndex::WorkInfo* FeatureIndex::find_work(int64_t work_pk) const {
+  auto it = slot_of_work_.find(work_pk);
+  return it == slot_of_work_.end() ? nullptr : &slots_[it->second].info;
+}
+
 size_t FeatureIndex::memory_bytes() const {
   size_t bytes = 0;
   for (const Slot& s : slots_) bytes += s.info.thumbnail.pixels.capacity();

@@ -88,6 +88,8 @@ class FeatureIndex {
   // Index into works(): stable until the next add or remove.
   uint32_t feature_work(uint32_t feature) const;
   const WorkInfo& work(uint32_t slot) const;
+  // The work with this catalog pk, or null when it has no features indexed.
+  const WorkInfo* find_work(int64_t work_pk) const;
 
   size_t live_works() const { return live_works_; }
   size_t live_features() const { return live_features_; }

@@ -22,10 +22,11 @@ WorkFingerprint local_features_fingerprint(const LocalFeatures& features) {
 Status Catalog::Impl::load_feature_index() {
   auto index = std::make_unique<FeatureIndex>();
   std::unique_ptr<FingerprintIndex> crop_index = make_index(IndexKind::kMih);
+  std::unique_ptr<FingerprintIndex> weak_index = make_index(IndexKind::kMih);
   {
     std::lock_guard<std::mutex> lk(rdb_mu);
     Result<detail::Statement> s = rdb.prepare(
-        "SELECT work_pk, data FROM fingerprints WHERE kind = ? ORDER BY pk");
+        "SELECT work_pk, data, quality FROM fingerprints WHERE kind = ? ORDER BY pk");
     if (!s.ok()) return s.status();
     s->bind(1, std::string(kLocalFeaturesKind));
     Status st;
@@ -38,23 +39,32 @@ Status Catalog::Impl::load_feature_index() {
     }
     IMPRINT_RETURN_IF_ERROR(st);
     index->end_bulk();
-    s->reset();
-    s->bind(1, std::string(kCropPdqKind));
-    std::vector<PdqHash> hashes;
-    std::vector<int64_t> works;
-    while (s->step(&st)) {
-      if (s->blob_size(1) != 32) {
-        return corruption("work #" + std::to_string(s->int64(0)) + ": crop hash is not 32 bytes");
+    // Crop hashes by quality; whole-work hashes too weak for the PDQ index join the weak ones.
+    std::vector<PdqHash> hashes[2];
+    std::vector<int64_t> works[2];
+    for (const char* kind : {kCropPdqKind, kPdqKind}) {
+      s->reset();
+      s->bind(1, std::string(kind));
+      const bool crop = kind == kCropPdqKind;
+      while (s->step(&st)) {
+        if (s->blob_size(1) != 32) {
+          return corruption("work #" + std::to_string(s->int64(0)) + ": " + kind +
+                            " hash is not 32 bytes");
+        }
+        const bool strong = s->int64(2) >= kPdqMinUsefulQuality;
+        if (!crop && strong) continue;  // in the PDQ index
+        hashes[strong].push_back(PdqHash::from_bytes(s->blob_data(1)));
+        works[strong].push_back(s->int64(0));
       }
-      hashes.push_back(PdqHash::from_bytes(s->blob_data(1)));
-      works.push_back(s->int64(0));
+      IMPRINT_RETURN_IF_ERROR(st);
     }
-    IMPRINT_RETURN_IF_ERROR(st);
-    crop_index->add(hashes, works);
+    crop_index->add(hashes[1], works[1]);
+    weak_index->add(hashes[0], works[0]);
   }
   std::unique_lock<std::shared_mutex> ilk(index_mu);
   features = std::move(index);
   crops = std::move(crop_index);
+  weak_regions = std::move(weak_index);
   return Status::Ok();
 }
 
@@ -63,41 +73,7 @@ std::vector<LocalMatch> Catalog::Impl::second_stage(const LocalFeatures& query,
   std::shared_lock<std::shared_mutex> lk(index_mu);
   if (!features) return {};
   std::vector<LocalMatch> out = match_local_features(*features, query, options.second_stage_options);
-  // Picture regions of the query, hashed alone, against the works' PDQ hashes (a whole work shown
-  // inside something larger is the work resized) and their centre crops' (a collage cell or a
-  // thumbnail shows it cut to its frame). The whole query is the last region and is searched
-  // among the crops only: the first stage has searched it among the works. Only matches count
-  // (no review band): a region is one of several guesses, and its near misses are chance.
-  std::vector<PdqHash> hashes;
-  std::vector<const RegionHash*> of;
-  for (const RegionHash& r : query.regions) {
-    if (r.quality < kPdqMinUsefulQuality) continue;
-    hashes.push_back(r.hash);
-    of.push_back(&r);
-  }
-  if (hashes.empty()) return out;
-  auto add = [&](const RegionHash& r, int64_t work_pk, int distance, bool cropped) {
-    LocalMatch m;
-    m.work_pk = work_pk;
-    m.found = cropped ? LocalMatch::Found::kCroppedPicture : LocalMatch::Found::kWholePicture;
-    m.distance = distance;
-    m.score = score_for_distance(distance);
-    m.region.query_box = {r.x, r.y, r.width, r.height};
-    m.region.work_corners = {QueryPoint{double(r.x), double(r.y)},
-                             QueryPoint{double(r.x + r.width), double(r.y)},
-                             QueryPoint{double(r.x + r.width), double(r.y + r.height)},
-                             QueryPoint{double(r.x), double(r.y + r.height)}};
-    out.push_back(m);
-  };
-  const RegionHash* whole = &query.regions.back();
-  const auto in_works = pdq->search_radius(hashes, match_distance);
-  const auto in_crops = crops->search_radius(hashes, match_distance);
-  for (size_t i = 0; i < hashes.size(); ++i) {
-    if (of[i] != whole) {
-      for (const Neighbor& n : in_works[i]) add(*of[i], work_of[size_t(n.label)], n.distance, false);
-    }
-    for (const Neighbor& n : in_crops[i]) add(*of[i], n.label, n.distance, true);
-  }
+  match_regions(query, match_distance, &out);
   return out;
 }
 

@@ -23,9 +23,11 @@ struct Projection {
 
 // Correlation of detail between the work thumbnail (grey, the work's ww x wh pixels area-averaged
 // to its size) and the query thumbnail warped back by h, over the thumbnail cells that fall inside
-// the query. -2 when fewer than min_cells do.
+// the query (or, given `within`, inside that rectangle of query pixels). -2 when fewer than
+// min_cells do.
 double layout_similarity(const Image& work_thumb, int ww, int wh, const Projection& h,
-                         const LocalFeatures& query, int min_cells);
+                         const LocalFeatures& query, int min_cells,
+                         const PixelRect* within = nullptr);
 
 // The highest correlation of detail of the thumbnail with itself shifted by at least a quarter of
 // its width or height, over overlaps of at least half of it. Near 0 for photos; 0.5-0.9 for

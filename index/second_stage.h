@@ -80,6 +80,19 @@ struct SecondStageOptions {
   // Descriptor distance for a guided pair: looser than descriptor_radius, since the position
   // and orientation already have to agree.
   int guided_distance = 80;
+  // Verified picture regions (index/region_match.cc). A picture region of the query (or the
+  // whole query) whose PDQ hash lies within region_radius of one of a work's hashes, whole or
+  // centre crop, of any quality, is a candidate: soft photos (mist, bokeh, grain) hash weakly and
+  // drift 30-60 bits under a re-encode, yet keep their layout. The candidate matches when the
+  // layout check of the work, framed as the region's aspect says (whole or centre crop), against
+  // the region reaches region_min_similarity and beats the work's self-similarity by
+  // region_self_margin. 47 keeps the search sub-linear (MIH probes 2-bit neighbourhoods of its
+  // 16-bit slots). On the robustness benchmark true regions correlate at 0.9-0.99 and the best
+  // unrelated region (another cut of the same photo) at 0.6.
+  int region_radius = 47;
+  int region_candidates = 8;  // nearest works verified per region
+  double region_min_similarity = 0.75;
+  double region_self_margin = 0.1;
 };
 
 struct LocalMatch {
@@ -91,8 +104,9 @@ struct LocalMatch {
   double self_similarity = 0;  // the work's (layout_check.h)
   double score = 0;
   MatchRegion region;
-  // What found it: the local features, or a picture region's PDQ hash (feature_store.cc) that
-  // holds the whole work or one of its centre crops, at `distance`.
+  // What found it: the local features, or a picture region's PDQ hash (region_match.cc) that
+  // holds the whole work or one of its centre crops, at `distance` (verified by the layout check
+  // when `similarity` is set).
   enum class Found { kLocalFeatures, kWholePicture, kCroppedPicture };
   Found found = Found::kLocalFeatures;
   int distance = -1;

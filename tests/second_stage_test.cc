@@ -216,6 +216,68 @@ TEST_F(SecondStageTest, CollageCellCutToItsFrameIsFoundThroughTheWorksCentreCrop
   }
 }
 
+// A picture so soft and faint that PDQ rates every hash of it, whole or cropped, below
+// kPdqMinUsefulQuality: a misty photo, a bokeh, a pale watercolour.
+cv::Mat faint_picture(int width, int height, uint32_t seed) {
+  cv::Mat m = test::mat_of(test::synthetic_photo(width, height, seed));
+  cv::GaussianBlur(m, m, cv::Size(0, 0), 8);
+  m.convertTo(m, CV_8UC3, 0.12, 112);
+  return m;
+}
+
+// A 2 x 2 collage of 592 x 442 cells, `cell` (cut to 4:3 from its centre) at the bottom right.
+Image collage_with(const cv::Mat& picture) {
+  cv::Mat collage(900, 1200, CV_8UC3, cv::Scalar(255, 255, 255));
+  const double s = std::max(592.0 / picture.cols, 442.0 / picture.rows);
+  cv::Mat scaled;
+  cv::resize(picture, scaled, cv::Size(), s, s, cv::INTER_AREA);
+  scaled(cv::Rect((scaled.cols - 592) / 2, (scaled.rows - 442) / 2, 592, 442))
+      .copyTo(collage(cv::Rect(604, 454, 592, 442)));
+  for (int k = 0; k < 3; ++k) {
+    test::mat_of(test::synthetic_photo(592, 442, 800 + k)).copyTo(
+        collage(cv::Rect((k % 2) * 600 + 4, (k / 2) * 450 + 4, 592, 442)));
+  }
+  return test::image_of(collage);
+}
+
+TEST_F(SecondStageTest, FaintPictureInACollageIsFoundByItsLayoutAndOthersAreNot) {
+  // Left half registered; the right half of the same picture is the hard negative.
+  const cv::Mat faint = faint_picture(1600, 600, 91);
+  const cv::Mat left = faint(cv::Rect(0, 0, 800, 600)).clone();
+  const cv::Mat right = faint(cv::Rect(800, 0, 800, 600)).clone();
+  WorkInput wi = *work_input_from_image(test::encode(test::image_of(left), ".png"));
+  wi.work.id = "faint";
+  int weak = 0;
+  for (const WorkFingerprint& f : wi.fingerprints) {
+    if (f.kind == "pdq" || f.kind == kCropPdqKind) {
+      ASSERT_LT(f.quality, kPdqMinUsefulQuality) << f.kind;  // PDQ alone would not act on it
+      ++weak;
+    }
+  }
+  EXPECT_GE(weak, 4);  // the whole work and its centre crops, stored however weak
+  ASSERT_TRUE(catalog->register_works(std::vector{wi})[0].ok());
+  open(true);  // the weak hashes come back from SQLite
+
+  const QueryResult r = query(collage_with(left), true);
+  ASSERT_FALSE(r.matches.empty());
+  const Candidate& c = r.matches[0];
+  EXPECT_EQ(c.work.id, "faint");
+  EXPECT_EQ(c.method, kPictureRegionMethod);
+  EXPECT_EQ(c.decision, MatchDecision::kFlag);
+  ASSERT_TRUE(c.region.has_value());
+  EXPECT_NEAR(c.region->query_box.x, 604, 8);
+  EXPECT_NEAR(c.region->query_box.y, 454, 8);
+  // The part of the work shown: its centre 4:3 crop, the full 800 x 600.
+  EXPECT_NEAR(c.region->work_box.width, 800, 2);
+
+  // The other half of the same picture, and another faint picture, in the same cell: not it.
+  for (const cv::Mat& other : {right, faint_picture(800, 600, 92)}) {
+    for (const Candidate& m : query(collage_with(other)).matches) {
+      EXPECT_FALSE(m.work.id == "faint" && m.decision == MatchDecision::kFlag) << m.score;
+    }
+  }
+}
+
 TEST_F(SecondStageTest, UnrelatedImagesAndOtherRegionsOfTheSamePictureAreNotFlagged) {
   for (const Image& img : {test::synthetic_photo(800, 600, 4242), hard_negative}) {
     const QueryResult r = query(img);

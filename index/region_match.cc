@@ -1,0 +1,132 @@
+// Picture regions of a query against the works' PDQ hashes: the second stage's way to copies that
+// show a work whole inside something larger (a screenshot, a picture pasted into another) or cut
+// to a frame (a collage cell, a thumbnail), whatever the work's texture.
+//
+// Each region (picture_regions.h; the whole query is the last) is hashed alone. Two ways lead
+// from its hash to a match:
+//   - strict: a region hash of useful quality within match_distance of a work's whole hash or of
+//     a centre crop's of useful quality, as the first stage would accept a whole image. The whole
+//     query is not searched among whole works this way: the first stage has done that.
+//   - verified: any other work hash within region_radius (whole or crop, of any quality) makes
+//     the work a candidate, and the layout check decides. The work's thumbnail, framed as the
+//     region's aspect says (whole, or the centre crop nearest in aspect), is compared with the
+//     query's thumbnail inside the region; the match stands when the correlation of detail
+//     reaches region_min_similarity and beats the work's own self-similarity by
+//     region_self_margin, so repeated patterns do not align by chance. Soft photos hash weakly
+//     and their hashes drift tens of bits under a re-encode, but their layout stays.
+// Only matches are reported (no review band): a region is one of several guesses, and its near
+// misses are chance.
+#include <algorithm>
+#include <cmath>
+
+#include "catalog_impl.h"
+#include "layout_check.h"
+
+namespace imprint {
+namespace {
+
+MatchRegion region_of(const RegionHash& r) {
+  MatchRegion m;
+  m.query_box = {r.x, r.y, r.width, r.height};
+  m.work_corners = {QueryPoint{double(r.x), double(r.y)},
+                    QueryPoint{double(r.x + r.width), double(r.y)},
+                    QueryPoint{double(r.x + r.width), double(r.y + r.height)},
+                    QueryPoint{double(r.x), double(r.y + r.height)}};
+  return m;
+}
+
+// The part of a ww x wh work that a region of this aspect shows: the whole work, or the centre
+// crop (aspect_crops) nearest in aspect.
+struct Framing {
+  PixelRect rect;
+  bool cropped = false;
+};
+
+Framing framing_for(int ww, int wh, int region_w, int region_h) {
+  const double want = std::log(double(region_w) / region_h);
+  Framing best{{0, 0, ww, wh}, false};
+  double best_gap = std::abs(std::log(double(ww) / wh) - want);
+  for (const PixelRect& c : aspect_crops(ww, wh)) {
+    const double gap = std::abs(std::log(double(c.width) / c.height) - want);
+    if (gap < best_gap) {
+      best_gap = gap;
+      best = {c, true};
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+void Catalog::Impl::match_regions(const LocalFeatures& query, int match_distance,
+                                  std::vector<LocalMatch>* out) const {
+  const SecondStageOptions& o = options.second_stage_options;
+  if (query.regions.empty() || !pdq || !crops || !weak_regions) return;
+  std::vector<PdqHash> hashes;
+  for (const RegionHash& r : query.regions) hashes.push_back(r.hash);
+  const size_t whole = hashes.size() - 1;
+  const int radius = std::max(match_distance, o.region_radius);
+  const auto in_works = pdq->search_radius(hashes, radius);
+  const auto in_crops = crops->search_radius(hashes, radius);
+  const auto in_weak = weak_regions->search_radius(hashes, radius);
+
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    const RegionHash& r = query.regions[i];
+    if (r.width <= 0 || r.height <= 0) continue;
+    const bool useful = r.quality >= kPdqMinUsefulQuality;
+    std::vector<int64_t> strict;
+    std::vector<std::pair<int, int64_t>> candidates;  // distance, work pk
+    auto take = [&](int64_t work_pk, int distance, bool cropped, bool may_be_strict) {
+      if (!(useful && may_be_strict && distance <= match_distance)) {
+        candidates.emplace_back(distance, work_pk);
+        return;
+      }
+      LocalMatch m;
+      m.work_pk = work_pk;
+      m.found = cropped ? LocalMatch::Found::kCroppedPicture : LocalMatch::Found::kWholePicture;
+      m.distance = distance;
+      m.score = score_for_distance(distance);
+      m.region = region_of(r);
+      out->push_back(m);
+      strict.push_back(work_pk);
+    };
+    for (const Neighbor& n : in_works[i])
+      take(work_of[size_t(n.label)], n.distance, false, i != whole);
+    for (const Neighbor& n : in_crops[i]) take(n.label, n.distance, true, true);
+    for (const Neighbor& n : in_weak[i]) take(n.label, n.distance, true, false);
+
+    // Verified: the nearest few works not already matched, each once.
+    std::sort(candidates.begin(), candidates.end());
+    int verified = 0;
+    std::vector<int64_t> seen = strict;
+    for (const auto& [distance, work_pk] : candidates) {
+      if (verified >= o.region_candidates) break;
+      if (std::find(seen.begin(), seen.end(), work_pk) != seen.end()) continue;
+      seen.push_back(work_pk);
+      const FeatureIndex::WorkInfo* w = features->find_work(work_pk);
+      if (!w || w->width <= 0 || w->height <= 0) continue;
+      ++verified;
+      const Framing f = framing_for(w->width, w->height, r.width, r.height);
+      const double sx = double(r.width) / f.rect.width, sy = double(r.height) / f.rect.height;
+      const Projection p{{sx, 0, r.x - f.rect.x * sx, 0, sy, r.y - f.rect.y * sy, 0, 0, 1}};
+      const PixelRect within{r.x, r.y, r.width, r.height};
+      const double sim = layout_similarity(w->thumbnail, w->width, w->height, p, query,
+                                           o.min_similar_cells, &within);
+      if (sim < o.region_min_similarity || sim < w->self_similarity + o.region_self_margin)
+        continue;
+      LocalMatch m;
+      m.work_pk = work_pk;
+      m.found = f.cropped ? LocalMatch::Found::kCroppedPicture : LocalMatch::Found::kWholePicture;
+      m.distance = distance;
+      m.similarity = sim;
+      m.self_similarity = w->self_similarity;
+      // 0.5 (the match line) at region_min_similarity, 1 at a perfect correlation.
+      m.score = std::min(1.0, 0.5 + 0.5 * (sim - o.region_min_similarity) /
+                                        std::max(1e-6, 1 - o.region_min_similarity));
+      m.region = region_of(r);
+      out->push_back(m);
+    }
+  }
+}
+
+}  // namespace imprint
