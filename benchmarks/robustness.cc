@@ -479,6 +479,10 @@ int main(int argc, char** argv) {
   const std::vector<SourcePhoto> photos = load_source_photos();
   const Corpus corpus = build_corpus(photos, a.works, a.distractors);
   std::vector<TransformFamily> families = transform_families();
+  // Each family's place in the full list seeds its queries, so a --families run makes the same
+  // queries as the full run.
+  std::map<std::string, uint64_t> family_seed;
+  for (size_t f = 0; f < families.size(); ++f) family_seed[families[f].name] = f;
   if (!a.families.empty()) {
     std::erase_if(families, [&](const TransformFamily& f) { return f.name.find(a.families) == std::string::npos; });
   }
@@ -575,7 +579,7 @@ int main(int argc, char** argv) {
     rec.truth = positive ? int(i) : -1;
     rec.hard = p.hard;
     TransformContext ctx;
-    ctx.seed = uint64_t(f) * 1000003ull + i * 7919ull + 1;
+    ctx.seed = family_seed.at(families[f].name) * 1000003ull + i * 7919ull + 1;
     ctx.fillers = &fillers;
     const std::vector<uint8_t> bytes = families[f].apply(p.image, ctx);
 

@@ -5,10 +5,11 @@
 //   1. every query descriptor looks up its nearest registered features (FeatureIndex);
 //   2. each work collects the query descriptors that found one of its features (votes), one
 //      feature per query descriptor and one query descriptor per feature;
-//   3. the works with the most votes are verified: the votes must agree on one rotation (ORB
-//      gives each keypoint an orientation) and then on one plane projection (RANSAC homography
-//      from the work's keypoints to the query's), sane enough to be a picture of a picture:
-//      not mirrored, not folded, scaled between 1/16 and 16, not sheared past 4:1;
+//   3. the works with the most votes (weighted by descriptor closeness) are verified: the votes
+//      must agree on one rotation (ORB gives each keypoint an orientation) and then on one plane
+//      projection (RANSAC homography from the work's keypoints to the query's), sane enough to
+//      be a picture of a picture: not mirrored, not folded, scaled between 1/16 and 16, not
+//      sheared past 4:1;
 //   4. the work's 32x32 thumbnail is compared with the query warped back by that projection
 //      (zero-mean normalised correlation): repeated structures (tiles, stripes, lettering) give
 //      consistent geometry between unrelated images, but not the same picture;
@@ -61,7 +62,7 @@ struct SecondStageOptions {
   int descriptor_radius = 64;
   int neighbours = 3;  // nearest registered features kept per query descriptor
   int checks = 512;    // descriptors scanned per query descriptor in the index
-  int works_verified = 8;       // works with the most votes that get geometric verification
+  int works_verified = 8;       // works with the most (weighted) votes that get verified
   int min_correspondences = 8;  // fewer votes: not verified
   // Inliers at which the score reaches 0.5, the match threshold.
   int match_inliers = 16;
