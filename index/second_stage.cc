@@ -313,6 +313,19 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
         out->inliers = n;
       }
     }
+    // Chance: the same count with the work moved by a quarter of its size under the projection.
+    // Where the work is a texture that repeats (cloud, foliage, grain), shifted copies of it also
+    // find features where they expect them, and a projection onto a neighbouring part of the
+    // same photo counts as many; only what the true alignment adds over that is evidence.
+    if (o.chance_shifts) {
+      const double dx = 0.25 * w.width, dy = 0.25 * w.height;
+      for (const auto& [tx, ty] : {std::pair{dx, 0.0}, {-dx, 0.0}, {0.0, dy}, {0.0, -dy}}) {
+        const cv::Matx33d shifted = h * cv::Matx33d(1, 0, tx, 0, 1, ty, 0, 0, 1);
+        const int n = int(
+            guided_matches(index, slot, q, grid, shifted, threshold, o.guided_distance).size());
+        out->chance_inliers = std::max(out->chance_inliers, n);
+      }
+    }
   }
   Projection p;
   for (int i = 0; i < 9; ++i) p.m[i] = h(i / 3, i % 3);
@@ -373,8 +386,9 @@ std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const Lo
     LocalMatch m;
     m.work_pk = index.work(slot).pk;
     if (!verify(index, query, by_work[slot], o, &m) || m.inliers < o.min_inliers) continue;
-    m.score = score_for_evidence(local_evidence(m.inliers, m.similarity, o.min_similarity),
-                                 o.match_inliers);
+    m.score = score_for_evidence(
+        local_evidence(std::max(0, m.inliers - m.chance_inliers), m.similarity, o.min_similarity),
+        o.match_inliers);
     out.push_back(m);
   }
   std::sort(out.begin(), out.end(), [](const LocalMatch& a, const LocalMatch& b) {

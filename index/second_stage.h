@@ -81,6 +81,10 @@ struct SecondStageOptions {
   // Descriptor distance for a guided pair: looser than descriptor_radius, since the position
   // and orientation already have to agree.
   int guided_distance = 80;
+  // After guided matching, the count is repeated with the work shifted by a quarter of its size
+  // four ways, and the best of those (what a repeating texture gives any alignment) is taken off
+  // the inliers before scoring (second_stage.cc). Needs guided_rounds.
+  bool chance_shifts = true;
   // Verified picture regions (index/region_match.cc). A picture region of the query (or the
   // whole query) whose PDQ hash lies within region_radius of one of a work's hashes, whole or
   // centre crop, of any quality, is a candidate: soft photos (mist, bokeh, grain) hash weakly and
@@ -101,6 +105,7 @@ struct LocalMatch {
   int votes = 0;    // correspondences that went into verification
   int ransac_inliers = 0;  // of the votes, consistent with the first projection
   int inliers = 0;  // work features found where the final projection puts them
+  int chance_inliers = 0;  // the most found with the work shifted (chance_shifts)
   double similarity = 0;  // the photometric check's correlation, -2 when it could not be made
   double self_similarity = 0;  // the work's (layout_check.h)
   double score = 0;

@@ -170,6 +170,46 @@ TEST_F(SecondStageTest, GuidedMatchingFindsMoreOfTheWorkInACopyAndNotInUnrelated
   }
 }
 
+// A texture without landmarks, as cloud, foliage or grain: band-limited noise, grey.
+cv::Mat texture(int width, int height, uint32_t seed) {
+  cv::Mat n(height, width, CV_32FC1);
+  cv::RNG rng(seed);
+  rng.fill(n, cv::RNG::NORMAL, 0, 1);
+  cv::GaussianBlur(n, n, cv::Size(0, 0), 3);
+  cv::normalize(n, n, 0, 255, cv::NORM_MINMAX);
+  cv::Mat grey, bgr;
+  n.convertTo(grey, CV_8U);
+  cv::cvtColor(grey, bgr, cv::COLOR_GRAY2BGR);
+  return bgr;
+}
+
+TEST(SecondStageChance, ATextureIsFoundInItsCopyAndNotInAnotherPartOfTheSameTexture) {
+  // The left part of a texture is registered; the right part, the same texture elsewhere, is
+  // not. Both are queried turned by 15 degrees. The copy is found, and the alignments shifted by
+  // a quarter of the work (chance_inliers) find next to nothing of this non-repeating texture;
+  // the other part of the same texture is not flagged.
+  const cv::Mat t = texture(1400, 500, 7);
+  FeatureIndex index;
+  index.add(1, extract_local_features(test::image_of(t(cv::Rect(0, 0, 640, 500)).clone()),
+                                      work_feature_options()));
+  auto turned = [&](int x) {
+    cv::Mat part = t(cv::Rect(x, 0, 640, 500)).clone(), out;
+    cv::warpAffine(part, out, cv::getRotationMatrix2D(cv::Point2f(320, 250), 15, 1.0),
+                   part.size());
+    return extract_local_features(*decode_image(test::encode(test::image_of(out), ".jpg", 85)),
+                                  query_feature_options());
+  };
+  const SecondStageOptions o;
+  const std::vector<LocalMatch> copy = match_local_features(index, turned(0), o);
+  ASSERT_FALSE(copy.empty());
+  EXPECT_EQ(copy[0].work_pk, 1);
+  EXPECT_GE(copy[0].score, 0.5);
+  EXPECT_LT(copy[0].chance_inliers, copy[0].inliers / 2);
+  for (const LocalMatch& m : match_local_features(index, turned(760), o)) {
+    EXPECT_LT(m.score, 0.5) << m.inliers << " inliers, " << m.chance_inliers << " by chance";
+  }
+}
+
 TEST_F(SecondStageTest, CollageCellCutToItsFrameIsFoundThroughTheWorksCentreCrop) {
   // A 2:1 panorama is registered, then shown in a 2 x 2 collage whose 592 x 442 cell cuts it to
   // 4:3, as collage tools do. Local features would find this one too; soft pictures (mist,
