@@ -294,15 +294,18 @@ TEST_F(SecondStageTest, FaintPictureInACollageIsFoundByItsLayoutAndOthersAreNot)
   }
   EXPECT_GE(weak, 4);  // the whole work and its centre crops, stored however weak
   ASSERT_TRUE(catalog->register_works(std::vector{wi})[0].ok());
-  open(true);  // the weak hashes come back from SQLite
-
-  const QueryResult r = query(collage_with(left), true);
-  ASSERT_NO_FATAL_FAILURE(expect_flagged_first(r, "faint", kPictureRegionMethod));
-  const Candidate& c = r.matches[0];
-  EXPECT_NEAR(c.region->query_box.x, 604, 8);
-  EXPECT_NEAR(c.region->query_box.y, 454, 8);
-  // The part of the work shown: its centre 4:3 crop, the full 800 x 600.
-  EXPECT_NEAR(c.region->work_box.width, 800, 2);
+  // Found as soon as it is registered, and again after a reopen, from what SQLite holds.
+  for (const bool reopened : {false, true}) {
+    SCOPED_TRACE(reopened ? "reopened" : "just registered");
+    if (reopened) open(true);
+    const QueryResult r = query(collage_with(left), true);
+    ASSERT_NO_FATAL_FAILURE(expect_flagged_first(r, "faint", kPictureRegionMethod));
+    const Candidate& c = r.matches[0];
+    EXPECT_NEAR(c.region->query_box.x, 604, 8);
+    EXPECT_NEAR(c.region->query_box.y, 454, 8);
+    // The part of the work shown: its centre 4:3 crop, the full 800 x 600.
+    EXPECT_NEAR(c.region->work_box.width, 800, 2);
+  }
 
   // The other half of the same picture, and another faint picture, in the same cell: not it.
   for (const cv::Mat& other : {right, faint_picture(800, 600, 92)}) {
