@@ -337,4 +337,19 @@ std::vector<PixelRect> aspect_crops(int width, int height) {
   return out;
 }
 
+PixelRect nearest_aspect_crop(int width, int height, int region_w, int region_h) {
+  PixelRect best{0, 0, width, height};
+  if (region_w <= 0 || region_h <= 0) return best;
+  const double want = std::log(double(region_w) / region_h);
+  double best_gap = 1e9;
+  for (const PixelRect& r : aspect_crops(width, height)) {
+    const double gap = std::abs(std::log(double(r.width) / r.height) - want);
+    if (gap < best_gap) {
+      best_gap = gap;
+      best = r;
+    }
+  }
+  return best;
+}
+
 }  // namespace imprint

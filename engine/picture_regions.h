@@ -56,4 +56,9 @@ std::vector<RegionHash> hash_regions(const Image& image, const std::vector<Pixel
 // 9:16, where the crop keeps between 40% and 95% of the image.
 std::vector<PixelRect> aspect_crops(int width, int height);
 
+// Of aspect_crops(width, height), the one nearest in aspect (log ratio) to a region_w x region_h
+// picture: the part of the image that such a region shows when it was cut to its frame. The
+// whole image when the region is empty or no crop qualifies.
+PixelRect nearest_aspect_crop(int width, int height, int region_w, int region_h);
+
 }  // namespace imprint

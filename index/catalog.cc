@@ -505,11 +505,11 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     if (m.features) {
       if (replaced_pk) replaced_works.push_back(replaced_pk);
       for (const WorkFingerprint& f : in.fingerprints) {
-        if (f.kind == kCropPdqKind && f.quality >= kPdqMinUsefulQuality) {
+        const RegionIndex to = region_index_for(f.kind, f.quality);
+        if (to == RegionIndex::kCrops) {
           new_crops.push_back(PdqHash::from_bytes(f.data.data()));  // 32 bytes: validated
           new_crop_works.push_back(w.pk);
-        } else if (f.kind == kCropPdqKind ||
-                   (f.kind == kPdqKind && f.quality < kPdqMinUsefulQuality)) {
+        } else if (to == RegionIndex::kWeak) {
           new_weak.push_back(PdqHash::from_bytes(f.data.data()));
           new_weak_works.push_back(w.pk);
         }

@@ -72,6 +72,12 @@ class Catalog::Impl {
                       std::span<const int64_t> work_pks);
 };
 
+// The second-stage hash index a stored fingerprint joins (feature_store.cc): centre crops of
+// useful quality go to `crops`; weaker crops, and whole-work hashes too weak for the PDQ index, to
+// `weak_regions`; anything else to neither.
+enum class RegionIndex { kNone, kCrops, kWeak };
+RegionIndex region_index_for(std::string_view kind, int quality);
+
 // Resets a cached read statement when the lookup is done (see Impl::cached_read).
 class CachedRead {
  public:

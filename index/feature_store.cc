@@ -5,7 +5,6 @@
 // instead of being saved beside it: its rows are already in feature order, decoding them is a
 // copy, and the rebuild is measured in benchmarks/robustness (open time per 10k works).
 #include <algorithm>
-#include <cmath>
 
 #include "catalog_impl.h"
 
@@ -17,6 +16,13 @@ WorkFingerprint local_features_fingerprint(const LocalFeatures& features) {
   f.data = encode_local_features(features);
   f.quality = 100;  // no quality notion: the second stage's own evidence decides
   return f;
+}
+
+RegionIndex region_index_for(std::string_view kind, int quality) {
+  const bool useful = quality >= kPdqMinUsefulQuality;
+  if (kind == kCropPdqKind) return useful ? RegionIndex::kCrops : RegionIndex::kWeak;
+  if (kind == kPdqKind && !useful) return RegionIndex::kWeak;
+  return RegionIndex::kNone;
 }
 
 Status Catalog::Impl::load_feature_index() {
@@ -39,27 +45,26 @@ Status Catalog::Impl::load_feature_index() {
     }
     IMPRINT_RETURN_IF_ERROR(st);
     index->end_bulk();
-    // Crop hashes by quality; whole-work hashes too weak for the PDQ index join the weak ones.
-    std::vector<PdqHash> hashes[2];
-    std::vector<int64_t> works[2];
+    std::vector<PdqHash> crop_hashes, weak_hashes;
+    std::vector<int64_t> crop_works, weak_works;
     for (const char* kind : {kCropPdqKind, kPdqKind}) {
       s->reset();
       s->bind(1, std::string(kind));
-      const bool crop = kind == kCropPdqKind;
       while (s->step(&st)) {
         if (s->blob_size(1) != 32) {
           return corruption("work #" + std::to_string(s->int64(0)) + ": " + kind +
                             " hash is not 32 bytes");
         }
-        const bool strong = s->int64(2) >= kPdqMinUsefulQuality;
-        if (!crop && strong) continue;  // in the PDQ index
-        hashes[strong].push_back(PdqHash::from_bytes(s->blob_data(1)));
-        works[strong].push_back(s->int64(0));
+        const RegionIndex to = region_index_for(kind, int(s->int64(2)));
+        if (to == RegionIndex::kNone) continue;  // in the PDQ index
+        const bool crop = to == RegionIndex::kCrops;
+        (crop ? crop_hashes : weak_hashes).push_back(PdqHash::from_bytes(s->blob_data(1)));
+        (crop ? crop_works : weak_works).push_back(s->int64(0));
       }
       IMPRINT_RETURN_IF_ERROR(st);
     }
-    crop_index->add(hashes[1], works[1]);
-    weak_index->add(hashes[0], works[0]);
+    crop_index->add(crop_hashes, crop_works);
+    weak_index->add(weak_hashes, weak_works);
   }
   std::unique_lock<std::shared_mutex> ilk(index_mu);
   features = std::move(index);
@@ -90,21 +95,11 @@ MatchDecision decide_local_match(const Candidate& c, const MatchOptions& o) {
 
 namespace {
 
-// The work's centre crop (aspect_crops) nearest in aspect to the query region that matched one
-// of them: the part of the work the region shows.
+// The work's centre crop nearest in aspect to the query region that matched one of them: the
+// part of the work the region shows.
 PixelBox centre_crop_like(const Work& w, const PixelBox& shown) {
-  PixelBox best{0, 0, w.width, w.height};
-  if (shown.width <= 0 || shown.height <= 0) return best;
-  const double want = std::log(double(shown.width) / shown.height);
-  double best_gap = 1e9;
-  for (const PixelRect& r : aspect_crops(w.width, w.height)) {
-    const double gap = std::abs(std::log(double(r.width) / r.height) - want);
-    if (gap < best_gap) {
-      best_gap = gap;
-      best = {r.x, r.y, r.width, r.height};
-    }
-  }
-  return best;
+  const PixelRect r = nearest_aspect_crop(w.width, w.height, shown.width, shown.height);
+  return {r.x, r.y, r.width, r.height};
 }
 
 }  // namespace

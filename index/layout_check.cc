@@ -68,20 +68,20 @@ double layout_similarity(const Image& work_thumb, int ww, int wh, const Projecti
   const cv::Matx33d h(hp.m);
   const cv::Mat grid_to_thumb(query_to_thumb * h * grid_to_work);
   const cv::Mat src = mat_of(qt);
-  cv::Mat ones(qt.height, qt.width, CV_8UC1, cv::Scalar(within ? 0 : 255));
+  cv::Mat inside(qt.height, qt.width, CV_8UC1, cv::Scalar(within ? 0 : 255));
   if (within) {
     const double fx = double(qt.width) / q.width, fy = double(qt.height) / q.height;
     const int x0 = std::clamp(int(std::ceil(within->x * fx)), 0, qt.width);
     const int y0 = std::clamp(int(std::ceil(within->y * fy)), 0, qt.height);
     const int x1 = std::clamp(int(std::floor((within->x + within->width) * fx)), x0, qt.width);
     const int y1 = std::clamp(int(std::floor((within->y + within->height) * fy)), y0, qt.height);
-    ones(cv::Rect(x0, y0, x1 - x0, y1 - y0)).setTo(255);
+    inside(cv::Rect(x0, y0, x1 - x0, y1 - y0)).setTo(255);
   }
   cv::Mat warped, mask;
   const cv::Size fine(n * kOver, m * kOver);
   cv::warpPerspective(src, warped, grid_to_thumb, fine, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
                       cv::BORDER_CONSTANT, 0);
-  cv::warpPerspective(ones, mask, grid_to_thumb, fine, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
+  cv::warpPerspective(inside, mask, grid_to_thumb, fine, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
                       cv::BORDER_CONSTANT, 0);
   cv::Mat coarse, coarse_mask, valid;
   cv::resize(warped, coarse, cv::Size(n, m), 0, 0, cv::INTER_AREA);

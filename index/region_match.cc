@@ -44,16 +44,13 @@ struct Framing {
 
 Framing framing_for(int ww, int wh, int region_w, int region_h) {
   const double want = std::log(double(region_w) / region_h);
-  Framing best{{0, 0, ww, wh}, false};
-  double best_gap = std::abs(std::log(double(ww) / wh) - want);
-  for (const PixelRect& c : aspect_crops(ww, wh)) {
-    const double gap = std::abs(std::log(double(c.width) / c.height) - want);
-    if (gap < best_gap) {
-      best_gap = gap;
-      best = {c, true};
-    }
-  }
-  return best;
+  const auto gap = [&](const PixelRect& r) {
+    return std::abs(std::log(double(r.width) / r.height) - want);
+  };
+  const PixelRect whole{0, 0, ww, wh};
+  const PixelRect crop = nearest_aspect_crop(ww, wh, region_w, region_h);
+  if (gap(whole) <= gap(crop)) return {whole, false};  // the whole work wins a tie
+  return {crop, true};
 }
 
 }  // namespace
