@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -154,6 +155,59 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
   test::write_file(dir.file("bad.txt"), std::vector<uint8_t>(bad.begin(), bad.end()));
   run("import-hashes --catalog " + dir.file("cat3") + " " + dir.file("bad.txt"), &rc);
   EXPECT_EQ(rc, 1);
+}
+
+TEST_F(CliCatalog, CorruptJpegsBetweenValidOnesOnOneThreadChangeNothing) {
+  // Truncated JPEGs (cut inside the Huffman tables, and right after the header) placed before and
+  // between valid files: on one thread, register and query must treat every valid file as they do
+  // alone. A thread's decoder used to keep the first error and fail every later JPEG.
+  const std::vector<uint8_t> first = test::encode(test::synthetic_photo(640, 480, 77), ".jpg");
+  fs::create_directories(dir.file("mixed_works"));
+  fs::create_directories(dir.file("mixed_uploads"));
+  for (int i = 0; i < 5; ++i) {
+    const std::string n = std::to_string(i);
+    fs::copy_file(dir.file("works/art" + n + ".png"), dir.file("mixed_works/art" + n + ".png"));
+    fs::copy_file(dir.file("uploads/copy" + n + ".jpg"), dir.file("mixed_uploads/copy" + n + ".jpg"));
+    const size_t cut = i % 2 ? 200 : 400;
+    const std::vector<uint8_t> bad(first.begin(), first.begin() + std::ptrdiff_t(cut));
+    test::write_file(dir.file("mixed_works/art" + n + "_bad.jpg"), bad);  // sorts after artN.png
+    test::write_file(dir.file("mixed_uploads/copy" + n + "_bad.jpg"), bad);
+  }
+  // The registered works as JPEGs too, each after a corrupt one.
+  for (int i = 0; i < 3; ++i) {
+    const Image img = test::synthetic_photo(480, 360, 700 + i);
+    test::write_file(dir.file("mixed_works/jpg" + std::to_string(i) + ".jpg"), test::encode(img, ".jpg", 92));
+    test::write_file(dir.file("mixed_uploads/jpgcopy" + std::to_string(i) + ".jpg"), test::encode(img, ".jpg", 55));
+  }
+  test::write_file(dir.file("mixed_works/a_first_bad.jpg"), std::vector<uint8_t>(first.begin(), first.begin() + 400));
+  test::write_file(dir.file("mixed_uploads/a_first_bad.jpg"), std::vector<uint8_t>(first.begin(), first.begin() + 400));
+
+  int rc = 0;
+  const auto reg = json_lines(run("register --threads 1 --catalog " + cat + " " + dir.file("mixed_works"), &rc));
+  EXPECT_EQ(rc, 1);  // the corrupt files failed...
+  std::set<std::string> ids;
+  for (const auto& r : reg) ids.insert(r["work_id"].get<std::string>());
+  // ...and every valid one registered.
+  EXPECT_EQ(ids, (std::set<std::string>{"art0", "art1", "art2", "art3", "art4", "jpg0", "jpg1", "jpg2"}));
+  const std::vector<uint8_t> err = test::read_all(dir.file("err.txt"));
+  const std::string err_text(err.begin(), err.end());
+  EXPECT_NE(err_text.find("8 registered, 6 failed"), std::string::npos) << err_text;
+
+  for (const std::string mode : {"exact", "fast"}) {
+    SCOPED_TRACE(mode);
+    const auto q = json_lines(run("query --threads 1 --mode " + mode + " --json --catalog " + cat + " " +
+                                  dir.file("mixed_uploads"), &rc));
+    EXPECT_EQ(rc, 1);  // the corrupt uploads are errors
+    ASSERT_EQ(q.size(), 8u);
+    for (const auto& r : q) {
+      const std::string path = r["path"];
+      ASSERT_FALSE(r["matches"].empty()) << path;
+      EXPECT_EQ(r["decision"], "flag") << path;
+      const std::string stem = fs::path(path).stem().string();
+      const std::string want = stem.rfind("copy", 0) == 0 ? "art" + stem.substr(4) : "jpg" + stem.substr(7);
+      EXPECT_EQ(r["matches"][0]["work_id"], want) << path;
+    }
+  }
 }
 
 }  // namespace

@@ -114,5 +114,38 @@ TEST(CliCompare, DistanceAndMatchVerdict) {
   EXPECT_NE(test::run_command(test::imprint_binary() + " compare nope.jpg " + h + " 2>/dev/null"), 0);
 }
 
+TEST(CliHash, ValidFilesAfterATruncatedJpegOnOneThreadHashAsAlone) {
+  // A JPEG cut at 400 bytes (inside its Huffman tables) and one cut at 200 used to leave the
+  // thread's decoder failing every later JPEG with the first file's error.
+  test::TempDir dir;
+  const std::vector<uint8_t> first = test::encode(test::synthetic_photo(640, 480, 41), ".jpg");
+  test::write_file(dir.file("a_trunc400.jpg"), std::vector<uint8_t>(first.begin(), first.begin() + 400));
+  std::vector<std::string> valid;
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "b" + std::to_string(i) + ".jpg";
+    test::write_file(dir.file(name), test::encode(test::synthetic_photo(400, 300, 50 + i), ".jpg"));
+    valid.push_back(name);
+    if (i == 2) {
+      test::write_file(dir.file("b2_trunc200.jpg"), std::vector<uint8_t>(first.begin(), first.begin() + 200));
+    }
+  }
+  for (const std::string mode : {"exact", "fast"}) {
+    SCOPED_TRACE(mode);
+    std::string out;
+    const int rc = test::run_command(test::imprint_binary() + " hash --threads 1 --mode " + mode +
+                                         " " + dir.path().string() + " 2>/dev/null", &out);
+    EXPECT_EQ(rc, 1);  // the two truncated files failed
+    const auto lines = lines_of(out);
+    ASSERT_EQ(lines.size(), valid.size());
+    for (size_t i = 0; i < valid.size(); ++i) {
+      // The same line as hashing that file alone in a fresh process.
+      std::string alone;
+      ASSERT_EQ(test::run_command(test::imprint_binary() + " hash --mode " + mode + " " +
+                                      dir.file(valid[i]), &alone), 0);
+      EXPECT_EQ(lines[i] + "\n", alone);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace imprint

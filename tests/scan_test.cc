@@ -359,6 +359,53 @@ TEST_F(ScanTest, CountsHostileMembersWithReasonsAndCarriesOn) {
                                          {"corrupt archive", 1}}));
 }
 
+TEST_F(ScanTest, CorruptJpegsAlternatingWithCopiesOnOneThreadHideNoCopy) {
+  // The bug report's shard: corrupt JPEGs (cut inside the Huffman tables, after 200 bytes, in
+  // the entropy data) alternating with copies of registered works, scanned on one thread. A
+  // decoder left broken by the first member used to report every later sample as corrupt.
+  const std::vector<uint8_t> other = jpeg(test::synthetic_photo(640, 480, 4242), 90);
+  const std::vector<std::vector<uint8_t>> bad = {
+      {other.begin(), other.begin() + 400},
+      {other.begin(), other.begin() + 200},
+      {other.begin(), other.begin() + long(other.size() / 2)}};
+  std::vector<Member> members;
+  int copies = 0;
+  for (int i = 0; i < 24; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "s/%03d.jpg", 2 * i);
+    members.push_back({name, bad[size_t(i) % bad.size()], ""});
+    std::snprintf(name, sizeof name, "s/%03d.jpg", 2 * i + 1);
+    members.push_back({name, jpeg(resized(works_[size_t(i) % 3], 0.7 + 0.01 * i), 80), ""});
+    ++copies;
+  }
+  const std::string shard = dir_.file("alternating.tar");
+  write_tar(shard, members);
+  for (const std::string mode : {"", "--second-stage"}) {
+    SCOPED_TRACE(mode);
+    const std::string report = dir_.file("report-alt" + mode);
+    std::string log;
+    ASSERT_EQ(scan("--threads 1 " + mode + " --report " + report + " " + shard, &log), 0) << log;
+    const json t = read_json(report + "/summary.json")["totals"];
+    EXPECT_EQ(t["items"], 48);
+    EXPECT_EQ(t["scanned"], copies);
+    EXPECT_EQ(t["bad_items"], 24);
+    EXPECT_EQ(t["matched"], copies);
+    EXPECT_EQ(t["flagged"], copies);
+    std::set<std::string> found;
+    for (const json& f : read_lines(report + "/findings.jsonl")) {
+      const int k = std::stoi(f["member"].get<std::string>().substr(2, 3));
+      EXPECT_EQ(k % 2, 1) << f.dump();
+      EXPECT_EQ(f["work_id"], "w" + std::to_string((k / 2) % 3)) << f.dump();
+      found.insert(f["member"].get<std::string>());
+    }
+    EXPECT_EQ(int(found.size()), copies);
+    for (const json& e : read_lines(report + "/errors.jsonl")) {
+      const int k = std::stoi(e["member"].get<std::string>().substr(2, 3));
+      EXPECT_EQ(k % 2, 0) << e.dump();  // only the corrupt members are errors
+    }
+  }
+}
+
 TEST_F(ScanTest, ListsTheFirstErrorsOfAUnitAndCountsThemAll) {
   // A shard of junk: every bad item is counted, the first ones (by position, whatever the thread
   // timing) are listed, and one line says how many more there were.

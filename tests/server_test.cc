@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <malloc.h>
 
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -471,6 +472,83 @@ TEST_F(ServerTest, HttpMetricsJsonMatchAndCreatorCheck) {
       << metrics->body;
   EXPECT_NE(metrics->body.find("imprint_catalog_works 4"), std::string::npos);
   EXPECT_NE(metrics->body.find("imprint_call_seconds_bucket"), std::string::npos);
+}
+
+TEST_F(ServerTest, CorruptUploadsNeverSpoilLaterValidOnesFromOtherCallers) {
+  // A JPEG cut inside its Huffman tables (400 bytes) or right after its header (200 bytes) used
+  // to leave the worker thread's decoder failing every later JPEG upload, whoever sent it.
+  start();
+  const std::vector<uint8_t> src = test::encode(test::synthetic_photo(640, 480, 31), ".jpg", 90);
+  const std::vector<std::string> corrupt = {bytes_of({src.begin(), src.begin() + 400}),
+                                            bytes_of({src.begin(), src.begin() + 200})};
+  std::vector<std::string> copies;
+  for (int i = 0; i < 4; ++i) copies.push_back(bytes_of(test::encode(photos[i], ".jpg", 70)));
+  auto other = v1::MatchService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(srv->grpc_port()), grpc::InsecureChannelCredentials()));
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const httplib::Headers h = {{"Authorization", "Bearer " + matcher_key}};
+
+  // Whether one valid upload of photo i is matched to art<i>, over gRPC or HTTP.
+  auto valid_ok = [&](v1::MatchService::Stub* stub, httplib::Client* client, int i) {
+    if (client) {
+      auto r = client->Post("/api/v1/match", h, copies[size_t(i)], "image/jpeg");
+      if (!r || r->status != 200) return false;
+      const auto j = nlohmann::json::parse(r->body);
+      return !j["matches"].empty() && j["matches"][0]["work_id"] == "art" + std::to_string(i);
+    }
+    v1::MatchImageRequest req;
+    req.set_image(copies[size_t(i)]);
+    v1::MatchResponse resp;
+    const grpc::Status st = stub->MatchImage(ctx(matcher_key).get(), req, &resp);
+    return st.ok() && resp.matches_size() > 0 && resp.matches(0).work_id() == "art" + std::to_string(i);
+  };
+  auto send_corrupt = [&](v1::MatchService::Stub* stub, httplib::Client* client, int k) {
+    const std::string& body = corrupt[size_t(k) % corrupt.size()];
+    if (client) {
+      auto r = client->Post("/api/v1/match", h, body, "image/jpeg");
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 400) << r->body;
+      return;
+    }
+    v1::MatchImageRequest req;
+    req.set_image(body);
+    v1::MatchResponse resp;
+    EXPECT_EQ(stub->MatchImage(ctx(matcher_key).get(), req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  };
+
+  // Sequential: corrupt uploads from one caller, then valid ones from another, both protocols.
+  for (int k = 0; k < 8; ++k) send_corrupt(match.get(), nullptr, k);
+  for (int k = 0; k < 8; ++k) send_corrupt(nullptr, &http, k);
+  int failed = 0;
+  for (int i = 0; i < 20; ++i) failed += !valid_ok(other.get(), nullptr, i % 4);
+  for (int i = 0; i < 20; ++i) failed += !valid_ok(nullptr, &http, i % 4);
+  EXPECT_EQ(failed, 0) << "valid uploads refused after corrupt ones";
+
+  // Concurrent: four callers send corrupt uploads while four others send copies.
+  std::atomic<int> refused{0}, checked{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 8; ++t) {
+    callers.emplace_back([&, t] {
+      auto stub = v1::MatchService::NewStub(grpc::CreateChannel(
+          "127.0.0.1:" + std::to_string(srv->grpc_port()), grpc::InsecureChannelCredentials()));
+      httplib::Client client("127.0.0.1", srv->http_port());
+      httplib::Client* via_http = t % 2 ? &client : nullptr;
+      for (int k = 0; k < 12; ++k) {
+        if (t < 4) {
+          send_corrupt(stub.get(), via_http, k + t);
+        } else {
+          refused += !valid_ok(stub.get(), via_http, (k + t) % 4);
+          ++checked;
+        }
+      }
+    });
+  }
+  for (std::thread& c : callers) c.join();
+  EXPECT_EQ(checked.load(), 48);
+  EXPECT_EQ(refused.load(), 0);
+  for (int i = 0; i < 8; ++i) failed += !valid_ok(other.get(), nullptr, i % 4);
+  EXPECT_EQ(failed, 0);
 }
 
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {

@@ -1,8 +1,10 @@
 #include "test_support.h"
 
+#include <gif_lib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -101,6 +103,125 @@ std::vector<uint8_t> encode(const Image& image, const std::string& ext, int qual
   std::vector<uint8_t> out;
   if (!cv::imencode(ext, bgr, out, params)) throw std::runtime_error("imencode failed for " + ext);
   return out;
+}
+
+std::vector<uint8_t> encode_gif(const Image& rgb) {
+  if (rgb.channels != 3) throw std::runtime_error("encode_gif takes RGB");
+  std::vector<GifColorType> colours;
+  for (int r = 0; r < 6; ++r)
+    for (int g = 0; g < 7; ++g)
+      for (int b = 0; b < 6; ++b)
+        colours.push_back({GifByteType(r * 51), GifByteType(g * 255 / 6), GifByteType(b * 51)});
+  while (colours.size() < 256) colours.push_back({0, 0, 0});
+  std::vector<uint8_t> out;
+  auto write = [](GifFileType* g, const GifByteType* data, int n) {
+    auto* v = static_cast<std::vector<uint8_t>*>(g->UserData);
+    v->insert(v->end(), data, data + n);
+    return n;
+  };
+  int err = 0;
+  GifFileType* g = EGifOpen(&out, write, &err);
+  if (!g) throw std::runtime_error("EGifOpen failed");
+  ColorMapObject* cmap = GifMakeMapObject(256, colours.data());
+  EGifPutScreenDesc(g, rgb.width, rgb.height, 8, 0, cmap);
+  EGifPutImageDesc(g, 0, 0, rgb.width, rgb.height, false, nullptr);
+  std::vector<GifPixelType> row(size_t(rgb.width));
+  for (int y = 0; y < rgb.height; ++y) {
+    const uint8_t* p = rgb.pixels.data() + size_t(y) * rgb.width * 3;
+    for (int x = 0; x < rgb.width; ++x, p += 3) {
+      const int r = (p[0] + 25) / 51, gg = (p[1] * 6 + 127) / 255, b = (p[2] + 25) / 51;
+      row[size_t(x)] = GifPixelType(r * 42 + gg * 6 + b);
+    }
+    EGifPutLine(g, row.data(), rgb.width);
+  }
+  EGifCloseFile(g, &err);
+  GifFreeMapObject(cmap);
+  return out;
+}
+
+namespace {
+
+// Offset of the first JPEG marker `code` (0xFF code) after the SOI, or npos.
+size_t find_jpeg_marker(const std::vector<uint8_t>& b, uint8_t code) {
+  for (size_t i = 2; i + 1 < b.size(); ++i) {
+    if (b[i] == 0xff && b[i + 1] == code) return i;
+  }
+  return std::string::npos;
+}
+
+std::vector<uint8_t> cut(const std::vector<uint8_t>& b, size_t n) {
+  return std::vector<uint8_t>(b.begin(), b.begin() + std::ptrdiff_t(std::min(n, b.size())));
+}
+
+}  // namespace
+
+std::vector<CorruptVariant> corrupt_variants(const std::vector<uint8_t>& valid, const std::string& ext) {
+  std::vector<CorruptVariant> v;
+  const size_t n = valid.size();
+  v.push_back({"first 200 bytes", cut(valid, 200)});
+  v.push_back({"first 400 bytes", cut(valid, 400)});
+  v.push_back({"half", cut(valid, n / 2)});
+  v.push_back({"all but 2 bytes", cut(valid, n - 2)});
+  v.push_back({"header only (16 bytes)", cut(valid, 16)});
+  {
+    std::vector<uint8_t> flipped = valid;
+    std::mt19937 rng{uint32_t(n)};
+    for (int k = 0; k < 24; ++k) flipped[n / 4 + rng() % (n / 2)] ^= uint8_t(1 + rng() % 255);
+    v.push_back({"24 flipped bytes", flipped});
+  }
+  if (ext == ".jpg") {
+    const size_t dht = find_jpeg_marker(valid, 0xc4);
+    const size_t sof = find_jpeg_marker(valid, 0xc0);
+    const size_t sos = find_jpeg_marker(valid, 0xda);
+    if (dht != std::string::npos) {
+      v.push_back({"cut inside the Huffman tables", cut(valid, dht + 40)});
+      std::vector<uint8_t> bogus = valid;
+      bogus[dht + 4] = 0x7f;  // table class/id nibbles no decoder accepts
+      v.push_back({"bogus Huffman table id", bogus});
+    }
+    if (sof != std::string::npos) {
+      std::vector<uint8_t> tall = valid;  // height x4: the data ends long before the image
+      const int h = (tall[sof + 5] << 8 | tall[sof + 6]) * 4;
+      tall[sof + 5] = uint8_t(h >> 8);
+      tall[sof + 6] = uint8_t(h);
+      v.push_back({"declared height x4", tall});
+      std::vector<uint8_t> zero = valid;
+      zero[sof + 7] = zero[sof + 8] = 0;
+      v.push_back({"declared width 0", zero});
+      std::vector<uint8_t> comps = valid;
+      comps[sof + 9] = 7;  // seven components in a three-component frame header
+      v.push_back({"bogus component count", comps});
+    }
+    if (sos != std::string::npos) {
+      v.push_back({"cut just after the scan header", cut(valid, sos + 20)});
+      std::vector<uint8_t> marker = valid;  // a reserved marker in the middle of the entropy data
+      const size_t at = sos + (n - sos) / 2;
+      marker.insert(marker.begin() + std::ptrdiff_t(at), {0xff, 0xc8, 0x00, 0x04, 0x00, 0x00});
+      v.push_back({"reserved marker in the scan", marker});
+    }
+  } else if (ext == ".png") {
+    std::vector<uint8_t> wide = valid;  // IHDR width (bytes 16..19) doubled, CRC left stale
+    wide[18] = uint8_t(wide[18] * 2 + 1);
+    v.push_back({"IHDR width changed", wide});
+    std::vector<uint8_t> chunk = valid;  // the first IDAT renamed to an unknown critical chunk
+    for (size_t i = 8; i + 8 < n; ++i) {
+      if (chunk[i] == 'I' && chunk[i + 1] == 'D' && chunk[i + 2] == 'A' && chunk[i + 3] == 'T') {
+        chunk[i + 1] = 'X';
+        break;
+      }
+    }
+    v.push_back({"unknown critical chunk", chunk});
+  } else if (ext == ".gif") {
+    std::vector<uint8_t> wide = valid;  // image descriptor wider than the logical screen
+    wide[6] = 0xff;
+    wide[7] = 0x7f;
+    v.push_back({"screen width 32767", wide});
+  } else if (ext == ".bmp" || ext == ".tiff" || ext == ".webp") {
+    std::vector<uint8_t> dims = valid;
+    for (size_t i = 12; i < std::min<size_t>(n, 40); ++i) dims[i] ^= 0x5a;
+    v.push_back({"header fields scrambled", dims});
+  }
+  return v;
 }
 
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {

@@ -38,6 +38,19 @@ Image image_of(const cv::Mat& rgb);
 // Encodes with OpenCV (".png", ".jpg", ".webp", ".bmp", ".tiff"); RGB or grey input.
 std::vector<uint8_t> encode(const Image& image, const std::string& ext, int quality = 90);
 
+// A GIF of an RGB image on a fixed 6x7x6 colour cube (nearest colour, no dithering).
+std::vector<uint8_t> encode_gif(const Image& rgb);
+
+// Hostile variants of a valid encoded image, each with a short name saying what was done to it:
+// truncations (inside the headers, inside the entropy or compressed data, just before the end),
+// bogus markers or chunk types, wrong declared dimensions and flipped bytes. `ext` is the
+// encoding (".jpg", ".png", ".webp", ".gif", ".bmp", ".tiff").
+struct CorruptVariant {
+  std::string name;
+  std::vector<uint8_t> bytes;
+};
+std::vector<CorruptVariant> corrupt_variants(const std::vector<uint8_t>& valid, const std::string& ext);
+
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 std::vector<uint8_t> read_all(const std::string& path);
 
