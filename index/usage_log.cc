@@ -20,6 +20,7 @@
 #include <random>
 
 #include "sqlite_db.h"
+#include "text.h"
 
 namespace imprint {
 using detail::Database;
@@ -229,6 +230,12 @@ Status UsageLog::record(std::span<const UsageEvent> events) {
   if (events.empty()) return Status::Ok();
   Impl& m = *impl_;
   if (m.read_only) return failed_precondition("usage log opened read-only");
+  // A stored event that is not UTF-8 would break every later listing (proto3 strings, JSON).
+  for (const UsageEvent& e : events) {
+    for (const std::string* text : {&e.work_id, &e.owner, &e.caller, &e.query_sha256, &e.reference}) {
+      if (!is_valid_utf8(*text)) return invalid_argument("usage event: a text field is not valid UTF-8");
+    }
+  }
   std::lock_guard<std::mutex> lk(m.mu);
   std::string lines;
   const size_t first = m.pending.size();

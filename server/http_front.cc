@@ -1,7 +1,9 @@
 // The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
 // MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails,
 // /healthz.
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -9,7 +11,9 @@
 
 #include "creator_page.h"
 #include "match_json.h"
+#include "request_checks.h"
 #include "server_impl.h"
+#include "text.h"
 
 namespace imprint::server {
 namespace {
@@ -55,6 +59,53 @@ Result<std::vector<uint8_t>> thumbnail_of(const Work& w) {
   std::vector<uint8_t> out;
   cv::imencode(".jpg", bgr, out, {cv::IMWRITE_JPEG_QUALITY, 80});
   return out;
+}
+
+// JSON out: text that came from a file or a catalog built by a scan is not trusted to be UTF-8,
+// and a throw here would lose the answer.
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+grpc::Status invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+// /api/v1/match's query parameters as a MatchContext, checked as MatchImage checks its own.
+grpc::Status match_context_from_params(const httplib::Request& req, v1::MatchContext* ctx, std::string* name) {
+  if (req.has_param("purpose")) {
+    const std::string text = req.get_param_value("purpose");
+    Result<Purpose> p = parse_purpose(text);
+    if (!p.ok()) {
+      return invalid("purpose: unknown '" + utf8_prefix(text, 64) + "' (expected ai-training, commercial or any-use)");
+    }
+    ctx->set_purpose(*p == Purpose::kAiTraining ? v1::AI_TRAINING
+                     : *p == Purpose::kCommercial ? v1::COMMERCIAL : v1::ANY_USE);
+  } else {
+    ctx->set_purpose(v1::ANY_USE);
+  }
+  ctx->set_licensee(req.get_param_value("licensee"));
+  ctx->set_reference(req.get_param_value("reference"));
+  if (req.has_param("top_k")) {
+    const std::string text = req.get_param_value("top_k");
+    int k = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), k);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      return invalid("top_k: '" + utf8_prefix(text, 32) + "' is not a whole number (0..100)");
+    }
+    ctx->set_top_k(k);
+  }
+  if (req.has_param("min_score")) {
+    const std::string text = req.get_param_value("min_score");
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0') return invalid("min_score: '" + utf8_prefix(text, 32) + "' is not a number (0..1)");
+    ctx->set_min_score(v);
+  }
+  *name = req.get_param_value("name");
+  grpc::Status st = check_match_context(*ctx);
+  if (!st.ok()) return st;
+  return check_text("name", *name, FieldLimits::kUploadName);
 }
 
 std::string url_encode(const std::string& s) {
@@ -152,13 +203,13 @@ Status start_http(Server::Impl& s) {
       v1::MatchResponse unused;
       QueryResult r;
       grpc::Status st;
-      if (++s.in_flight > s.options.max_concurrent_calls) {
-        st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "The server is busy; try again in a moment.");
-      } else {
-        st = s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false);
+      {
+        CallSlot slot(s);
+        st = slot.admitted() ? s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false)
+                             : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                            "The server is busy; try again in a moment.");
       }
-      --s.in_flight;
-      res.set_content(check_response(r, st).dump(), "application/json");
+      res.set_content(dump(check_response(r, st)), "application/json");
       s.metrics.record_call("http.check", grpc_code_name(st.error_code()),
                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     });
@@ -187,16 +238,8 @@ Status start_http(Server::Impl& s) {
       }
     }
     v1::MatchContext ctx;
-    if (st.ok()) {
-      Result<Purpose> p = parse_purpose(req.has_param("purpose") ? req.get_param_value("purpose") : "any-use");
-      if (!p.ok()) st = to_grpc(p.status());
-      ctx.set_purpose(*p == Purpose::kAiTraining ? v1::AI_TRAINING
-                      : *p == Purpose::kCommercial ? v1::COMMERCIAL : v1::ANY_USE);
-      ctx.set_licensee(req.get_param_value("licensee"));
-      ctx.set_reference(req.get_param_value("reference"));
-      if (req.has_param("top_k")) ctx.set_top_k(std::atoi(req.get_param_value("top_k").c_str()));
-      if (req.has_param("min_score")) ctx.set_min_score(std::atof(req.get_param_value("min_score").c_str()));
-    }
+    std::string name;
+    if (st.ok()) st = match_context_from_params(req, &ctx, &name);
     ImageFingerprint fp;
     QueryResult r;
     // A video upload (by its container's signature) is matched as MatchVideo is.
@@ -206,7 +249,8 @@ Status start_http(Server::Impl& s) {
     VideoQuery vq;
     VideoQueryResult vr;
     if (st.ok()) {
-      if (++s.in_flight > s.options.max_concurrent_calls) {
+      CallSlot slot(s);
+      if (!slot.admitted()) {
         st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
       } else if (video) {
         v1::MatchVideoRequest vreq;
@@ -221,23 +265,34 @@ Status start_http(Server::Impl& s) {
         v1::MatchResponse unused;
         st = s.match(parts, caller, &unused, &fp, &r);
       }
-      --s.in_flight;
     }
     if (st.ok()) {
-      const std::string name = req.get_param_value("name");
-      res.set_content((video ? video_result_to_json(name, vq, vr)
-                             : query_result_to_json(name, fp, r)).dump(),
+      res.set_content(dump(video ? video_result_to_json(name, vq, vr) : query_result_to_json(name, fp, r)),
                       "application/json");
     } else {
       res.status = http_status(st.error_code());
-      res.set_content(nlohmann::json{{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}.dump(),
+      res.set_content(dump({{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}),
                       "application/json");
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     s.metrics.record_call("http.match", grpc_code_name(st.error_code()), secs);
-    s.log_access(nlohmann::json{{"method", "http.match"}, {"code", grpc_code_name(st.error_code())},
-                                {"ms", std::round(secs * 1e5) / 100}, {"caller", caller},
-                                {"peer", req.remote_addr}}.dump());
+    nlohmann::json line = {{"method", "http.match"}, {"code", grpc_code_name(st.error_code())},
+                           {"ms", std::round(secs * 1e5) / 100}, {"caller", caller}, {"peer", req.remote_addr}};
+    if (!st.ok()) line["error"] = st.error_message();
+    s.log_access(dump(line));
+  });
+  // A handler that throws (a bug) still answers with a body; its slot is given back by CallSlot.
+  http->set_exception_handler([&s](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    res.status = 500;
+    res.set_content(dump({{"error", "internal error: " + what}, {"code", "INTERNAL"}}), "application/json");
+    s.log_access(dump({{"method", "http" + req.path}, {"code", "INTERNAL"}, {"error", what}, {"peer", req.remote_addr}}));
   });
 
   const int bound = port == 0 ? http->bind_to_any_port(host) : (http->bind_to_port(host, port) ? port : -1);

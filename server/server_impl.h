@@ -97,6 +97,23 @@ class Server::Impl {
   void update_gauges();
 };
 
+// One of the --max-concurrent-calls slots, held for as long as this lives: whatever way a call
+// ends (an early return, an exception), its slot is given back. A slot that was not admitted
+// (the server is full) is given back too.
+class CallSlot {
+ public:
+  explicit CallSlot(Server::Impl& s)
+      : in_flight_(s.in_flight), admitted_(++s.in_flight <= s.options.max_concurrent_calls) {}
+  ~CallSlot() { --in_flight_; }
+  CallSlot(const CallSlot&) = delete;
+  CallSlot& operator=(const CallSlot&) = delete;
+  bool admitted() const { return admitted_; }
+
+ private:
+  std::atomic<int>& in_flight_;
+  bool admitted_;
+};
+
 std::unique_ptr<v1::CatalogService::Service> make_catalog_service(Server::Impl& server);
 std::unique_ptr<v1::MatchService::Service> make_match_service(Server::Impl& server);
 Status start_http(Server::Impl& server);

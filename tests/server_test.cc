@@ -3,8 +3,13 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cmath>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -60,7 +65,8 @@ class ServerTest : public ::testing::Test {
     std::ofstream keys(dir.file("keys"));
     keys << "# test keys\n"
          << ApiKeys::line_for("boss", Role::kAdmin, admin_key) << '\n'
-         << ApiKeys::line_for("gallery", Role::kRegistrar, registrar_key) << '\n'
+         // A registrar acts for the owners its line names.
+         << ApiKeys::line_for("gallery", Role::kRegistrar, registrar_key) << " Ana, Bo\n"
          << ApiKeys::line_for("platform", Role::kMatcher, matcher_key) << '\n';
   }
 
@@ -389,6 +395,7 @@ TEST_F(ServerTest, BurstOfRegistrationsAndMatchesLosesNothingAndMemorySettles) {
         v1::RegisterWorkRequest reg;
         const std::string id = "burst-" + std::to_string(t) + "-" + std::to_string(i);
         reg.mutable_work()->set_work_id(id);
+        reg.mutable_work()->set_owner("Bo");
         reg.set_image(bytes_of(test::encode(test::synthetic_photo(160, 120, 1000 + t * 100 + i), ".png")));
         v1::RegisterWorkResponse rr;
         if (cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).ok()) {
@@ -471,6 +478,45 @@ TEST_F(ServerTest, HttpMetricsJsonMatchAndCreatorCheck) {
       << metrics->body;
   EXPECT_NE(metrics->body.find("imprint_catalog_works 4"), std::string::npos);
   EXPECT_NE(metrics->body.find("imprint_call_seconds_bucket"), std::string::npos);
+}
+
+// Issue 21 item 2: a parameter that cannot be served is a 400 naming it, and every exit path gives
+// its in-flight slot back (these used to answer 500 and keep the slot for good).
+TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
+  server::ServerOptions o;
+  o.max_concurrent_calls = 2;
+  start(o);
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const httplib::Headers h = {{"Authorization", "Bearer " + matcher_key}};
+  const std::string copy = bytes_of(test::encode(photos[3], ".jpg", 70));
+  const std::pair<const char*, const char*> bad[] = {{"reference=%FF", "reference"},
+                                                      {"name=%FF", "name"},
+                                                      {"licensee=%C3", "licensee"},
+                                                      {"purpose=bogus", "purpose"},
+                                                      {"purpose=ai_training", "purpose"},
+                                                      {"top_k=-5", "top_k"},
+                                                      {"min_score=nan", "min_score"}};
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& [query, field] : bad) {
+      auto r = http.Post((std::string("/api/v1/match?") + query).c_str(), h, copy, "image/jpeg");
+      ASSERT_TRUE(r) << query;
+      EXPECT_EQ(r->status, 400) << query << ": " << r->body;
+      const auto j = nlohmann::json::parse(r->body, nullptr, false);
+      ASSERT_FALSE(j.is_discarded()) << query << ": '" << r->body << "'";
+      EXPECT_NE(j.value("error", "").find(field), std::string::npos) << query << ": " << j.dump();
+    }
+  }
+  // Twenty-one refusals later both slots are free...
+  auto ok = http.Post("/api/v1/match?purpose=ai-training&reference=post-1", h, copy, "image/jpeg");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("imprint_calls_in_flight 0"), std::string::npos) << metrics->body;
+  // ...and only the good call left a usage record, which lists.
+  const std::vector<v1::UsageEvent> events = list_usage();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reference(), "post-1");
 }
 
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {

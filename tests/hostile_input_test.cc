@@ -1,0 +1,38 @@
+// Files and text an attacker controls: a FIFO where an image should be, TIFF headers that say two
+// things, captions cut in the middle of a character (issue 21 items 9 and 13).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+
+#include "decode.h"
+#include "test_support.h"
+#include "text.h"
+
+namespace imprint {
+namespace {
+
+TEST(Utf8, PrefixCutsOnACharacterBoundaryAndReplacesBadBytes) {
+  EXPECT_TRUE(is_valid_utf8("Ünïcödé ✓ 🎨"));
+  EXPECT_FALSE(is_valid_utf8("\xff"));
+  EXPECT_FALSE(is_valid_utf8("a\xc3"));                  // truncated sequence
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));               // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));           // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));       // past U+10FFFF
+  // "é" is two bytes: a 4-byte cut of "abcé" keeps "abc", not half of é.
+  EXPECT_EQ(utf8_prefix("abc\xc3\xa9", 4), "abc");
+  EXPECT_EQ(utf8_prefix("abc\xc3\xa9", 5), "abc\xc3\xa9");
+  EXPECT_EQ(utf8_prefix("\xf0\x9f\x8e\xa8\xf0\x9f\x8e\xa8", 7), "\xf0\x9f\x8e\xa8");
+  // Bytes that are not UTF-8 become U+FFFD, and the result still fits.
+  const std::string cleaned = utf8_prefix("a\xff" "b", 100);
+  EXPECT_EQ(cleaned, "a\xef\xbf\xbd" "b");
+  const std::string cut = utf8_prefix(std::string(999, 'x') + "\xff\xff", 1000);
+  EXPECT_TRUE(is_valid_utf8(cut));
+  EXPECT_LE(cut.size(), 1000u);
+}
+
+}  // namespace
+}  // namespace imprint
