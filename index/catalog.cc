@@ -10,6 +10,10 @@
 #include <filesystem>
 #include <random>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
 #include "catalog_impl.h"
 
 namespace imprint {
@@ -95,6 +99,9 @@ Result<int> take_writer_lock(const std::string& dir) {
   return fd;
 }
 
+// A 200 px JPEG at quality 80 is 5-20 KB; this bounds what a caller-made preview can store.
+constexpr size_t kMaxPreviewBytes = 64 << 10;
+
 Status validate(const WorkInput& in) {
   const std::string& id = in.work.id;
   if (id.empty()) return invalid_argument("work id is empty");
@@ -118,6 +125,9 @@ Status validate(const WorkInput& in) {
     if (f.kind == kLocalFeaturesKind && !decode_local_features(f.data).ok()) {
       return invalid_argument("work " + id + ": local features blob is malformed");
     }
+    if (f.kind == kPreviewKind && f.data.size() > kMaxPreviewBytes) {
+      return invalid_argument("work " + id + ": preview is over " + std::to_string(kMaxPreviewBytes) + " bytes");
+    }
     if (f.quality < 0 || f.quality > 100) {
       return invalid_argument("work " + id + ": fingerprint quality must be 0..100");
     }
@@ -133,6 +143,24 @@ WorkFingerprint WorkFingerprint::pdq(const PdqHash& h, int quality) {
   const auto b = h.to_bytes();
   f.data.assign(b.begin(), b.end());
   f.quality = quality;
+  return f;
+}
+
+// The work's preview: its pixels scaled to fit kPreviewSide, JPEG quality 80.
+static WorkFingerprint preview_of(const Image& image) {
+  cv::Mat m(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
+            const_cast<uint8_t*>(image.pixels.data()));
+  cv::Mat bgr;
+  if (image.channels == 3) {
+    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    bgr = m;
+  }
+  const double scale = double(kPreviewSide) / std::max(bgr.cols, bgr.rows);
+  if (scale < 1) cv::resize(bgr, bgr, cv::Size(), scale, scale, cv::INTER_AREA);
+  WorkFingerprint f;
+  f.kind = kPreviewKind;
+  cv::imencode(".jpg", bgr, f.data, {cv::IMWRITE_JPEG_QUALITY, 80});
   return f;
 }
 
@@ -159,6 +187,8 @@ Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes, const De
     f.kind = kCropPdqKind;
     in.fingerprints.push_back(std::move(f));
   }
+  WorkFingerprint preview = preview_of(*image);
+  if (!preview.data.empty() && preview.data.size() <= kMaxPreviewBytes) in.fingerprints.push_back(std::move(preview));
   return in;
 }
 
@@ -614,6 +644,18 @@ Result<Work> Catalog::get_work(const std::string& id) const {
   Status st;
   if (!s->step(&st)) return st.ok() ? not_found("no work with id '" + id + "'") : st;
   return impl_->read_work(*s);
+}
+
+Result<std::vector<uint8_t>> Catalog::preview(const std::string& id) const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  Result<Statement> s = impl_->rdb.prepare(
+      "SELECT f.data FROM fingerprints f JOIN works w ON w.pk = f.work_pk WHERE w.id = ? AND f.kind = ? "
+      "LIMIT 1");
+  if (!s.ok()) return s.status();
+  s->bind(1, id).bind(2, std::string(kPreviewKind));
+  Status st;
+  if (!s->step(&st)) return st.ok() ? not_found("no preview of work '" + id + "'") : st;
+  return s->blob(0);
 }
 
 Result<Statement*> Catalog::Impl::cached_read(const std::string& sql) const {

@@ -1,5 +1,5 @@
 // The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
-// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails,
+// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails (stored previews only),
 // /healthz.
 #include <charconv>
 #include <chrono>
@@ -40,31 +40,17 @@ std::string request_image(const httplib::Request& req) {
 
 bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
-// A ~200 px JPEG of a registered work whose source is a readable local image.
-Result<std::vector<uint8_t>> thumbnail_of(const Work& w) {
-  if (w.source.empty() || is_url(w.source)) return not_found("no local source");
-  DecodeOptions d;
-  d.jpeg_min_side = 200;
-  Result<Image> img = decode_file(w.source, d);
-  if (!img.ok()) return img.status();
-  cv::Mat m(img->height, img->width, img->channels == 1 ? CV_8UC1 : CV_8UC3, img->pixels.data());
-  cv::Mat bgr;
-  if (img->channels == 3) {
-    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
-  } else {
-    bgr = m;
-  }
-  const double scale = 200.0 / std::max(bgr.cols, bgr.rows);
-  if (scale < 1) cv::resize(bgr, bgr, cv::Size(), scale, scale, cv::INTER_AREA);
-  std::vector<uint8_t> out;
-  cv::imencode(".jpg", bgr, out, {cv::IMWRITE_JPEG_QUALITY, 80});
-  return out;
-}
-
 // JSON out: text that came from a file or a catalog built by a scan is not trusted to be UTF-8,
 // and a throw here would lose the answer.
 std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The caller of an HTTP request: anonymous (every role) without a key file, else by its
+// `Authorization: Bearer` header.
+Result<Caller> http_caller(const Server::Impl& s, const httplib::Request& req) {
+  if (!s.keys) return Caller{"anonymous", Role::kAdmin};
+  return s.keys->authenticate(req.get_header_value("Authorization"));
 }
 
 grpc::Status invalid(const std::string& message) {
@@ -108,23 +94,10 @@ grpc::Status match_context_from_params(const httplib::Request& req, v1::MatchCon
   return check_text("name", *name, FieldLimits::kUploadName);
 }
 
-std::string url_encode(const std::string& s) {
-  std::string out;
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // The creators' verdict: plain words, the matched items, no internals.
-nlohmann::json check_response(const QueryResult& r, const grpc::Status& st) {
+// `thumbnail` gives the link to a matched work's picture, or "" when it has none.
+nlohmann::json check_response(const QueryResult& r, const grpc::Status& st,
+                              const std::function<std::string(const Work&)>& thumbnail) {
   nlohmann::json j;
   if (!st.ok()) {
     j["verdict"] = "error";
@@ -148,9 +121,7 @@ nlohmann::json check_response(const QueryResult& r, const grpc::Status& st) {
                                                   " (" + std::to_string(similar) + "% alike; " +
                                                   std::to_string(c.distance) + " of 256 fingerprint bits differ)."}};
     if (is_url(c.work.source)) m["url"] = c.work.source;
-    if (!c.work.source.empty() && !is_url(c.work.source)) {
-      m["thumbnail"] = "/api/v1/thumbnail?id=" + url_encode(c.work.id);
-    }
+    if (const std::string link = thumbnail(c.work); !link.empty()) m["thumbnail"] = link;
     matches.push_back(m);
   }
   if (copy) {
@@ -209,33 +180,48 @@ Status start_http(Server::Impl& s) {
                              : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                             "The server is busy; try again in a moment.");
       }
-      res.set_content(dump(check_response(r, st)), "application/json");
+      // The page may show what it was just told matched: a link per picture, good for a while.
+      const auto link = [&s](const Work& w) -> std::string {
+        Result<std::vector<uint8_t>> jpeg = s.catalog.preview(w.id);
+        return jpeg.ok() ? "/api/v1/thumbnail?t=" + s.thumbnails.grant(std::move(*jpeg)) : "";
+      };
+      res.set_content(dump(check_response(r, st, link)), "application/json");
       s.metrics.record_call("http.check", grpc_code_name(st.error_code()),
                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     });
-    http->Get("/api/v1/thumbnail", [&s](const httplib::Request& req, httplib::Response& res) {
-      Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
-      Result<std::vector<uint8_t>> t = w.ok() ? thumbnail_of(*w) : Result<std::vector<uint8_t>>(w.status());
-      if (!t.ok()) {
-        res.status = 404;
-        return;
-      }
-      res.set_content(std::string(t->begin(), t->end()), "image/jpeg");
-    });
   }
+  // A work's picture: by a link a result just gave (t=), or by id with a key that may read works.
+  // Only pictures stored in the catalog at registration; never a file the work's source names.
+  http->Get("/api/v1/thumbnail", [&s](const httplib::Request& req, httplib::Response& res) {
+    auto refuse = [&](int status, const std::string& message) {
+      res.status = status;
+      res.set_content(dump({{"error", message}}), "application/json");
+    };
+    res.set_header("Cache-Control", "private, max-age=600");
+    if (req.has_param("t")) {
+      auto jpeg = s.thumbnails.find(req.get_param_value("t"));
+      if (!jpeg) return refuse(404, "no such thumbnail (links last ten minutes)");
+      res.set_content(std::string((*jpeg)->begin(), (*jpeg)->end()), "image/jpeg");
+      return;
+    }
+    Result<Caller> who = http_caller(s, req);
+    if (!who.ok()) return refuse(401, who.status().message());
+    if (!role_allows(who->role, Role::kRegistrar)) return refuse(403, "this key may not read works");
+    Result<std::vector<uint8_t>> jpeg = s.catalog.preview(req.get_param_value("id"));
+    if (!jpeg.ok()) return refuse(404, "no stored picture of this work");
+    res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
+  });
   http->Post("/api/v1/match", [&s](const httplib::Request& req, httplib::Response& res) {
     const auto start = std::chrono::steady_clock::now();
     std::string caller = "anonymous";
     grpc::Status st;
-    if (s.keys) {
-      Result<Caller> who = s.keys->authenticate(req.get_header_value("Authorization"));
-      if (!who.ok()) {
-        st = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
-      } else if (!role_allows(who->role, Role::kMatcher)) {
-        st = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "this key may not match");
-      } else {
-        caller = who->name;
-      }
+    Result<Caller> who = http_caller(s, req);
+    if (!who.ok()) {
+      st = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
+    } else if (!role_allows(who->role, Role::kMatcher)) {
+      st = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "this key may not match");
+    } else {
+      caller = who->name;
     }
     v1::MatchContext ctx;
     std::string name;

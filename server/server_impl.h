@@ -15,6 +15,7 @@
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "metrics.h"
 #include "server.h"
+#include "thumbnail_grants.h"
 
 namespace imprint::server {
 
@@ -63,6 +64,7 @@ class Server::Impl {
   std::optional<ApiKeys> keys;
   Metrics metrics;
   StreamWatch streams;
+  ThumbnailGrants thumbnails;
   std::atomic<int> in_flight{0};
 
   std::unique_ptr<v1::CatalogService::Service> catalog_service;

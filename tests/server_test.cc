@@ -519,6 +519,56 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
   EXPECT_EQ(events[0].reference(), "post-1");
 }
 
+// Issue 21 item 1: no thumbnail without a key (when keys are on) or a link from a result the
+// caller was just shown, and the picture is the one stored at registration, never a file the
+// work's source names.
+TEST_F(ServerTest, ThumbnailsOnlyForWorksJustShownNeverFromTheSourcePath) {
+  test::write_file(dir.file("secret.png"), test::encode(test::synthetic_photo(300, 200, 31337), ".png"));
+  start();
+  // A registrar points a work's source at a file the server can read.
+  v1::RegisterWorkRequest reg;
+  reg.mutable_work()->set_work_id("snoop");
+  reg.mutable_work()->set_owner("Ana");
+  reg.mutable_work()->set_source(dir.file("secret.png"));
+  reg.mutable_fingerprints()->add_pdq()->set_hash(pdq_hash(test::synthetic_photo(64, 64, 5)).hash.to_hex());
+  v1::RegisterWorkResponse rr;
+  ASSERT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).ok());
+
+  httplib::Client http("127.0.0.1", srv->http_port());
+  for (const char* id : {"snoop", "art3"}) {
+    auto anon = http.Get((std::string("/api/v1/thumbnail?id=") + id).c_str());
+    ASSERT_TRUE(anon);
+    EXPECT_EQ(anon->status, 401) << id;
+    EXPECT_NE(anon->get_header_value("Content-Type"), "image/jpeg") << id;
+  }
+  auto keyed = http.Get("/api/v1/thumbnail?id=snoop", {{"Authorization", "Bearer " + admin_key}});
+  ASSERT_TRUE(keyed);
+  EXPECT_EQ(keyed->status, 404);  // no picture was stored; the source path is never read
+
+  // A creator checking a copy of art3 is shown its thumbnail by a link that names no id.
+  auto check = http.Post("/api/v1/check", bytes_of(test::encode(photos[3], ".jpg", 70)), "image/jpeg");
+  ASSERT_TRUE(check);
+  const auto cj = nlohmann::json::parse(check->body);
+  ASSERT_EQ(cj["verdict"], "copy") << cj.dump();
+  ASSERT_TRUE(cj["matches"][0].contains("thumbnail")) << cj.dump();
+  const std::string link = cj["matches"][0]["thumbnail"];
+  EXPECT_EQ(link.find("art3"), std::string::npos) << link;
+  auto t = http.Get(link.c_str());
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->status, 200) << link;
+  EXPECT_EQ(t->get_header_value("Content-Type"), "image/jpeg");
+  Result<Image> thumb = decode_image(std::span(reinterpret_cast<const uint8_t*>(t->body.data()), t->body.size()));
+  ASSERT_TRUE(thumb.ok());
+  EXPECT_LE(std::max(thumb->width, thumb->height), 200);
+  // With a registrar's key, the stored picture of a work by id.
+  auto by_id = http.Get("/api/v1/thumbnail?id=art3", {{"Authorization", "Bearer " + registrar_key}});
+  ASSERT_TRUE(by_id);
+  EXPECT_EQ(by_id->status, 200);
+  auto made_up = http.Get("/api/v1/thumbnail?t=00000000000000000000000000000000");
+  ASSERT_TRUE(made_up);
+  EXPECT_EQ(made_up->status, 404);
+}
+
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
   test::TempDir dir;
   CatalogOptions co;
