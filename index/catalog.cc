@@ -109,8 +109,13 @@ Status validate(const WorkInput& in) {
   for (unsigned char c : id) {
     if (c < 0x20 || c == 0x7f) return invalid_argument("work id contains a control character");
   }
-  if (in.work.title.size() > 4096 || in.work.owner.size() > 1024 || in.work.source.size() > 8192) {
-    return invalid_argument("work " + id + ": title, owner or source too long");
+  const std::pair<const char*, std::pair<const std::string*, size_t>> texts[] = {
+      {"title", {&in.work.title, 4096}}, {"owner", {&in.work.owner, 1024}}, {"source", {&in.work.source, 8192}}};
+  for (const auto& [field, text] : texts) {
+    if (text.first->size() > text.second) {
+      return invalid_argument("work " + id + ": " + field + " is " + std::to_string(text.first->size()) +
+                              " bytes, over the limit of " + std::to_string(text.second));
+    }
   }
   if (in.work.media != "image" && in.work.media != "video") {
     return invalid_argument("work " + id + ": media must be image or video");

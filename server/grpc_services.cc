@@ -5,6 +5,7 @@
 #include "video_ingest.h"
 #include "video_match.h"
 #include "match_json.h"
+#include "request_checks.h"
 #include "server_impl.h"
 
 namespace imprint::server {
@@ -31,6 +32,13 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   grpc::Status RegisterWork(ServerContext* ctx, const v1::RegisterWorkRequest* req,
                             v1::RegisterWorkResponse* resp) override {
     return gate_.run(ctx, "RegisterWork", Role::kRegistrar, [&](const Caller&) -> grpc::Status {
+      grpc::Status checked = check_work(req->work());
+      if (!checked.ok()) return checked;
+      if (req->has_fingerprints() && req->fingerprints().pdq_size() > FieldLimits::kPdqPerWork) {
+        return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                            "fingerprints.pdq: " + std::to_string(req->fingerprints().pdq_size()) +
+                                " hashes, over the limit of " + std::to_string(FieldLimits::kPdqPerWork));
+      }
       WorkInput in;
       if (req->has_image()) {
         DecodeOptions d;
@@ -43,10 +51,10 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
         for (const v1::PdqFingerprint& f : req->fingerprints().pdq()) {
           Result<PdqHash> h = PdqHash::from_hex(f.hash());
           if (!h.ok()) return to_grpc(h.status());
-          if (f.quality() < 0 || f.quality() > 100) {
-            return grpc::Status(StatusCode::INVALID_ARGUMENT, "quality must be 0..100");
-          }
-          in.fingerprints.push_back(WorkFingerprint::pdq(*h, f.quality()));
+          checked = check_quality("fingerprints.pdq.quality", f.quality());
+          if (!checked.ok()) return checked;
+          // Unset is 100, as MatchHash takes it: a hash list's entries are usable.
+          in.fingerprints.push_back(WorkFingerprint::pdq(*h, f.quality() == 0 ? 100 : f.quality()));
         }
         if (in.fingerprints.empty()) {
           return grpc::Status(StatusCode::INVALID_ARGUMENT, "fingerprints holds no PDQ hash");
@@ -87,6 +95,8 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
   grpc::Status GetWork(ServerContext* ctx, const v1::GetWorkRequest* req, v1::Work* resp) override {
     return gate_.run(ctx, "GetWork", Role::kRegistrar, [&](const Caller&) {
+      grpc::Status checked = check_work_id("work_id", req->work_id());
+      if (!checked.ok()) return checked;
       Result<Work> w = s_.catalog.get_work(req->work_id());
       if (!w.ok()) return to_grpc(w.status());
       to_proto(*w, resp);
@@ -97,6 +107,9 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   grpc::Status ListWorks(ServerContext* ctx, const v1::ListWorksRequest* req,
                          grpc::ServerWriter<v1::Work>* writer) override {
     return gate_.run(ctx, "ListWorks", Role::kRegistrar, [&](const Caller&) {
+      grpc::Status checked = check_limit("limit", req->limit());
+      if (checked.ok()) checked = check_text("owner", req->owner(), FieldLimits::kOwner);
+      if (!checked.ok()) return checked;
       WorkFilter f;
       f.owner = req->owner();
       f.limit = req->limit() > 0 ? req->limit() : -1;
@@ -117,13 +130,20 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
   grpc::Status RemoveWork(ServerContext* ctx, const v1::RemoveWorkRequest* req,
                           v1::RemoveWorkResponse*) override {
-    return gate_.run(ctx, "RemoveWork", Role::kRegistrar,
-                     [&](const Caller&) { return to_grpc(s_.catalog.remove_work(req->work_id())); });
+    return gate_.run(ctx, "RemoveWork", Role::kRegistrar, [&](const Caller&) {
+      grpc::Status checked = check_work_id("work_id", req->work_id());
+      if (!checked.ok()) return checked;
+      return to_grpc(s_.catalog.remove_work(req->work_id()));
+    });
   }
 
   grpc::Status ListUsage(ServerContext* ctx, const v1::ListUsageRequest* req,
                          grpc::ServerWriter<v1::UsageEvent>* writer) override {
     return gate_.run(ctx, "ListUsage", Role::kAdmin, [&](const Caller&) {
+      grpc::Status checked = check_limit("limit", req->limit());
+      if (checked.ok()) checked = check_text("work_id", req->work_id(), FieldLimits::kWorkId);
+      if (checked.ok()) checked = check_text("owner", req->owner(), FieldLimits::kOwner);
+      if (!checked.ok()) return checked;
       if (!s_.usage) return grpc::Status(StatusCode::FAILED_PRECONDITION, "usage records are off");
       s_.usage->flush();  // events this server recorded a moment ago are listed too
       UsageFilter f;
@@ -156,6 +176,8 @@ class MatchServiceImpl final : public v1::MatchService::Service {
   grpc::Status MatchImage(ServerContext* ctx, const v1::MatchImageRequest* req,
                           v1::MatchResponse* resp) override {
     return gate_.run(ctx, "MatchImage", Role::kMatcher, [&](const Caller& caller) {
+      grpc::Status checked = check_match_context(req->context());
+      if (!checked.ok()) return checked;
       const auto start = std::chrono::steady_clock::now();
       MatchRequestParts parts;
       parts.image = req->image();
@@ -169,6 +191,8 @@ class MatchServiceImpl final : public v1::MatchService::Service {
   grpc::Status MatchVideo(ServerContext* ctx, const v1::MatchVideoRequest* req,
                           v1::MatchVideoResponse* resp) override {
     return gate_.run(ctx, "MatchVideo", Role::kMatcher, [&](const Caller& caller) {
+      grpc::Status checked = check_match_context(req->context());
+      if (!checked.ok()) return checked;
       const auto start = std::chrono::steady_clock::now();
       grpc::Status st = s_.match_video(*req, caller.name, resp);
       if (!st.ok()) return st;
@@ -179,6 +203,9 @@ class MatchServiceImpl final : public v1::MatchService::Service {
   grpc::Status MatchHash(ServerContext* ctx, const v1::MatchHashRequest* req,
                          v1::MatchResponse* resp) override {
     return gate_.run(ctx, "MatchHash", Role::kMatcher, [&](const Caller& caller) {
+      grpc::Status checked = check_match_context(req->context());
+      if (checked.ok()) checked = check_quality("quality", req->quality());
+      if (!checked.ok()) return checked;
       Result<PdqHash> h = PdqHash::from_hex(req->pdq());
       if (!h.ok()) return to_grpc(h.status());
       MatchRequestParts parts;
@@ -212,18 +239,18 @@ class MatchServiceImpl final : public v1::MatchService::Service {
         resp.set_id(req.id());
         MatchRequestParts parts;
         parts.context = &req.context();
-        grpc::Status st;
-        if (req.has_hash()) {
+        grpc::Status st = check_match_context(req.context());
+        if (st.ok() && req.has_hash()) {
+          st = check_quality("hash.quality", req.hash().quality());
           Result<PdqHash> h = PdqHash::from_hex(req.hash().hash());
-          if (h.ok()) {
+          if (st.ok() && !h.ok()) st = to_grpc(h.status());
+          if (st.ok()) {
             parts.hash = *h;
             parts.quality = req.hash().quality() == 0 ? 100 : req.hash().quality();
-          } else {
-            st = to_grpc(h.status());
           }
-        } else if (req.has_image()) {
+        } else if (st.ok() && req.has_image()) {
           parts.image = req.image();
-        } else {
+        } else if (st.ok()) {
           st = grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or a hash");
         }
         if (st.ok()) st = s_.match(parts, caller.name, resp.mutable_result());

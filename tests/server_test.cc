@@ -569,6 +569,96 @@ TEST_F(ServerTest, ThumbnailsOnlyForWorksJustShownNeverFromTheSourcePath) {
   EXPECT_EQ(made_up->status, 404);
 }
 
+// Issue 21 item 4: every field is checked before any work, and the answer names the field and
+// its limit.
+TEST_F(ServerTest, EveryFieldIsCheckedBeforeWorkAndNamedWithItsLimit) {
+  start();
+  auto expect_invalid = [](const grpc::Status& st, const std::vector<std::string>& words) {
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << words[0] << ": " << st.error_message();
+    for (const std::string& w : words) {
+      EXPECT_NE(st.error_message().find(w), std::string::npos) << w << " in: " << st.error_message();
+    }
+  };
+  const std::string hash = pdq_hash(photos[2]).hash.to_hex();
+  auto match_hash = [&](const std::function<void(v1::MatchHashRequest&)>& edit) {
+    v1::MatchHashRequest req;
+    req.set_pdq(hash);
+    edit(req);
+    v1::MatchResponse r;
+    return match->MatchHash(ctx(matcher_key).get(), req, &r);
+  };
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_purpose(v1::Purpose(99)); }), {"purpose"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_purpose(v1::Purpose(-1)); }), {"purpose"});
+  expect_invalid(match_hash([](auto& r) { r.set_quality(-1); }), {"quality", "0..100"});
+  expect_invalid(match_hash([](auto& r) { r.set_quality(500); }), {"quality", "0..100"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_top_k(-5); }), {"top_k", "100"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_min_score(std::nan("")); }), {"min_score"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_min_score(1.5); }), {"min_score", "0..1"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_reference(std::string(5 << 20, 'r')); }),
+                 {"reference", "1024"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_licensee(std::string(300, 'l')); }),
+                 {"licensee", "256"});
+  v1::MatchResponse unused;
+  EXPECT_TRUE(match_hash([](auto&) {}).ok());
+
+  v1::GetWorkRequest get;
+  get.set_work_id("  ");
+  v1::Work w;
+  expect_invalid(cat->GetWork(ctx(registrar_key).get(), get, &w), {"work_id"});
+  v1::RemoveWorkRequest rm;
+  v1::RemoveWorkResponse rmr;
+  expect_invalid(cat->RemoveWork(ctx(registrar_key).get(), rm, &rmr), {"work_id"});
+  {
+    v1::ListWorksRequest lr;
+    lr.set_limit(-1);
+    auto c = ctx(registrar_key);
+    auto reader = cat->ListWorks(c.get(), lr);
+    while (reader->Read(&w)) {
+    }
+    expect_invalid(reader->Finish(), {"limit"});
+  }
+
+  auto register_work = [&](const std::function<void(v1::RegisterWorkRequest&)>& edit) {
+    v1::RegisterWorkRequest reg;
+    reg.mutable_work()->set_work_id("checked");
+    reg.mutable_work()->set_owner("Ana");
+    reg.mutable_fingerprints()->add_pdq()->set_hash(pdq_hash(test::synthetic_photo(200, 150, 4711)).hash.to_hex());
+    edit(reg);
+    v1::RegisterWorkResponse rr;
+    return cat->RegisterWork(ctx(registrar_key).get(), reg, &rr);
+  };
+  expect_invalid(register_work([](auto& r) { r.mutable_work()->set_work_id(" "); }), {"work_id"});
+  expect_invalid(register_work([](auto& r) {
+                   r.mutable_work()->mutable_licence()->mutable_commercial()->set_permission(v1::Permission(42));
+                 }),
+                 {"commercial", "permission"});
+  expect_invalid(register_work([](auto& r) { r.mutable_work()->set_title(std::string(5000, 't')); }),
+                 {"title", "4096"});
+  expect_invalid(register_work([](auto& r) { r.mutable_work()->set_source(std::string(9000, 's')); }),
+                 {"source", "8192"});
+  expect_invalid(register_work([](auto& r) {
+                   v1::PurposeTerms* t = r.mutable_work()->mutable_licence()->mutable_ai_training();
+                   t->set_permission(v1::LICENSED);
+                   for (int i = 0; i < 100'000; ++i) t->add_licensees("l" + std::to_string(i));
+                 }),
+                 {"licensees", "1000"});
+  expect_invalid(register_work([](auto& r) {
+                   for (int i = 0; i < 2000; ++i) *r.mutable_fingerprints()->add_pdq() = r.fingerprints().pdq(0);
+                 }),
+                 {"pdq", "100"});
+  EXPECT_FALSE(catalog->get_work("checked").ok());
+
+  // A registered hash without a quality is usable, as MatchHash takes it.
+  const PdqHash fresh = pdq_hash(test::synthetic_photo(320, 240, 999)).hash;
+  ASSERT_TRUE(register_work([&](auto& r) { r.mutable_fingerprints()->mutable_pdq(0)->set_hash(fresh.to_hex()); }).ok());
+  v1::MatchHashRequest mh;
+  mh.set_pdq(fresh.to_hex());
+  v1::MatchResponse found;
+  ASSERT_TRUE(match->MatchHash(ctx(matcher_key).get(), mh, &found).ok());
+  ASSERT_EQ(found.matches_size(), 1);
+  EXPECT_EQ(found.matches(0).work_id(), "checked");
+}
+
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
   test::TempDir dir;
   CatalogOptions co;
