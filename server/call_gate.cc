@@ -60,7 +60,7 @@ static grpc::Status guarded(const std::function<grpc::Status(const Caller&)>& fn
 grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role need,
                            const std::function<grpc::Status(const Caller&)>& fn) {
   const auto start = std::chrono::steady_clock::now();
-  Caller caller{"anonymous", Role::kAdmin};
+  Caller caller{"anonymous", Role::kAdmin, {}};
   grpc::Status result;
   CallSlot slot(server_);
   if (!slot.admitted()) {

@@ -1,5 +1,6 @@
 // The imprint.v1 CatalogService and MatchService on the synchronous gRPC API.
 #include <chrono>
+#include <optional>
 
 #include "local_features.h"
 #include "video_ingest.h"
@@ -31,8 +32,14 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
   grpc::Status RegisterWork(ServerContext* ctx, const v1::RegisterWorkRequest* req,
                             v1::RegisterWorkResponse* resp) override {
-    return gate_.run(ctx, "RegisterWork", Role::kRegistrar, [&](const Caller&) -> grpc::Status {
+    return gate_.run(ctx, "RegisterWork", Role::kRegistrar, [&](const Caller& caller) -> grpc::Status {
       grpc::Status checked = check_work(req->work());
+      if (!checked.ok()) return checked;
+      std::string owner = req->work().owner();
+      if (owner.empty() && caller.role == Role::kRegistrar && caller.owners.size() == 1) {
+        owner = caller.owners[0];  // a key for one owner registers that owner's works
+      }
+      checked = may_touch(caller, owner, req->replace() ? req->work().work_id() : "");
       if (!checked.ok()) return checked;
       if (req->has_fingerprints() && req->fingerprints().pdq_size() > FieldLimits::kPdqPerWork) {
         return grpc::Status(StatusCode::INVALID_ARGUMENT,
@@ -77,7 +84,7 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
       const v1::Work& w = req->work();
       in.work.id = w.work_id();
       in.work.title = w.title().empty() ? w.work_id() : w.title();
-      in.work.owner = w.owner();
+      in.work.owner = owner;
       in.work.source = w.source();
       in.work.media = w.media().empty() ? "image" : w.media();
       Result<LicencePolicy> lic = from_proto(w.licence());
@@ -130,8 +137,9 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
   grpc::Status RemoveWork(ServerContext* ctx, const v1::RemoveWorkRequest* req,
                           v1::RemoveWorkResponse*) override {
-    return gate_.run(ctx, "RemoveWork", Role::kRegistrar, [&](const Caller&) {
+    return gate_.run(ctx, "RemoveWork", Role::kRegistrar, [&](const Caller& caller) {
       grpc::Status checked = check_work_id("work_id", req->work_id());
+      if (checked.ok()) checked = may_touch(caller, std::nullopt, req->work_id());
       if (!checked.ok()) return checked;
       return to_grpc(s_.catalog.remove_work(req->work_id()));
     });
@@ -165,6 +173,25 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   }
 
  private:
+  // A registrar key acts only for its owners: for the owner a work is being given (`owner`) and
+  // for the current owner of the work `existing_id` names, if there is one (a replacement or a
+  // removal). The check and the write are not one transaction; a work that changes owner
+  // between them was changed by an admin or by a key for both owners.
+  grpc::Status may_touch(const Caller& caller, const std::optional<std::string>& owner,
+                         const std::string& existing_id) const {
+    if (caller.role == Role::kAdmin) return grpc::Status::OK;
+    auto refuse = [&](const std::string& whose) {
+      return grpc::Status(StatusCode::PERMISSION_DENIED,
+                          "key '" + caller.name + "' may not act for owner '" + whose + "'");
+    };
+    if (owner && !caller.acts_for(*owner)) return refuse(*owner);
+    if (!existing_id.empty()) {
+      Result<Work> w = s_.catalog.get_work(existing_id);
+      if (w.ok() && !caller.acts_for(w->owner)) return refuse(w->owner);
+    }
+    return grpc::Status::OK;
+  }
+
   Server::Impl& s_;
   CallGate gate_;
 };

@@ -49,7 +49,7 @@ std::string dump(const nlohmann::json& j) {
 // The caller of an HTTP request: anonymous (every role) without a key file, else by its
 // `Authorization: Bearer` header.
 Result<Caller> http_caller(const Server::Impl& s, const httplib::Request& req) {
-  if (!s.keys) return Caller{"anonymous", Role::kAdmin};
+  if (!s.keys) return Caller{"anonymous", Role::kAdmin, {}};
   return s.keys->authenticate(req.get_header_value("Authorization"));
 }
 
@@ -207,6 +207,8 @@ Status start_http(Server::Impl& s) {
     Result<Caller> who = http_caller(s, req);
     if (!who.ok()) return refuse(401, who.status().message());
     if (!role_allows(who->role, Role::kRegistrar)) return refuse(403, "this key may not read works");
+    Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
+    if (w.ok() && !who->acts_for(w->owner)) return refuse(403, "this key does not act for the work's owner");
     Result<std::vector<uint8_t>> jpeg = s.catalog.preview(req.get_param_value("id"));
     if (!jpeg.ok()) return refuse(404, "no stored picture of this work");
     res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");

@@ -659,6 +659,45 @@ TEST_F(ServerTest, EveryFieldIsCheckedBeforeWorkAndNamedWithItsLimit) {
   EXPECT_EQ(found.matches(0).work_id(), "checked");
 }
 
+// Issue 21 item 6: a registrar key acts only for the owners its line names.
+TEST_F(ServerTest, RegistrarKeyReachesOnlyItsOwnersWorks) {
+  const std::string studio_key = ApiKeys::generate_key();
+  {
+    std::ofstream keys(dir.file("keys"), std::ios::app);
+    keys << ApiKeys::line_for("studio", Role::kRegistrar, studio_key) << " Bo\n";
+  }
+  start();
+  v1::RemoveWorkRequest rm;
+  rm.set_work_id("art0");  // Ana's
+  v1::RemoveWorkResponse rmr;
+  EXPECT_EQ(cat->RemoveWork(ctx(studio_key).get(), rm, &rmr).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(catalog->get_work("art0").ok());
+
+  auto reg = [&](const std::string& id, const std::string& owner, bool replace) {
+    v1::RegisterWorkRequest r;
+    r.mutable_work()->set_work_id(id);
+    r.mutable_work()->set_owner(owner);
+    r.set_replace(replace);
+    r.mutable_fingerprints()->add_pdq()->set_hash(pdq_hash(test::synthetic_photo(100, 80, 1 + id.size())).hash.to_hex());
+    v1::RegisterWorkResponse rr;
+    grpc::Status st = cat->RegisterWork(ctx(studio_key).get(), r, &rr);
+    return std::make_pair(st, rr.work().owner());
+  };
+  EXPECT_EQ(reg("art0", "Bo", true).first.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(catalog->get_work("art0")->owner, "Ana");
+  EXPECT_EQ(reg("anas", "Ana", false).first.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Its own owner's works: registered (the owner filled in when left out), replaced, removed.
+  auto made = reg("bos", "", false);
+  ASSERT_TRUE(made.first.ok()) << made.first.error_message();
+  EXPECT_EQ(made.second, "Bo");
+  EXPECT_TRUE(reg("bos", "Bo", true).first.ok());
+  rm.set_work_id("bos");
+  EXPECT_TRUE(cat->RemoveWork(ctx(studio_key).get(), rm, &rmr).ok());
+  // An admin is not scoped.
+  rm.set_work_id("art0");
+  EXPECT_TRUE(cat->RemoveWork(ctx(admin_key).get(), rm, &rmr).ok());
+}
+
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
   test::TempDir dir;
   CatalogOptions co;
