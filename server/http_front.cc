@@ -31,11 +31,50 @@ int http_status(grpc::StatusCode c) {
   }
 }
 
-// The image of a request: the raw body (any Content-Type but a form), or the first file of a
-// multipart form.
-std::string request_image(const httplib::Request& req) {
-  if (!req.files.empty()) return req.files.begin()->second.content;
-  return req.body;
+grpc::Status invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+// The image of a request: the raw body (any Content-Type but a form), or the first part of a
+// multipart form. Read as it arrives and refused past `max_bytes`, whatever the framing:
+// cpp-httplib 0.11.4 (Debian 12) checks its payload limit against Content-Length only, and
+// buffered a chunked, length-less or compressed body whole before any handler saw it. Counted
+// after decompression, so a small gzip bomb is refused too.
+grpc::Status read_image(const httplib::Request& req, const httplib::ContentReader& reader, size_t max_bytes,
+                        std::string* out) {
+  const auto too_big = [&] {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "request body over the limit of " + std::to_string(max_bytes) + " bytes");
+  };
+  if (req.has_header("Content-Length")) {
+    const std::string text = req.get_header_value("Content-Length");
+    uint64_t length = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+    if (ec != std::errc() || end != text.data() + text.size()) return invalid("Content-Length: not a number");
+    if (length > max_bytes) return too_big();
+  }
+  size_t seen = 0;
+  bool over = false;
+  const auto take = [&](const char* data, size_t n, bool keep) {
+    seen += n;
+    if (seen > max_bytes) {
+      over = true;
+      return false;  // stops the read: the rest of the body is never taken in
+    }
+    if (keep) out->append(data, n);
+    return true;
+  };
+  bool ok = false;
+  if (req.is_multipart_form_data()) {
+    int part = 0;
+    ok = reader([&](const httplib::MultipartFormData&) { return ++part > 0; },
+                [&](const char* data, size_t n) { return take(data, n, part == 1); });
+  } else {
+    ok = reader([&](const char* data, size_t n) { return take(data, n, true); });
+  }
+  if (over) return too_big();
+  if (!ok) return invalid("the request body could not be read");
+  return grpc::Status::OK;
 }
 
 bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
@@ -51,10 +90,6 @@ std::string dump(const nlohmann::json& j) {
 Result<Caller> http_caller(const Server::Impl& s, const httplib::Request& req) {
   if (!s.keys) return Caller{"anonymous", Role::kAdmin, {}};
   return s.keys->authenticate(req.get_header_value("Authorization"));
-}
-
-grpc::Status invalid(const std::string& message) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
 }
 
 // /api/v1/match's query parameters as a MatchContext, checked as MatchImage checks its own.
@@ -156,6 +191,9 @@ Status start_http(Server::Impl& s) {
   auto http = std::make_unique<httplib::Server>();
   http->set_payload_max_length(size_t(s.options.max_message_bytes));
   http->set_read_timeout(10, 0);
+  // One request per connection: a refused body is left unread, and the connection must close
+  // rather than parse the rest of it as the next request.
+  http->set_keep_alive_max_count(1);
   http->set_write_timeout(10, 0);
 
   http->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
@@ -167,14 +205,14 @@ Status start_http(Server::Impl& s) {
     http->Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(kCreatorPageHtml, "text/html; charset=utf-8");
     });
-    http->Post("/api/v1/check", [&s](const httplib::Request& req, httplib::Response& res) {
+    http->Post("/api/v1/check", [&s](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& reader) {
       const auto start = std::chrono::steady_clock::now();
       MatchRequestParts parts;
-      parts.image = request_image(req);
       v1::MatchResponse unused;
       QueryResult r;
-      grpc::Status st;
-      {
+      grpc::Status st = read_image(req, reader, size_t(s.options.max_message_bytes), &parts.image);
+      if (st.ok()) {
         CallSlot slot(s);
         st = slot.admitted() ? s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false)
                              : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -213,7 +251,8 @@ Status start_http(Server::Impl& s) {
     if (!jpeg.ok()) return refuse(404, "no stored picture of this work");
     res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
   });
-  http->Post("/api/v1/match", [&s](const httplib::Request& req, httplib::Response& res) {
+  http->Post("/api/v1/match", [&s](const httplib::Request& req, httplib::Response& res,
+                                   const httplib::ContentReader& reader) {
     const auto start = std::chrono::steady_clock::now();
     std::string caller = "anonymous";
     grpc::Status st;
@@ -230,8 +269,10 @@ Status start_http(Server::Impl& s) {
     if (st.ok()) st = match_context_from_params(req, &ctx, &name);
     ImageFingerprint fp;
     QueryResult r;
+    // The body is read only for a caller who may match, with parameters that can be served.
+    std::string body;
+    if (st.ok()) st = read_image(req, reader, size_t(s.options.max_message_bytes), &body);
     // A video upload (by its container's signature) is matched as MatchVideo is.
-    const std::string body = request_image(req);
     const bool video = looks_like_video(
         std::span(reinterpret_cast<const uint8_t*>(body.data()), std::min<size_t>(body.size(), 12)));
     VideoQuery vq;
