@@ -687,21 +687,38 @@ Result<Work> Catalog::get_work_by_pk(int64_t pk) const {
 }
 
 Status Catalog::list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const {
-  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
-  std::string sql = std::string("SELECT ") + kWorkColumns + " FROM works";
-  if (!filter.owner.empty()) sql += " WHERE owner = ?";
-  sql += " ORDER BY pk";
-  if (filter.limit >= 0) sql += " LIMIT " + std::to_string(filter.limit);
-  Result<Statement> s = impl_->rdb.prepare(sql);
-  if (!s.ok()) return s.status();
-  if (!filter.owner.empty()) s->bind(1, filter.owner);
-  Status st;
-  while (s->step(&st)) {
-    Result<Work> w = impl_->read_work(*s);
-    if (!w.ok()) return w.status();
-    if (!fn(*w)) break;
+  // A page at a time is copied under the read lock and handed to fn without it: fn may block (a
+  // gRPC stream whose client stopped reading) and must not hold up matching and lookups.
+  constexpr int64_t kPage = 256;
+  int64_t after_pk = 0, left = filter.limit;
+  while (left != 0) {
+    const int64_t want = left < 0 ? kPage : std::min(kPage, left);
+    std::vector<Work> page;
+    {
+      std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+      std::string sql = std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk > ?";
+      if (!filter.owner.empty()) sql += " AND owner = ?";
+      sql += " ORDER BY pk LIMIT " + std::to_string(want);
+      Result<Statement> s = impl_->rdb.prepare(sql);
+      if (!s.ok()) return s.status();
+      s->bind(1, after_pk);
+      if (!filter.owner.empty()) s->bind(2, filter.owner);
+      Status st;
+      while (s->step(&st)) {
+        Result<Work> w = impl_->read_work(*s);
+        if (!w.ok()) return w.status();
+        page.push_back(std::move(*w));
+      }
+      if (!st.ok()) return st;
+    }
+    for (const Work& w : page) {
+      if (!fn(w)) return Status::Ok();
+    }
+    if (int64_t(page.size()) < want) break;
+    after_pk = page.back().pk;
+    if (left > 0) left -= int64_t(page.size());
   }
-  return st;
+  return Status::Ok();
 }
 
 Status Catalog::list_fingerprints(

@@ -194,7 +194,8 @@ class Catalog {
   Result<Work> get_work_by_pk(int64_t pk) const;
   // The preview JPEG stored at registration (kPreviewKind); kNotFound when there is none.
   Result<std::vector<uint8_t>> preview(const std::string& id) const;
-  // Calls fn for each work in registration order until it returns false.
+  // Calls fn for each work in registration order until it returns false. fn runs without the
+  // catalog's lock (works are read a page at a time), so it may block or call back in.
   Status list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const;
   // Every stored fingerprint of a kind with its work (for export), in fingerprint order.
   Status list_fingerprints(const std::string& kind,

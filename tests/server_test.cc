@@ -749,6 +749,49 @@ TEST_F(ServerTest, ChunkedBodyOverTheLimitIsRefusedAsItArrives) {
   EXPECT_EQ(m->status, 200) << m->body;
 }
 
+// Issue 21 item 7: a client that stops reading ListWorks does not hold the catalog: other calls
+// go on.
+TEST_F(ServerTest, StalledListWorksDoesNotHoldUpOtherCalls) {
+  std::vector<WorkInput> many;
+  for (int i = 0; i < 3000; ++i) {
+    WorkInput in;
+    in.work.id = "bulk-" + std::to_string(i);
+    in.work.title = std::string(4000, 'a' + i % 26);
+    in.work.media = "image";
+    PdqHash h;
+    for (int b = 0; b < 256; b += 1 + (i + b) % 7) h.set_bit((b * 37 + i) % 256);
+    in.fingerprints.push_back(WorkFingerprint::pdq(h, 100));
+    many.push_back(std::move(in));
+  }
+  for (const Result<Work>& r : catalog->register_works(many)) ASSERT_TRUE(r.ok()) << r.status().to_string();
+  // Listed a page at a time: every work once, in order, a limit across pages kept.
+  int64_t listed = 0, limited = 0;
+  std::string last;
+  ASSERT_TRUE(catalog->list_works({}, [&](const Work& w) {
+    if (++listed == 3004) last = w.id;
+    return true;
+  }).ok());
+  EXPECT_EQ(listed, 3004);
+  EXPECT_EQ(last, "bulk-2999");
+  ASSERT_TRUE(catalog->list_works({"", 300}, [&](const Work&) { return ++limited > 0; }).ok());
+  EXPECT_EQ(limited, 300);
+  start();
+  auto lc = ctx(registrar_key);
+  v1::ListWorksRequest lr;
+  auto reader = cat->ListWorks(lc.get(), lr);  // 12 MB of works, never read
+  v1::Work first;
+  ASSERT_TRUE(reader->Read(&first));  // the server is writing
+  v1::GetWorkRequest get;
+  get.set_work_id("art1");
+  v1::Work w;
+  auto gc = ctx(registrar_key);
+  gc->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  const grpc::Status st = cat->GetWork(gc.get(), get, &w);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(w.work_id(), "art1");
+  lc->TryCancel();
+}
+
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
   test::TempDir dir;
   CatalogOptions co;
