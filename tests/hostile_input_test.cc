@@ -15,6 +15,24 @@
 namespace imprint {
 namespace {
 
+TEST(ReadFile, RefusesAFifoWithoutBlocking) {
+  test::TempDir dir;
+  const std::string fifo = dir.file("pipe.jpg");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto read = std::async(std::launch::async, [&] { return read_file(fifo, 1 << 20); });
+  if (read.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    // Unblock the reader so the test can end, then fail.
+    const int w = ::open(fifo.c_str(), O_WRONLY);
+    if (w >= 0) ::close(w);
+    read.wait();
+    FAIL() << "read_file blocked on a FIFO";
+  }
+  Result<std::vector<uint8_t>> r = read.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("not a regular file"), std::string::npos) << r.status().message();
+}
+
 TEST(Utf8, PrefixCutsOnACharacterBoundaryAndReplacesBadBytes) {
   EXPECT_TRUE(is_valid_utf8("Ünïcödé ✓ 🎨"));
   EXPECT_FALSE(is_valid_utf8("\xff"));
