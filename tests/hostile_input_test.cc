@@ -33,6 +33,50 @@ TEST(ReadFile, RefusesAFifoWithoutBlocking) {
   EXPECT_NE(r.status().message().find("not a regular file"), std::string::npos) << r.status().message();
 }
 
+// A little-endian TIFF whose first directory names ImageWidth and ImageLength twice: libtiff takes
+// the first of each, so a probe that kept the last would wave a 40000 x 40000 image through.
+std::vector<uint8_t> tiff_with_duplicate_size_tags(uint32_t first, uint32_t second) {
+  std::vector<uint8_t> b = {'I', 'I', 42, 0, 8, 0, 0, 0};
+  auto u16 = [&](uint32_t v) {
+    b.push_back(uint8_t(v));
+    b.push_back(uint8_t(v >> 8));
+  };
+  auto u32 = [&](uint32_t v) {
+    u16(v & 0xffff);
+    u16(v >> 16);
+  };
+  const std::pair<uint32_t, uint32_t> tags[] = {{256, first}, {256, second}, {257, first}, {257, second}};
+  u16(4);
+  for (const auto& [tag, value] : tags) {
+    u16(tag);
+    u16(4);  // LONG
+    u32(1);
+    u32(value);
+  }
+  u32(0);  // no next directory
+  return b;
+}
+
+TEST(ImageProbe, DuplicatedTiffSizeTagsDoNotPassThePixelLimit) {
+  const std::vector<uint8_t> tiff = tiff_with_duplicate_size_tags(40000, 10);
+  Result<ImageInfo> info = probe_image(tiff);
+  if (info.ok()) {
+    // If the probe answers at all, it answers what the decoder will use.
+    EXPECT_EQ(info->width, 40000);
+    EXPECT_EQ(info->height, 40000);
+  }
+  DecodeOptions d;
+  d.max_pixels = 1'000'000;
+  Result<Image> img = decode_image(tiff, d);
+  ASSERT_FALSE(img.ok());
+  EXPECT_TRUE(img.status().code() == StatusCode::kResourceExhausted ||
+              img.status().code() == StatusCode::kInvalidArgument)
+      << img.status().to_string();
+  EXPECT_TRUE(img.status().message().find("TIFF") != std::string::npos ||
+              img.status().message().find("pixels") != std::string::npos)
+      << img.status().message();
+}
+
 TEST(Utf8, PrefixCutsOnACharacterBoundaryAndReplacesBadBytes) {
   EXPECT_TRUE(is_valid_utf8("Ünïcödé ✓ 🎨"));
   EXPECT_FALSE(is_valid_utf8("\xff"));
