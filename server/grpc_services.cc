@@ -209,6 +209,7 @@ class MatchServiceImpl final : public v1::MatchService::Service {
       MatchRequestParts parts;
       parts.image = req->image();
       parts.context = &req->context();
+      parts.still_wanted = [&] { return check_deadline(s_, start, ctx); };
       grpc::Status st = s_.match(parts, caller.name, resp);
       if (!st.ok()) return st;
       return check_deadline(s_, start, ctx);
@@ -221,7 +222,8 @@ class MatchServiceImpl final : public v1::MatchService::Service {
       grpc::Status checked = check_match_context(req->context());
       if (!checked.ok()) return checked;
       const auto start = std::chrono::steady_clock::now();
-      grpc::Status st = s_.match_video(*req, caller.name, resp);
+      grpc::Status st =
+          s_.match_video(*req, caller.name, resp, nullptr, nullptr, [&] { return check_deadline(s_, start, ctx); });
       if (!st.ok()) return st;
       return check_deadline(s_, start, ctx);
     });
@@ -239,6 +241,8 @@ class MatchServiceImpl final : public v1::MatchService::Service {
       parts.hash = *h;
       parts.quality = req->quality() == 0 ? 100 : req->quality();
       parts.context = &req->context();
+      const auto start = std::chrono::steady_clock::now();
+      parts.still_wanted = [&] { return check_deadline(s_, start, ctx); };
       return s_.match(parts, caller.name, resp);
     });
   }
@@ -266,6 +270,10 @@ class MatchServiceImpl final : public v1::MatchService::Service {
         resp.set_id(req.id());
         MatchRequestParts parts;
         parts.context = &req.context();
+        parts.still_wanted = [ctx] {
+          return ctx->IsCancelled() ? grpc::Status(StatusCode::CANCELLED, "the caller cancelled")
+                                    : grpc::Status::OK;
+        };
         grpc::Status st = check_match_context(req.context());
         if (st.ok() && req.has_hash()) {
           st = check_quality("hash.quality", req.hash().quality());
@@ -331,6 +339,10 @@ grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string
   };
   const std::vector<QueryResult> results = catalog.match(std::vector{fp}, mo, features);
   const QueryResult& r = results[0];
+  if (req.still_wanted) {
+    grpc::Status wanted = req.still_wanted();
+    if (!wanted.ok()) return wanted;
+  }
   if (record && usage && options.record_usage) {
     std::vector<UsageEvent> events;
     const UsageContext uc{mo.purpose, caller, usage_time_now_ms(), usage_digest_hex(fp.sha256),
@@ -358,7 +370,8 @@ MatchOptions Server::Impl::match_options(const v1::MatchContext* ctx) const {
 
 grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const std::string& caller,
                                        v1::MatchVideoResponse* out, VideoQuery* query_out,
-                                       VideoQueryResult* result_out) {
+                                       VideoQueryResult* result_out,
+                                       const std::function<grpc::Status()>& still_wanted) {
   if (req.video().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty video");
   const double sph = req.seconds_per_hash();
   if (!(sph >= 0) || sph > 3600) {
@@ -381,6 +394,10 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
   q.sha256 = sha256_of(bytes);
   const MatchOptions mo = match_options(&req.context());
   const VideoQueryResult r = catalog.match_video(q, mo, VideoMatchOptions{});
+  if (still_wanted) {
+    grpc::Status wanted = still_wanted();
+    if (!wanted.ok()) return wanted;
+  }
   if (usage && options.record_usage) {
     std::vector<UsageEvent> events;
     const UsageContext uc{mo.purpose, caller, usage_time_now_ms(), to_hex(*q.sha256),

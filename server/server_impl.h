@@ -54,6 +54,9 @@ struct MatchRequestParts {
   std::optional<PdqHash> hash;
   int quality = 100;
   const v1::MatchContext* context = nullptr;
+  // Asked after matching and before any usage is recorded: an answer nobody will receive (the
+  // caller cancelled, a deadline passed) is not a use. Unset: always wanted.
+  std::function<grpc::Status()> still_wanted;
 };
 
 class Server::Impl {
@@ -93,7 +96,8 @@ class Server::Impl {
   // HTTP front's JSON.
   grpc::Status match_video(const v1::MatchVideoRequest& req, const std::string& caller,
                            v1::MatchVideoResponse* out, VideoQuery* query_out = nullptr,
-                           VideoQueryResult* result_out = nullptr);
+                           VideoQueryResult* result_out = nullptr,
+                           const std::function<grpc::Status()>& still_wanted = {});
   MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();

@@ -792,6 +792,49 @@ TEST_F(ServerTest, StalledListWorksDoesNotHoldUpOtherCalls) {
   lc->TryCancel();
 }
 
+// Issue 21 item 5: an answer the caller cancelled is not a use: no usage event is recorded.
+TEST_F(ServerTest, CancelledMatchRecordsNoUsage) {
+  const Image big = test::synthetic_photo(4000, 3000, 8);
+  WorkInput in;
+  in.work.id = "big";
+  in.work.owner = "Ana";
+  in.work.media = "image";
+  in.fingerprints.push_back(WorkFingerprint::pdq(pdq_hash(big).hash, 100));
+  ASSERT_TRUE(catalog->register_works(std::vector{in})[0].ok());
+  start();
+  const std::string bytes = bytes_of(test::encode(big, ".png"));
+  auto c = ctx(matcher_key);
+  grpc::Status result;
+  std::thread caller([&] {
+    v1::MatchImageRequest req;
+    req.set_image(bytes);
+    req.mutable_context()->set_purpose(v1::AI_TRAINING);
+    v1::MatchResponse r;
+    result = match->MatchImage(c.get(), req, &r);
+  });
+  // Cancel once the server is working on it, then wait until it has finished.
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto in_flight = [&](int n) {
+    auto m = http.Get("/metrics");
+    return m && m->body.find("imprint_calls_in_flight " + std::to_string(n) + "\n") != std::string::npos;
+  };
+  bool working = false;
+  for (int i = 0; i < 2000 && !(working = in_flight(1)); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(working);
+  c->TryCancel();
+  caller.join();
+  EXPECT_EQ(result.error_code(), grpc::StatusCode::CANCELLED);
+  bool done = false;
+  for (int i = 0; i < 2000 && !(done = in_flight(0)); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(list_usage().empty());
+  // The same upload, not cancelled, is a use.
+  v1::MatchResponse r;
+  ASSERT_TRUE(match_image(matcher_key, bytes, &r, v1::AI_TRAINING).ok());
+  ASSERT_EQ(r.decision(), "flag");
+  EXPECT_EQ(list_usage().size(), 1u);
+}
+
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
   test::TempDir dir;
   CatalogOptions co;
