@@ -48,7 +48,9 @@ Result<Image> decode_image(std::span<const uint8_t> bytes, const DecodeOptions& 
 }
 
 Result<std::vector<uint8_t>> read_file(const std::string& path, int64_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever; the type
+  // is checked before any read, and a regular file ignores the flag.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int e = errno;
     if (e == ENOENT) return not_found("no such file");

@@ -47,7 +47,7 @@ Result<ImageInfo> probe_webp(std::span<const uint8_t> b) {
   return ImageInfo{ImageFormat::kWebp, w, h};
 }
 
-// First IFD's ImageWidth (256) and ImageLength (257).
+// First IFD's ImageWidth (256) and ImageLength (257), each named once.
 Result<ImageInfo> probe_tiff(std::span<const uint8_t> b) {
   const bool le = b[0] == 'I';
   auto u16 = [&](size_t at) -> uint32_t {
@@ -66,6 +66,11 @@ Result<ImageInfo> probe_tiff(std::span<const uint8_t> b) {
     if (e + 12 > b.size()) return invalid_argument("truncated TIFF directory");
     const uint32_t tag = u16(e), type = u16(e + 2);
     const uint32_t value = type == 3 ? u16(e + 8) : u32(e + 8);  // SHORT or LONG
+    // A size tag said twice is refused: libtiff (under OpenCV) takes the first, a reader that
+    // kept the last would check the pixel limit against a size the decoder never uses.
+    if ((tag == 256 && w >= 0) || (tag == 257 && h >= 0)) {
+      return invalid_argument("TIFF directory names the image size twice");
+    }
     if (tag == 256) w = value;
     if (tag == 257) h = value;
   }

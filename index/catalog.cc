@@ -10,6 +10,10 @@
 #include <filesystem>
 #include <random>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
 #include "catalog_impl.h"
 
 namespace imprint {
@@ -95,6 +99,9 @@ Result<int> take_writer_lock(const std::string& dir) {
   return fd;
 }
 
+// A 200 px JPEG at quality 80 is 5-20 KB; this bounds what a caller-made preview can store.
+constexpr size_t kMaxPreviewBytes = 64 << 10;
+
 Status validate(const WorkInput& in) {
   const std::string& id = in.work.id;
   if (id.empty()) return invalid_argument("work id is empty");
@@ -102,8 +109,13 @@ Status validate(const WorkInput& in) {
   for (unsigned char c : id) {
     if (c < 0x20 || c == 0x7f) return invalid_argument("work id contains a control character");
   }
-  if (in.work.title.size() > 4096 || in.work.owner.size() > 1024 || in.work.source.size() > 8192) {
-    return invalid_argument("work " + id + ": title, owner or source too long");
+  const std::pair<const char*, std::pair<const std::string*, size_t>> texts[] = {
+      {"title", {&in.work.title, 4096}}, {"owner", {&in.work.owner, 1024}}, {"source", {&in.work.source, 8192}}};
+  for (const auto& [field, text] : texts) {
+    if (text.first->size() > text.second) {
+      return invalid_argument("work " + id + ": " + field + " is " + std::to_string(text.first->size()) +
+                              " bytes, over the limit of " + std::to_string(text.second));
+    }
   }
   if (in.work.media != "image" && in.work.media != "video") {
     return invalid_argument("work " + id + ": media must be image or video");
@@ -117,6 +129,9 @@ Status validate(const WorkInput& in) {
     }
     if (f.kind == kLocalFeaturesKind && !decode_local_features(f.data).ok()) {
       return invalid_argument("work " + id + ": local features blob is malformed");
+    }
+    if (f.kind == kPreviewKind && f.data.size() > kMaxPreviewBytes) {
+      return invalid_argument("work " + id + ": preview is over " + std::to_string(kMaxPreviewBytes) + " bytes");
     }
     if (f.quality < 0 || f.quality > 100) {
       return invalid_argument("work " + id + ": fingerprint quality must be 0..100");
@@ -133,6 +148,24 @@ WorkFingerprint WorkFingerprint::pdq(const PdqHash& h, int quality) {
   const auto b = h.to_bytes();
   f.data.assign(b.begin(), b.end());
   f.quality = quality;
+  return f;
+}
+
+// The work's preview: its pixels scaled to fit kPreviewSide, JPEG quality 80.
+static WorkFingerprint preview_of(const Image& image) {
+  cv::Mat m(image.height, image.width, image.channels == 1 ? CV_8UC1 : CV_8UC3,
+            const_cast<uint8_t*>(image.pixels.data()));
+  cv::Mat bgr;
+  if (image.channels == 3) {
+    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    bgr = m;
+  }
+  const double scale = double(kPreviewSide) / std::max(bgr.cols, bgr.rows);
+  if (scale < 1) cv::resize(bgr, bgr, cv::Size(), scale, scale, cv::INTER_AREA);
+  WorkFingerprint f;
+  f.kind = kPreviewKind;
+  cv::imencode(".jpg", bgr, f.data, {cv::IMWRITE_JPEG_QUALITY, 80});
   return f;
 }
 
@@ -159,6 +192,8 @@ Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes, const De
     f.kind = kCropPdqKind;
     in.fingerprints.push_back(std::move(f));
   }
+  WorkFingerprint preview = preview_of(*image);
+  if (!preview.data.empty() && preview.data.size() <= kMaxPreviewBytes) in.fingerprints.push_back(std::move(preview));
   return in;
 }
 
@@ -616,6 +651,18 @@ Result<Work> Catalog::get_work(const std::string& id) const {
   return impl_->read_work(*s);
 }
 
+Result<std::vector<uint8_t>> Catalog::preview(const std::string& id) const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  Result<Statement> s = impl_->rdb.prepare(
+      "SELECT f.data FROM fingerprints f JOIN works w ON w.pk = f.work_pk WHERE w.id = ? AND f.kind = ? "
+      "LIMIT 1");
+  if (!s.ok()) return s.status();
+  s->bind(1, id).bind(2, std::string(kPreviewKind));
+  Status st;
+  if (!s->step(&st)) return st.ok() ? not_found("no preview of work '" + id + "'") : st;
+  return s->blob(0);
+}
+
 Result<Statement*> Catalog::Impl::cached_read(const std::string& sql) const {
   auto it = rdb_cache.find(sql);
   if (it == rdb_cache.end()) {
@@ -640,21 +687,38 @@ Result<Work> Catalog::get_work_by_pk(int64_t pk) const {
 }
 
 Status Catalog::list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const {
-  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
-  std::string sql = std::string("SELECT ") + kWorkColumns + " FROM works";
-  if (!filter.owner.empty()) sql += " WHERE owner = ?";
-  sql += " ORDER BY pk";
-  if (filter.limit >= 0) sql += " LIMIT " + std::to_string(filter.limit);
-  Result<Statement> s = impl_->rdb.prepare(sql);
-  if (!s.ok()) return s.status();
-  if (!filter.owner.empty()) s->bind(1, filter.owner);
-  Status st;
-  while (s->step(&st)) {
-    Result<Work> w = impl_->read_work(*s);
-    if (!w.ok()) return w.status();
-    if (!fn(*w)) break;
+  // A page at a time is copied under the read lock and handed to fn without it: fn may block (a
+  // gRPC stream whose client stopped reading) and must not hold up matching and lookups.
+  constexpr int64_t kPage = 256;
+  int64_t after_pk = 0, left = filter.limit;
+  while (left != 0) {
+    const int64_t want = left < 0 ? kPage : std::min(kPage, left);
+    std::vector<Work> page;
+    {
+      std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+      std::string sql = std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk > ?";
+      if (!filter.owner.empty()) sql += " AND owner = ?";
+      sql += " ORDER BY pk LIMIT " + std::to_string(want);
+      Result<Statement> s = impl_->rdb.prepare(sql);
+      if (!s.ok()) return s.status();
+      s->bind(1, after_pk);
+      if (!filter.owner.empty()) s->bind(2, filter.owner);
+      Status st;
+      while (s->step(&st)) {
+        Result<Work> w = impl_->read_work(*s);
+        if (!w.ok()) return w.status();
+        page.push_back(std::move(*w));
+      }
+      if (!st.ok()) return st;
+    }
+    for (const Work& w : page) {
+      if (!fn(w)) return Status::Ok();
+    }
+    if (int64_t(page.size()) < want) break;
+    after_pk = page.back().pk;
+    if (left > 0) left -= int64_t(page.size());
   }
-  return st;
+  return Status::Ok();
 }
 
 Status Catalog::list_fingerprints(

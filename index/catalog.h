@@ -77,6 +77,11 @@ inline constexpr const char* kLocalFeaturesKind = "orb";
 // a collage cell, a thumbnail or a social-media preview shows the work cut to its frame. Searched
 // only by the second stage, with the query's picture regions and the whole query.
 inline constexpr const char* kCropPdqKind = "pdq-crop";
+// A small JPEG of the work (at most kPreviewSide pixels a side), made from the registered
+// pixels so the server can show creators what matched without reading any file named by the
+// work's source (issue 21). Not a fingerprint: nothing indexes it.
+inline constexpr const char* kPreviewKind = "preview-jpeg";
+inline constexpr int kPreviewSide = 200;
 // Candidate::method of matches the second stage found: by local features, or by the PDQ hash of
 // a picture region of the query (a screenshot's viewer, a collage cell, a pasted picture).
 inline constexpr const char* kLocalFeaturesMethod = "local-features";
@@ -93,7 +98,7 @@ struct WorkInput {
 
 // Fingerprints image bytes for registration: exact-mode PDQ (interoperable), SHA-256, size, and
 // what the second matching stage needs: local features (work_feature_options()) and the PDQ
-// hashes of centre crops (kCropPdqKind).
+// hashes of centre crops (kCropPdqKind); and the work's preview (kPreviewKind).
 Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes,
                                         const DecodeOptions& decode = {});
 
@@ -187,7 +192,10 @@ class Catalog {
 
   Result<Work> get_work(const std::string& id) const;
   Result<Work> get_work_by_pk(int64_t pk) const;
-  // Calls fn for each work in registration order until it returns false.
+  // The preview JPEG stored at registration (kPreviewKind); kNotFound when there is none.
+  Result<std::vector<uint8_t>> preview(const std::string& id) const;
+  // Calls fn for each work in registration order until it returns false. fn runs without the
+  // catalog's lock (works are read a page at a time), so it may block or call back in.
   Status list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const;
   // Every stored fingerprint of a kind with its work (for export), in fingerprint order.
   Status list_fingerprints(const std::string& kind,

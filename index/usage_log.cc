@@ -20,6 +20,7 @@
 #include <random>
 
 #include "sqlite_db.h"
+#include "text.h"
 
 namespace imprint {
 using detail::Database;
@@ -74,6 +75,8 @@ class UsageLog::Impl {
   // match path needs (tests/server_test and grpc_load's usage on/off rows measure it).
   static constexpr size_t kBatchEvents = 4096;
   static constexpr std::chrono::milliseconds kBatchDelay{200};
+  // After a failed commit (SQLITE_BUSY past the busy timeout, a full disk): try again after this.
+  static constexpr std::chrono::milliseconds kRetryDelay{1000};
 
   void run_writer() {
     std::unique_lock<std::mutex> lk(mu);
@@ -92,6 +95,19 @@ class UsageLog::Impl {
       lk.lock();
       committed_seq = seq;
       last_error = s;
+      if (!s.ok()) {
+        // Never dropped: the batch goes back to the head of the queue and is retried after a
+        // pause (or at once for a flush). The journal still holds it and is not truncated while
+        // anything waits; a process stopping now leaves it there for the next open to replay.
+        batch.insert(batch.end(), std::make_move_iterator(pending.begin()),
+                     std::make_move_iterator(pending.end()));
+        pending.swap(batch);
+        flush_requested = false;  // a flush() waiting now hears of the failure
+        committed.notify_all();
+        if (stopping) return;
+        wake_writer.wait_for(lk, kRetryDelay, [&] { return stopping || flush_requested; });
+        continue;
+      }
       // Everything appended so far is committed: the journal can start over.
       if (s.ok() && pending.empty() && journal_fd >= 0 && ::ftruncate(journal_fd, 0) != 0) {
         last_error = io_error("cannot truncate " + journal_path);
@@ -229,6 +245,12 @@ Status UsageLog::record(std::span<const UsageEvent> events) {
   if (events.empty()) return Status::Ok();
   Impl& m = *impl_;
   if (m.read_only) return failed_precondition("usage log opened read-only");
+  // A stored event that is not UTF-8 would break every later listing (proto3 strings, JSON).
+  for (const UsageEvent& e : events) {
+    for (const std::string* text : {&e.work_id, &e.owner, &e.caller, &e.query_sha256, &e.reference}) {
+      if (!is_valid_utf8(*text)) return invalid_argument("usage event: a text field is not valid UTF-8");
+    }
+  }
   std::lock_guard<std::mutex> lk(m.mu);
   std::string lines;
   const size_t first = m.pending.size();
@@ -265,7 +287,9 @@ void UsageLog::flush() {
   const uint64_t target = m.pending.empty() ? m.queued_seq : m.queued_seq + 1;
   m.flush_requested = true;
   m.wake_writer.notify_one();
-  m.committed.wait(lk, [&] { return m.committed_seq >= target && m.pending.empty(); });
+  // Done when everything is in the database, or when the attempt failed (the events wait for
+  // the next retry; record() reports the error).
+  m.committed.wait(lk, [&] { return m.committed_seq >= target && (m.pending.empty() || !m.last_error.ok()); });
 }
 
 Status UsageLog::list(const UsageFilter& f, const std::function<bool(const UsageEvent&)>& fn) const {

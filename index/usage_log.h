@@ -61,7 +61,8 @@ class UsageLog {
 
   // Returns once the events are in the journal (see above).
   Status record(std::span<const UsageEvent> events);
-  // Waits until every recorded event is in the database (for readers in the same process).
+  // Waits until every recorded event is in the database (for readers in the same process), or
+  // until an attempt to commit them failed: a failed batch is kept and retried, never dropped.
   void flush();
   // Oldest first.
   Status list(const UsageFilter& filter, const std::function<bool(const UsageEvent&)>& fn) const;

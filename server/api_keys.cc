@@ -1,5 +1,6 @@
 #include "api_keys.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -26,6 +27,10 @@ Result<Role> parse_role(const std::string& name) {
 
 bool role_allows(Role have, Role need) { return have == Role::kAdmin || have == need; }
 
+bool Caller::acts_for(const std::string& owner) const {
+  return role == Role::kAdmin || std::find(owners.begin(), owners.end(), owner) != owners.end();
+}
+
 static std::string sha256_hex(const std::string& s) {
   return to_hex(sha256_of(std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
 }
@@ -46,7 +51,18 @@ Result<ApiKeys> ApiKeys::load(const std::string& path) {
     }
     Result<Role> r = parse_role(role);
     if (!r.ok()) return r.status().with_context(path + ":" + std::to_string(n));
-    keys.by_hash_[hash] = Caller{name, *r};
+    Caller caller{name, *r, {}};
+    if (*r == Role::kRegistrar) {
+      std::string rest;
+      std::getline(ss, rest);
+      std::stringstream list(rest);
+      for (std::string owner; std::getline(list, owner, ',');) {
+        const size_t a = owner.find_first_not_of(" \t"), b = owner.find_last_not_of(" \t\r");
+        if (a != std::string::npos) caller.owners.push_back(owner.substr(a, b - a + 1));
+      }
+      if (caller.owners.empty()) caller.owners.push_back(name);
+    }
+    keys.by_hash_[hash] = std::move(caller);
   }
   if (keys.by_hash_.empty()) return invalid_argument("key file " + path + " holds no keys");
   return keys;
@@ -61,8 +77,11 @@ std::string ApiKeys::generate_key() {
   return key;
 }
 
-std::string ApiKeys::line_for(const std::string& name, Role role, const std::string& key) {
-  return name + " " + role_name(role) + " " + sha256_hex(key);
+std::string ApiKeys::line_for(const std::string& name, Role role, const std::string& key,
+                              const std::vector<std::string>& owners) {
+  std::string line = name + " " + role_name(role) + " " + sha256_hex(key);
+  for (size_t i = 0; i < owners.size(); ++i) line += (i ? ", " : " ") + owners[i];
+  return line;
 }
 
 Result<Caller> ApiKeys::authenticate(const std::string& authorization) const {

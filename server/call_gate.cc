@@ -47,13 +47,23 @@ grpc::Status to_grpc(const Status& s) {
   return grpc::Status(grpc_code(s.code()), s.message());
 }
 
+// gRPC's synchronous server does not catch what a handler throws: a bug must cost one call, not
+// the process.
+static grpc::Status guarded(const std::function<grpc::Status(const Caller&)>& fn, const Caller& caller) {
+  try {
+    return fn(caller);
+  } catch (const std::exception& e) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, std::string("internal error: ") + e.what());
+  }
+}
+
 grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role need,
                            const std::function<grpc::Status(const Caller&)>& fn) {
   const auto start = std::chrono::steady_clock::now();
-  Caller caller{"anonymous", Role::kAdmin};
+  Caller caller{"anonymous", Role::kAdmin, {}};
   grpc::Status result;
-  const int now_in_flight = ++server_.in_flight;
-  if (now_in_flight > server_.options.max_concurrent_calls) {
+  CallSlot slot(server_);
+  if (!slot.admitted()) {
     result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "server busy: " + std::to_string(server_.options.max_concurrent_calls) +
                               " calls in flight; retry with backoff");
@@ -72,19 +82,18 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
                                 "; " + method + " needs " + role_name(need));
     } else {
       caller = *who;
-      result = fn(caller);
+      result = guarded(fn, caller);
     }
   } else {
-    result = fn(caller);
+    result = guarded(fn, caller);
   }
-  --server_.in_flight;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const char* code = grpc_code_name(result.error_code());
   server_.metrics.record_call(method, code, seconds);
   nlohmann::json line = {{"method", method}, {"code", code}, {"ms", std::round(seconds * 1e5) / 100},
                          {"caller", caller.name}, {"peer", ctx->peer()}};
   if (!result.ok()) line["error"] = result.error_message();
-  server_.log_access(line.dump());
+  server_.log_access(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return result;
 }
 

@@ -1,10 +1,12 @@
 // The imprint.v1 CatalogService and MatchService on the synchronous gRPC API.
 #include <chrono>
+#include <optional>
 
 #include "local_features.h"
 #include "video_ingest.h"
 #include "video_match.h"
 #include "match_json.h"
+#include "request_checks.h"
 #include "server_impl.h"
 
 namespace imprint::server {
@@ -30,7 +32,20 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
   grpc::Status RegisterWork(ServerContext* ctx, const v1::RegisterWorkRequest* req,
                             v1::RegisterWorkResponse* resp) override {
-    return gate_.run(ctx, "RegisterWork", Role::kRegistrar, [&](const Caller&) -> grpc::Status {
+    return gate_.run(ctx, "RegisterWork", Role::kRegistrar, [&](const Caller& caller) -> grpc::Status {
+      grpc::Status checked = check_work(req->work());
+      if (!checked.ok()) return checked;
+      std::string owner = req->work().owner();
+      if (owner.empty() && caller.role == Role::kRegistrar && caller.owners.size() == 1) {
+        owner = caller.owners[0];  // a key for one owner registers that owner's works
+      }
+      checked = may_touch(caller, owner, req->replace() ? req->work().work_id() : "");
+      if (!checked.ok()) return checked;
+      if (req->has_fingerprints() && req->fingerprints().pdq_size() > FieldLimits::kPdqPerWork) {
+        return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                            "fingerprints.pdq: " + std::to_string(req->fingerprints().pdq_size()) +
+                                " hashes, over the limit of " + std::to_string(FieldLimits::kPdqPerWork));
+      }
       WorkInput in;
       if (req->has_image()) {
         DecodeOptions d;
@@ -43,10 +58,10 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
         for (const v1::PdqFingerprint& f : req->fingerprints().pdq()) {
           Result<PdqHash> h = PdqHash::from_hex(f.hash());
           if (!h.ok()) return to_grpc(h.status());
-          if (f.quality() < 0 || f.quality() > 100) {
-            return grpc::Status(StatusCode::INVALID_ARGUMENT, "quality must be 0..100");
-          }
-          in.fingerprints.push_back(WorkFingerprint::pdq(*h, f.quality()));
+          checked = check_quality("fingerprints.pdq.quality", f.quality());
+          if (!checked.ok()) return checked;
+          // Unset is 100, as MatchHash takes it: a hash list's entries are usable.
+          in.fingerprints.push_back(WorkFingerprint::pdq(*h, f.quality() == 0 ? 100 : f.quality()));
         }
         if (in.fingerprints.empty()) {
           return grpc::Status(StatusCode::INVALID_ARGUMENT, "fingerprints holds no PDQ hash");
@@ -69,7 +84,7 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
       const v1::Work& w = req->work();
       in.work.id = w.work_id();
       in.work.title = w.title().empty() ? w.work_id() : w.title();
-      in.work.owner = w.owner();
+      in.work.owner = owner;
       in.work.source = w.source();
       in.work.media = w.media().empty() ? "image" : w.media();
       Result<LicencePolicy> lic = from_proto(w.licence());
@@ -87,6 +102,8 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
   grpc::Status GetWork(ServerContext* ctx, const v1::GetWorkRequest* req, v1::Work* resp) override {
     return gate_.run(ctx, "GetWork", Role::kRegistrar, [&](const Caller&) {
+      grpc::Status checked = check_work_id("work_id", req->work_id());
+      if (!checked.ok()) return checked;
       Result<Work> w = s_.catalog.get_work(req->work_id());
       if (!w.ok()) return to_grpc(w.status());
       to_proto(*w, resp);
@@ -97,6 +114,9 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   grpc::Status ListWorks(ServerContext* ctx, const v1::ListWorksRequest* req,
                          grpc::ServerWriter<v1::Work>* writer) override {
     return gate_.run(ctx, "ListWorks", Role::kRegistrar, [&](const Caller&) {
+      grpc::Status checked = check_limit("limit", req->limit());
+      if (checked.ok()) checked = check_text("owner", req->owner(), FieldLimits::kOwner);
+      if (!checked.ok()) return checked;
       WorkFilter f;
       f.owner = req->owner();
       f.limit = req->limit() > 0 ? req->limit() : -1;
@@ -117,13 +137,21 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
   grpc::Status RemoveWork(ServerContext* ctx, const v1::RemoveWorkRequest* req,
                           v1::RemoveWorkResponse*) override {
-    return gate_.run(ctx, "RemoveWork", Role::kRegistrar,
-                     [&](const Caller&) { return to_grpc(s_.catalog.remove_work(req->work_id())); });
+    return gate_.run(ctx, "RemoveWork", Role::kRegistrar, [&](const Caller& caller) {
+      grpc::Status checked = check_work_id("work_id", req->work_id());
+      if (checked.ok()) checked = may_touch(caller, std::nullopt, req->work_id());
+      if (!checked.ok()) return checked;
+      return to_grpc(s_.catalog.remove_work(req->work_id()));
+    });
   }
 
   grpc::Status ListUsage(ServerContext* ctx, const v1::ListUsageRequest* req,
                          grpc::ServerWriter<v1::UsageEvent>* writer) override {
     return gate_.run(ctx, "ListUsage", Role::kAdmin, [&](const Caller&) {
+      grpc::Status checked = check_limit("limit", req->limit());
+      if (checked.ok()) checked = check_text("work_id", req->work_id(), FieldLimits::kWorkId);
+      if (checked.ok()) checked = check_text("owner", req->owner(), FieldLimits::kOwner);
+      if (!checked.ok()) return checked;
       if (!s_.usage) return grpc::Status(StatusCode::FAILED_PRECONDITION, "usage records are off");
       s_.usage->flush();  // events this server recorded a moment ago are listed too
       UsageFilter f;
@@ -145,6 +173,25 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   }
 
  private:
+  // A registrar key acts only for its owners: for the owner a work is being given (`owner`) and
+  // for the current owner of the work `existing_id` names, if there is one (a replacement or a
+  // removal). The check and the write are not one transaction; a work that changes owner
+  // between them was changed by an admin or by a key for both owners.
+  grpc::Status may_touch(const Caller& caller, const std::optional<std::string>& owner,
+                         const std::string& existing_id) const {
+    if (caller.role == Role::kAdmin) return grpc::Status::OK;
+    auto refuse = [&](const std::string& whose) {
+      return grpc::Status(StatusCode::PERMISSION_DENIED,
+                          "key '" + caller.name + "' may not act for owner '" + whose + "'");
+    };
+    if (owner && !caller.acts_for(*owner)) return refuse(*owner);
+    if (!existing_id.empty()) {
+      Result<Work> w = s_.catalog.get_work(existing_id);
+      if (w.ok() && !caller.acts_for(w->owner)) return refuse(w->owner);
+    }
+    return grpc::Status::OK;
+  }
+
   Server::Impl& s_;
   CallGate gate_;
 };
@@ -156,10 +203,13 @@ class MatchServiceImpl final : public v1::MatchService::Service {
   grpc::Status MatchImage(ServerContext* ctx, const v1::MatchImageRequest* req,
                           v1::MatchResponse* resp) override {
     return gate_.run(ctx, "MatchImage", Role::kMatcher, [&](const Caller& caller) {
+      grpc::Status checked = check_match_context(req->context());
+      if (!checked.ok()) return checked;
       const auto start = std::chrono::steady_clock::now();
       MatchRequestParts parts;
       parts.image = req->image();
       parts.context = &req->context();
+      parts.still_wanted = [&] { return check_deadline(s_, start, ctx); };
       grpc::Status st = s_.match(parts, caller.name, resp);
       if (!st.ok()) return st;
       return check_deadline(s_, start, ctx);
@@ -169,8 +219,11 @@ class MatchServiceImpl final : public v1::MatchService::Service {
   grpc::Status MatchVideo(ServerContext* ctx, const v1::MatchVideoRequest* req,
                           v1::MatchVideoResponse* resp) override {
     return gate_.run(ctx, "MatchVideo", Role::kMatcher, [&](const Caller& caller) {
+      grpc::Status checked = check_match_context(req->context());
+      if (!checked.ok()) return checked;
       const auto start = std::chrono::steady_clock::now();
-      grpc::Status st = s_.match_video(*req, caller.name, resp);
+      grpc::Status st =
+          s_.match_video(*req, caller.name, resp, nullptr, nullptr, [&] { return check_deadline(s_, start, ctx); });
       if (!st.ok()) return st;
       return check_deadline(s_, start, ctx);
     });
@@ -179,12 +232,17 @@ class MatchServiceImpl final : public v1::MatchService::Service {
   grpc::Status MatchHash(ServerContext* ctx, const v1::MatchHashRequest* req,
                          v1::MatchResponse* resp) override {
     return gate_.run(ctx, "MatchHash", Role::kMatcher, [&](const Caller& caller) {
+      grpc::Status checked = check_match_context(req->context());
+      if (checked.ok()) checked = check_quality("quality", req->quality());
+      if (!checked.ok()) return checked;
       Result<PdqHash> h = PdqHash::from_hex(req->pdq());
       if (!h.ok()) return to_grpc(h.status());
       MatchRequestParts parts;
       parts.hash = *h;
       parts.quality = req->quality() == 0 ? 100 : req->quality();
       parts.context = &req->context();
+      const auto start = std::chrono::steady_clock::now();
+      parts.still_wanted = [&] { return check_deadline(s_, start, ctx); };
       return s_.match(parts, caller.name, resp);
     });
   }
@@ -212,18 +270,22 @@ class MatchServiceImpl final : public v1::MatchService::Service {
         resp.set_id(req.id());
         MatchRequestParts parts;
         parts.context = &req.context();
-        grpc::Status st;
-        if (req.has_hash()) {
+        parts.still_wanted = [ctx] {
+          return ctx->IsCancelled() ? grpc::Status(StatusCode::CANCELLED, "the caller cancelled")
+                                    : grpc::Status::OK;
+        };
+        grpc::Status st = check_match_context(req.context());
+        if (st.ok() && req.has_hash()) {
+          st = check_quality("hash.quality", req.hash().quality());
           Result<PdqHash> h = PdqHash::from_hex(req.hash().hash());
-          if (h.ok()) {
+          if (st.ok() && !h.ok()) st = to_grpc(h.status());
+          if (st.ok()) {
             parts.hash = *h;
             parts.quality = req.hash().quality() == 0 ? 100 : req.hash().quality();
-          } else {
-            st = to_grpc(h.status());
           }
-        } else if (req.has_image()) {
+        } else if (st.ok() && req.has_image()) {
           parts.image = req.image();
-        } else {
+        } else if (st.ok()) {
           st = grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or a hash");
         }
         if (st.ok()) st = s_.match(parts, caller.name, resp.mutable_result());
@@ -277,6 +339,10 @@ grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string
   };
   const std::vector<QueryResult> results = catalog.match(std::vector{fp}, mo, features);
   const QueryResult& r = results[0];
+  if (req.still_wanted) {
+    grpc::Status wanted = req.still_wanted();
+    if (!wanted.ok()) return wanted;
+  }
   if (record && usage && options.record_usage) {
     std::vector<UsageEvent> events;
     const UsageContext uc{mo.purpose, caller, usage_time_now_ms(), usage_digest_hex(fp.sha256),
@@ -304,7 +370,8 @@ MatchOptions Server::Impl::match_options(const v1::MatchContext* ctx) const {
 
 grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const std::string& caller,
                                        v1::MatchVideoResponse* out, VideoQuery* query_out,
-                                       VideoQueryResult* result_out) {
+                                       VideoQueryResult* result_out,
+                                       const std::function<grpc::Status()>& still_wanted) {
   if (req.video().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty video");
   const double sph = req.seconds_per_hash();
   if (!(sph >= 0) || sph > 3600) {
@@ -327,6 +394,10 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
   q.sha256 = sha256_of(bytes);
   const MatchOptions mo = match_options(&req.context());
   const VideoQueryResult r = catalog.match_video(q, mo, VideoMatchOptions{});
+  if (still_wanted) {
+    grpc::Status wanted = still_wanted();
+    if (!wanted.ok()) return wanted;
+  }
   if (usage && options.record_usage) {
     std::vector<UsageEvent> events;
     const UsageContext uc{mo.purpose, caller, usage_time_now_ms(), to_hex(*q.sha256),

@@ -1,7 +1,9 @@
 // The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
-// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails,
+// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails (stored previews only),
 // /healthz.
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -9,7 +11,9 @@
 
 #include "creator_page.h"
 #include "match_json.h"
+#include "request_checks.h"
 #include "server_impl.h"
+#include "text.h"
 
 namespace imprint::server {
 namespace {
@@ -27,53 +31,108 @@ int http_status(grpc::StatusCode c) {
   }
 }
 
-// The image of a request: the raw body (any Content-Type but a form), or the first file of a
-// multipart form.
-std::string request_image(const httplib::Request& req) {
-  if (!req.files.empty()) return req.files.begin()->second.content;
-  return req.body;
+grpc::Status invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+// The image of a request: the raw body (any Content-Type but a form), or the first part of a
+// multipart form. Read as it arrives and refused past `max_bytes`, whatever the framing:
+// cpp-httplib 0.11.4 (Debian 12) checks its payload limit against Content-Length only, and
+// buffered a chunked, length-less or compressed body whole before any handler saw it. Counted
+// after decompression, so a small gzip bomb is refused too.
+grpc::Status read_image(const httplib::Request& req, const httplib::ContentReader& reader, size_t max_bytes,
+                        std::string* out) {
+  const auto too_big = [&] {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "request body over the limit of " + std::to_string(max_bytes) + " bytes");
+  };
+  if (req.has_header("Content-Length")) {
+    const std::string text = req.get_header_value("Content-Length");
+    uint64_t length = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+    if (ec != std::errc() || end != text.data() + text.size()) return invalid("Content-Length: not a number");
+    if (length > max_bytes) return too_big();
+  }
+  size_t seen = 0;
+  bool over = false;
+  const auto take = [&](const char* data, size_t n, bool keep) {
+    seen += n;
+    if (seen > max_bytes) {
+      over = true;
+      return false;  // stops the read: the rest of the body is never taken in
+    }
+    if (keep) out->append(data, n);
+    return true;
+  };
+  bool ok = false;
+  if (req.is_multipart_form_data()) {
+    int part = 0;
+    ok = reader([&](const httplib::MultipartFormData&) { return ++part > 0; },
+                [&](const char* data, size_t n) { return take(data, n, part == 1); });
+  } else {
+    ok = reader([&](const char* data, size_t n) { return take(data, n, true); });
+  }
+  if (over) return too_big();
+  if (!ok) return invalid("the request body could not be read");
+  return grpc::Status::OK;
 }
 
 bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
-// A ~200 px JPEG of a registered work whose source is a readable local image.
-Result<std::vector<uint8_t>> thumbnail_of(const Work& w) {
-  if (w.source.empty() || is_url(w.source)) return not_found("no local source");
-  DecodeOptions d;
-  d.jpeg_min_side = 200;
-  Result<Image> img = decode_file(w.source, d);
-  if (!img.ok()) return img.status();
-  cv::Mat m(img->height, img->width, img->channels == 1 ? CV_8UC1 : CV_8UC3, img->pixels.data());
-  cv::Mat bgr;
-  if (img->channels == 3) {
-    cv::cvtColor(m, bgr, cv::COLOR_RGB2BGR);
-  } else {
-    bgr = m;
-  }
-  const double scale = 200.0 / std::max(bgr.cols, bgr.rows);
-  if (scale < 1) cv::resize(bgr, bgr, cv::Size(), scale, scale, cv::INTER_AREA);
-  std::vector<uint8_t> out;
-  cv::imencode(".jpg", bgr, out, {cv::IMWRITE_JPEG_QUALITY, 80});
-  return out;
+// JSON out: text that came from a file or a catalog built by a scan is not trusted to be UTF-8,
+// and a throw here would lose the answer.
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string url_encode(const std::string& s) {
-  std::string out;
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
+// The caller of an HTTP request: anonymous (every role) without a key file, else by its
+// `Authorization: Bearer` header.
+Result<Caller> http_caller(const Server::Impl& s, const httplib::Request& req) {
+  if (!s.keys) return Caller{"anonymous", Role::kAdmin, {}};
+  return s.keys->authenticate(req.get_header_value("Authorization"));
+}
+
+// /api/v1/match's query parameters as a MatchContext, checked as MatchImage checks its own.
+grpc::Status match_context_from_params(const httplib::Request& req, v1::MatchContext* ctx, std::string* name) {
+  if (req.has_param("purpose")) {
+    const std::string text = req.get_param_value("purpose");
+    Result<Purpose> p = parse_purpose(text);
+    if (!p.ok()) {
+      return invalid("purpose: unknown '" + utf8_prefix(text, 64) + "' (expected ai-training, commercial or any-use)");
     }
+    ctx->set_purpose(*p == Purpose::kAiTraining ? v1::AI_TRAINING
+                     : *p == Purpose::kCommercial ? v1::COMMERCIAL : v1::ANY_USE);
+  } else {
+    ctx->set_purpose(v1::ANY_USE);
   }
-  return out;
+  ctx->set_licensee(req.get_param_value("licensee"));
+  ctx->set_reference(req.get_param_value("reference"));
+  if (req.has_param("top_k")) {
+    const std::string text = req.get_param_value("top_k");
+    int k = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), k);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      return invalid("top_k: '" + utf8_prefix(text, 32) + "' is not a whole number (0..100)");
+    }
+    ctx->set_top_k(k);
+  }
+  if (req.has_param("min_score")) {
+    const std::string text = req.get_param_value("min_score");
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0') return invalid("min_score: '" + utf8_prefix(text, 32) + "' is not a number (0..1)");
+    ctx->set_min_score(v);
+  }
+  *name = req.get_param_value("name");
+  grpc::Status st = check_match_context(*ctx);
+  if (!st.ok()) return st;
+  return check_text("name", *name, FieldLimits::kUploadName);
 }
 
 // The creators' verdict: plain words, the matched items, no internals.
-nlohmann::json check_response(const QueryResult& r, const grpc::Status& st) {
+// `thumbnail` gives the link to a matched work's picture, or "" when it has none.
+nlohmann::json check_response(const QueryResult& r, const grpc::Status& st,
+                              const std::function<std::string(const Work&)>& thumbnail) {
   nlohmann::json j;
   if (!st.ok()) {
     j["verdict"] = "error";
@@ -97,9 +156,7 @@ nlohmann::json check_response(const QueryResult& r, const grpc::Status& st) {
                                                   " (" + std::to_string(similar) + "% alike; " +
                                                   std::to_string(c.distance) + " of 256 fingerprint bits differ)."}};
     if (is_url(c.work.source)) m["url"] = c.work.source;
-    if (!c.work.source.empty() && !is_url(c.work.source)) {
-      m["thumbnail"] = "/api/v1/thumbnail?id=" + url_encode(c.work.id);
-    }
+    if (const std::string link = thumbnail(c.work); !link.empty()) m["thumbnail"] = link;
     matches.push_back(m);
   }
   if (copy) {
@@ -134,6 +191,9 @@ Status start_http(Server::Impl& s) {
   auto http = std::make_unique<httplib::Server>();
   http->set_payload_max_length(size_t(s.options.max_message_bytes));
   http->set_read_timeout(10, 0);
+  // One request per connection: a refused body is left unread, and the connection must close
+  // rather than parse the rest of it as the next request.
+  http->set_keep_alive_max_count(1);
   http->set_write_timeout(10, 0);
 
   http->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
@@ -145,68 +205,81 @@ Status start_http(Server::Impl& s) {
     http->Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(kCreatorPageHtml, "text/html; charset=utf-8");
     });
-    http->Post("/api/v1/check", [&s](const httplib::Request& req, httplib::Response& res) {
+    http->Post("/api/v1/check", [&s](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& reader) {
       const auto start = std::chrono::steady_clock::now();
       MatchRequestParts parts;
-      parts.image = request_image(req);
       v1::MatchResponse unused;
       QueryResult r;
-      grpc::Status st;
-      if (++s.in_flight > s.options.max_concurrent_calls) {
-        st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "The server is busy; try again in a moment.");
-      } else {
-        st = s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false);
+      grpc::Status st = read_image(req, reader, size_t(s.options.max_message_bytes), &parts.image);
+      if (st.ok()) {
+        CallSlot slot(s);
+        st = slot.admitted() ? s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false)
+                             : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                            "The server is busy; try again in a moment.");
       }
-      --s.in_flight;
-      res.set_content(check_response(r, st).dump(), "application/json");
+      // The page may show what it was just told matched: a link per picture, good for a while.
+      const auto link = [&s](const Work& w) -> std::string {
+        Result<std::vector<uint8_t>> jpeg = s.catalog.preview(w.id);
+        return jpeg.ok() ? "/api/v1/thumbnail?t=" + s.thumbnails.grant(std::move(*jpeg)) : "";
+      };
+      res.set_content(dump(check_response(r, st, link)), "application/json");
       s.metrics.record_call("http.check", grpc_code_name(st.error_code()),
                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     });
-    http->Get("/api/v1/thumbnail", [&s](const httplib::Request& req, httplib::Response& res) {
-      Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
-      Result<std::vector<uint8_t>> t = w.ok() ? thumbnail_of(*w) : Result<std::vector<uint8_t>>(w.status());
-      if (!t.ok()) {
-        res.status = 404;
-        return;
-      }
-      res.set_content(std::string(t->begin(), t->end()), "image/jpeg");
-    });
   }
-  http->Post("/api/v1/match", [&s](const httplib::Request& req, httplib::Response& res) {
+  // A work's picture: by a link a result just gave (t=), or by id with a key that may read works.
+  // Only pictures stored in the catalog at registration; never a file the work's source names.
+  http->Get("/api/v1/thumbnail", [&s](const httplib::Request& req, httplib::Response& res) {
+    auto refuse = [&](int status, const std::string& message) {
+      res.status = status;
+      res.set_content(dump({{"error", message}}), "application/json");
+    };
+    res.set_header("Cache-Control", "private, max-age=600");
+    if (req.has_param("t")) {
+      auto jpeg = s.thumbnails.find(req.get_param_value("t"));
+      if (!jpeg) return refuse(404, "no such thumbnail (links last ten minutes)");
+      res.set_content(std::string((*jpeg)->begin(), (*jpeg)->end()), "image/jpeg");
+      return;
+    }
+    Result<Caller> who = http_caller(s, req);
+    if (!who.ok()) return refuse(401, who.status().message());
+    if (!role_allows(who->role, Role::kRegistrar)) return refuse(403, "this key may not read works");
+    Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
+    if (w.ok() && !who->acts_for(w->owner)) return refuse(403, "this key does not act for the work's owner");
+    Result<std::vector<uint8_t>> jpeg = s.catalog.preview(req.get_param_value("id"));
+    if (!jpeg.ok()) return refuse(404, "no stored picture of this work");
+    res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
+  });
+  http->Post("/api/v1/match", [&s](const httplib::Request& req, httplib::Response& res,
+                                   const httplib::ContentReader& reader) {
     const auto start = std::chrono::steady_clock::now();
     std::string caller = "anonymous";
     grpc::Status st;
-    if (s.keys) {
-      Result<Caller> who = s.keys->authenticate(req.get_header_value("Authorization"));
-      if (!who.ok()) {
-        st = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
-      } else if (!role_allows(who->role, Role::kMatcher)) {
-        st = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "this key may not match");
-      } else {
-        caller = who->name;
-      }
+    Result<Caller> who = http_caller(s, req);
+    if (!who.ok()) {
+      st = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
+    } else if (!role_allows(who->role, Role::kMatcher)) {
+      st = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "this key may not match");
+    } else {
+      caller = who->name;
     }
     v1::MatchContext ctx;
-    if (st.ok()) {
-      Result<Purpose> p = parse_purpose(req.has_param("purpose") ? req.get_param_value("purpose") : "any-use");
-      if (!p.ok()) st = to_grpc(p.status());
-      ctx.set_purpose(*p == Purpose::kAiTraining ? v1::AI_TRAINING
-                      : *p == Purpose::kCommercial ? v1::COMMERCIAL : v1::ANY_USE);
-      ctx.set_licensee(req.get_param_value("licensee"));
-      ctx.set_reference(req.get_param_value("reference"));
-      if (req.has_param("top_k")) ctx.set_top_k(std::atoi(req.get_param_value("top_k").c_str()));
-      if (req.has_param("min_score")) ctx.set_min_score(std::atof(req.get_param_value("min_score").c_str()));
-    }
+    std::string name;
+    if (st.ok()) st = match_context_from_params(req, &ctx, &name);
     ImageFingerprint fp;
     QueryResult r;
+    // The body is read only for a caller who may match, with parameters that can be served.
+    std::string body;
+    if (st.ok()) st = read_image(req, reader, size_t(s.options.max_message_bytes), &body);
     // A video upload (by its container's signature) is matched as MatchVideo is.
-    const std::string body = request_image(req);
     const bool video = looks_like_video(
         std::span(reinterpret_cast<const uint8_t*>(body.data()), std::min<size_t>(body.size(), 12)));
     VideoQuery vq;
     VideoQueryResult vr;
     if (st.ok()) {
-      if (++s.in_flight > s.options.max_concurrent_calls) {
+      CallSlot slot(s);
+      if (!slot.admitted()) {
         st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
       } else if (video) {
         v1::MatchVideoRequest vreq;
@@ -221,23 +294,34 @@ Status start_http(Server::Impl& s) {
         v1::MatchResponse unused;
         st = s.match(parts, caller, &unused, &fp, &r);
       }
-      --s.in_flight;
     }
     if (st.ok()) {
-      const std::string name = req.get_param_value("name");
-      res.set_content((video ? video_result_to_json(name, vq, vr)
-                             : query_result_to_json(name, fp, r)).dump(),
+      res.set_content(dump(video ? video_result_to_json(name, vq, vr) : query_result_to_json(name, fp, r)),
                       "application/json");
     } else {
       res.status = http_status(st.error_code());
-      res.set_content(nlohmann::json{{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}.dump(),
+      res.set_content(dump({{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}),
                       "application/json");
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     s.metrics.record_call("http.match", grpc_code_name(st.error_code()), secs);
-    s.log_access(nlohmann::json{{"method", "http.match"}, {"code", grpc_code_name(st.error_code())},
-                                {"ms", std::round(secs * 1e5) / 100}, {"caller", caller},
-                                {"peer", req.remote_addr}}.dump());
+    nlohmann::json line = {{"method", "http.match"}, {"code", grpc_code_name(st.error_code())},
+                           {"ms", std::round(secs * 1e5) / 100}, {"caller", caller}, {"peer", req.remote_addr}};
+    if (!st.ok()) line["error"] = st.error_message();
+    s.log_access(dump(line));
+  });
+  // A handler that throws (a bug) still answers with a body; its slot is given back by CallSlot.
+  http->set_exception_handler([&s](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    res.status = 500;
+    res.set_content(dump({{"error", "internal error: " + what}, {"code", "INTERNAL"}}), "application/json");
+    s.log_access(dump({{"method", "http" + req.path}, {"code", "INTERNAL"}, {"error", what}, {"peer", req.remote_addr}}));
   });
 
   const int bound = port == 0 ? http->bind_to_any_port(host) : (http->bind_to_port(host, port) ? port : -1);

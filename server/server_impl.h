@@ -15,6 +15,7 @@
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "metrics.h"
 #include "server.h"
+#include "thumbnail_grants.h"
 
 namespace imprint::server {
 
@@ -53,6 +54,9 @@ struct MatchRequestParts {
   std::optional<PdqHash> hash;
   int quality = 100;
   const v1::MatchContext* context = nullptr;
+  // Asked after matching and before any usage is recorded: an answer nobody will receive (the
+  // caller cancelled, a deadline passed) is not a use. Unset: always wanted.
+  std::function<grpc::Status()> still_wanted;
 };
 
 class Server::Impl {
@@ -63,6 +67,7 @@ class Server::Impl {
   std::optional<ApiKeys> keys;
   Metrics metrics;
   StreamWatch streams;
+  ThumbnailGrants thumbnails;
   std::atomic<int> in_flight{0};
 
   std::unique_ptr<v1::CatalogService::Service> catalog_service;
@@ -91,10 +96,28 @@ class Server::Impl {
   // HTTP front's JSON.
   grpc::Status match_video(const v1::MatchVideoRequest& req, const std::string& caller,
                            v1::MatchVideoResponse* out, VideoQuery* query_out = nullptr,
-                           VideoQueryResult* result_out = nullptr);
+                           VideoQueryResult* result_out = nullptr,
+                           const std::function<grpc::Status()>& still_wanted = {});
   MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();
+};
+
+// One of the --max-concurrent-calls slots, held for as long as this lives: whatever way a call
+// ends (an early return, an exception), its slot is given back. A slot that was not admitted
+// (the server is full) is given back too.
+class CallSlot {
+ public:
+  explicit CallSlot(Server::Impl& s)
+      : in_flight_(s.in_flight), admitted_(++s.in_flight <= s.options.max_concurrent_calls) {}
+  ~CallSlot() { --in_flight_; }
+  CallSlot(const CallSlot&) = delete;
+  CallSlot& operator=(const CallSlot&) = delete;
+  bool admitted() const { return admitted_; }
+
+ private:
+  std::atomic<int>& in_flight_;
+  bool admitted_;
 };
 
 std::unique_ptr<v1::CatalogService::Service> make_catalog_service(Server::Impl& server);

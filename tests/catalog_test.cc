@@ -10,6 +10,7 @@
 
 #include "catalog.h"
 #include "test_support.h"
+#include "sqlite_db.h"
 #include "usage_log.h"
 
 namespace imprint {
@@ -418,6 +419,45 @@ TEST(Score, MonotonicAndAnchoredAtTheMatchThreshold) {
   EXPECT_DOUBLE_EQ(score_for_distance(64), 0.0);
   EXPECT_DOUBLE_EQ(score_for_distance(200), 0.0);
   for (int d = 1; d <= 64; ++d) EXPECT_LT(score_for_distance(d), score_for_distance(d - 1));
+}
+
+// Issue 21 item 12: a batch the database refuses is kept and committed on a later try, and the
+// journal that holds it is not emptied meanwhile.
+TEST_F(CatalogTest, FailedUsageBatchIsRetriedNotDropped) {
+  Result<std::unique_ptr<UsageLog>> opened = UsageLog::open(dir.file("cat"), false);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  UsageLog& usage = **opened;
+  Result<detail::Database> other = detail::Database::open(dir.file("cat") + "/catalog.sqlite", false);
+  ASSERT_TRUE(other.ok());
+  // Every insert fails until the trigger goes (as a batch fails on SQLITE_BUSY or a full disk).
+  ASSERT_TRUE(other->exec("CREATE TRIGGER usage_refused BEFORE INSERT ON usage_events "
+                          "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+                  .ok());
+  auto event = [](const std::string& ref) {
+    UsageEvent e;
+    e.work_id = "w1";
+    e.owner = "Ana";
+    e.caller = "test";
+    e.time_ms = 1000;
+    e.reference = ref;
+    return e;
+  };
+  const std::vector<UsageEvent> first = {event("a"), event("b"), event("c")};
+  ASSERT_TRUE(usage.record(first).ok());
+  usage.flush();  // the commit was tried and failed
+  int listed = 0;
+  ASSERT_TRUE(usage.list({}, [&](const UsageEvent&) { return ++listed > 0; }).ok());
+  EXPECT_EQ(listed, 0);
+  ASSERT_TRUE(other->exec("DROP TRIGGER usage_refused").ok());
+  const std::vector<UsageEvent> second = {event("d")};
+  (void)usage.record(second);  // may report the earlier failure
+  usage.flush();
+  std::vector<std::string> refs;
+  ASSERT_TRUE(usage.list({}, [&](const UsageEvent& e) {
+    refs.push_back(e.reference);
+    return true;
+  }).ok());
+  EXPECT_EQ(refs, (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,6 +129,26 @@ TEST(ServeProcess, UsageSurvivesKillAndSigtermIsClean) {
     ++events;
   }
   EXPECT_EQ(events, 1) << out;  // exactly once, whether it was committed before the kill or replayed
+}
+
+// Issue 21 items 6 and 13: the key file holds who may do what, so only its owner reads it; and a
+// registrar key names the owners it acts for.
+TEST(ServeProcess, KeysAddWritesAPrivateKeyFileWithTheOwners) {
+  test::TempDir dir;
+  const std::string keys = dir.file("keys");
+  std::string key;
+  ASSERT_EQ(test::run_command(test::imprint_binary() + " keys add --keys " + keys +
+                                  " --name studio --role registrar --owner Bo --owner 'Ana Lopez'",
+                              &key),
+            0);
+  struct stat st {};
+  ASSERT_EQ(::stat(keys.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::vector<uint8_t> text = test::read_all(keys);
+  const std::string line(text.begin(), text.end());
+  EXPECT_NE(line.find("studio registrar "), std::string::npos) << line;
+  EXPECT_NE(line.find(" Bo, Ana Lopez\n"), std::string::npos) << line;
+  EXPECT_EQ(line.find(key.substr(0, key.size() - 1)), std::string::npos);  // only its hash
 }
 
 }  // namespace

@@ -3,9 +3,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -61,7 +66,8 @@ class ServerTest : public ::testing::Test {
     std::ofstream keys(dir.file("keys"));
     keys << "# test keys\n"
          << ApiKeys::line_for("boss", Role::kAdmin, admin_key) << '\n'
-         << ApiKeys::line_for("gallery", Role::kRegistrar, registrar_key) << '\n'
+         // A registrar acts for the owners its line names.
+         << ApiKeys::line_for("gallery", Role::kRegistrar, registrar_key) << " Ana, Bo\n"
          << ApiKeys::line_for("platform", Role::kMatcher, matcher_key) << '\n';
   }
 
@@ -390,6 +396,7 @@ TEST_F(ServerTest, BurstOfRegistrationsAndMatchesLosesNothingAndMemorySettles) {
         v1::RegisterWorkRequest reg;
         const std::string id = "burst-" + std::to_string(t) + "-" + std::to_string(i);
         reg.mutable_work()->set_work_id(id);
+        reg.mutable_work()->set_owner("Bo");
         reg.set_image(bytes_of(test::encode(test::synthetic_photo(160, 120, 1000 + t * 100 + i), ".png")));
         v1::RegisterWorkResponse rr;
         if (cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).ok()) {
@@ -549,6 +556,361 @@ TEST_F(ServerTest, CorruptUploadsNeverSpoilLaterValidOnesFromOtherCallers) {
   EXPECT_EQ(refused.load(), 0);
   for (int i = 0; i < 8; ++i) failed += !valid_ok(other.get(), nullptr, i % 4);
   EXPECT_EQ(failed, 0);
+}
+
+// Issue 21 item 2: a parameter that cannot be served is a 400 naming it, and every exit path gives
+// its in-flight slot back (these used to answer 500 and keep the slot for good).
+TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
+  server::ServerOptions o;
+  o.max_concurrent_calls = 2;
+  start(o);
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const httplib::Headers h = {{"Authorization", "Bearer " + matcher_key}};
+  const std::string copy = bytes_of(test::encode(photos[3], ".jpg", 70));
+  const std::pair<const char*, const char*> bad[] = {{"reference=%FF", "reference"},
+                                                      {"name=%FF", "name"},
+                                                      {"licensee=%C3", "licensee"},
+                                                      {"purpose=bogus", "purpose"},
+                                                      {"purpose=ai_training", "purpose"},
+                                                      {"top_k=-5", "top_k"},
+                                                      {"min_score=nan", "min_score"}};
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& [query, field] : bad) {
+      auto r = http.Post((std::string("/api/v1/match?") + query).c_str(), h, copy, "image/jpeg");
+      ASSERT_TRUE(r) << query;
+      EXPECT_EQ(r->status, 400) << query << ": " << r->body;
+      const auto j = nlohmann::json::parse(r->body, nullptr, false);
+      ASSERT_FALSE(j.is_discarded()) << query << ": '" << r->body << "'";
+      EXPECT_NE(j.value("error", "").find(field), std::string::npos) << query << ": " << j.dump();
+    }
+  }
+  // Twenty-one refusals later both slots are free...
+  auto ok = http.Post("/api/v1/match?purpose=ai-training&reference=post-1", h, copy, "image/jpeg");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("imprint_calls_in_flight 0"), std::string::npos) << metrics->body;
+  // ...and only the good call left a usage record, which lists.
+  const std::vector<v1::UsageEvent> events = list_usage();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reference(), "post-1");
+}
+
+// Issue 21 item 1: no thumbnail without a key (when keys are on) or a link from a result the
+// caller was just shown, and the picture is the one stored at registration, never a file the
+// work's source names.
+TEST_F(ServerTest, ThumbnailsOnlyForWorksJustShownNeverFromTheSourcePath) {
+  test::write_file(dir.file("secret.png"), test::encode(test::synthetic_photo(300, 200, 31337), ".png"));
+  start();
+  // A registrar points a work's source at a file the server can read.
+  v1::RegisterWorkRequest reg;
+  reg.mutable_work()->set_work_id("snoop");
+  reg.mutable_work()->set_owner("Ana");
+  reg.mutable_work()->set_source(dir.file("secret.png"));
+  reg.mutable_fingerprints()->add_pdq()->set_hash(pdq_hash(test::synthetic_photo(64, 64, 5)).hash.to_hex());
+  v1::RegisterWorkResponse rr;
+  ASSERT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).ok());
+
+  httplib::Client http("127.0.0.1", srv->http_port());
+  for (const char* id : {"snoop", "art3"}) {
+    auto anon = http.Get((std::string("/api/v1/thumbnail?id=") + id).c_str());
+    ASSERT_TRUE(anon);
+    EXPECT_EQ(anon->status, 401) << id;
+    EXPECT_NE(anon->get_header_value("Content-Type"), "image/jpeg") << id;
+  }
+  auto keyed = http.Get("/api/v1/thumbnail?id=snoop", {{"Authorization", "Bearer " + admin_key}});
+  ASSERT_TRUE(keyed);
+  EXPECT_EQ(keyed->status, 404);  // no picture was stored; the source path is never read
+
+  // A creator checking a copy of art3 is shown its thumbnail by a link that names no id.
+  auto check = http.Post("/api/v1/check", bytes_of(test::encode(photos[3], ".jpg", 70)), "image/jpeg");
+  ASSERT_TRUE(check);
+  const auto cj = nlohmann::json::parse(check->body);
+  ASSERT_EQ(cj["verdict"], "copy") << cj.dump();
+  ASSERT_TRUE(cj["matches"][0].contains("thumbnail")) << cj.dump();
+  const std::string link = cj["matches"][0]["thumbnail"];
+  EXPECT_EQ(link.find("art3"), std::string::npos) << link;
+  auto t = http.Get(link.c_str());
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->status, 200) << link;
+  EXPECT_EQ(t->get_header_value("Content-Type"), "image/jpeg");
+  Result<Image> thumb = decode_image(std::span(reinterpret_cast<const uint8_t*>(t->body.data()), t->body.size()));
+  ASSERT_TRUE(thumb.ok());
+  EXPECT_LE(std::max(thumb->width, thumb->height), 200);
+  // With a registrar's key, the stored picture of a work by id.
+  auto by_id = http.Get("/api/v1/thumbnail?id=art3", {{"Authorization", "Bearer " + registrar_key}});
+  ASSERT_TRUE(by_id);
+  EXPECT_EQ(by_id->status, 200);
+  auto made_up = http.Get("/api/v1/thumbnail?t=00000000000000000000000000000000");
+  ASSERT_TRUE(made_up);
+  EXPECT_EQ(made_up->status, 404);
+}
+
+// Issue 21 item 4: every field is checked before any work, and the answer names the field and
+// its limit.
+TEST_F(ServerTest, EveryFieldIsCheckedBeforeWorkAndNamedWithItsLimit) {
+  start();
+  auto expect_invalid = [](const grpc::Status& st, const std::vector<std::string>& words) {
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << words[0] << ": " << st.error_message();
+    for (const std::string& w : words) {
+      EXPECT_NE(st.error_message().find(w), std::string::npos) << w << " in: " << st.error_message();
+    }
+  };
+  const std::string hash = pdq_hash(photos[2]).hash.to_hex();
+  auto match_hash = [&](const std::function<void(v1::MatchHashRequest&)>& edit) {
+    v1::MatchHashRequest req;
+    req.set_pdq(hash);
+    edit(req);
+    v1::MatchResponse r;
+    return match->MatchHash(ctx(matcher_key).get(), req, &r);
+  };
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_purpose(v1::Purpose(99)); }), {"purpose"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_purpose(v1::Purpose(-1)); }), {"purpose"});
+  expect_invalid(match_hash([](auto& r) { r.set_quality(-1); }), {"quality", "0..100"});
+  expect_invalid(match_hash([](auto& r) { r.set_quality(500); }), {"quality", "0..100"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_top_k(-5); }), {"top_k", "100"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_min_score(std::nan("")); }), {"min_score"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_min_score(1.5); }), {"min_score", "0..1"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_reference(std::string(5 << 20, 'r')); }),
+                 {"reference", "1024"});
+  expect_invalid(match_hash([](auto& r) { r.mutable_context()->set_licensee(std::string(300, 'l')); }),
+                 {"licensee", "256"});
+  v1::MatchResponse unused;
+  EXPECT_TRUE(match_hash([](auto&) {}).ok());
+
+  v1::GetWorkRequest get;
+  get.set_work_id("  ");
+  v1::Work w;
+  expect_invalid(cat->GetWork(ctx(registrar_key).get(), get, &w), {"work_id"});
+  v1::RemoveWorkRequest rm;
+  v1::RemoveWorkResponse rmr;
+  expect_invalid(cat->RemoveWork(ctx(registrar_key).get(), rm, &rmr), {"work_id"});
+  {
+    v1::ListWorksRequest lr;
+    lr.set_limit(-1);
+    auto c = ctx(registrar_key);
+    auto reader = cat->ListWorks(c.get(), lr);
+    while (reader->Read(&w)) {
+    }
+    expect_invalid(reader->Finish(), {"limit"});
+  }
+
+  auto register_work = [&](const std::function<void(v1::RegisterWorkRequest&)>& edit) {
+    v1::RegisterWorkRequest reg;
+    reg.mutable_work()->set_work_id("checked");
+    reg.mutable_work()->set_owner("Ana");
+    reg.mutable_fingerprints()->add_pdq()->set_hash(pdq_hash(test::synthetic_photo(200, 150, 4711)).hash.to_hex());
+    edit(reg);
+    v1::RegisterWorkResponse rr;
+    return cat->RegisterWork(ctx(registrar_key).get(), reg, &rr);
+  };
+  expect_invalid(register_work([](auto& r) { r.mutable_work()->set_work_id(" "); }), {"work_id"});
+  expect_invalid(register_work([](auto& r) {
+                   r.mutable_work()->mutable_licence()->mutable_commercial()->set_permission(v1::Permission(42));
+                 }),
+                 {"commercial", "permission"});
+  expect_invalid(register_work([](auto& r) { r.mutable_work()->set_title(std::string(5000, 't')); }),
+                 {"title", "4096"});
+  expect_invalid(register_work([](auto& r) { r.mutable_work()->set_source(std::string(9000, 's')); }),
+                 {"source", "8192"});
+  expect_invalid(register_work([](auto& r) {
+                   v1::PurposeTerms* t = r.mutable_work()->mutable_licence()->mutable_ai_training();
+                   t->set_permission(v1::LICENSED);
+                   for (int i = 0; i < 100'000; ++i) t->add_licensees("l" + std::to_string(i));
+                 }),
+                 {"licensees", "1000"});
+  expect_invalid(register_work([](auto& r) {
+                   for (int i = 0; i < 2000; ++i) *r.mutable_fingerprints()->add_pdq() = r.fingerprints().pdq(0);
+                 }),
+                 {"pdq", "100"});
+  EXPECT_FALSE(catalog->get_work("checked").ok());
+
+  // A registered hash without a quality is usable, as MatchHash takes it.
+  const PdqHash fresh = pdq_hash(test::synthetic_photo(320, 240, 999)).hash;
+  ASSERT_TRUE(register_work([&](auto& r) { r.mutable_fingerprints()->mutable_pdq(0)->set_hash(fresh.to_hex()); }).ok());
+  v1::MatchHashRequest mh;
+  mh.set_pdq(fresh.to_hex());
+  v1::MatchResponse found;
+  ASSERT_TRUE(match->MatchHash(ctx(matcher_key).get(), mh, &found).ok());
+  ASSERT_EQ(found.matches_size(), 1);
+  EXPECT_EQ(found.matches(0).work_id(), "checked");
+}
+
+// Issue 21 item 6: a registrar key acts only for the owners its line names.
+TEST_F(ServerTest, RegistrarKeyReachesOnlyItsOwnersWorks) {
+  const std::string studio_key = ApiKeys::generate_key();
+  {
+    std::ofstream keys(dir.file("keys"), std::ios::app);
+    keys << ApiKeys::line_for("studio", Role::kRegistrar, studio_key) << " Bo\n";
+  }
+  start();
+  v1::RemoveWorkRequest rm;
+  rm.set_work_id("art0");  // Ana's
+  v1::RemoveWorkResponse rmr;
+  EXPECT_EQ(cat->RemoveWork(ctx(studio_key).get(), rm, &rmr).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(catalog->get_work("art0").ok());
+
+  auto reg = [&](const std::string& id, const std::string& owner, bool replace) {
+    v1::RegisterWorkRequest r;
+    r.mutable_work()->set_work_id(id);
+    r.mutable_work()->set_owner(owner);
+    r.set_replace(replace);
+    r.mutable_fingerprints()->add_pdq()->set_hash(pdq_hash(test::synthetic_photo(100, 80, 1 + id.size())).hash.to_hex());
+    v1::RegisterWorkResponse rr;
+    grpc::Status st = cat->RegisterWork(ctx(studio_key).get(), r, &rr);
+    return std::make_pair(st, rr.work().owner());
+  };
+  EXPECT_EQ(reg("art0", "Bo", true).first.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(catalog->get_work("art0")->owner, "Ana");
+  EXPECT_EQ(reg("anas", "Ana", false).first.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // Its own owner's works: registered (the owner filled in when left out), replaced, removed.
+  auto made = reg("bos", "", false);
+  ASSERT_TRUE(made.first.ok()) << made.first.error_message();
+  EXPECT_EQ(made.second, "Bo");
+  EXPECT_TRUE(reg("bos", "Bo", true).first.ok());
+  rm.set_work_id("bos");
+  EXPECT_TRUE(cat->RemoveWork(ctx(studio_key).get(), rm, &rmr).ok());
+  // An admin is not scoped.
+  rm.set_work_id("art0");
+  EXPECT_TRUE(cat->RemoveWork(ctx(admin_key).get(), rm, &rmr).ok());
+}
+
+// Sends `total` bytes of body in 64 KiB chunks with Transfer-Encoding: chunked; returns how many
+// the server took before it shut the door (a send failed or timed out).
+int64_t send_chunked(int port, const std::string& path, const std::string& key, int64_t total) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};  // a server that stops reading without closing fails the test, not hangs it
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  std::string head = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                     "Transfer-Encoding: chunked\r\n";
+  if (!key.empty()) head += "Authorization: Bearer " + key + "\r\n";
+  head += "\r\n";
+  send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+  const std::string chunk = "10000\r\n" + std::string(65536, 'x') + "\r\n";
+  int64_t sent = 0;
+  while (sent < total) {
+    const ssize_t n = send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += n;
+  }
+  close(fd);
+  return sent;
+}
+
+// Issue 21 item 3: a body without a length is counted as it arrives and refused past
+// --max-message-bytes, not buffered whole first.
+TEST_F(ServerTest, ChunkedBodyOverTheLimitIsRefusedAsItArrives) {
+  server::ServerOptions o;
+  o.max_message_bytes = 1 << 20;
+  start(o);
+  const int64_t total = int64_t(256) << 20;
+  for (const char* path : {"/api/v1/match", "/api/v1/check"}) {
+    const int64_t sent = send_chunked(srv->http_port(), path, matcher_key, total);
+    // The socket buffers on both sides hold a few MiB; the server read little past 1 MiB.
+    EXPECT_LT(sent, int64_t(64) << 20) << path;
+  }
+  // Unauthenticated, the body is not read at all.
+  EXPECT_LT(send_chunked(srv->http_port(), "/api/v1/match", "", total), int64_t(64) << 20);
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto m = http.Post("/api/v1/match", {{"Authorization", "Bearer " + matcher_key}},
+                     bytes_of(test::encode(photos[0], ".jpg")), "image/jpeg");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200) << m->body;
+}
+
+// Issue 21 item 7: a client that stops reading ListWorks does not hold the catalog: other calls
+// go on.
+TEST_F(ServerTest, StalledListWorksDoesNotHoldUpOtherCalls) {
+  std::vector<WorkInput> many;
+  for (int i = 0; i < 3000; ++i) {
+    WorkInput in;
+    in.work.id = "bulk-" + std::to_string(i);
+    in.work.title = std::string(4000, 'a' + i % 26);
+    in.work.media = "image";
+    PdqHash h;
+    for (int b = 0; b < 256; b += 1 + (i + b) % 7) h.set_bit((b * 37 + i) % 256);
+    in.fingerprints.push_back(WorkFingerprint::pdq(h, 100));
+    many.push_back(std::move(in));
+  }
+  for (const Result<Work>& r : catalog->register_works(many)) ASSERT_TRUE(r.ok()) << r.status().to_string();
+  // Listed a page at a time: every work once, in order, a limit across pages kept.
+  int64_t listed = 0, limited = 0;
+  std::string last;
+  ASSERT_TRUE(catalog->list_works({}, [&](const Work& w) {
+    if (++listed == 3004) last = w.id;
+    return true;
+  }).ok());
+  EXPECT_EQ(listed, 3004);
+  EXPECT_EQ(last, "bulk-2999");
+  ASSERT_TRUE(catalog->list_works({"", 300}, [&](const Work&) { return ++limited > 0; }).ok());
+  EXPECT_EQ(limited, 300);
+  start();
+  auto lc = ctx(registrar_key);
+  v1::ListWorksRequest lr;
+  auto reader = cat->ListWorks(lc.get(), lr);  // 12 MB of works, never read
+  v1::Work first;
+  ASSERT_TRUE(reader->Read(&first));  // the server is writing
+  v1::GetWorkRequest get;
+  get.set_work_id("art1");
+  v1::Work w;
+  auto gc = ctx(registrar_key);
+  gc->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  const grpc::Status st = cat->GetWork(gc.get(), get, &w);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(w.work_id(), "art1");
+  lc->TryCancel();
+}
+
+// Issue 21 item 5: an answer the caller cancelled is not a use: no usage event is recorded.
+TEST_F(ServerTest, CancelledMatchRecordsNoUsage) {
+  const Image big = test::synthetic_photo(4000, 3000, 8);
+  WorkInput in;
+  in.work.id = "big";
+  in.work.owner = "Ana";
+  in.work.media = "image";
+  in.fingerprints.push_back(WorkFingerprint::pdq(pdq_hash(big).hash, 100));
+  ASSERT_TRUE(catalog->register_works(std::vector{in})[0].ok());
+  start();
+  const std::string bytes = bytes_of(test::encode(big, ".png"));
+  auto c = ctx(matcher_key);
+  grpc::Status result;
+  std::thread caller([&] {
+    v1::MatchImageRequest req;
+    req.set_image(bytes);
+    req.mutable_context()->set_purpose(v1::AI_TRAINING);
+    v1::MatchResponse r;
+    result = match->MatchImage(c.get(), req, &r);
+  });
+  // Cancel once the server is working on it, then wait until it has finished.
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto in_flight = [&](int n) {
+    auto m = http.Get("/metrics");
+    return m && m->body.find("imprint_calls_in_flight " + std::to_string(n) + "\n") != std::string::npos;
+  };
+  bool working = false;
+  for (int i = 0; i < 2000 && !(working = in_flight(1)); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(working);
+  c->TryCancel();
+  caller.join();
+  EXPECT_EQ(result.error_code(), grpc::StatusCode::CANCELLED);
+  bool done = false;
+  for (int i = 0; i < 2000 && !(done = in_flight(0)); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(list_usage().empty());
+  // The same upload, not cancelled, is a use.
+  v1::MatchResponse r;
+  ASSERT_TRUE(match_image(matcher_key, bytes, &r, v1::AI_TRAINING).ok());
+  ASSERT_EQ(r.decision(), "flag");
+  EXPECT_EQ(list_usage().size(), 1u);
 }
 
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {

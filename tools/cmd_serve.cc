@@ -1,5 +1,11 @@
 // imprint serve: the catalog over gRPC and HTTP; imprint keys add: create API keys.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <iostream>
@@ -95,6 +101,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
 
   struct KeyArgs {
     std::string file, name, role = "matcher";
+    std::vector<std::string> owners;
   };
   auto k = std::make_shared<KeyArgs>();
   CLI::App* keys = app.add_subcommand("keys", "Manage API keys for imprint serve");
@@ -103,6 +110,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   add->add_option("--keys", k->file, "Key file")->required();
   add->add_option("--name", k->name, "Who holds the key (appears in logs and usage records)")->required();
   add->add_option("--role", k->role, "admin, registrar or matcher")->capture_default_str();
+  add->add_option("--owner", k->owners,
+                  "An owner a registrar key acts for (repeat for several; default: the key's name)");
   add->callback([k, &exit_code] {
     Result<server::Role> role = server::parse_role(k->role);
     if (!role.ok() || k->name.find_first_of(" \t\n") != std::string::npos) {
@@ -110,11 +119,23 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       exit_code = 2;
       return;
     }
+    for (const std::string& o : k->owners) {
+      if (o.empty() || o.find_first_of(",\n") != std::string::npos) {
+        std::cerr << "imprint keys add: owner names may not be empty or contain commas\n";
+        exit_code = 2;
+        return;
+      }
+    }
     const std::string key = server::ApiKeys::generate_key();
-    std::ofstream f(k->file, std::ios::app);
-    f << server::ApiKeys::line_for(k->name, *role, key) << '\n';
-    if (!f) {
-      std::cerr << "imprint keys add: cannot write " << k->file << '\n';
+    const std::string line = server::ApiKeys::line_for(k->name, *role, key, k->owners) + "\n";
+    // The file says who may do what: only its owner reads it, whatever the umask, and a file
+    // made readable before is closed up too.
+    const int fd = ::open(k->file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    const bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
+                    ::write(fd, line.data(), line.size()) == ssize_t(line.size());
+    if (fd >= 0) ::close(fd);
+    if (!ok) {
+      std::cerr << "imprint keys add: cannot write " << k->file << ": " << std::strerror(errno) << '\n';
       exit_code = 1;
       return;
     }

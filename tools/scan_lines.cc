@@ -5,6 +5,7 @@
 #include "match_json.h"
 #include "video_match.h"
 #include "scan_journal.h"
+#include "text.h"
 
 namespace imprint::cli {
 namespace {
@@ -146,7 +147,9 @@ void describe_sample_work(const Sample& s, WorkInput* in_out) {
   WorkInput& in = *in_out;
   const bool tar = !s.shard.empty();
   in.work.id = tar ? s.shard + "/" + s.key : s.member;
-  in.work.title = s.caption.substr(0, 1000);
+  // Cut on a character boundary, bad bytes replaced: stored text must be UTF-8 (the server's
+  // JSON and proto answers carry it).
+  in.work.title = utf8_prefix(s.caption, 1000);
   in.work.source = !s.url.empty() ? s.url : tar ? s.shard + ":" + s.member : s.member;
 }
 
