@@ -181,6 +181,7 @@ Status export_image_list(const Catalog& c, HashListLayout layout) {
 void write_vpdq(std::ostream& out, const std::vector<WorkFingerprint>& frames,
                 const WorkFingerprint* info) {
   std::vector<int64_t> t_ms;
+  t_ms.reserve(frames.size());
   for (const WorkFingerprint& f : frames) t_ms.push_back(f.t_ms);
   std::vector<int64_t> numbers;
   if (info != nullptr) numbers = video_info_frame_numbers(*info, t_ms);
