@@ -663,6 +663,28 @@ Result<std::vector<uint8_t>> Catalog::preview(const std::string& id) const {
   return s->blob(0);
 }
 
+Result<std::vector<WorkFingerprint>> Catalog::work_fingerprints(const std::string& id,
+                                                               const std::string& kind) const {
+  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  Result<Statement> s = impl_->rdb.prepare(
+      "SELECT f.kind, f.data, f.quality, f.t_ms FROM fingerprints f JOIN works w ON w.pk = "
+      "f.work_pk WHERE w.id = ? AND f.kind = ? ORDER BY f.pk");
+  if (!s.ok()) return s.status();
+  s->bind(1, id).bind(2, kind);
+  std::vector<WorkFingerprint> out;
+  Status st;
+  while (s->step(&st)) {
+    WorkFingerprint f;
+    f.kind = s->text(0);
+    f.data = s->blob(1);
+    f.quality = int(s->int64(2));
+    f.t_ms = s->int64(3);
+    out.push_back(std::move(f));
+  }
+  IMPRINT_RETURN_IF_ERROR(st);
+  return out;
+}
+
 Result<Statement*> Catalog::Impl::cached_read(const std::string& sql) const {
   auto it = rdb_cache.find(sql);
   if (it == rdb_cache.end()) {
@@ -723,17 +745,25 @@ Status Catalog::list_works(const WorkFilter& filter, const std::function<bool(co
 
 Status Catalog::list_fingerprints(
     const std::string& kind, const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const {
+  return list_fingerprints(std::vector<std::string>{kind}, fn);
+}
+
+Status Catalog::list_fingerprints(
+    const std::vector<std::string>& kinds,
+    const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const {
   std::lock_guard<std::mutex> lk(impl_->rdb_mu);
   std::string cols;
   for (const char* c : {"pk", "id", "title", "owner", "media", "source", "registered_at_ms",
                         "sha256", "width", "height", "licence"}) {
     cols += std::string(cols.empty() ? "" : ", ") + "w." + c;
   }
+  std::string marks;
+  for (size_t i = 0; i < kinds.size(); ++i) marks += i == 0 ? "?" : ", ?";
   Result<Statement> s = impl_->rdb.prepare(
       "SELECT " + cols + ", f.kind, f.data, f.quality, f.t_ms FROM fingerprints f "
-      "JOIN works w ON w.pk = f.work_pk WHERE f.kind = ? ORDER BY f.pk");
+      "JOIN works w ON w.pk = f.work_pk WHERE f.kind IN (" + marks + ") ORDER BY f.pk");
   if (!s.ok()) return s.status();
-  s->bind(1, kind);
+  for (size_t i = 0; i < kinds.size(); ++i) s->bind(int(i) + 1, kinds[i]);
   Status st;
   while (s->step(&st)) {
     Result<Work> w = impl_->read_work(*s);

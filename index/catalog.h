@@ -200,6 +200,14 @@ class Catalog {
   // Every stored fingerprint of a kind with its work (for export), in fingerprint order.
   Status list_fingerprints(const std::string& kind,
                            const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const;
+  // The same for several kinds at once, still in fingerprint order: a work's fingerprints were
+  // stored together, so they arrive one after another (an export reads a work's hash and its
+  // list fields in one pass).
+  Status list_fingerprints(const std::vector<std::string>& kinds,
+                           const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const;
+  // One work's fingerprints of a kind, in the order they were stored (empty if it has none).
+  Result<std::vector<WorkFingerprint>> work_fingerprints(const std::string& id,
+                                                         const std::string& kind) const;
   Result<CatalogStats> stats() const;
 
   // One result per query fingerprint. Queries with dihedral hashes search all eight.

@@ -3,6 +3,7 @@
 
 #include <openssl/evp.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -199,7 +200,59 @@ std::string video_info_json(const VideoFingerprint& fp, double seconds_per_hash)
       {"height", fp.height},  {"frames", fp.frames.size()}, {"seconds_per_hash", seconds_per_hash},
       {"partial", fp.partial}};
   if (fp.partial) j["partial_reason"] = fp.partial_reason;
+  // Frame numbers, so the frames can be written out as vPDQ lists: sampling every n-th frame
+  // from the first gives a step (two numbers); anything else is listed.
+  if (!fp.frames.empty()) {
+    const int64_t first = fp.frames[0].frame;
+    const int64_t step = fp.frames.size() > 1 ? fp.frames[1].frame - first : 1;
+    bool regular = step > 0;
+    for (size_t i = 0; regular && i < fp.frames.size(); ++i) {
+      regular = fp.frames[i].frame == first + int64_t(i) * step;
+    }
+    if (regular) {
+      j["first_frame"] = first;
+      j["frame_step"] = step;
+    } else {
+      nlohmann::json numbers = nlohmann::json::array();
+      for (const FrameHash& f : fp.frames) numbers.push_back(f.frame);
+      j["frame_numbers"] = std::move(numbers);
+    }
+  }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<int64_t> video_info_frame_numbers(const WorkFingerprint& info,
+                                              std::span<const int64_t> t_ms) {
+  const nlohmann::json j = nlohmann::json::parse(info.data.begin(), info.data.end(), nullptr, false);
+  std::vector<int64_t> out;
+  if (!j.is_object()) return out;
+  if (j.contains("frame_numbers") && j["frame_numbers"].is_array() &&
+      j["frame_numbers"].size() == t_ms.size()) {
+    for (const auto& n : j["frame_numbers"]) out.push_back(n.is_number_integer() ? n.get<int64_t>() : 0);
+    return out;
+  }
+  if (j.contains("first_frame") && j.contains("frame_step") && j["first_frame"].is_number_integer() &&
+      j["frame_step"].is_number_integer()) {
+    const int64_t first = j["first_frame"].get<int64_t>(), step = j["frame_step"].get<int64_t>();
+    for (size_t i = 0; i < t_ms.size(); ++i) out.push_back(first + int64_t(i) * step);
+    return out;
+  }
+  // Registered before frame numbers were kept: the frame at each timestamp, at the stream's rate.
+  const double fps = j.contains("fps") && j["fps"].is_number() ? j["fps"].get<double>() : 0.0;
+  if (fps <= 0) return out;
+  for (int64_t t : t_ms) out.push_back(std::llround(double(t) / 1000.0 * fps));
+  return out;
+}
+
+WorkInput work_input_from_frame_hashes(const VideoFingerprint& fp) {
+  double seconds_per_hash = 0;
+  if (fp.frames.size() > 1 && fp.fps > 0) {
+    const int64_t step = fp.frames[1].frame - fp.frames[0].frame;
+    if (step > 1) seconds_per_hash = double(step) / fp.fps;
+  }
+  HashedVideo hashed;
+  hashed.fingerprint = fp;
+  return work_input_from_video(hashed, seconds_per_hash);
 }
 
 WorkInput work_input_from_video(const HashedVideo& video, double seconds_per_hash) {

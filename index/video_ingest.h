@@ -71,7 +71,19 @@ Result<Sha256> sha256_of_file(const std::string& path);
 WorkInput work_input_from_video(const HashedVideo& video, double seconds_per_hash);
 
 // The "video-info" JSON of a fingerprint: fps, duration, width, height, frames, seconds_per_hash,
-// partial and partial_reason.
+// partial and partial_reason, and the frame numbers (first_frame and frame_step when the frames
+// are evenly spaced, frame_numbers otherwise).
 std::string video_info_json(const VideoFingerprint& fp, double seconds_per_hash);
+
+// The frame numbers of a video work's frames (their timestamps in `t_ms`, in stored order), from
+// its video-info; for works registered before frame numbers were kept, each timestamp times the
+// frame rate. Empty when neither is known.
+std::vector<int64_t> video_info_frame_numbers(const WorkFingerprint& info,
+                                              std::span<const int64_t> t_ms);
+
+// A video work from frame hashes alone (a vPDQ list: hash_list.h video_fingerprint_from_vpdq):
+// its frames as "pdq-frame" fingerprints and a video-info, as work_input_from_video gives for the
+// file, less the bar-cropped hashes (there are no pixels to crop) and the picture's size.
+WorkInput work_input_from_frame_hashes(const VideoFingerprint& fp);
 
 }  // namespace imprint

@@ -144,6 +144,7 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
                                              dir.file("hma.csv"), &rc));
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(res["imported"], 11);  // 5 + 5 + 1
+  EXPECT_EQ(res["skipped"], 1);   // the md5 row
   const auto q = json_lines(run("query --catalog " + cat2 + " --json --top-k 20 " + dir.file("uploads/copy0.jpg")));
   std::set<std::string> ids;
   for (const auto& m : q[0]["matches"]) ids.insert(m["work_id"].get<std::string>());
@@ -151,10 +152,20 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
   EXPECT_TRUE(ids.count("te:1"));
   EXPECT_TRUE(ids.count("from-csv"));
   // A bad line is reported and the rest still import.
-  const std::string bad = "nothex,art9\n" + first + "\n";
+  const std::string bad = first + "\nnothex,90,art9\n";
   test::write_file(dir.file("bad.txt"), std::vector<uint8_t>(bad.begin(), bad.end()));
-  run("import-hashes --catalog " + dir.file("cat3") + " " + dir.file("bad.txt"), &rc);
+  const auto partial = nlohmann::json::parse(run("import-hashes --catalog " + dir.file("cat3") + " " + dir.file("bad.txt"), &rc));
   EXPECT_EQ(rc, 1);
+  EXPECT_EQ(partial["imported"], 1);
+  EXPECT_EQ(partial["failed"], 1);
+  // A list whose first line fits no layout is refused whole, naming the line.
+  const std::string unknown = "nothex,art9\n" + first + "\n";
+  test::write_file(dir.file("unknown.txt"), std::vector<uint8_t>(unknown.begin(), unknown.end()));
+  const auto refused = nlohmann::json::parse(run("import-hashes --catalog " + dir.file("cat4") + " " + dir.file("unknown.txt"), &rc));
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(refused["imported"], 0);
+  const std::vector<uint8_t> err = test::read_all(dir.file("err.txt"));
+  EXPECT_NE(std::string(err.begin(), err.end()).find("unknown.txt:1: unrecognised hash list layout"), std::string::npos);
 }
 
 TEST_F(CliCatalog, CorruptJpegsBetweenValidOnesOnOneThreadChangeNothing) {

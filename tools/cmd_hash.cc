@@ -1,5 +1,7 @@
 // imprint hash: PDQ hashes of images, in the reference tool's "hash,quality,path" form or JSON,
-// and of videos' sampled frames (vPDQ), one "hash,quality,path@seconds" line per frame.
+// and of videos' sampled frames (vPDQ), one "hash,quality,path@seconds" line per frame, or with
+// --format vpdq in Meta's vPDQ layout (frame,quality,hash,seconds: the vpdq tools' output, which
+// import-hashes reads back as a video work).
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -7,6 +9,7 @@
 
 #include "commands.h"
 #include "engine.h"
+#include "hash_list.h"
 #include "input_paths.h"
 #include "video_ingest.h"
 
@@ -16,6 +19,7 @@ namespace {
 struct HashArgs {
   std::vector<std::string> paths;
   bool json = false;
+  std::string format = "lines";
   bool dihedral = false;
   std::string mode = "exact";
   int threads = 0;
@@ -25,6 +29,10 @@ struct HashArgs {
 };
 
 void print_video(const std::string& path, const VideoFingerprint& fp, const HashArgs& a) {
+  if (a.format == "vpdq") {
+    for (const FrameHash& f : fp.frames) std::cout << format_vpdq_line(f.frame, f.quality, f.hash, f.t);
+    return;
+  }
   if (a.json) {
     nlohmann::json frames = nlohmann::json::array();
     for (const FrameHash& f : fp.frames) {
@@ -120,6 +128,10 @@ int run_hash(const HashArgs& a) {
       if (!err.ok()) {
         ++failures;
         std::cerr << "imprint hash: error: " << err.message() << '\n';
+      } else if (!videos[i] && a.format == "vpdq") {
+        ++failures;
+        std::cerr << "imprint hash: error: " << batch[i].path
+                  << ": --format vpdq writes the frames of videos, and this is an image\n";
       } else if (videos[i]) {
         if ((*videos[i])->partial) {
           std::cerr << "imprint hash: " << batch[i].path
@@ -157,6 +169,11 @@ void add_hash_command(CLI::App& app, int& exit_code) {
                   "Image or video files, or directories (recursed); - reads paths from stdin")
       ->required();
   cmd->add_flag("--json", args->json, "One JSON object per line");
+  cmd->add_option("--format", args->format,
+                  "lines (hash,quality,path), or vpdq: videos' frames in Meta's vPDQ layout "
+                  "(frame,quality,hash,seconds), as import-hashes reads them")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"lines", "vpdq"}));
   cmd->add_flag("--dihedral", args->dihedral,
                 "Also print the 7 rotated/flipped hashes (reference order: rot90,rot180,rot270,"
                 "flipx,flipy,flip_plus1,flip_minus1)");

@@ -1,142 +1,272 @@
-// imprint import-hashes / export-hashes: PDQ lists in the forms the hash-sharing ecosystem uses.
+// imprint import-hashes / export-hashes: hash lists in the layouts the hash-sharing ecosystem
+// uses (index/hash_list.h lists them and says how a list's layout is recognised).
 //
-// Import reads, one per line (blank lines and # comments skipped):
-//   HASH                      the bare list (id: "<list name>:<line number>")
-//   HASH,ID    HASH,QUALITY,ID   the reference tool's hash,quality,path output and similar lists
-//   pdq HASH                  python-threatexchange's local signal files ("signal_type signal")
-//   a CSV with a header row naming a hash column (hash, pdq, signal, signal_value or
-//   indicator) and optionally id, quality, signal_type; rows of other signal types are skipped.
-// Export writes `hash,quality,id` (default) or `pdq hash` lines (--format threatexchange).
-#include <algorithm>
+// Import streams each list a line at a time and registers its hashes in batches, so a list of
+// any length takes the same memory (beyond what the catalog's index needs for the hashes). An
+// image list gives one image work per hash; a vPDQ list gives one video work, its id the file's
+// stem. Rows of other signal types are skipped; a row whose id is already registered with the
+// same hash is skipped as a duplicate; any other bad row fails, is reported on stderr with its
+// line, and the rest of the list still imports. Prints {"imported":N,"skipped":N,"failed":N}.
+//
+// Export writes the catalog's image hashes in a list layout, with the fields each work's list
+// row carried (id, timestamp, tags, collab, category), so a list imported and exported in its
+// own layout comes back as it was; and video works' frame hashes as vPDQ lists.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "catalog_args.h"
 #include "commands.h"
+#include "hash_list.h"
+#include "video_index.h"
+#include "video_ingest.h"
 
 namespace imprint::cli {
 namespace {
 
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cell;
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (c == '"') {
-      if (quoted && i + 1 < line.size() && line[i + 1] == '"') {
-        cell += '"';
-        ++i;
-      } else {
-        quoted = !quoted;
+// Registrations per transaction: large enough that commits do not dominate (each fsyncs).
+constexpr size_t kImportBatch = 10000;
+
+struct ImportArgs {
+  CatalogArgs catalog;
+  LicenceArgs licence;
+  std::vector<std::string> files;
+  std::string owner;
+  std::string columns;
+  bool replace = false;
+};
+
+struct ImportCounts {
+  int64_t imported = 0, skipped = 0, failed = 0;
+};
+
+class Importer {
+ public:
+  Importer(Catalog& catalog, const ImportArgs& args, const LicencePolicy& policy)
+      : catalog_(catalog), args_(args), policy_(policy) {}
+
+  void import_file(const std::string& path, const std::optional<HashListColumns>& columns) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      fail("imprint import-hashes: cannot read " + path);
+      return;
+    }
+    const std::string stem = std::filesystem::path(path).stem().string();
+    HashListReader reader(in, path, columns);
+    std::vector<HashListEntry> video_frames;  // a vPDQ list: one work, registered at the end
+    HashListRow row;
+    while (reader.next(&row)) {
+      if (row.outcome == HashListRow::Outcome::kSkipped) {
+        ++counts_.skipped;
+        continue;
       }
-    } else if (c == ',' && !quoted) {
-      out.push_back(cell);
-      cell.clear();
-    } else {
-      cell += c;
+      if (row.outcome == HashListRow::Outcome::kFailed) {
+        fail("imprint import-hashes: " + row.message);
+        continue;
+      }
+      if (*reader.layout() == HashListLayout::kVpdq) {
+        video_frames.push_back(std::move(row.entry));
+        continue;
+      }
+      WorkInput in_work = new_input(row.entry.id, path);
+      in_work.fingerprints.push_back(WorkFingerprint::pdq(row.entry.hash, row.entry.quality));
+      if (auto fields = list_entry_fingerprint(*reader.layout(), row.entry)) {
+        in_work.fingerprints.push_back(std::move(*fields));
+      }
+      batch_.push_back(std::move(in_work));
+      if (batch_.size() >= kImportBatch) flush();
+    }
+    if (!reader.status().ok()) fail("imprint import-hashes: " + reader.status().message());
+    if (!video_frames.empty()) {
+      WorkInput video = work_input_from_frame_hashes(video_fingerprint_from_vpdq(video_frames));
+      Work& w = video.work;
+      const Work base = new_input(stem, path).work;
+      w.id = base.id;
+      w.title = base.title;
+      w.owner = base.owner;
+      w.source = base.source;
+      w.licence = base.licence;
+      batch_.push_back(std::move(video));
+      flush();
     }
   }
-  out.push_back(cell);
-  for (std::string& s : out) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.pop_back();
-    while (!s.empty() && s.front() == ' ') s.erase(s.begin());
-  }
-  return out;
-}
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  void flush() {
+    if (batch_.empty()) return;
+    const std::vector<Result<Work>> done = catalog_.register_works(batch_, args_.replace);
+    for (size_t k = 0; k < done.size(); ++k) {
+      if (done[k].ok()) {
+        ++counts_.imported;
+      } else if (done[k].status().code() == StatusCode::kAlreadyExists &&
+                 same_hash_registered(batch_[k])) {
+        ++counts_.skipped;  // the same row imported before, or listed twice
+      } else {
+        fail("imprint import-hashes: " + batch_[k].work.id + ": " + done[k].status().message());
+      }
+    }
+    batch_.clear();
+  }
+
+  const ImportCounts& counts() const { return counts_; }
+
+ private:
+  WorkInput new_input(const std::string& id, const std::string& path) const {
+    WorkInput in;
+    in.work.id = id;
+    in.work.title = id;
+    in.work.owner = args_.owner;
+    in.work.source = path;
+    in.work.licence = policy_;
+    return in;
+  }
+
+  // Whether the work registered under this input's id has the input's first hash.
+  bool same_hash_registered(const WorkInput& in) const {
+    if (in.fingerprints.empty()) return false;
+    const WorkFingerprint& mine = in.fingerprints.front();
+    Result<std::vector<WorkFingerprint>> theirs = catalog_.work_fingerprints(in.work.id, mine.kind);
+    return theirs.ok() && !theirs->empty() && theirs->front().data == mine.data;
+  }
+
+  void fail(const std::string& message) {
+    ++counts_.failed;
+    std::cerr << message << '\n';
+  }
+
+  Catalog& catalog_;
+  const ImportArgs& args_;
+  const LicencePolicy& policy_;
+  std::vector<WorkInput> batch_;
+  ImportCounts counts_;
+};
+
+struct ExportArgs {
+  CatalogArgs catalog;
+  std::string format = "plain";
+  std::string work;
+  std::string out_dir;
+};
+
+Status export_image_list(const Catalog& c, HashListLayout layout) {
+  std::cout << hash_list_header(layout);
+  // A work's hash comes first, then its list fields when it has some.
+  std::optional<std::pair<Work, WorkFingerprint>> pending;
+  auto write_pending = [&](const ListEntryFields* fields) {
+    if (!pending) return;
+    const WorkFingerprint& f = pending->second;
+    std::cout << format_hash_list_line(layout, pending->first, PdqHash::from_bytes(f.data.data()),
+                                       f.quality, fields);
+    pending.reset();
+  };
+  Status s = c.list_fingerprints(std::vector<std::string>{"pdq", kListEntryKind},
+                                 [&](const Work& w, const WorkFingerprint& f) {
+                                   if (f.kind == kListEntryKind) {
+                                     if (pending && pending->first.pk == w.pk) {
+                                       const ListEntryFields fields = parse_list_entry(f);
+                                       write_pending(&fields);
+                                     }
+                                     return true;
+                                   }
+                                   write_pending(nullptr);
+                                   if (f.data.size() == 32) pending.emplace(w, f);
+                                   return true;
+                                 });
+  write_pending(nullptr);
   return s;
 }
 
-struct Parsed {
-  PdqHash hash;
-  int quality = 100;
-  std::string id;
-};
-
-// Parses one list file; bad lines are reported and skipped.
-std::vector<Parsed> parse_list(const std::string& path, int* bad) {
-  std::ifstream f(path);
-  std::vector<Parsed> out;
-  const std::string stem = std::filesystem::path(path).stem().string();
-  int hash_col = -1, id_col = -1, quality_col = -1, type_col = -1;
-  std::string line;
-  int n = 0;
-  while (std::getline(f, line)) {
-    ++n;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    Parsed p;
-    p.id = stem + ":" + std::to_string(n);
-    std::string hex;
-    if (line.rfind("pdq ", 0) == 0) {
-      hex = line.substr(4);
-    } else {
-      const std::vector<std::string> cells = split_csv(line);
-      if (n == 1 || (hash_col < 0 && !PdqHash::from_hex(cells[0]).ok())) {
-        // A header row?
-        for (int i = 0; i < int(cells.size()); ++i) {
-          const std::string c = lower(cells[i]);
-          if (c == "hash" || c == "pdq" || c == "signal" || c == "signal_value" || c == "indicator") hash_col = i;
-          if (c == "id" || c == "content_id" || c == "path" || c == "name") id_col = i;
-          if (c == "quality") quality_col = i;
-          if (c == "signal_type" || c == "type") type_col = i;
-        }
-        if (hash_col >= 0) continue;
-      }
-      if (hash_col >= 0) {
-        if (type_col >= 0 && type_col < int(cells.size()) && lower(cells[type_col]) != "pdq" &&
-            lower(cells[type_col]) != "hash_pdq") {
-          continue;
-        }
-        hex = hash_col < int(cells.size()) ? cells[hash_col] : "";
-        if (id_col >= 0 && id_col < int(cells.size()) && !cells[id_col].empty()) p.id = cells[id_col];
-        if (quality_col >= 0 && quality_col < int(cells.size())) p.quality = std::atoi(cells[quality_col].c_str());
-      } else {
-        hex = cells[0];
-        if (cells.size() == 2) p.id = cells[1];
-        if (cells.size() >= 3) {
-          p.quality = std::atoi(cells[1].c_str());
-          p.id = cells[2];
-        }
-      }
-    }
-    Result<PdqHash> h = PdqHash::from_hex(hex);
-    if (!h.ok() || p.quality < 0 || p.quality > 100) {
-      ++*bad;
-      std::cerr << "imprint import-hashes: " << path << ":" << n << ": "
-                << (h.ok() ? "quality must be 0..100" : h.status().message()) << '\n';
-      continue;
-    }
-    p.hash = *h;
-    out.push_back(std::move(p));
+// One video work's frames as a vPDQ list.
+void write_vpdq(std::ostream& out, const std::vector<WorkFingerprint>& frames,
+                const WorkFingerprint* info) {
+  std::vector<int64_t> t_ms;
+  t_ms.reserve(frames.size());
+  for (const WorkFingerprint& f : frames) t_ms.push_back(f.t_ms);
+  std::vector<int64_t> numbers;
+  if (info != nullptr) numbers = video_info_frame_numbers(*info, t_ms);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const int64_t frame = i < numbers.size() ? numbers[i] : int64_t(i);
+    out << format_vpdq_line(frame, frames[i].quality, PdqHash::from_bytes(frames[i].data.data()),
+                            double(frames[i].t_ms) / 1000.0);
   }
-  return out;
+}
+
+Status export_vpdq(const Catalog& c, const ExportArgs& a) {
+  if (!a.work.empty()) {
+    Result<Work> w = c.get_work(a.work);
+    if (!w.ok()) return w.status();
+    if (w->media != "video") return invalid_argument("work " + a.work + " is not a video");
+    Result<std::vector<WorkFingerprint>> frames = c.work_fingerprints(a.work, kVideoFrameKind);
+    if (!frames.ok()) return frames.status();
+    Result<std::vector<WorkFingerprint>> info = c.work_fingerprints(a.work, kVideoInfoKind);
+    if (!info.ok()) return info.status();
+    write_vpdq(std::cout, *frames, info->empty() ? nullptr : &info->front());
+    return Status::Ok();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(a.out_dir, ec);
+  if (ec) return io_error("cannot create " + a.out_dir + ": " + ec.message());
+  // A video work's frames are stored before its video-info, so the info closes each work.
+  std::vector<WorkFingerprint> frames;
+  int64_t work_pk = -1;
+  Status written;
+  Status s = c.list_fingerprints(
+      std::vector<std::string>{kVideoFrameKind, kVideoInfoKind},
+      [&](const Work& w, const WorkFingerprint& f) {
+        if (w.pk != work_pk) frames.clear();
+        work_pk = w.pk;
+        if (f.kind == kVideoFrameKind) {
+          if (f.data.size() == 32) frames.push_back(f);
+          return true;
+        }
+        std::string name = w.id;
+        for (char& ch : name) {
+          if (ch == '/' || ch == '\\') ch = '_';
+        }
+        const std::string path = (std::filesystem::path(a.out_dir) / (name + ".txt")).string();
+        std::ofstream out(path, std::ios::binary);
+        write_vpdq(out, frames, &f);
+        if (!out.flush()) {
+          written = io_error("cannot write " + path);
+          return false;
+        }
+        std::cout
+            << nlohmann::json{{"work_id", w.id}, {"path", path}, {"frames", frames.size()}}.dump()
+            << '\n';
+        frames.clear();
+        return true;
+      });
+  return s.ok() ? written : s;
 }
 
 }  // namespace
 
 void add_hashes_commands(CLI::App& app, int& exit_code) {
-  struct ImportArgs {
-    CatalogArgs catalog;
-    LicenceArgs licence;
-    std::vector<std::string> files;
-    std::string owner;
-    bool replace = false;
-  };
   auto ia = std::make_shared<ImportArgs>();
-  CLI::App* imp = app.add_subcommand("import-hashes", "Register works from PDQ hash lists");
+  CLI::App* imp = app.add_subcommand(
+      "import-hashes",
+      "Register works from hash lists: image hashes (one work each) and vPDQ lists (one video "
+      "work each); layouts are recognised from the header or the line shape");
   add_catalog_option(imp, ia->catalog);
   add_licence_options(imp, ia->licence);
   imp->add_option("files", ia->files, "Hash list files")->required()->check(CLI::ExistingFile);
   imp->add_option("--owner", ia->owner, "Rights holder of the imported works");
   imp->add_flag("--replace", ia->replace, "Replace works whose id is already registered");
+  imp->add_option("--columns", ia->columns,
+                  "Where the columns are, instead of recognising the layout: hash=N,id=N,quality=N "
+                  "(from 1; - for none; also type, tags, timestamp, collab, category)");
   imp->callback([ia, &exit_code] {
+    std::optional<HashListColumns> columns;
+    if (!ia->columns.empty()) {
+      Result<HashListColumns> c = parse_hash_list_columns(ia->columns);
+      if (!c.ok()) {
+        std::cerr << "imprint import-hashes: " << c.status().message() << '\n';
+        exit_code = 2;
+        return;
+      }
+      columns = *c;
+    }
     Result<LicencePolicy> policy = licence_from_args(ia->licence);
     if (!policy.ok()) {
       std::cerr << "imprint import-hashes: " << policy.status().message() << '\n';
@@ -148,62 +278,55 @@ void add_hashes_commands(CLI::App& app, int& exit_code) {
       exit_code = 2;
       return;
     }
-    int bad = 0, imported = 0;
-    for (const std::string& file : ia->files) {
-      const std::vector<Parsed> rows = parse_list(file, &bad);
-      for (size_t start = 0; start < rows.size(); start += 10000) {
-        std::vector<WorkInput> inputs;
-        for (size_t i = start; i < std::min(rows.size(), start + 10000); ++i) {
-          WorkInput in;
-          in.work.id = rows[i].id;
-          in.work.title = rows[i].id;
-          in.work.owner = ia->owner;
-          in.work.source = file;
-          in.work.licence = *policy;
-          in.fingerprints.push_back(WorkFingerprint::pdq(rows[i].hash, rows[i].quality));
-          inputs.push_back(std::move(in));
-        }
-        const auto done = c->register_works(inputs, ia->replace);
-        for (size_t k = 0; k < done.size(); ++k) {
-          if (done[k].ok()) {
-            ++imported;
-          } else {
-            ++bad;
-            std::cerr << "imprint import-hashes: " << inputs[k].work.id << ": " << done[k].status().message() << '\n';
-          }
-        }
-      }
-    }
-    std::cout << nlohmann::json{{"imported", imported}, {"failed", bad}}.dump() << '\n';
-    exit_code = bad > 0 ? 1 : 0;
+    Importer importer(*c, *ia, *policy);
+    for (const std::string& file : ia->files) importer.import_file(file, columns);
+    importer.flush();
+    const ImportCounts& n = importer.counts();
+    std::cout << nlohmann::json{{"imported", n.imported},
+                                {"skipped", n.skipped},
+                                {"failed", n.failed}}
+                     .dump()
+              << '\n';
+    exit_code = n.failed > 0 ? 1 : 0;
   });
 
-  struct ExportArgs {
-    CatalogArgs catalog;
-    std::string format = "plain";
-  };
   auto ea = std::make_shared<ExportArgs>();
-  CLI::App* exp = app.add_subcommand("export-hashes", "Write the catalog's PDQ hashes as a list");
+  CLI::App* exp = app.add_subcommand("export-hashes", "Write the catalog's hashes as a list");
   add_catalog_option(exp, ea->catalog);
-  exp->add_option("--format", ea->format, "plain (hash,quality,id) or threatexchange (pdq hash)")
+  exp->add_option(
+         "--format", ea->format,
+         "plain (hash,quality,id), bare (hash), hash-id, te-csv (ThreatExchange/HMA: "
+         "hash,id,timestamp,tags), pytx-csv (collab,signal_type,signal_str,category,tags), "
+         "pytx (pdq HASH lines; also threatexchange), vpdq (video works' frames)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"plain", "threatexchange"}));
+      ->check(CLI::IsMember(
+          {"plain", "bare", "hash-id", "te-csv", "pytx-csv", "pytx", "threatexchange", "vpdq"}));
+  exp->add_option("--work", ea->work, "vpdq: the video work to write (to stdout)");
+  exp->add_option("--out-dir", ea->out_dir, "vpdq: write every video work to DIR/ID.txt");
   exp->callback([ea, &exit_code] {
+    if (ea->format == "vpdq" && ea->work.empty() == ea->out_dir.empty()) {
+      std::cerr << "imprint export-hashes: --format vpdq writes one list per video: give --work ID "
+                   "or --out-dir DIR\n";
+      exit_code = 2;
+      return;
+    }
     auto c = open_catalog(ea->catalog, true, "export-hashes");
     if (!c) {
       exit_code = 2;
       return;
     }
-    Status s = c->list_fingerprints("pdq", [&](const Work& w, const WorkFingerprint& f) {
-      if (f.data.size() != 32) return true;
-      const std::string hex = PdqHash::from_bytes(f.data.data()).to_hex();
-      if (ea->format == "plain") {
-        std::cout << hex << ',' << f.quality << ',' << w.id << '\n';
-      } else {
-        std::cout << "pdq " << hex << '\n';
-      }
-      return true;
-    });
+    Status s;
+    if (ea->format == "vpdq") {
+      s = export_vpdq(*c, *ea);
+    } else {
+      const HashListLayout layout = ea->format == "plain"      ? HashListLayout::kHashQualityId
+                                    : ea->format == "bare"     ? HashListLayout::kBare
+                                    : ea->format == "hash-id"  ? HashListLayout::kHashId
+                                    : ea->format == "te-csv"   ? HashListLayout::kTeCsv
+                                    : ea->format == "pytx-csv" ? HashListLayout::kPytxCsv
+                                                               : HashListLayout::kPytxSignals;
+      s = export_image_list(*c, layout);
+    }
     if (!s.ok()) {
       std::cerr << "imprint export-hashes: " << s.message() << '\n';
       exit_code = 1;

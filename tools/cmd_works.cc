@@ -3,6 +3,7 @@
 
 #include "catalog_args.h"
 #include "commands.h"
+#include "hash_list.h"
 #include "match_json.h"
 #include "usage_log.h"
 
@@ -66,7 +67,15 @@ void add_works_command(CLI::App& app, int& exit_code) {
         exit_code = 1;
         continue;
       }
-      std::cout << work_to_json(*w).dump(2) << '\n';
+      nlohmann::json j = work_to_json(*w);
+      // Works imported from a hash list show the fields their row carried (tags, timestamp...).
+      Result<std::vector<WorkFingerprint>> list = c->work_fingerprints(id, kListEntryKind);
+      if (list.ok() && !list->empty()) {
+        const std::vector<uint8_t>& data = list->front().data;
+        nlohmann::json fields = nlohmann::json::parse(data.begin(), data.end(), nullptr, false);
+        if (fields.is_object()) j["list"] = std::move(fields);
+      }
+      std::cout << j.dump(2) << '\n';
     }
   });
 
