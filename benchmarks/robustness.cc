@@ -68,6 +68,12 @@ struct Args {
   // Ablations: the second stage without guided matching or without picture-region hashes.
   int guided_rounds = -1;  // -1: the catalog's default
   bool region_hashes = true;
+  // "photos": the wallpaper photos (PDQ quality >= 50); "wide": every picture kind of the eight
+  // allowed packages, soft and flat works included (photo_corpus.h load_wide_sources).
+  std::string corpus = "photos";
+  size_t per_group = 60;
+  std::string dump;  // a TSV of every query's top candidates, for analysis
+  std::string name = "robustness";  // results file name (wide corpus: robustness-wide)
   std::string out = std::string(IMPRINT_SOURCE_DIR) + "/benchmarks/results";
 };
 
@@ -80,21 +86,40 @@ struct Piece {
   Image image;
   size_t photo = 0;
   bool hard = false;  // a distractor from a photo that also gave works
+  int half = 0;       // evaluation_half of its source: 0 tuning, 1 held-out
+  std::string group;  // the source's kind (wide corpus)
 };
 
 struct Corpus {
   std::vector<Piece> works, distractors, fillers;
   size_t photos_used = 0;
   size_t photos_total = 0;
+  size_t repeats_dropped = 0;  // pieces showing another piece's content (repeated motifs)
 };
 
 // Wallpaper packages ship one picture in several sizes (Elephants_3840x2160), colours (-d/-l,
 // Cold/Warm) and formats; a distractor cut from another version of a work's photo would be a
 // copy, not a negative. Versions are merged by name stem and by PDQ distance (any dihedral
 // variant within 70 bits), and the largest of each group is kept.
-std::vector<size_t> distinct_photos(const std::vector<SourcePhoto>& photos) {
-  auto stem = [](const std::string& path) {
+std::vector<size_t> distinct_photos(const std::vector<SourcePhoto>& photos, bool wide) {
+  auto stem = [wide](const std::string& path) {
     std::string s = fs::path(path).stem().string();
+    if (wide) {
+      // Desktop and boot themes ship one artwork as several files (grub-16x9.png, grub-4x3.png,
+      // the boot splash's background.png, the Debian Edu edition of the theme): one design.
+      for (const char* root : {"/usr/share/desktop-base/", "/usr/share/plymouth/themes/"}) {
+        if (!path.starts_with(root)) continue;
+        std::string theme = path.substr(std::strlen(root));
+        theme = theme.substr(0, theme.find('/'));
+        if (theme.starts_with("debian-edu-")) theme = theme.substr(11);
+        if (theme.ends_with("-theme")) theme.resize(theme.size() - 6);
+        return "theme:" + theme;
+      }
+      // Game art and clip art number their variants (basic_range3_1, basic_range4_1; banana_01,
+      // banana_02): variants in one folder share drawn parts, so they are one design.
+      std::erase_if(s, [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+      return fs::path(path).parent_path().string() + "/" + s;
+    }
     for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
     if (s.size() > 2 && (s.ends_with("-d") || s.ends_with("-l"))) s.resize(s.size() - 2);
     const size_t x = s.find('_');
@@ -128,10 +153,81 @@ std::vector<size_t> distinct_photos(const std::vector<SourcePhoto>& photos) {
   return out;
 }
 
-Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_distractors) {
+// A picture made of a repeated motif (a sheet of bananas, a tiled texture) gives pieces that show
+// the same drawing: a "hard negative" cut from it is a copy of a work, and two works cut from it
+// are copies of each other. Found without the matcher, by pixels: the middle of a piece (40% of
+// each side, with detail) is looked for by normalised cross-correlation in every work cut from the
+// same picture, on the picture shrunk to at most 800 pixels a side; a correlation of 0.9 or more
+// means the piece repeats that work. Such distractors are dropped, and of two works that repeat
+// each other the later one.
+void drop_repeats(const std::vector<SourcePhoto>& photos, Corpus* c) {
+  auto rect_of = [](const Piece& p) {
+    // origin: "file x,y wxh"
+    int x = 0, y = 0, w = 0, h = 0;
+    const size_t sp = p.origin.rfind(' ', p.origin.rfind(' ') - 1);
+    std::sscanf(p.origin.c_str() + sp + 1, "%d,%d %dx%d", &x, &y, &w, &h);
+    return cv::Rect(x, y, w, h);
+  };
+  std::map<size_t, cv::Mat> shrunk;
+  std::map<size_t, double> factor;
+  auto grey_of = [&](size_t photo) -> const cv::Mat& {
+    auto it = shrunk.find(photo);
+    if (it != shrunk.end()) return it->second;
+    const Image& im = photos[photo].image;
+    const double f = std::min(1.0, 800.0 / std::max(im.width, im.height));
+    cv::Mat rgb(im.height, im.width, CV_8UC3, const_cast<uint8_t*>(im.pixels.data())), g, out;
+    cv::cvtColor(rgb, g, cv::COLOR_RGB2GRAY);
+    cv::resize(g, out, cv::Size(std::max(1, int(im.width * f)), std::max(1, int(im.height * f))), 0, 0,
+               cv::INTER_AREA);
+    factor[photo] = f;
+    return shrunk[photo] = out;
+  };
+  auto repeats = [&](const Piece& p, const Piece& w) {
+    const cv::Mat& g = grey_of(p.photo);
+    const double f = factor[p.photo];
+    const cv::Rect pr = rect_of(p), wr = rect_of(w);
+    const cv::Rect patch(int((pr.x + 0.3 * pr.width) * f), int((pr.y + 0.3 * pr.height) * f),
+                         std::max(8, int(0.4 * pr.width * f)), std::max(8, int(0.4 * pr.height * f)));
+    const cv::Rect area = cv::Rect(int(wr.x * f), int(wr.y * f), int(wr.width * f), int(wr.height * f)) &
+                          cv::Rect(0, 0, g.cols, g.rows);
+    if ((patch & cv::Rect(0, 0, g.cols, g.rows)) != patch) return false;
+    if (area.width <= patch.width || area.height <= patch.height) return false;
+    cv::Scalar mean, sd;
+    cv::meanStdDev(g(patch), mean, sd);
+    if (sd[0] < 8) return false;  // too plain to say
+    cv::Mat r;
+    cv::matchTemplate(g(area), g(patch), r, cv::TM_CCOEFF_NORMED);
+    double best = 0;
+    cv::minMaxLoc(r, nullptr, &best);
+    return best >= 0.9;
+  };
+  std::vector<Piece> works;
+  for (Piece& w : c->works) {
+    const bool dup = std::any_of(works.begin(), works.end(), [&](const Piece& k) {
+      return k.photo == w.photo && photos[w.photo].tiled && (repeats(w, k) || repeats(k, w));
+    });
+    if (dup) {
+      ++c->repeats_dropped;
+    } else {
+      works.push_back(std::move(w));
+    }
+  }
+  c->works = std::move(works);
+  std::erase_if(c->distractors, [&](const Piece& d) {
+    if (!d.hard) return false;
+    const bool dup = std::any_of(c->works.begin(), c->works.end(), [&](const Piece& w) {
+      return w.photo == d.photo && (repeats(d, w) || repeats(w, d));
+    });
+    c->repeats_dropped += dup;
+    return dup;
+  });
+}
+
+Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_distractors,
+                    bool wide) {
   Corpus c;
   c.photos_total = photos.size();
-  const std::vector<size_t> keep = distinct_photos(photos);
+  const std::vector<size_t> keep = distinct_photos(photos, wide);
   c.photos_used = keep.size();
   std::mt19937_64 rng(42);
   struct Cell {
@@ -145,12 +241,12 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
   std::set<size_t> designs;  // pools of work_cells that may give only one work
   for (size_t k = 0; k < keep.size(); ++k) {
     const Image& im = photos[keep[k]].image;
-    const int g = std::min(im.width, im.height) >= 2400 ? 4 : 3;
+    const int g = !photos[keep[k]].tiled ? 1 : std::min(im.width, im.height) >= 2400 ? 4 : 3;
     std::vector<Cell> cells;
     for (int gy = 0; gy < g; ++gy) {
       for (int gx = 0; gx < g; ++gx) {
         const int cw = im.width / g, ch = im.height / g;
-        std::uniform_real_distribution<double> u(0.75, 1.0);
+        std::uniform_real_distribution<double> u(g == 1 ? 1.0 : 0.75, 1.0);
         const int w = int(cw * u(rng)), h = int(ch * u(rng));
         const int x = gx * cw + int(rng() % uint64_t(cw - w + 1));
         const int y = gy * ch + int(rng() % uint64_t(ch - h + 1));
@@ -160,7 +256,11 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
     std::shuffle(cells.begin(), cells.end(), rng);
     if (k % 4 == 3) {  // a quarter of the photos give only unrelated distractors and fillers
       unrelated_cells.insert(unrelated_cells.end(), cells.begin(), cells.end());
-    } else if (!is_photograph(photos[keep[k]].path)) {
+    } else if (g == 1) {  // a picture too small to cut gives one work
+      work_cells.emplace_back(cells.begin(), cells.end());
+      hard_cells.emplace_back();
+    } else if (!is_photograph(photos[keep[k]].path) &&
+               (!wide || photos[keep[k]].path.starts_with("/usr/share/backgrounds/"))) {
       // A design (tiles, stripes, wood grain, a rendered pattern) repeats itself: two pieces of
       // it show the same motifs, so a second piece would be a copy of the first, neither another
       // work nor an unrelated image. A design gives one work and no hard negatives.
@@ -180,6 +280,8 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
     p.id = id;
     p.photo = cell.photo;
     p.hard = hard;
+    p.half = evaluation_half(photos[cell.photo].path);
+    p.group = photos[cell.photo].group;
     p.origin = fs::path(photos[cell.photo].path).filename().string() + " " +
                std::to_string(cell.rect.x) + "," + std::to_string(cell.rect.y) + " " +
                std::to_string(cell.rect.width) + "x" + std::to_string(cell.rect.height);
@@ -205,7 +307,33 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
   };
   // Works and distractors must be usable images: PDQ quality >= 50, the reference's line below
   // which a hash is too weak to act on (flat sky, blank paper). Those cells are skipped.
-  auto usable = [](const Piece& p) { return pdq_hash(p.image).quality >= kPdqMinUsefulQuality; };
+  // The wide corpus keeps soft and flat works at their natural rate and drops only blank pieces
+  // (a plain colour is no one's work). Pools are visited in a shuffled order there, so that
+  // every kind of picture gives works whatever the counts asked for.
+  auto usable = [&](const Piece& p) {
+    if (!wide) return pdq_hash(p.image).quality >= kPdqMinUsefulQuality;
+    cv::Mat grey;
+    cv::Mat rgb(p.image.height, p.image.width, CV_8UC3, const_cast<uint8_t*>(p.image.pixels.data()));
+    cv::cvtColor(rgb, grey, cv::COLOR_RGB2GRAY);
+    cv::Scalar mean, sd;
+    cv::meanStdDev(grey, mean, sd);
+    return sd[0] >= 4;
+  };
+  if (wide) {
+    std::vector<size_t> order(work_cells.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<std::vector<Cell>> w2, h2;
+    std::set<size_t> d2;
+    for (size_t i : order) {
+      if (designs.count(i)) d2.insert(w2.size());
+      w2.push_back(std::move(work_cells[i]));
+      h2.push_back(std::move(hard_cells[i]));
+    }
+    work_cells = std::move(w2);
+    hard_cells = std::move(h2);
+    designs = std::move(d2);
+  }
   take_round_robin(work_cells, n_works, [&](const Cell& cell) {
     char id[16];
     std::snprintf(id, sizeof id, "w%04zu", c.works.size());
@@ -221,11 +349,13 @@ Corpus build_corpus(const std::vector<SourcePhoto>& photos, int n_works, int n_d
     c.distractors.push_back(std::move(p));
     return true;
   });
+  if (wide) std::shuffle(unrelated_cells.begin(), unrelated_cells.end(), rng);
   for (size_t i = 0; i < unrelated_cells.size(); ++i) {
     Piece p = piece(unrelated_cells[i], "u" + std::to_string(i), false);
     if (int(c.distractors.size()) < n_distractors && usable(p)) c.distractors.push_back(p);
     c.fillers.push_back(std::move(p));
   }
+  if (wide) drop_repeats(photos, &c);
   return c;
 }
 
@@ -243,12 +373,15 @@ struct Outcome {
   double score = -1e9;  // higher is more confident
   bool flagged_right = false;
   bool flagged_wrong = false;
+  std::string wrong_method;  // the method of a wrong or false flag
 };
 
 struct QueryRecord {
   int family = 0;
   int truth = -1;  // work index, -1 for negatives
   bool hard = false;
+  int half = 0;
+  std::string dump;
   Outcome out[kMethods];
   bool second_stage_ran = false;
   std::string top_method;
@@ -300,6 +433,7 @@ Outcome catalog_outcome(const QueryResult& r, const std::map<std::string, int>& 
       o.flagged_right = true;
     } else {
       o.flagged_wrong = true;
+      if (o.wrong_method.empty()) o.wrong_method = c.method;
     }
   }
   return o;
@@ -419,6 +553,71 @@ std::unique_ptr<FeatureIndex> scaled_index(const std::vector<LocalFeatures>& reg
   return index;
 }
 
+// The figures of one half of the evaluation (or of all of it, half -1).
+struct HalfStats {
+  size_t n_neg = 0, n_pos = 0;
+  double thr[kMethods] = {};
+  size_t fp_at[kMethods] = {};
+  std::vector<std::array<double, kMethods>> recall;
+  std::array<double, kMethods> mean_recall{};
+  std::vector<double> def_ours, def_pdq, ran;
+  size_t false_flags[2] = {0, 0}, wrong_flags[2] = {0, 0}, hard_flags[2] = {0, 0};
+  size_t right_flags[2] = {0, 0};
+  std::map<std::string, size_t> bad_flags_by_method;  // imprint's false and wrong flags
+};
+
+// Thresholds at zero false positives (allowed = 0), then recall per family.
+HalfStats half_stats(const std::vector<QueryRecord>& all, size_t n_families, int half) {
+  HalfStats s;
+  std::vector<QueryRecord> records;
+  for (const QueryRecord& r : all) {
+    if (half < 0 || r.half == half) records.push_back(r);
+  }
+  for (const QueryRecord& r : records) (r.truth < 0 ? s.n_neg : s.n_pos) += 1;
+  for (int m = 0; m < kMethods; ++m) {
+    s.thr[m] = threshold_for(records, m, 0);
+    for (const QueryRecord& r : records) {
+      const Outcome& o = r.out[m];
+      if (o.work != -1 && o.score >= s.thr[m] && (r.truth < 0 || o.work != r.truth)) ++s.fp_at[m];
+    }
+  }
+  s.recall.assign(n_families, {});
+  s.def_ours.assign(n_families, 0);
+  s.def_pdq.assign(n_families, 0);
+  s.ran.assign(n_families, 0);
+  std::vector<int> pos_count(n_families, 0);
+  for (const QueryRecord& r : records) {
+    const size_t f = size_t(r.family);
+    if (r.out[kOurs].flagged_wrong) ++s.bad_flags_by_method[r.out[kOurs].wrong_method];
+    if (r.truth < 0) {
+      if (r.out[kOurs].flagged_wrong) ++s.false_flags[0], s.hard_flags[0] += r.hard;
+      if (r.out[kPdqOnly].flagged_wrong) ++s.false_flags[1], s.hard_flags[1] += r.hard;
+      continue;
+    }
+    ++pos_count[f];
+    for (int m = 0; m < kMethods; ++m) {
+      const Outcome& o = r.out[m];
+      s.recall[f][size_t(m)] += o.work == r.truth && o.score >= s.thr[m];
+    }
+    s.def_ours[f] += r.out[kOurs].flagged_right;
+    s.def_pdq[f] += r.out[kPdqOnly].flagged_right;
+    s.right_flags[0] += r.out[kOurs].flagged_right;
+    s.right_flags[1] += r.out[kPdqOnly].flagged_right;
+    s.wrong_flags[0] += r.out[kOurs].flagged_wrong;
+    s.wrong_flags[1] += r.out[kPdqOnly].flagged_wrong;
+    s.ran[f] += r.second_stage_ran;
+  }
+  for (size_t f = 0; f < n_families; ++f) {
+    const double n = std::max(1, pos_count[f]);
+    for (double& v : s.recall[f]) v /= n;
+    s.def_ours[f] /= n;
+    s.def_pdq[f] /= n;
+    s.ran[f] /= n;
+    for (int m = 0; m < kMethods; ++m) s.mean_recall[size_t(m)] += s.recall[f][size_t(m)] / double(n_families);
+  }
+  return s;
+}
+
 std::string fmt(const char* f, double v) {
   char b[64];
   std::snprintf(b, sizeof b, f, v);
@@ -449,6 +648,13 @@ int main(int argc, char** argv) {
       a.threads = std::max(1, std::atoi(v)), ++i;
     } else if (k == "--families") {
       a.families = v, ++i;
+    } else if (k == "--corpus") {
+      a.corpus = v, ++i;
+      if (a.corpus == "wide") a.name = "robustness-wide";
+    } else if (k == "--per-group") {
+      a.per_group = size_t(std::max(1, std::atoi(v))), ++i;
+    } else if (k == "--dump") {
+      a.dump = v, ++i;
     } else if (k == "--list-misses") {
       a.list_misses = true;
     } else if (k == "--guided-rounds") {
@@ -468,7 +674,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: robustness [--quick] [--works N] [--distractors N] [--threads N] "
                    "[--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR] [--list-misses] "
-                   "[--guided-rounds N] [--no-region-hashes]\n");
+                   "[--guided-rounds N] [--no-region-hashes] [--corpus photos|wide] [--per-group N] "
+                   "[--dump FILE]\n");
       return 2;
     }
   }
@@ -476,15 +683,29 @@ int main(int argc, char** argv) {
   const auto t_start = Clock::now();
 
   std::fprintf(stderr, "loading wallpapers...\n");
-  const std::vector<SourcePhoto> photos = load_source_photos();
-  const Corpus corpus = build_corpus(photos, a.works, a.distractors);
+  if (a.corpus != "photos" && a.corpus != "wide") {
+    std::fprintf(stderr, "--corpus is photos or wide\n");
+    return 2;
+  }
+  const bool wide = a.corpus == "wide";
+  const std::vector<SourcePhoto> photos = wide ? load_wide_sources(a.per_group) : load_source_photos();
+  const Corpus corpus = build_corpus(photos, a.works, a.distractors, wide);
   std::vector<TransformFamily> families = transform_families();
   // Each family's place in the full list seeds its queries, so a --families run makes the same
   // queries as the full run.
   std::map<std::string, uint64_t> family_seed;
   for (size_t f = 0; f < families.size(); ++f) family_seed[families[f].name] = f;
   if (!a.families.empty()) {
-    std::erase_if(families, [&](const TransformFamily& f) { return f.name.find(a.families) == std::string::npos; });
+    // A comma-separated list of substrings: a family runs when its name contains one of them.
+    std::vector<std::string> wanted;
+    std::stringstream ss(a.families);
+    for (std::string t; std::getline(ss, t, ',');) {
+      if (!t.empty()) wanted.push_back(t);
+    }
+    std::erase_if(families, [&](const TransformFamily& f) {
+      return std::none_of(wanted.begin(), wanted.end(),
+                          [&](const std::string& w) { return f.name.find(w) != std::string::npos; });
+    });
   }
   std::vector<const Image*> fillers;
   for (const Piece& p : corpus.fillers) fillers.push_back(&p.image);
@@ -578,6 +799,7 @@ int main(int argc, char** argv) {
     rec.family = int(f);
     rec.truth = positive ? int(i) : -1;
     rec.hard = p.hard;
+    rec.half = p.half;
     TransformContext ctx;
     ctx.seed = family_seed.at(families[f].name) * 1000003ull + i * 7919ull + 1;
     ctx.fillers = &fillers;
@@ -611,6 +833,17 @@ int main(int argc, char** argv) {
     rec.out[kOurs] = catalog_outcome(ours, work_index, rec.truth);
     rec.out[kPdqOnly] = catalog_outcome(pdq, work_index, rec.truth);
     if (!ours.matches.empty()) rec.top_method = ours.matches.front().method;
+    if (!a.dump.empty()) {
+      std::ostringstream d;
+      d << p.half << "\t" << families[f].name << "\t" << p.id << " [" << p.origin << "]\t" << p.group << "\t"
+        << (positive ? p.id : "-") << "\t" << p.hard << "\t" << fp->pdq.quality << "\t"
+        << rec.second_stage_ran << "\t";
+      for (const Candidate& c : ours.matches) {
+        d << c.work.id << ":" << c.method << ":" << fmt("%.4f", c.score) << ":" << c.distance << ":"
+          << decision_name(c.decision) << ":" << int(c.transform) << ";";
+      }
+      rec.dump = d.str();
+    }
     if (a.list_misses) {
       const bool miss = positive ? !rec.out[kOurs].flagged_right : rec.out[kOurs].flagged_wrong;
       if (positive && rec.out[kOurs].flagged_wrong) {
@@ -657,49 +890,15 @@ int main(int argc, char** argv) {
     }
   });
 
-  // Thresholds at <= 0.1% false positives, then recall per family.
+  const HalfStats held = half_stats(records, families.size(), 1);
+  const HalfStats tune = half_stats(records, families.size(), 0);
   size_t n_neg = 0;
   for (const QueryRecord& r : records) n_neg += r.truth < 0;
-  const size_t allowed = n_neg / 1000;
-  double thr[kMethods];
-  size_t fp_at[kMethods];
-  for (int m = 0; m < kMethods; ++m) {
-    thr[m] = threshold_for(records, m, allowed);
-    fp_at[m] = 0;
-    for (const QueryRecord& r : records) {
-      const Outcome& o = r.out[m];
-      if (o.work != -1 && o.score >= thr[m] && (r.truth < 0 || o.work != r.truth)) ++fp_at[m];
-    }
-  }
-  std::vector<std::array<double, kMethods>> recall(families.size());
-  std::vector<double> def_ours(families.size()), def_pdq(families.size()), ran(families.size());
-  std::vector<int> pos_count(families.size(), 0), neg_flags_ours(families.size(), 0),
-      neg_flags_pdq(families.size(), 0);
-  size_t false_flags[2] = {0, 0}, wrong_flags[2] = {0, 0}, hard_flags[2] = {0, 0};
-  for (const QueryRecord& r : records) {
-    const size_t f = size_t(r.family);
-    if (r.truth < 0) {
-      if (r.out[kOurs].flagged_wrong) ++false_flags[0], ++neg_flags_ours[f], hard_flags[0] += r.hard;
-      if (r.out[kPdqOnly].flagged_wrong) ++false_flags[1], ++neg_flags_pdq[f], hard_flags[1] += r.hard;
-      continue;
-    }
-    ++pos_count[f];
-    for (int m = 0; m < kMethods; ++m) {
-      const Outcome& o = r.out[m];
-      recall[f][size_t(m)] += o.work == r.truth && o.score >= thr[m];
-    }
-    def_ours[f] += r.out[kOurs].flagged_right;
-    def_pdq[f] += r.out[kPdqOnly].flagged_right;
-    wrong_flags[0] += r.out[kOurs].flagged_wrong;
-    wrong_flags[1] += r.out[kPdqOnly].flagged_wrong;
-    ran[f] += r.second_stage_ran;
-  }
-  for (size_t f = 0; f < families.size(); ++f) {
-    const double n = std::max(1, pos_count[f]);
-    for (double& v : recall[f]) v /= n;
-    def_ours[f] /= n;
-    def_pdq[f] /= n;
-    ran[f] /= n;
+  if (!a.dump.empty()) {
+    if (fs::path(a.dump).has_parent_path()) fs::create_directories(fs::path(a.dump).parent_path());
+    std::ofstream d(a.dump);
+    d << "half\tfamily\tpiece\tgroup\ttruth\thard\tquality\tstage\tcandidates\n";
+    for (const QueryRecord& r : records) d << r.dump << "\n";
   }
 
   // Second-stage cost at catalog scale, on real query features (crops, picture-in-picture,
@@ -829,55 +1028,81 @@ int main(int argc, char** argv) {
 
   // Report.
   std::ostringstream md;
-  md << "# Robustness: recall per edit at <= 0.1% false positives\n\n";
+  md << "# Robustness: recall per edit at zero false positives\n\n";
   md << "Machine: " << machine_description() << "\n\n";
-  md << "Inputs: " << corpus.photos_used << " distinct photos (of " << corpus.photos_total
-     << " wallpapers in gnome/mate/sway-backgrounds; versions of one picture merged), cut into "
+  std::map<std::string, int> works_by_group;
+  for (const Piece& p : corpus.works) ++works_by_group[p.group];
+  md << "Inputs: " << corpus.photos_used << " distinct pictures (of " << corpus.photos_total
+     << (wide ? " pictures from gnome/mate/sway-backgrounds, desktop-base, debian-edu-artwork-*, "
+                "wesnoth-1.16-data, openclipart-png and tuxpaint-stamps-default, any PDQ quality"
+              : " wallpapers in gnome/mate/sway-backgrounds")
+     << "; versions of one picture merged), cut into "
         "non-overlapping pieces: "
      << corpus.works.size() << " registered works, " << corpus.distractors.size()
      << " unregistered distractors (" << n_hard
      << " of them other regions of the works' own photos: hard negatives; a design, tiled or "
         "textured rather than photographed, gives one work and no hard negative, since its "
         "pieces repeat each other), "
-     << corpus.fillers.size() << " unregistered fillers for backgrounds and collages. "
+     << corpus.fillers.size() << " unregistered fillers for backgrounds and collages. Works by kind:";
+  for (const auto& [g, n] : works_by_group) md << " " << g << " " << n << ";";
+  if (wide) {
+    md << " " << corpus.repeats_dropped
+       << " pieces left out because their pixels repeat a work cut from the same picture (a "
+          "repeated motif: drop_repeats);";
+  }
+  md << " ";
+  md
      << families.size() << " edit families applied to every work (" << corpus.works.size() * families.size()
      << " positive queries) and every distractor (" << n_neg << " negative queries). Queries run "
      << "through fingerprint_image (exact, dihedral) and Catalog::match; the second stage gets "
         "the decoded query's local features.\n\n";
-  md << "Each method's threshold is the lowest score that keeps false positives (negative "
-        "queries matched to any work, and positive queries matched to a wrong work) at or below "
-        "0.1% of the negative queries: "
-     << allowed << " of " << n_neg << ". img_hash methods match the nearest registered work by "
-        "their own distance (threshold on that distance); PDQ only is the same catalog opened "
-        "with `CatalogOptions::second_stage = false`.\n\n";
-  md << "| family | " << kMethodShort[0];
-  for (int m = 1; m < kMethods; ++m) md << " | " << kMethodShort[m];
-  md << " | imprint default flags | PDQ-only default flags | 2nd stage ran |\n|---|";
-  for (int m = 0; m < kMethods + 3; ++m) md << "---|";
-  md << "\n";
-  std::array<double, kMethods> mean_recall{};
-  for (size_t f = 0; f < families.size(); ++f) {
-    md << "| " << families[f].name;
-    for (int m = 0; m < kMethods; ++m) {
-      md << " | " << pct(recall[f][size_t(m)]);
-      mean_recall[size_t(m)] += recall[f][size_t(m)] / double(families.size());
+  md << "Each method's threshold is the lowest score that lets through no false positive (a "
+        "negative query matched to any work, or a positive query matched to a wrong work); img_hash "
+        "methods match the nearest registered work by their own distance (threshold on that "
+        "distance); PDQ only is the same catalog opened with `CatalogOptions::second_stage = "
+        "false`. Works and queries are split by source picture (photo_corpus.h evaluation_half) "
+        "into a tuning half, on which thresholds and mechanisms are chosen, and a held-out half "
+        "that nothing was tuned on. Both halves' works are in one catalog.\n\n";
+  auto write_half = [&](const HalfStats& s, const char* title) {
+    md << "## " << title << ": " << s.n_pos << " positive and " << s.n_neg << " negative queries\n\n";
+    md << "| family | " << kMethodShort[0];
+    for (int m = 1; m < kMethods; ++m) md << " | " << kMethodShort[m];
+    md << " | imprint default flags | PDQ-only default flags | 2nd stage ran |\n|---|";
+    for (int m = 0; m < kMethods + 3; ++m) md << "---|";
+    md << "\n";
+    for (size_t f = 0; f < families.size(); ++f) {
+      md << "| " << families[f].name;
+      for (int m = 0; m < kMethods; ++m) md << " | " << pct(s.recall[f][size_t(m)]);
+      md << " | " << pct(s.def_ours[f]) << " | " << pct(s.def_pdq[f]) << " | " << pct(s.ran[f]) << " |\n";
     }
-    md << " | " << pct(def_ours[f]) << " | " << pct(def_pdq[f]) << " | " << pct(ran[f]) << " |\n";
-  }
-  md << "| **mean over families**";
-  for (int m = 0; m < kMethods; ++m) md << " | **" << pct(mean_recall[size_t(m)]) << "**";
-  md << " | | | |\n\n";
-  md << "| method | threshold (score) | false positives at it |\n|---|---|---|\n";
-  for (int m = 0; m < kMethods; ++m) {
-    md << "| " << kMethodNames[m] << " | "
-       << (thr[m] < -1e17 ? std::string("any candidate") : fmt(m < 2 ? "%.3f" : "%.4g", m < 2 ? thr[m] : -thr[m]) + (m < 2 ? "" : " (distance <=)"))
-       << " | " << fp_at[m] << " / " << n_neg << " |\n";
-  }
-  md << "\nDefault decisions (MatchOptions defaults, every work's licence denies): imprint flags "
-     << false_flags[0] << " of " << n_neg << " negative queries (" << hard_flags[0]
-     << " of them hard negatives) and " << wrong_flags[0]
-     << " positives as a wrong work; PDQ only flags " << false_flags[1] << " negatives ("
-     << hard_flags[1] << " hard) and " << wrong_flags[1] << " positives as a wrong work.\n\n";
+    md << "| **mean over families**";
+    for (int m = 0; m < kMethods; ++m) md << " | **" << pct(s.mean_recall[size_t(m)]) << "**";
+    md << " | | | |\n\n";
+    md << "| method | threshold (score) | false positives at it |\n|---|---|---|\n";
+    for (int m = 0; m < kMethods; ++m) {
+      md << "| " << kMethodNames[m] << " | "
+         << (s.thr[m] < -1e17 ? std::string("any candidate")
+             : s.thr[m] > 1e17 ? std::string("none (a false positive outscores every copy)")
+             : fmt(m < 2 ? "%.3f" : "%.4g", m < 2 ? s.thr[m] : -s.thr[m]) + (m < 2 ? "" : " (distance <=)"))
+         << " | " << s.fp_at[m] << " / " << s.n_neg << " |\n";
+    }
+    md << "\nDefault decisions (MatchOptions defaults, every work's licence denies): imprint flags "
+       << s.right_flags[0] << " of " << s.n_pos << " copies as the right work ("
+       << pct(double(s.right_flags[0]) / double(std::max<size_t>(1, s.n_pos))) << "), "
+       << s.false_flags[0] << " of " << s.n_neg << " negative queries (" << s.hard_flags[0]
+       << " of them hard negatives) and " << s.wrong_flags[0]
+       << " copies as a wrong work; PDQ only flags " << s.right_flags[1] << " copies ("
+       << pct(double(s.right_flags[1]) / double(std::max<size_t>(1, s.n_pos))) << "), "
+       << s.false_flags[1] << " negatives (" << s.hard_flags[1] << " hard) and " << s.wrong_flags[1]
+       << " as a wrong work.";
+    if (!s.bad_flags_by_method.empty()) {
+      md << " imprint's false and wrong flags by method:";
+      for (const auto& [m, n] : s.bad_flags_by_method) md << " " << m << " " << n << ";";
+    }
+    md << "\n\n";
+  };
+  write_half(held, "Held-out half (nothing tuned on it)");
+  write_half(tune, "Tuning half");
   md << "Families: ";
   for (size_t f = 0; f < families.size(); ++f) {
     md << (f ? "; " : "") << "`" << families[f].name << "` " << families[f].description;
@@ -929,12 +1154,12 @@ int main(int argc, char** argv) {
   const std::string text = md.str();
   std::fputs(text.c_str(), stdout);
   fs::create_directories(a.out);
-  std::ofstream(a.out + "/robustness.md") << text;
+  std::ofstream(a.out + "/" + a.name + ".md") << text;
   std::vector<std::string> names;
   for (const auto& f : families) names.push_back(f.name);
-  draw_chart(a.out + "/robustness.png", names, recall,
-             "Recall at <= 0.1% false positives (" + std::to_string(corpus.works.size()) +
-                 " works, " + std::to_string(n_neg) + " negative queries)");
+  draw_chart(a.out + "/" + a.name + ".png", names, held.recall,
+             "Held-out half: recall at zero false positives (" + std::to_string(held.n_pos) +
+                 " copies, " + std::to_string(held.n_neg) + " negative queries)");
   catalog.reset();
   fs::remove_all(dir);
   return 0;

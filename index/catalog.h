@@ -131,6 +131,27 @@ struct MatchOptions {
   std::string licensee;  // the party asking; empty: nobody in particular
 };
 
+// What a match's fields mean, for every method (the README says the same):
+//   score     in [0, 1], one scale for all methods: 0.5 is the match line, where the default
+//             decisions flag (or allow) a copy, and the review band starts at
+//             score_for_distance(match_distance + review_band). For "pdq" it is a fixed function
+//             of the distance (score_for_distance); "local-features" and "pdq-region" scores are
+//             mapped onto the same scale from their own evidence (second_stage.h), so that on the
+//             robustness benchmark's tuning half no unrelated picture reaches the line
+//             (benchmarks/results/robustness-wide.md measures both halves). A score depends only
+//             on the query and the work, not on what else is registered, except that the
+//             second stage's first projection comes from an approximate search (see README).
+//   distance  the PDQ Hamming distance of the hash that matched: the query's (in the listed
+//             transform) for "pdq", the picture region's for "pdq-region", 0 for "sha256", and
+//             -1 (null in JSON) for "local-features", which rests on no hash.
+//   weak      (of a query) its whole-image PDQ quality is below 50: that hash alone is too weak
+//             to act on, so "pdq" matches of a weak query are listed and never flagged. Evidence
+//             that does not rest on that hash still decides: identical bytes, local features
+//             (geometry and pixels) and picture regions (a region's own useful hash, or the
+//             layout check).
+//   soft works (registered with PDQ quality below 50) are kept out of the PDQ index and found by
+//             the second stage: their whole and crop hashes, in all eight dihedral variants of
+//             the query, within region_radius, each verified by the layout check.
 // Score in [0, 1], a fixed function of the distance so it is comparable across queries:
 // 1 at distance 0, 0.5 at the reference match threshold (31), 0 at 64 and beyond.
 double score_for_distance(int distance);

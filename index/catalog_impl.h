@@ -63,10 +63,13 @@ class Catalog::Impl {
   Status save_video_index();    // video_index.cc
   // The second stage on one query's features and picture regions, under a shared index lock
   // (feature_store.cc); regions match registered PDQ hashes within match_distance.
-  std::vector<LocalMatch> second_stage(const LocalFeatures& query, int match_distance) const;
+  // `dihedral`, when given, holds the whole query's eight dihedral hashes (ImageFingerprint).
+  std::vector<LocalMatch> second_stage(const LocalFeatures& query, int match_distance,
+                                       const std::array<PdqHash, kDihedralCount>* dihedral) const;
   // The query's picture regions against the works' whole and crop hashes (region_match.cc);
   // index_mu held shared.
   void match_regions(const LocalFeatures& query, int match_distance,
+                     const std::array<PdqHash, kDihedralCount>* dihedral,
                      std::vector<LocalMatch>* out) const;
   Status add_to_index(std::span<const PdqHash> hashes, std::span<const int64_t> fp_pks,
                       std::span<const int64_t> work_pks);

@@ -73,12 +73,13 @@ Status Catalog::Impl::load_feature_index() {
   return Status::Ok();
 }
 
-std::vector<LocalMatch> Catalog::Impl::second_stage(const LocalFeatures& query,
-                                                    int match_distance) const {
+std::vector<LocalMatch> Catalog::Impl::second_stage(
+    const LocalFeatures& query, int match_distance,
+    const std::array<PdqHash, kDihedralCount>* dihedral) const {
   std::shared_lock<std::shared_mutex> lk(index_mu);
   if (!features) return {};
   std::vector<LocalMatch> out = match_local_features(*features, query, options.second_stage_options);
-  match_regions(query, match_distance, &out);
+  match_regions(query, match_distance, dihedral, &out);
   return out;
 }
 
@@ -126,6 +127,7 @@ void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& 
     c.method = lm.found == LocalMatch::Found::kLocalFeatures ? kLocalFeaturesMethod
                                                              : kPictureRegionMethod;
     c.region = lm.region;
+    c.transform = lm.transform;
     if (lm.found == LocalMatch::Found::kWholePicture) {
       c.region->work_box = {0, 0, c.work.width, c.work.height};
     } else if (lm.found == LocalMatch::Found::kCroppedPicture) {

@@ -35,7 +35,8 @@ nlohmann::json candidate_to_json(const Candidate& c) {
   nlohmann::json j = {{"work_id", c.work.id},
           {"title", c.work.title},
           {"owner", c.work.owner},
-          {"distance", c.distance},
+          // No Hamming distance stands behind a local-features match: null, not a number.
+          {"distance", c.distance >= 0 ? nlohmann::json(c.distance) : nlohmann::json(nullptr)},
           {"score", std::round(c.score * 1000) / 1000},
           {"transform", dihedral_name(c.transform)},
           {"method", c.method},

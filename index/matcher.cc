@@ -119,7 +119,11 @@ std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> querie
     });
     if (features && m.features && !settled) {
       Result<LocalFeatures> lf = features(qi);
-      if (lf.ok()) merge_local_matches(*this, m.second_stage(*lf, o.match_distance), o, min_score, &r);
+      if (lf.ok()) {
+        merge_local_matches(*this,
+                            m.second_stage(*lf, o.match_distance, q.has_dihedral ? &q.dihedral : nullptr),
+                            o, min_score, &r);
+      }
     }
   }
   return out;

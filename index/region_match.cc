@@ -18,6 +18,7 @@
 // misses are chance.
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "catalog_impl.h"
 #include "layout_check.h"
@@ -53,9 +54,35 @@ Framing framing_for(int ww, int wh, int region_w, int region_h) {
   return {crop, true};
 }
 
+// Work pixels to query pixels when the query turned by `d` shows the work whole (ww x wh shown as
+// qw x qh). In normalised coordinates the query point (s, t) of the work point (u, v) is
+// (a0 u + a1 v + a2, b0 u + b1 v + b2). The flips and the half turn are their own inverse; for
+// the quarter turns both directions are returned and the layout check keeps the better.
+std::vector<Projection> dihedral_projections(Dihedral d, int ww, int wh, int qw, int qh) {
+  using Map = std::array<double, 6>;  // a0 a1 a2 b0 b1 b2
+  std::vector<Map> maps;
+  switch (d) {
+    case Dihedral::kOriginal: maps = {{1, 0, 0, 0, 1, 0}}; break;
+    case Dihedral::kRotate180: maps = {{-1, 0, 1, 0, -1, 1}}; break;
+    case Dihedral::kFlipX: maps = {{1, 0, 0, 0, -1, 1}}; break;
+    case Dihedral::kFlipY: maps = {{-1, 0, 1, 0, 1, 0}}; break;
+    case Dihedral::kFlipPlus1: maps = {{0, 1, 0, 1, 0, 0}}; break;
+    case Dihedral::kFlipMinus1: maps = {{0, -1, 1, -1, 0, 1}}; break;
+    case Dihedral::kRotate90:
+    case Dihedral::kRotate270: maps = {{0, 1, 0, -1, 0, 1}, {0, -1, 1, 1, 0, 0}}; break;
+  }
+  std::vector<Projection> out;
+  for (const Map& m : maps) {
+    out.push_back(Projection{{qw * m[0] / ww, qw * m[1] / wh, qw * m[2], qh * m[3] / ww,
+                              qh * m[4] / wh, qh * m[5], 0, 0, 1}});
+  }
+  return out;
+}
+
 }  // namespace
 
 void Catalog::Impl::match_regions(const LocalFeatures& query, int match_distance,
+                                  const std::array<PdqHash, kDihedralCount>* dihedral,
                                   std::vector<LocalMatch>* out) const {
   const SecondStageOptions& o = options.second_stage_options;
   if (query.regions.empty() || !pdq || !crops || !weak_regions) return;
@@ -123,6 +150,49 @@ void Catalog::Impl::match_regions(const LocalFeatures& query, int match_distance
       m.region = region_of(r);
       out->push_back(m);
     }
+  }
+
+  // Soft works (whole-work hashes below useful quality) are not in the PDQ index, so the first
+  // stage's dihedral search never sees them: a mirrored or turned copy of a soft work is looked
+  // for here, by the whole query's other seven dihedral hashes among the weak hashes, and each
+  // candidate is verified by the layout check with the query turned back the way its hash says.
+  if (!dihedral) return;
+  const RegionHash& wr = query.regions[whole];
+  if (wr.width <= 0 || wr.height <= 0) return;
+  const std::vector<PdqHash> turned(dihedral->begin() + 1, dihedral->end());
+  const auto in_weak_turned = weak_regions->search_radius(turned, radius);
+  std::vector<std::tuple<int, int64_t, Dihedral>> candidates;  // distance, work pk, transform
+  for (size_t t = 0; t < turned.size(); ++t) {
+    for (const Neighbor& n : in_weak_turned[t]) candidates.emplace_back(n.distance, n.label, Dihedral(t + 1));
+  }
+  std::sort(candidates.begin(), candidates.end());
+  std::vector<int64_t> seen;
+  for (const LocalMatch& m : *out) seen.push_back(m.work_pk);
+  int verified = 0;
+  for (const auto& [distance, work_pk, d] : candidates) {
+    if (verified >= o.region_candidates) break;
+    if (std::find(seen.begin(), seen.end(), work_pk) != seen.end()) continue;
+    seen.push_back(work_pk);
+    const FeatureIndex::WorkInfo* w = features->find_work(work_pk);
+    if (!w || w->width <= 0 || w->height <= 0) continue;
+    ++verified;
+    double sim = -2;
+    for (const Projection& p : dihedral_projections(d, w->width, w->height, query.width, query.height)) {
+      sim = std::max(sim, layout_similarity(w->thumbnail, w->width, w->height, p, query,
+                                            o.min_similar_cells));
+    }
+    if (sim < o.region_min_similarity || sim < w->self_similarity + o.region_self_margin) continue;
+    LocalMatch m;
+    m.work_pk = work_pk;
+    m.found = LocalMatch::Found::kWholePicture;
+    m.distance = distance;
+    m.similarity = sim;
+    m.self_similarity = w->self_similarity;
+    m.transform = d;
+    m.score = std::min(1.0, 0.5 + 0.5 * (sim - o.region_min_similarity) /
+                                      std::max(1e-6, 1 - o.region_min_similarity));
+    m.region = region_of(wr);
+    out->push_back(m);
   }
 }
 

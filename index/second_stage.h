@@ -116,6 +116,9 @@ struct LocalMatch {
   enum class Found { kLocalFeatures, kWholePicture, kCroppedPicture };
   Found found = Found::kLocalFeatures;
   int distance = -1;
+  // For a whole picture found through a dihedral hash of the query: the query turned or mirrored
+  // this way shows the work.
+  Dihedral transform = Dihedral::kOriginal;
 };
 
 // Evidence of a verified match: inliers weighted by the photometric check.

@@ -1,6 +1,7 @@
 // The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
 // MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails (stored previews only),
 // /healthz.
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -144,17 +145,29 @@ nlohmann::json check_response(const QueryResult& r, const grpc::Status& st,
   nlohmann::json matches = nlohmann::json::array();
   bool copy = false, possible = false;
   for (const Candidate& c : r.matches) {
-    const bool is_copy = c.method == "sha256" || c.distance <= kPdqMatchDistance;
+    // The catalog's decision says what is a copy, for every method alike: a match (flag or
+    // allow) is a copy, anything listed below the match line is a possible one.
+    const bool is_copy = c.decision == MatchDecision::kFlag || c.decision == MatchDecision::kAllow;
     copy |= is_copy;
     possible |= !is_copy;
-    const int similar = int(std::lround(100.0 * (256 - c.distance) / 256));
+    const int sure = int(std::lround(100.0 * std::clamp(c.score, 0.0, 1.0)));
+    std::string why;
+    if (c.method == "sha256") {
+      why = "Identical file.";
+    } else if (c.method == kLocalFeaturesMethod) {
+      why = std::string(is_copy ? "The picture appears" : "Parts of the picture may appear") +
+            " in your image, cropped, turned or framed (" + std::to_string(sure) + "% match score).";
+    } else if (c.method == kPictureRegionMethod) {
+      why = std::string(is_copy ? "The picture is shown" : "The picture may be shown") +
+            " inside your image (" + std::to_string(sure) + "% match score).";
+    } else {
+      why = std::string(is_copy ? "Same picture" : "Similar picture") + " (" + std::to_string(sure) +
+            "% match score; " + std::to_string(c.distance) + " of 256 fingerprint bits differ).";
+    }
     nlohmann::json m = {{"item", c.work.title.empty() ? c.work.id : c.work.title},
-                        {"distance", c.distance},
-                        {"explanation", c.method == "sha256"
-                                            ? "Identical file."
-                                            : std::string(is_copy ? "Same picture" : "Similar picture") +
-                                                  " (" + std::to_string(similar) + "% alike; " +
-                                                  std::to_string(c.distance) + " of 256 fingerprint bits differ)."}};
+                        {"distance", c.distance >= 0 ? nlohmann::json(c.distance) : nlohmann::json(nullptr)},
+                        {"score", std::round(c.score * 1000) / 1000},
+                        {"explanation", why}};
     if (is_url(c.work.source)) m["url"] = c.work.source;
     if (const std::string link = thumbnail(c.work); !link.empty()) m["thumbnail"] = link;
     matches.push_back(m);

@@ -54,6 +54,12 @@ std::string esc(const std::string& s) {
 
 // Text for the page: JSON strings are valid UTF-8 after json_line's replacement, but a value may
 // be absent or not a string.
+// A number field that may be absent or null (a local-features match has no distance).
+double number(const nlohmann::json& j, const char* key, double fallback) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : fallback;
+}
+
 std::string text(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return "";
@@ -92,6 +98,12 @@ std::string data_uri(const std::string& path) {
   return "data:image/jpeg;base64," + base64(bytes);
 }
 
+std::string fmt_score(double v) {
+  char b[16];
+  std::snprintf(b, sizeof b, "%.2f", v);
+  return b;
+}
+
 std::string fmt_int(int64_t v) {
   std::string s = std::to_string(v < 0 ? -v : v);
   for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(size_t(i), ",");
@@ -125,7 +137,7 @@ struct WorkGroup {
   std::string id, title, owner;
   nlohmann::json licence;
   std::vector<Card> cards;
-  int best = 256;
+  double best = 0;  // the highest score
 };
 
 constexpr const char* kCss = R"css(
@@ -264,8 +276,10 @@ std::string Page::card(const Card& c) {
                                                                : "PDQ";
   const std::string transform = text(m, "transform");
   char dist[160];
-  std::snprintf(dist, sizeof dist, "distance %d, score %.2f, %s%s", m.value("distance", 0),
-                m.value("score", 0.0), method.c_str(),
+  const double distance = number(m, "distance", -1);
+  std::snprintf(dist, sizeof dist, "%sscore %.2f, %s%s",
+                distance >= 0 ? ("distance " + std::to_string(int(distance)) + ", ").c_str() : "",
+                number(m, "score", 0.0), method.c_str(),
                 transform == "original" ? "" : (", " + transform_words(transform)).c_str());
   h += "<div><span class=\"badge " + esc(decision) + "\">" + esc(decision) +
        "</span> <span class=\"dist\">" + esc(dist) + "</span></div>";
@@ -388,7 +402,7 @@ void Page::group_section(const std::string& decision, bool collapsed, size_t cap
         g.owner = text(m, "owner");
         g.licence = m.value("licence", nlohmann::json::object());
       }
-      g.best = std::min(g.best, m.value("distance", 256));
+      g.best = std::max(g.best, number(m, "score", 0.0));
       g.cards.push_back({f, m});
       ++total;
     }
@@ -434,7 +448,7 @@ void Page::group_section(const std::string& decision, bool collapsed, size_t cap
     });
     for (WorkGroup* g : ordered) {
       std::stable_sort(g->cards.begin(), g->cards.end(), [](const Card& a, const Card& b) {
-        return a.match.value("distance", 256) < b.match.value("distance", 256);
+        return number(a.match, "score", 0.0) > number(b.match, "score", 0.0);
       });
       const std::string title =
           g->title.empty() || g->title == g->id ? g->id : g->title + " (" + g->id + ")";
@@ -442,7 +456,7 @@ void Page::group_section(const std::string& decision, bool collapsed, size_t cap
             << "><summary><svg class=\"mini\" "
             << "viewBox=\"0 0 160 160\"><use href=\"#" << work_symbol(g->id) << "\"/></svg><span>"
             << esc(title) << "<br><span class=\"sub\">" << fmt_int(int64_t(g->cards.size()))
-            << " samples &middot; best distance " << g->best
+            << " samples &middot; best score " << fmt_score(g->best)
             << " &middot; licence: " << esc(licence_summary(g->licence))
             << "</span></span></summary><div class=\"grid\">";
       size_t listed = 0;

@@ -71,7 +71,6 @@ Result<nlohmann::json> build_summary(const std::string& dir) {
   Result<JournalContents> journal = read_journal(dir);
   if (!journal.ok()) return journal.status();
   const nlohmann::json& identity = (*scan)["identity"];
-  const int match_distance = identity.value("match_distance", 31);
 
   // Totals come from the journal, which counts every item even where errors.jsonl stops listing.
   int64_t items = 0, scanned = 0, matched = 0, flagged = 0, review = 0, weak = 0, bad = 0,
@@ -112,8 +111,11 @@ Result<nlohmann::json> build_summary(const std::string& dir) {
         const std::string id = m.value("work_id", "");
         const std::string owner = m.value("owner", "");
         const std::string decision = m.value("decision", "none");
-        const int distance = m.value("distance", 256);
-        const bool is_match = m.value("method", "") == "sha256" || distance <= match_distance;
+        // A local-features match has no distance (null); what is a match is the catalog's
+        // decision, the same for every method.
+        const auto dj = m.find("distance");
+        const int distance = dj != m.end() && dj->is_number() ? dj->get<int>() : 256;
+        const bool is_match = decision == "flag" || decision == "allow";
         Tally& t = by_work_tally[id];
         t.flagged += decision == "flag";
         t.matched += is_match;
