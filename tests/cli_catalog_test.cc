@@ -87,10 +87,13 @@ TEST_F(CliCatalog, RegisterThenQueryFlagsCopiesWithTheJsonContract) {
   // --min-score 0 --top-k 3 lists the nearest whatever their score.
   const auto nearest = json_lines(run("query --catalog " + cat + " --json --min-score 0 --top-k 3 " +
                                       dir.file("uploads/unrelated.jpg")));
+  ASSERT_EQ(nearest.size(), 1u);
   EXPECT_EQ(nearest[0]["matches"].size(), 3u);
   // A hash given directly is a query too.
   const std::string h = reg[1]["pdq"];
   const auto by_hash = json_lines(run("query --catalog " + cat + " --json " + h));
+  ASSERT_EQ(by_hash.size(), 1u);
+  ASSERT_FALSE(by_hash[0]["matches"].empty());
   EXPECT_EQ(by_hash[0]["matches"][0]["work_id"], "art1");
 }
 
@@ -116,6 +119,7 @@ TEST_F(CliCatalog, DuplicatesWorksStatsAndEnvironmentCatalog) {
   run("works remove --catalog " + cat + " art3", &rc);
   EXPECT_EQ(rc, 0);
   const auto q = json_lines(run("query --catalog " + cat + " --json " + dir.file("uploads/copy3.jpg")));
+  ASSERT_EQ(q.size(), 1u);  // answered, with nothing found
   EXPECT_TRUE(q[0]["matches"].empty());
   EXPECT_EQ(json_lines(run("works list --json --catalog " + cat)).size(), 4u);
   run("works remove --catalog " + cat + " art3", &rc);
@@ -126,12 +130,17 @@ TEST_F(CliCatalog, DuplicatesWorksStatsAndEnvironmentCatalog) {
 
 TEST_F(CliCatalog, ImportAndExportHashLists) {
   int rc = 0;
-  run("register --catalog " + cat + " " + dir.file("works"), &rc);
+  const auto reg = json_lines(run("register --catalog " + cat + " " + dir.file("works"), &rc));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(reg.size(), 5u);
+  ASSERT_EQ(reg[0]["work_id"], "art0");
   const std::string plain = run("export-hashes --catalog " + cat);
   std::stringstream ss(plain);
   std::string first;
   std::getline(ss, first);
-  EXPECT_EQ(first.size(), 64u + 1 + 3 + 1 + 4);  // hash,100,art0
+  // HASH,QUALITY,ID: art0's own hash and quality, as register reported them.
+  EXPECT_EQ(first, reg[0]["pdq"].get<std::string>() + "," + std::to_string(reg[0]["quality"].get<int>()) +
+                       ",art0");
   // Lists in three forms import into a new catalog.
   const std::string te = run("export-hashes --catalog " + cat + " --format threatexchange");
   test::write_file(dir.file("plain.txt"), std::vector<uint8_t>(plain.begin(), plain.end()));
@@ -146,6 +155,7 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
   EXPECT_EQ(res["imported"], 11);  // 5 + 5 + 1
   EXPECT_EQ(res["skipped"], 1);   // the md5 row
   const auto q = json_lines(run("query --catalog " + cat2 + " --json --top-k 20 " + dir.file("uploads/copy0.jpg")));
+  ASSERT_EQ(q.size(), 1u);
   std::set<std::string> ids;
   for (const auto& m : q[0]["matches"]) ids.insert(m["work_id"].get<std::string>());
   EXPECT_TRUE(ids.count("art0"));
@@ -158,6 +168,18 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
   EXPECT_EQ(rc, 1);
   EXPECT_EQ(partial["imported"], 1);
   EXPECT_EQ(partial["failed"], 1);
+  const std::vector<uint8_t> bad_err = test::read_all(dir.file("err.txt"));
+  EXPECT_NE(std::string(bad_err.begin(), bad_err.end()).find("bad.txt:2:"), std::string::npos)
+      << std::string(bad_err.begin(), bad_err.end());
+  // The good line is in the catalog, as art0 with its hash, and matches art0's copy.
+  const auto imported = json_lines(run("works list --json --catalog " + dir.file("cat3")));
+  ASSERT_EQ(imported.size(), 1u);
+  EXPECT_EQ(imported[0]["work_id"], "art0");
+  const auto found = json_lines(run("query --catalog " + dir.file("cat3") + " --json " + dir.file("uploads/copy0.jpg")));
+  ASSERT_EQ(found.size(), 1u);
+  ASSERT_EQ(found[0]["matches"].size(), 1u);
+  EXPECT_EQ(found[0]["matches"][0]["work_id"], "art0");
+  EXPECT_EQ(found[0]["decision"], "flag");
   // A list whose first line fits no layout is refused whole, naming the line.
   const std::string unknown = "nothex,art9\n" + first + "\n";
   test::write_file(dir.file("unknown.txt"), std::vector<uint8_t>(unknown.begin(), unknown.end()));
