@@ -111,7 +111,7 @@ def main():
         serve_log = os.path.join(work, "serve.log")
         with open(serve_log, "w") as log:
             serve = subprocess.Popen([args.imprint, "serve", "--catalog", catalog, "--listen", "127.0.0.1:0",
-                                      "--http", "127.0.0.1:0", "--no-usage"],
+                                      "--http", "127.0.0.1:0"],
                                      stdout=subprocess.DEVNULL, stderr=log)
         procs.append(serve)
         http_port = serve_http_port(serve_log, serve)
@@ -173,6 +173,19 @@ def main():
             ok = False
         if by_file.get(os.path.basename(unrelated), {}).get("verdict") != "none":
             print("FAIL: the unrelated image was not reported as no copy", file=sys.stderr)
+            ok = False
+        # The page answers anyone, so it records no usage, though this server records usage
+        # (a SIGTERM commits what was recorded).
+        if "usage records: on" not in read_text(serve_log):
+            print("FAIL: the server was not recording usage", file=sys.stderr)
+            ok = False
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+        usage = subprocess.run([args.imprint, "usage", "--json", "--catalog", catalog],
+                               capture_output=True, text=True)
+        if usage.returncode != 0 or usage.stdout.strip():
+            print("FAIL: the page's checks left usage records:", usage.returncode, usage.stdout,
+                  usage.stderr, file=sys.stderr)
             ok = False
         return 0 if ok else 1
     finally:
