@@ -418,6 +418,37 @@ TEST_F(ServerTest, SilentStreamsAreCancelledAndGiveTheirSlotsBack) {
   EXPECT_TRUE(st.ok()) << st.error_message();
 }
 
+TEST_F(ServerTest, StreamsEndAtTheirMessageLimitAndCallsAtTheirDeadline) {
+  server::ServerOptions o;
+  o.max_stream_messages = 3;
+  o.call_deadline_ms = 1;  // far less than decoding the 12 MP upload below takes
+  start(o);
+  // Three messages are answered; the fourth ends the stream, saying why.
+  auto c = ctx(matcher_key);
+  auto stream = match->MatchStream(c.get());
+  for (int i = 0; i < 4; ++i) {
+    v1::MatchStreamRequest req;
+    req.set_id("m" + std::to_string(i));
+    req.mutable_hash()->set_hash(std::string(64, '0'));
+    ASSERT_TRUE(stream->Write(req));
+  }
+  stream->WritesDone();
+  v1::MatchStreamResponse resp;
+  std::vector<std::string> answered;
+  while (stream->Read(&resp)) answered.push_back(resp.id());
+  EXPECT_EQ(answered, (std::vector<std::string>{"m0", "m1", "m2"}));
+  const grpc::Status ended = stream->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(ended.error_message().find("stream longer than 3 messages"), std::string::npos)
+      << ended.error_message();
+
+  v1::MatchResponse r;
+  const grpc::Status slow =
+      match_image(matcher_key, bytes_of(test::encode(test::synthetic_photo(4000, 3000, 8), ".png")), &r);
+  EXPECT_EQ(slow.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_NE(slow.error_message().find("server's limit of 1 ms"), std::string::npos) << slow.error_message();
+}
+
 TEST_F(ServerTest, BurstOfRegistrationsAndMatchesLosesNothingAndMemorySettles) {
   start();
   v1::MatchResponse warm;
