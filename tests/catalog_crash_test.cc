@@ -1,7 +1,7 @@
 // Durability: `imprint register` killed with SIGKILL mid-run loses no acknowledged work, leaves no
 // half-registered work, and the catalog reopens consistent with its index caught up.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>

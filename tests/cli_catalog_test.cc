@@ -1,10 +1,10 @@
 // register / query / works / stats / import-hashes / export-hashes from the command line.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -133,10 +133,10 @@ TEST_F(CliCatalog, DuplicatesWorksStatsAndEnvironmentCatalog) {
 // register stores, and what query then decides for each purpose and party.
 TEST_F(CliCatalog, LicenceFlagsAndPolicyFilesDecideEachPurpose) {
   int rc = 0;
-  const auto flags = json_lines(run("register --catalog " + cat + " --deny ai-training --allow any-use " +
-                                        "--licensed commercial --licensee Acme --licensee 'Bo Ltd' " +
-                                        dir.file("works/art0.png"),
-                                    &rc));
+  const auto flags = json_lines(run(
+      "register --catalog " + cat + " --deny ai-training --allow any-use " +
+          "--licensed commercial --licensee Acme --licensee 'Bo Ltd' " + dir.file("works/art0.png"),
+      &rc));
   ASSERT_EQ(rc, 0);
   ASSERT_EQ(flags.size(), 1u);
   EXPECT_EQ(flags[0]["licence"]["ai-training"], "deny");
@@ -146,9 +146,10 @@ TEST_F(CliCatalog, LicenceFlagsAndPolicyFilesDecideEachPurpose) {
   const std::string policy =
       R"({"ai-training": "allow", "commercial": "deny", "any-use": {"licensed": ["Zed"]}})";
   test::write_file(dir.file("policy.json"), std::vector<uint8_t>(policy.begin(), policy.end()));
-  const auto from_file = json_lines(run("register --catalog " + cat + " --policy " + dir.file("policy.json") +
-                                            " --deny ai-training " + dir.file("works/art1.png"),
-                                        &rc));
+  const auto from_file =
+      json_lines(run("register --catalog " + cat + " --policy " + dir.file("policy.json") +
+                         " --deny ai-training " + dir.file("works/art1.png"),
+                     &rc));
   ASSERT_EQ(rc, 0);
   ASSERT_EQ(from_file.size(), 1u);
   EXPECT_EQ(from_file[0]["licence"]["ai-training"], "deny");  // the flag over the file
@@ -156,7 +157,8 @@ TEST_F(CliCatalog, LicenceFlagsAndPolicyFilesDecideEachPurpose) {
   EXPECT_EQ(from_file[0]["licence"]["any-use"]["licensed"], nlohmann::json({"Zed"}));
 
   auto decision = [&](const std::string& upload, const std::string& args) {
-    const auto q = json_lines(run("query --catalog " + cat + " --json " + args + " " + dir.file(upload)));
+    const auto q =
+        json_lines(run("query --catalog " + cat + " --json " + args + " " + dir.file(upload)));
     EXPECT_EQ(q.size(), 1u) << upload << " " << args;
     if (q.size() != 1 || q[0]["matches"].size() != 1) return std::string("no single match");
     return q[0]["matches"][0]["decision"].get<std::string>();
@@ -195,7 +197,9 @@ TEST_F(CliCatalog, QueryRecordAndUsageFiltersAndCsv) {
   int rc = 0;
   run("register --catalog " + cat + " --owner Alice " + dir.file("works/art0.png"), &rc);
   ASSERT_EQ(rc, 0);
-  run("register --catalog " + cat + " --owner Bob --allow ai-training " + dir.file("works/art1.png"), &rc);
+  run("register --catalog " + cat + " --owner Bob --allow ai-training " +
+          dir.file("works/art1.png"),
+      &rc);
   ASSERT_EQ(rc, 0);
   run("query --catalog " + cat + " --purpose ai-training " + dir.file("uploads/copy0.jpg"), &rc);
   ASSERT_EQ(rc, 0);
@@ -275,8 +279,8 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
   std::string first;
   std::getline(ss, first);
   // HASH,QUALITY,ID: art0's own hash and quality, as register reported them.
-  EXPECT_EQ(first, reg[0]["pdq"].get<std::string>() + "," + std::to_string(reg[0]["quality"].get<int>()) +
-                       ",art0");
+  EXPECT_EQ(first, reg[0]["pdq"].get<std::string>() + "," +
+                       std::to_string(reg[0]["quality"].get<int>()) + ",art0");
   // Lists in three forms import into a new catalog.
   const std::string te = run("export-hashes --catalog " + cat + " --format threatexchange");
   test::write_file(dir.file("plain.txt"), std::vector<uint8_t>(plain.begin(), plain.end()));
@@ -311,7 +315,8 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
   const auto imported = json_lines(run("works list --json --catalog " + dir.file("cat3")));
   ASSERT_EQ(imported.size(), 1u);
   EXPECT_EQ(imported[0]["work_id"], "art0");
-  const auto found = json_lines(run("query --catalog " + dir.file("cat3") + " --json " + dir.file("uploads/copy0.jpg")));
+  const auto found = json_lines(
+      run("query --catalog " + dir.file("cat3") + " --json " + dir.file("uploads/copy0.jpg")));
   ASSERT_EQ(found.size(), 1u);
   ASSERT_EQ(found[0]["matches"].size(), 1u);
   EXPECT_EQ(found[0]["matches"][0]["work_id"], "art0");

@@ -219,7 +219,8 @@ TEST(DecodeHostile, RandomGarbageAfterValidSignaturesFailsOrDecodesWellFormed) {
   // half the inputs are those and the checks on a decoded image run.
   const Image photo = test::synthetic_photo(64, 48, 7);
   std::vector<std::vector<uint8_t>> files;
-  for (const char* ext : {".jpg", ".png", ".webp", ".bmp", ".tiff"}) files.push_back(test::encode(photo, ext));
+  for (const char* ext : {".jpg", ".png", ".webp", ".bmp", ".tiff"})
+    files.push_back(test::encode(photo, ext));
   files.push_back(test::encode_gif(photo));
   int decoded = 0;
   for (int i = 0; i < 600; ++i) {
@@ -231,7 +232,8 @@ TEST(DecodeHostile, RandomGarbageAfterValidSignaturesFailsOrDecodesWellFormed) {
     } else {
       b = files[i % files.size()];
       const size_t flips = 1 + rng() % 4;
-      for (size_t k = 0; k < flips; ++k) b[b.size() / 4 + rng() % (b.size() - b.size() / 4)] ^= uint8_t(1 + rng() % 255);
+      for (size_t k = 0; k < flips; ++k)
+        b[b.size() / 4 + rng() % (b.size() - b.size() / 4)] ^= uint8_t(1 + rng() % 255);
     }
     SCOPED_TRACE("input " + std::to_string(i) + ", " + std::to_string(b.size()) + " bytes");
     ImageInfo info;
@@ -255,7 +257,8 @@ TEST(DecodeHostile, RandomGarbageAfterValidSignaturesFailsOrDecodesWellFormed) {
     }
     Result<Image> after = decode_image(valid);
     ASSERT_TRUE(after.ok()) << after.status().to_string();
-    EXPECT_TRUE(after->pixels == reference->pixels) << "a valid JPEG decodes differently after garbage";
+    EXPECT_TRUE(after->pixels == reference->pixels)
+        << "a valid JPEG decodes differently after garbage";
   }
   std::printf("%d of 600 hostile inputs decoded\n", decoded);
   EXPECT_GT(decoded, 30);  // the checks above ran

@@ -312,24 +312,28 @@ TEST_F(ScanTest, ReportHtmlShowsHostileCaptionsUrlsAndNamesAsText) {
     ASSERT_TRUE((*c)->register_works(std::vector{*in})[0].ok());
   }
   const std::string tar = dir_.file("hostile.tar");
-  write_tar(tar,
-            {{"000000.jpg", jpeg(works_[0]), ""},
-             {"000000.json",
-              bytes_of(R"j({"url": "javascript:alert(1)", "caption": "<script>alert(1)</script>"})j"), ""},
-             {"000001.jpg", jpeg(works_[1]), ""},
-             {"000001.json",
-              bytes_of(R"j({"url": "https://e.com/\"onmouseover=\"alert(2)", "caption": "\"quoted\" & 'single'"})j"),
-              ""},
-             {"000002.jpg", jpeg(works_[2]), ""},
-             {"000002.json", bytes_of(R"j({"url": "https://e.com/<img src=x onerror=alert(3)>"})j"), ""},
-             {"x<img src=y onerror=alert(4)>.jpg", jpeg(works_[4]), ""}});
+  write_tar(
+      tar,
+      {{"000000.jpg", jpeg(works_[0]), ""},
+       {"000000.json",
+        bytes_of(R"j({"url": "javascript:alert(1)", "caption": "<script>alert(1)</script>"})j"),
+        ""},
+       {"000001.jpg", jpeg(works_[1]), ""},
+       {"000001.json",
+        bytes_of(
+            R"j({"url": "https://e.com/\"onmouseover=\"alert(2)", "caption": "\"quoted\" & 'single'"})j"),
+        ""},
+       {"000002.jpg", jpeg(works_[2]), ""},
+       {"000002.json", bytes_of(R"j({"url": "https://e.com/<img src=x onerror=alert(3)>"})j"), ""},
+       {"x<img src=y onerror=alert(4)>.jpg", jpeg(works_[4]), ""}});
   const std::string report = dir_.file("report");
   std::string log;
   ASSERT_EQ(scan("--report " + report + " " + tar, &log), 0) << log;
   ASSERT_EQ(read_lines(report + "/findings.jsonl").size(), 4u);
   const std::string html = slurp(report + "/report.html");
   std::string lower = html;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   // No markup of theirs: the page has no scripts, no images but inline ones, no script links.
   EXPECT_EQ(lower.find("<script"), std::string::npos);
   EXPECT_EQ(lower.find("<img src=x"), std::string::npos);
@@ -338,17 +342,19 @@ TEST_F(ScanTest, ReportHtmlShowsHostileCaptionsUrlsAndNamesAsText) {
   EXPECT_EQ(lower.find("href=\"javascript:"), std::string::npos);
   EXPECT_EQ(lower.find("onmouseover=\""), std::string::npos);
   // Their words, escaped.
-  for (const char* shown :
-       {"&lt;script&gt;alert(1)&lt;/script&gt;", "javascript:alert(1)",
-        "https://e.com/&quot;onmouseover=&quot;alert(2)", "&quot;quoted&quot; &amp; &#39;single&#39;",
-        "https://e.com/&lt;img src=x onerror=alert(3)&gt;", "x&lt;img src=y onerror=alert(4)&gt;.jpg",
-        "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt; (w4)",
-        "Evil &quot;Owner&quot; &lt;b&gt;&amp;amp;&lt;/b&gt;"}) {
+  for (const char* shown : {"&lt;script&gt;alert(1)&lt;/script&gt;", "javascript:alert(1)",
+                            "https://e.com/&quot;onmouseover=&quot;alert(2)",
+                            "&quot;quoted&quot; &amp; &#39;single&#39;",
+                            "https://e.com/&lt;img src=x onerror=alert(3)&gt;",
+                            "x&lt;img src=y onerror=alert(4)&gt;.jpg",
+                            "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt; (w4)",
+                            "Evil &quot;Owner&quot; &lt;b&gt;&amp;amp;&lt;/b&gt;"}) {
     EXPECT_NE(html.find(shown), std::string::npos) << shown;
   }
   // Only web addresses become links; the javascript: one is text.
   EXPECT_NE(html.find("<div>javascript:alert(1)</div>"), std::string::npos);
-  EXPECT_NE(html.find("<a href=\"https://e.com/&quot;onmouseover=&quot;alert(2)\">"), std::string::npos);
+  EXPECT_NE(html.find("<a href=\"https://e.com/&quot;onmouseover=&quot;alert(2)\">"),
+            std::string::npos);
 }
 
 TEST_F(ScanTest, CountsHostileMembersWithReasonsAndCarriesOn) {

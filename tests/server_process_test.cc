@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "test_support.h"
 
@@ -20,14 +20,16 @@ namespace {
 
 // Starts `imprint serve` on a port of the kernel's choosing (--listen 127.0.0.1:0), with its
 // output in `log`. Extra arguments follow.
-pid_t start_serve(const std::string& catalog, const std::string& log, std::vector<std::string> extra = {}) {
+pid_t start_serve(const std::string& catalog, const std::string& log,
+                  std::vector<std::string> extra = {}) {
   const pid_t pid = fork();
   if (pid == 0) {
     FILE* f = std::fopen(log.c_str(), "w");
     dup2(fileno(f), 2);
     dup2(fileno(f), 1);  // never hold the test runner's output pipe open
     const std::string bin = test::imprint_binary();
-    std::vector<std::string> args = {"imprint", "serve", "--catalog", catalog, "--listen", "127.0.0.1:0", "--http", ""};
+    std::vector<std::string> args = {"imprint",  "serve",       "--catalog", catalog,
+                                     "--listen", "127.0.0.1:0", "--http",    ""};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -88,7 +90,8 @@ std::string journals_of(const std::string& catalog) {
 
 std::vector<nlohmann::json> usage_events(const std::string& catalog) {
   std::string out;
-  EXPECT_EQ(test::run_command(test::imprint_binary() + " usage --json --catalog " + catalog, &out), 0);
+  EXPECT_EQ(test::run_command(test::imprint_binary() + " usage --json --catalog " + catalog, &out),
+            0);
   std::vector<nlohmann::json> events;
   std::stringstream ss(out);
   std::string line;

@@ -399,7 +399,9 @@ TEST_F(ServerTest, SilentStreamsAreCancelledAndGiveTheirSlotsBack) {
   o.max_concurrent_calls = 2;
   start(o);
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
-  std::vector<std::unique_ptr<grpc::ClientReaderWriter<v1::MatchStreamRequest, v1::MatchStreamResponse>>> streams;
+  std::vector<
+      std::unique_ptr<grpc::ClientReaderWriter<v1::MatchStreamRequest, v1::MatchStreamResponse>>>
+      streams;
   for (int i = 0; i < 2; ++i) {
     ctxs.push_back(ctx(matcher_key));
     streams.push_back(match->MatchStream(ctxs.back().get()));
@@ -443,10 +445,11 @@ TEST_F(ServerTest, StreamsEndAtTheirMessageLimitAndCallsAtTheirDeadline) {
       << ended.error_message();
 
   v1::MatchResponse r;
-  const grpc::Status slow =
-      match_image(matcher_key, bytes_of(test::encode(test::synthetic_photo(4000, 3000, 8), ".png")), &r);
+  const grpc::Status slow = match_image(
+      matcher_key, bytes_of(test::encode(test::synthetic_photo(4000, 3000, 8), ".png")), &r);
   EXPECT_EQ(slow.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_NE(slow.error_message().find("server's limit of 1 ms"), std::string::npos) << slow.error_message();
+  EXPECT_NE(slow.error_message().find("server's limit of 1 ms"), std::string::npos)
+      << slow.error_message();
 }
 
 TEST_F(ServerTest, BurstOfRegistrationsAndMatchesLosesNothingAndMemorySettles) {
@@ -513,7 +516,8 @@ TEST_F(ServerTest, ShutdownDrainsCallsInFlight) {
   const std::string img = bytes_of(test::encode(photos[0], ".jpg"));
   grpc::Status refused;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while ((refused = match_image(matcher_key, img, &r)).ok() && std::chrono::steady_clock::now() < deadline) {
+  while ((refused = match_image(matcher_key, img, &r)).ok() &&
+         std::chrono::steady_clock::now() < deadline) {
   }
   // (gRPC answers a call that reaches a server shutting down CANCELLED, one that finds the
   // listener closed UNAVAILABLE.)
