@@ -69,12 +69,10 @@ class UsageLog::Impl {
   bool flush_requested = false;
   std::thread writer;
 
-  // The writer commits when this many events wait, or this long after the first of a batch
-  // arrived, whichever comes first. Each commit costs an fsync and the journal's truncation, while
-  // the events are already safe in the journal, so committing per event would only spend CPU the
-  // match path needs (tests/server_test and grpc_load's usage on/off rows measure it).
+  // The writer commits when this many events wait, or options.commit_delay after the first of a
+  // batch arrived, whichever comes first (see UsageLogOptions).
   static constexpr size_t kBatchEvents = 4096;
-  static constexpr std::chrono::milliseconds kBatchDelay{200};
+  UsageLogOptions options;
   // After a failed commit (SQLITE_BUSY past the busy timeout, a full disk): try again after this.
   static constexpr std::chrono::milliseconds kRetryDelay{1000};
 
@@ -82,7 +80,7 @@ class UsageLog::Impl {
     std::unique_lock<std::mutex> lk(mu);
     while (true) {
       wake_writer.wait(lk, [&] { return stopping || !pending.empty(); });
-      wake_writer.wait_for(lk, kBatchDelay, [&] {
+      wake_writer.wait_for(lk, options.commit_delay, [&] {
         return stopping || flush_requested || pending.size() >= kBatchEvents;
       });
       if (pending.empty() && stopping) return;
@@ -191,9 +189,11 @@ UsageLog::~UsageLog() {
   }
 }
 
-Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir, bool read_only) {
+Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir, bool read_only,
+                                                 const UsageLogOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->read_only = read_only;
+  impl->options = options;
   const std::string path = catalog_dir + "/catalog.sqlite";
   if (!read_only) {
     Result<Database> w = Database::open(path, false);

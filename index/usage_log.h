@@ -15,6 +15,7 @@
 // Thread safety: every method may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,10 +54,20 @@ struct UsageTotal {
   int64_t count = 0;
 };
 
+struct UsageLogOptions {
+  // The writer commits this long after the first event of a batch (or at once for a full batch
+  // or a flush()). Each commit costs an fsync and the journal's truncation while the events are
+  // already safe in the journal, so committing per event would only spend CPU the match path
+  // needs (tests/server_test and grpc_load's usage on/off rows measure it). Tests make it long
+  // to kill a process while its events are in the journal only.
+  std::chrono::milliseconds commit_delay{200};
+};
+
 class UsageLog {
  public:
   // Opens the usage records of the catalog in `catalog_dir` (creating the table when writable).
-  static Result<std::unique_ptr<UsageLog>> open(const std::string& catalog_dir, bool read_only);
+  static Result<std::unique_ptr<UsageLog>> open(const std::string& catalog_dir, bool read_only,
+                                                const UsageLogOptions& options = {});
   ~UsageLog();
 
   // Returns once the events are in the journal (see above).

@@ -8,6 +8,7 @@ PACKAGES=(
   libopencv-dev libopencv-contrib-dev       # decoding, img_hash baselines, local features
   libfaiss-dev                              # vector indexes
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev  # video
+  libx264-164                               # the video tests encode their clips with libx264
   libeigen3-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -22,7 +23,19 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The video tests fail (never skip) without FFmpeg's libx264 encoder. Debian 12's libavcodec59
+# links libx264-164; an FFmpeg built without it (a backport, a local build) is caught here.
+check_x264() {
+  local lib
+  lib="$(pkg-config --variable=libdir libavcodec)/libavcodec.so"
+  if ! ldd "$lib" | grep -q 'libx264\.so'; then
+    echo "install-deps: $lib has no libx264 encoder (Debian's libavcodec59 with libx264-164 has)" >&2
+    exit 1
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  check_x264
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
 fi
@@ -33,3 +46,4 @@ echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+check_x264

@@ -1,9 +1,10 @@
 // register / query / works / stats / import-hashes / export-hashes from the command line.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -87,10 +88,13 @@ TEST_F(CliCatalog, RegisterThenQueryFlagsCopiesWithTheJsonContract) {
   // --min-score 0 --top-k 3 lists the nearest whatever their score.
   const auto nearest = json_lines(run("query --catalog " + cat + " --json --min-score 0 --top-k 3 " +
                                       dir.file("uploads/unrelated.jpg")));
+  ASSERT_EQ(nearest.size(), 1u);
   EXPECT_EQ(nearest[0]["matches"].size(), 3u);
   // A hash given directly is a query too.
   const std::string h = reg[1]["pdq"];
   const auto by_hash = json_lines(run("query --catalog " + cat + " --json " + h));
+  ASSERT_EQ(by_hash.size(), 1u);
+  ASSERT_FALSE(by_hash[0]["matches"].empty());
   EXPECT_EQ(by_hash[0]["matches"][0]["work_id"], "art1");
 }
 
@@ -116,6 +120,7 @@ TEST_F(CliCatalog, DuplicatesWorksStatsAndEnvironmentCatalog) {
   run("works remove --catalog " + cat + " art3", &rc);
   EXPECT_EQ(rc, 0);
   const auto q = json_lines(run("query --catalog " + cat + " --json " + dir.file("uploads/copy3.jpg")));
+  ASSERT_EQ(q.size(), 1u);  // answered, with nothing found
   EXPECT_TRUE(q[0]["matches"].empty());
   EXPECT_EQ(json_lines(run("works list --json --catalog " + cat)).size(), 4u);
   run("works remove --catalog " + cat + " art3", &rc);
@@ -124,14 +129,158 @@ TEST_F(CliCatalog, DuplicatesWorksStatsAndEnvironmentCatalog) {
   EXPECT_EQ(rc, 2);
 }
 
+// --deny, --allow, --licensed with --licensee, and --policy (flags applied over the file): what
+// register stores, and what query then decides for each purpose and party.
+TEST_F(CliCatalog, LicenceFlagsAndPolicyFilesDecideEachPurpose) {
+  int rc = 0;
+  const auto flags = json_lines(run(
+      "register --catalog " + cat + " --deny ai-training --allow any-use " +
+          "--licensed commercial --licensee Acme --licensee 'Bo Ltd' " + dir.file("works/art0.png"),
+      &rc));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(flags.size(), 1u);
+  EXPECT_EQ(flags[0]["licence"]["ai-training"], "deny");
+  EXPECT_EQ(flags[0]["licence"]["any-use"], "allow");
+  EXPECT_EQ(flags[0]["licence"]["commercial"]["licensed"], nlohmann::json({"Acme", "Bo Ltd"}));
+
+  const std::string policy =
+      R"({"ai-training": "allow", "commercial": "deny", "any-use": {"licensed": ["Zed"]}})";
+  test::write_file(dir.file("policy.json"), std::vector<uint8_t>(policy.begin(), policy.end()));
+  const auto from_file =
+      json_lines(run("register --catalog " + cat + " --policy " + dir.file("policy.json") +
+                         " --deny ai-training " + dir.file("works/art1.png"),
+                     &rc));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(from_file.size(), 1u);
+  EXPECT_EQ(from_file[0]["licence"]["ai-training"], "deny");  // the flag over the file
+  EXPECT_EQ(from_file[0]["licence"]["commercial"], "deny");
+  EXPECT_EQ(from_file[0]["licence"]["any-use"]["licensed"], nlohmann::json({"Zed"}));
+
+  auto decision = [&](const std::string& upload, const std::string& args) {
+    const auto q =
+        json_lines(run("query --catalog " + cat + " --json " + args + " " + dir.file(upload)));
+    EXPECT_EQ(q.size(), 1u) << upload << " " << args;
+    if (q.size() != 1 || q[0]["matches"].size() != 1) return std::string("no single match");
+    return q[0]["matches"][0]["decision"].get<std::string>();
+  };
+  EXPECT_EQ(decision("uploads/copy0.jpg", "--purpose ai-training"), "flag");
+  EXPECT_EQ(decision("uploads/copy0.jpg", "--purpose any-use"), "allow");
+  EXPECT_EQ(decision("uploads/copy0.jpg", "--purpose commercial --licensee Acme"), "allow");
+  EXPECT_EQ(decision("uploads/copy0.jpg", "--purpose commercial --licensee 'Bo Ltd'"), "allow");
+  EXPECT_EQ(decision("uploads/copy0.jpg", "--purpose commercial --licensee Other"), "flag");
+  EXPECT_EQ(decision("uploads/copy0.jpg", "--purpose commercial"), "flag");
+  EXPECT_EQ(decision("uploads/copy1.jpg", "--purpose ai-training"), "flag");
+  EXPECT_EQ(decision("uploads/copy1.jpg", "--purpose commercial --licensee Zed"), "flag");
+  EXPECT_EQ(decision("uploads/copy1.jpg", "--purpose any-use --licensee Zed"), "allow");
+  EXPECT_EQ(decision("uploads/copy1.jpg", "--purpose any-use"), "flag");
+
+  // Mistakes are refused with their reason, and register nothing.
+  auto refused = [&](const std::string& args, const std::string& reason) {
+    run("register --catalog " + cat + " " + args + " " + dir.file("works/art2.png"), &rc);
+    EXPECT_NE(rc, 0) << args;
+    const std::vector<uint8_t> err = test::read_all(dir.file("err.txt"));
+    EXPECT_NE(std::string(err.begin(), err.end()).find(reason), std::string::npos)
+        << args << ": " << std::string(err.begin(), err.end());
+  };
+  refused("--licensed commercial", "--licensed needs at least one --licensee");
+  refused("--deny painting", "painting");
+  refused("--policy " + dir.file("missing.json"), "cannot read policy file");
+  const std::string bad = R"({"ai-training": "maybe"})";
+  test::write_file(dir.file("bad.json"), std::vector<uint8_t>(bad.begin(), bad.end()));
+  refused("--policy " + dir.file("bad.json"), "bad.json");
+  EXPECT_EQ(json_lines(run("works list --json --catalog " + cat)).size(), 2u);
+}
+
+// query --record stores flag and allow findings (not misses, not without --record); usage lists
+// them by work, owner and time, as JSON and as CSV.
+TEST_F(CliCatalog, QueryRecordAndUsageFiltersAndCsv) {
+  int rc = 0;
+  run("register --catalog " + cat + " --owner Alice " + dir.file("works/art0.png"), &rc);
+  ASSERT_EQ(rc, 0);
+  run("register --catalog " + cat + " --owner Bob --allow ai-training " +
+          dir.file("works/art1.png"),
+      &rc);
+  ASSERT_EQ(rc, 0);
+  run("query --catalog " + cat + " --purpose ai-training " + dir.file("uploads/copy0.jpg"), &rc);
+  ASSERT_EQ(rc, 0);
+  // Without --record, no records (usage has none to list, or no table yet).
+  EXPECT_TRUE(json_lines(run("usage --json --catalog " + cat)).empty());
+
+  run("query --catalog " + cat + " --record --purpose ai-training --reference post-7 " +
+          dir.file("uploads/copy0.jpg") + " " + dir.file("uploads/copy1.jpg") + " " +
+          dir.file("uploads/unrelated.jpg"),
+      &rc);
+  ASSERT_EQ(rc, 0);
+  const auto all = json_lines(run("usage --json --catalog " + cat, &rc));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(all.size(), 2u);  // the flag and the allow; the unrelated upload found nothing
+  std::map<std::string, nlohmann::json> by_work;
+  for (const auto& e : all) by_work[e["work_id"].get<std::string>()] = e;
+  ASSERT_EQ(by_work.size(), 2u);
+  EXPECT_EQ(by_work["art0"]["decision"], "flag");
+  EXPECT_EQ(by_work["art0"]["owner"], "Alice");
+  EXPECT_EQ(by_work["art1"]["decision"], "allow");
+  EXPECT_EQ(by_work["art1"]["owner"], "Bob");
+  for (const auto& e : all) {
+    EXPECT_EQ(e["purpose"], "ai-training");
+    EXPECT_EQ(e["caller"], "cli");
+    EXPECT_EQ(e["reference"], "post-7");
+    EXPECT_EQ(e["query_sha256"].get<std::string>().size(), 64u);
+  }
+
+  auto works_of = [&](const std::string& args) {
+    std::set<std::string> ids;
+    for (const auto& e : json_lines(run("usage --json --catalog " + cat + " " + args))) {
+      ids.insert(e["work_id"].get<std::string>());
+    }
+    return ids;
+  };
+  EXPECT_EQ(works_of("--work art0"), std::set<std::string>{"art0"});
+  EXPECT_EQ(works_of("--owner Bob"), std::set<std::string>{"art1"});
+  EXPECT_EQ(works_of("--owner Nobody"), std::set<std::string>{});
+  EXPECT_EQ(works_of("--since 2000-01-01"), (std::set<std::string>{"art0", "art1"}));
+  EXPECT_EQ(works_of("--since 2999-01-01"), std::set<std::string>{});
+  EXPECT_EQ(json_lines(run("usage --json --catalog " + cat + " --limit 1")).size(), 1u);
+  run("usage --catalog " + cat + " --since yesterday", &rc);
+  EXPECT_EQ(rc, 2);
+
+  // CSV: a header, then one row per event with the same fields.
+  const std::string csv = run("usage --csv --catalog " + cat + " --work art1", &rc);
+  ASSERT_EQ(rc, 0);
+  std::stringstream ss(csv);
+  std::string header, row, extra;
+  ASSERT_TRUE(std::getline(ss, header));
+  EXPECT_EQ(header, "time,work_id,owner,decision,purpose,caller,distance,query_sha256,reference");
+  ASSERT_TRUE(std::getline(ss, row));
+  EXPECT_FALSE(std::getline(ss, extra)) << extra;
+  std::vector<std::string> cells;
+  std::stringstream rs(row);
+  for (std::string c; std::getline(rs, c, ',');) cells.push_back(c);
+  ASSERT_EQ(cells.size(), 9u) << row;
+  EXPECT_EQ(cells[0], by_work["art1"]["time"]);
+  EXPECT_EQ(cells[1], "art1");
+  EXPECT_EQ(cells[2], "Bob");
+  EXPECT_EQ(cells[3], "allow");
+  EXPECT_EQ(cells[4], "ai-training");
+  EXPECT_EQ(cells[5], "cli");
+  EXPECT_EQ(cells[6], std::to_string(by_work["art1"]["distance"].get<int>()));
+  EXPECT_EQ(cells[7], by_work["art1"]["query_sha256"]);
+  EXPECT_EQ(cells[8], "post-7");
+}
+
 TEST_F(CliCatalog, ImportAndExportHashLists) {
   int rc = 0;
-  run("register --catalog " + cat + " " + dir.file("works"), &rc);
+  const auto reg = json_lines(run("register --catalog " + cat + " " + dir.file("works"), &rc));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(reg.size(), 5u);
+  ASSERT_EQ(reg[0]["work_id"], "art0");
   const std::string plain = run("export-hashes --catalog " + cat);
   std::stringstream ss(plain);
   std::string first;
   std::getline(ss, first);
-  EXPECT_EQ(first.size(), 64u + 1 + 3 + 1 + 4);  // hash,100,art0
+  // HASH,QUALITY,ID: art0's own hash and quality, as register reported them.
+  EXPECT_EQ(first, reg[0]["pdq"].get<std::string>() + "," +
+                       std::to_string(reg[0]["quality"].get<int>()) + ",art0");
   // Lists in three forms import into a new catalog.
   const std::string te = run("export-hashes --catalog " + cat + " --format threatexchange");
   test::write_file(dir.file("plain.txt"), std::vector<uint8_t>(plain.begin(), plain.end()));
@@ -146,6 +295,7 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
   EXPECT_EQ(res["imported"], 11);  // 5 + 5 + 1
   EXPECT_EQ(res["skipped"], 1);   // the md5 row
   const auto q = json_lines(run("query --catalog " + cat2 + " --json --top-k 20 " + dir.file("uploads/copy0.jpg")));
+  ASSERT_EQ(q.size(), 1u);
   std::set<std::string> ids;
   for (const auto& m : q[0]["matches"]) ids.insert(m["work_id"].get<std::string>());
   EXPECT_TRUE(ids.count("art0"));
@@ -158,6 +308,19 @@ TEST_F(CliCatalog, ImportAndExportHashLists) {
   EXPECT_EQ(rc, 1);
   EXPECT_EQ(partial["imported"], 1);
   EXPECT_EQ(partial["failed"], 1);
+  const std::vector<uint8_t> bad_err = test::read_all(dir.file("err.txt"));
+  EXPECT_NE(std::string(bad_err.begin(), bad_err.end()).find("bad.txt:2:"), std::string::npos)
+      << std::string(bad_err.begin(), bad_err.end());
+  // The good line is in the catalog, as art0 with its hash, and matches art0's copy.
+  const auto imported = json_lines(run("works list --json --catalog " + dir.file("cat3")));
+  ASSERT_EQ(imported.size(), 1u);
+  EXPECT_EQ(imported[0]["work_id"], "art0");
+  const auto found = json_lines(
+      run("query --catalog " + dir.file("cat3") + " --json " + dir.file("uploads/copy0.jpg")));
+  ASSERT_EQ(found.size(), 1u);
+  ASSERT_EQ(found[0]["matches"].size(), 1u);
+  EXPECT_EQ(found[0]["matches"][0]["work_id"], "art0");
+  EXPECT_EQ(found[0]["decision"], "flag");
   // A list whose first line fits no layout is refused whole, naming the line.
   const std::string unknown = "nothex,art9\n" + first + "\n";
   test::write_file(dir.file("unknown.txt"), std::vector<uint8_t>(unknown.begin(), unknown.end()));

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -291,6 +292,68 @@ TEST_F(ScanTest, FindsPlantedCopiesInFoldersListsAndTarShards) {
             std::string::npos);
   EXPECT_NE(html.find("Flagged: copies of registered works the licence does not permit for this "
                       "purpose (4)"),
+            std::string::npos);
+}
+
+// report.html is opened by people who did not write the corpus: captions, URLs, member names,
+// titles and owners are the corpus's or the registrant's words and must reach the page as text.
+TEST_F(ScanTest, ReportHtmlShowsHostileCaptionsUrlsAndNamesAsText) {
+  {
+    CatalogOptions o;
+    o.dir = catalog_;
+    auto c = Catalog::open(o);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    works_.push_back(test::synthetic_photo(480, 360, 104));
+    Result<WorkInput> in = work_input_from_image(jpeg(works_[4], 95));
+    ASSERT_TRUE(in.ok());
+    in->work.id = "w4";
+    in->work.title = "<script>alert('title')</script>";
+    in->work.owner = "Evil \"Owner\" <b>&amp;</b>";
+    ASSERT_TRUE((*c)->register_works(std::vector{*in})[0].ok());
+  }
+  const std::string tar = dir_.file("hostile.tar");
+  write_tar(
+      tar,
+      {{"000000.jpg", jpeg(works_[0]), ""},
+       {"000000.json",
+        bytes_of(R"j({"url": "javascript:alert(1)", "caption": "<script>alert(1)</script>"})j"),
+        ""},
+       {"000001.jpg", jpeg(works_[1]), ""},
+       {"000001.json",
+        bytes_of(
+            R"j({"url": "https://e.com/\"onmouseover=\"alert(2)", "caption": "\"quoted\" & 'single'"})j"),
+        ""},
+       {"000002.jpg", jpeg(works_[2]), ""},
+       {"000002.json", bytes_of(R"j({"url": "https://e.com/<img src=x onerror=alert(3)>"})j"), ""},
+       {"x<img src=y onerror=alert(4)>.jpg", jpeg(works_[4]), ""}});
+  const std::string report = dir_.file("report");
+  std::string log;
+  ASSERT_EQ(scan("--report " + report + " " + tar, &log), 0) << log;
+  ASSERT_EQ(read_lines(report + "/findings.jsonl").size(), 4u);
+  const std::string html = slurp(report + "/report.html");
+  std::string lower = html;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  // No markup of theirs: the page has no scripts, no images but inline ones, no script links.
+  EXPECT_EQ(lower.find("<script"), std::string::npos);
+  EXPECT_EQ(lower.find("<img src=x"), std::string::npos);
+  EXPECT_EQ(lower.find("<img src=y"), std::string::npos);
+  EXPECT_EQ(lower.find("<b>&amp;"), std::string::npos);
+  EXPECT_EQ(lower.find("href=\"javascript:"), std::string::npos);
+  EXPECT_EQ(lower.find("onmouseover=\""), std::string::npos);
+  // Their words, escaped.
+  for (const char* shown : {"&lt;script&gt;alert(1)&lt;/script&gt;", "javascript:alert(1)",
+                            "https://e.com/&quot;onmouseover=&quot;alert(2)",
+                            "&quot;quoted&quot; &amp; &#39;single&#39;",
+                            "https://e.com/&lt;img src=x onerror=alert(3)&gt;",
+                            "x&lt;img src=y onerror=alert(4)&gt;.jpg",
+                            "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt; (w4)",
+                            "Evil &quot;Owner&quot; &lt;b&gt;&amp;amp;&lt;/b&gt;"}) {
+    EXPECT_NE(html.find(shown), std::string::npos) << shown;
+  }
+  // Only web addresses become links; the javascript: one is text.
+  EXPECT_NE(html.find("<div>javascript:alert(1)</div>"), std::string::npos);
+  EXPECT_NE(html.find("<a href=\"https://e.com/&quot;onmouseover=&quot;alert(2)\">"),
             std::string::npos);
 }
 

@@ -118,13 +118,15 @@ TEST_F(SecondStageTest, PictureInPictureIsFoundWhereItWasPasted) {
   cv::resize(test::mat_of(works[4]), small, cv::Size(400, 300), 0, 0, cv::INTER_AREA);
   small.copyTo(host(cv::Rect(520, 380, 400, 300)));
   const QueryResult r = query(test::image_of(host));
-  ASSERT_FALSE(r.matches.empty());
+  // The whole work, pasted: its picture region's PDQ hash finds it, and the copy is flagged.
+  ASSERT_NO_FATAL_FAILURE(expect_flagged_first(r, "w4", kPictureRegionMethod));
+  EXPECT_EQ(r.decision, MatchDecision::kFlag);
   const Candidate& c = r.matches[0];
-  EXPECT_EQ(c.work.id, "w4");
-  ASSERT_TRUE(c.region.has_value());
+  EXPECT_LE(c.distance, kPdqMatchDistance);
   EXPECT_NEAR(c.region->query_box.x, 520, 40);
   EXPECT_NEAR(c.region->query_box.y, 380, 30);
   EXPECT_NEAR(c.region->query_box.width, 400, 40);
+  EXPECT_NEAR(c.region->query_box.height, 300, 30);
 }
 
 TEST_F(SecondStageTest, GuidedMatchingFindsMoreOfTheWorkInACopyAndNotInUnrelatedImages) {

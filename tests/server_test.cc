@@ -105,6 +105,23 @@ class ServerTest : public ::testing::Test {
     return match->MatchImage(ctx(key).get(), req, resp);
   }
 
+  // Waits until /metrics reports `n` calls in flight (a stream counts from when its handler runs,
+  // which the client cannot see). False after 30 s.
+  bool wait_for_calls_in_flight(int n) {
+    httplib::Client http("127.0.0.1", srv->http_port());
+    const std::string want = "imprint_calls_in_flight " + std::to_string(n) + "\n";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::string last;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto m = http.Get("/metrics");
+      if (m && m->body.find(want) != std::string::npos) return true;
+      if (m) last = m->body;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ADD_FAILURE() << "never " << n << " calls in flight:\n" << last;
+    return false;
+  }
+
   // Every usage record, oldest first, as an admin lists them over gRPC.
   std::vector<v1::UsageEvent> list_usage() {
     v1::ListUsageRequest lr;
@@ -348,37 +365,91 @@ TEST_F(ServerTest, LimitsAnswerWithClearCodes) {
   EXPECT_TRUE(match_image(matcher_key, bytes_of(test::encode(photos[0], ".jpg")), &r).ok());
 }
 
-TEST_F(ServerTest, SilentStreamsAreCancelledAndConcurrencyIsBounded) {
+TEST_F(ServerTest, ConcurrentCallsAreBoundedAndTheRefusalSaysServerBusy) {
   server::ServerOptions o;
-  o.stream_idle_timeout_ms = 300;
-  o.max_concurrent_calls = 4;
+  o.max_concurrent_calls = 4;  // streams stay open as long as the test needs: no idle cancel
   start(o);
-  // Four silent streams take every slot...
+  // Four open streams take every slot...
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
   std::vector<std::unique_ptr<grpc::ClientReaderWriter<v1::MatchStreamRequest, v1::MatchStreamResponse>>> streams;
   for (int i = 0; i < 4; ++i) {
     ctxs.push_back(ctx(matcher_key));
     streams.push_back(match->MatchStream(ctxs.back().get()));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(wait_for_calls_in_flight(4));
   v1::MatchResponse r;
   const std::string img = bytes_of(test::encode(photos[0], ".jpg"));
-  EXPECT_EQ(match_image(matcher_key, img, &r).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  // ...until the watchdog cancels them for going silent.
+  const grpc::Status busy = match_image(matcher_key, img, &r);
+  EXPECT_EQ(busy.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(busy.error_message().find("server busy"), std::string::npos) << busy.error_message();
+  // ...and give them back when they end.
+  for (auto& s : streams) {
+    ASSERT_TRUE(s->WritesDone());
+    const grpc::Status st = s->Finish();
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  }
+  ASSERT_TRUE(wait_for_calls_in_flight(0));
+  const grpc::Status st = match_image(matcher_key, img, &r);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(ServerTest, SilentStreamsAreCancelledAndGiveTheirSlotsBack) {
+  server::ServerOptions o;
+  o.stream_idle_timeout_ms = 300;
+  o.max_concurrent_calls = 2;
+  start(o);
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<
+      std::unique_ptr<grpc::ClientReaderWriter<v1::MatchStreamRequest, v1::MatchStreamResponse>>>
+      streams;
+  for (int i = 0; i < 2; ++i) {
+    ctxs.push_back(ctx(matcher_key));
+    streams.push_back(match->MatchStream(ctxs.back().get()));
+  }
+  // Nothing is ever sent: the watchdog cancels them, however long the test took to get here.
   for (auto& s : streams) {
     v1::MatchStreamResponse resp;
     EXPECT_FALSE(s->Read(&resp));
     EXPECT_EQ(s->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
   // The cancelled handlers give their slots back as they unwind (the client may hear of the
-  // cancellation first), so allow them a moment.
-  grpc::Status st;
-  for (int i = 0; i < 50; ++i) {
-    st = match_image(matcher_key, img, &r);
-    if (st.ok()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  // cancellation first).
+  ASSERT_TRUE(wait_for_calls_in_flight(0));
+  v1::MatchResponse r;
+  const grpc::Status st = match_image(matcher_key, bytes_of(test::encode(photos[0], ".jpg")), &r);
   EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST_F(ServerTest, StreamsEndAtTheirMessageLimitAndCallsAtTheirDeadline) {
+  server::ServerOptions o;
+  o.max_stream_messages = 3;
+  o.call_deadline_ms = 1;  // far less than decoding the 12 MP upload below takes
+  start(o);
+  // Three messages are answered; the fourth ends the stream, saying why.
+  auto c = ctx(matcher_key);
+  auto stream = match->MatchStream(c.get());
+  for (int i = 0; i < 4; ++i) {
+    v1::MatchStreamRequest req;
+    req.set_id("m" + std::to_string(i));
+    req.mutable_hash()->set_hash(std::string(64, '0'));
+    ASSERT_TRUE(stream->Write(req));
+  }
+  stream->WritesDone();
+  v1::MatchStreamResponse resp;
+  std::vector<std::string> answered;
+  while (stream->Read(&resp)) answered.push_back(resp.id());
+  EXPECT_EQ(answered, (std::vector<std::string>{"m0", "m1", "m2"}));
+  const grpc::Status ended = stream->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(ended.error_message().find("stream longer than 3 messages"), std::string::npos)
+      << ended.error_message();
+
+  v1::MatchResponse r;
+  const grpc::Status slow = match_image(
+      matcher_key, bytes_of(test::encode(test::synthetic_photo(4000, 3000, 8), ".png")), &r);
+  EXPECT_EQ(slow.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_NE(slow.error_message().find("server's limit of 1 ms"), std::string::npos)
+      << slow.error_message();
 }
 
 TEST_F(ServerTest, BurstOfRegistrationsAndMatchesLosesNothingAndMemorySettles) {
@@ -428,24 +499,41 @@ TEST_F(ServerTest, BurstOfRegistrationsAndMatchesLosesNothingAndMemorySettles) {
 
 TEST_F(ServerTest, ShutdownDrainsCallsInFlight) {
   start();
-  const std::string big = bytes_of(test::encode(test::synthetic_photo(4000, 3000, 8), ".png"));
-  grpc::Status result;
+  // A stream that has had its first answer is a call in flight for certain (a single large call
+  // could finish before the test saw it running).
+  auto c = ctx(matcher_key);
+  auto stream = match->MatchStream(c.get());
+  v1::MatchStreamRequest req;
+  req.set_image(bytes_of(test::encode(photos[2], ".jpg")));
+  v1::MatchStreamResponse resp;
+  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Read(&resp));
+  ASSERT_EQ(resp.result().matches_size(), 1);
+
+  std::thread stopper([&] { srv->shutdown(std::chrono::seconds(60)); });
+  // Once new calls are refused the server is draining...
   v1::MatchResponse r;
-  std::thread caller([&] { result = match_image(matcher_key, big, &r); });
-  // Shut down once the server is serving the call (a fixed wait was too short in slow builds).
-  httplib::Client http("127.0.0.1", srv->http_port());
-  bool in_flight = false;
-  for (int i = 0; i < 2000 && !in_flight; ++i) {
-    auto m = http.Get("/metrics");
-    in_flight = m && m->body.find("imprint_calls_in_flight 1") != std::string::npos;
-    if (!in_flight) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const std::string img = bytes_of(test::encode(photos[0], ".jpg"));
+  grpc::Status refused;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((refused = match_image(matcher_key, img, &r)).ok() &&
+         std::chrono::steady_clock::now() < deadline) {
   }
-  EXPECT_TRUE(in_flight);
-  srv->shutdown(std::chrono::seconds(20));
-  caller.join();
-  EXPECT_TRUE(result.ok()) << result.error_message();
-  // New calls are refused once it is down.
-  EXPECT_FALSE(match_image(matcher_key, bytes_of(test::encode(photos[0], ".jpg")), &r).ok());
+  // (gRPC answers a call that reaches a server shutting down CANCELLED, one that finds the
+  // listener closed UNAVAILABLE.)
+  EXPECT_TRUE(refused.error_code() == grpc::StatusCode::UNAVAILABLE ||
+              refused.error_code() == grpc::StatusCode::CANCELLED)
+      << refused.error_code() << " " << refused.error_message();
+  // ...and the call in flight is still served to its end.
+  ASSERT_TRUE(stream->Write(req));
+  ASSERT_TRUE(stream->Read(&resp));
+  EXPECT_EQ(resp.result().matches_size(), 1);
+  ASSERT_TRUE(stream->WritesDone());
+  const grpc::Status st = stream->Finish();
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  stopper.join();
+  // Once it is down, nothing listens.
+  EXPECT_EQ(match_image(matcher_key, img, &r).error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST_F(ServerTest, HttpMetricsJsonMatchAndCreatorCheck) {
@@ -472,7 +560,10 @@ TEST_F(ServerTest, HttpMetricsJsonMatchAndCreatorCheck) {
   EXPECT_EQ(cj["verdict"], "copy");
   EXPECT_FALSE(cj.contains("pdq"));  // no internals
   auto bad = http.Post("/api/v1/check", std::string("nope"), "image/jpeg");
-  EXPECT_EQ(nlohmann::json::parse(bad->body)["verdict"], "error");
+  ASSERT_TRUE(bad);
+  const auto bj = nlohmann::json::parse(bad->body);
+  EXPECT_EQ(bj["verdict"], "error");
+  EXPECT_FALSE(bj.value("message", "").empty()) << bad->body;
   auto metrics = http.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("imprint_calls_total{method=\"http.match\",code=\"OK\"} 1"), std::string::npos)

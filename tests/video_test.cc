@@ -45,6 +45,11 @@ struct EncodeSpec {
 };
 
 bool have_x264() { return avcodec_find_encoder_by_name("libx264") != nullptr; }
+// A missing encoder fails these tests: skipped, they would report the skip plan, tiny frames and
+// odd widths as tested when nothing ran.
+constexpr const char* kNoX264 =
+    "this FFmpeg has no libx264 encoder; scripts/install-deps.sh installs Debian's libavcodec59 "
+    "with libx264-164";
 
 // Each scene picture is made once: encodings that must be identical take their pictures from here.
 const Image& scene_photo(int width, int height, uint32_t seed) {
@@ -60,7 +65,7 @@ const Image& scene_photo(int width, int height, uint32_t seed) {
 // need one bitstream in two containers remux it (remux). Returns "" or what failed.
 std::string encode_video(const std::string& path, const EncodeSpec& spec) {
   const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-  if (!codec) return "no libx264";
+  if (!codec) return kNoX264;
   AVFormatContext* oc = nullptr;
   if (avformat_alloc_output_context2(&oc, nullptr, spec.container.c_str(), path.c_str()) < 0) {
     return "no muxer " + spec.container;
@@ -385,7 +390,7 @@ TEST(VideoHostile, AbsurdDimensionsAreRefusedBeforeDecoding) {
 }
 
 TEST(VideoHostile, FramesUnderFivePixelsAreUnsupported) {
-  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  ASSERT_TRUE(have_x264()) << kNoX264;
   test::TempDir dir;
   EncodeSpec spec;
   spec.width = 4;
@@ -575,7 +580,7 @@ TEST(VideoRgb, VectorisedLumaGivesPdqHashBits) {
 
 // A real 854 x 480 H.264 video of one colour: the last 6 columns hold that colour too.
 TEST(VideoRgb, VideoOfWidth854HasNoUnwrittenEdge) {
-  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  ASSERT_TRUE(have_x264()) << kNoX264;
   test::TempDir dir;
   EncodeSpec spec;
   spec.width = 854;
@@ -622,7 +627,7 @@ std::vector<PlanCase> fast_mode_cases() {
 }
 
 TEST(VideoSkipPlan, GivesFullDecodingHashesOnStressEncodings) {
-  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  ASSERT_TRUE(have_x264()) << kNoX264;
   std::vector<PlanCase> cases = fast_mode_cases();
   PlanCase no_b{"no B-frames, keyint 7", {}};
   no_b.spec.x264_params = "bframes=0:keyint=7";
@@ -680,7 +685,7 @@ ReaderRun read_all(const std::string& path, const VideoOptions& o) {
 // then decoded everything again); the decoder is now drained and reset before a run that
 // starts after a gap.
 TEST(VideoSkipPlan, FastSnapToAnchorsKeepsFrameNumbersAndDecodesLess) {
-  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  ASSERT_TRUE(have_x264()) << kNoX264;
   const std::vector<PlanCase> cases = fast_mode_cases();
   test::TempDir dir;
   int64_t decoded = 0, decoded_snapped = 0;
@@ -709,7 +714,7 @@ TEST(VideoSkipPlan, FastSnapToAnchorsKeepsFrameNumbersAndDecodesLess) {
 // (VideoOptions::fast_skip_probe) and gives the decoder the reorder delay the skip plan measures:
 // the same frames, numbers and hashes as with the probe.
 TEST(VideoSkipPlan, FastModeWithoutTheProbeGivesTheProbedFrames) {
-  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  ASSERT_TRUE(have_x264()) << kNoX264;
   const std::vector<PlanCase> cases = fast_mode_cases();
   test::TempDir dir;
   for (const PlanCase& c : cases) {
@@ -737,7 +742,7 @@ TEST(VideoSkipPlan, FastModeWithoutTheProbeGivesTheProbedFrames) {
 // A raw H.264 stream has no timestamps: no plan, full decoding, and the same frames as the same
 // bitstream in MP4.
 TEST(VideoSkipPlan, RawStreamWithoutTimestampsFallsBackToFullDecoding) {
-  if (!have_x264()) GTEST_SKIP() << "Debian's FFmpeg has no libx264 here";
+  ASSERT_TRUE(have_x264()) << kNoX264;
   test::TempDir dir;
   // One encoding in both containers: libx264's output for MP4 (global headers) is not the same
   // from one run to the next, so two encodings need not hold the same pictures.

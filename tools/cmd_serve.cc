@@ -23,6 +23,7 @@ struct ServeArgs {
   server::ServerOptions options;
   std::string mode = "exact";
   int drain_ms = 10'000;
+  int usage_commit_ms = 200;  // UsageLogOptions::commit_delay
 };
 
 int run_serve(ServeArgs& a) {
@@ -45,7 +46,9 @@ int run_serve(ServeArgs& a) {
   if (!catalog) return 2;
   std::unique_ptr<UsageLog> usage;
   if (a.options.record_usage) {
-    Result<std::unique_ptr<UsageLog>> u = UsageLog::open(a.catalog.dir, false);
+    UsageLogOptions uo;
+    uo.commit_delay = std::chrono::milliseconds(a.usage_commit_ms);
+    Result<std::unique_ptr<UsageLog>> u = UsageLog::open(a.catalog.dir, false, uo);
     if (!u.ok()) {
       std::cerr << "imprint serve: " << u.status().message() << '\n';
       return 2;
@@ -96,6 +99,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--mode", a->mode, "Hash mode for image bytes: exact or fast")->capture_default_str();
   cmd->add_option("--drain-ms", a->drain_ms, "On SIGTERM, wait this long for calls in flight")->capture_default_str();
   cmd->add_flag("!--no-usage", o.record_usage, "Do not record usage events");
+  cmd->add_option("--usage-commit-ms", a->usage_commit_ms,
+                  "Usage events wait in the journal this long to be committed in one batch")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_flag("!--no-page", o.public_page, "Do not serve the creators' page");
   cmd->callback([a, &exit_code] { exit_code = run_serve(*a); });
 

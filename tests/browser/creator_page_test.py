@@ -11,8 +11,8 @@ import base64
 import json
 import os
 import shutil
+import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,10 +22,43 @@ import urllib.request
 import websocket
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def wait_for(what, read, seconds=60):
+    """Polls read() until it returns something; a condition, not a fixed wait."""
+    end = time.time() + seconds
+    while time.time() < end:
+        value = read()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def serve_http_port(log_path, serve):
+    """The HTTP port `imprint serve --http 127.0.0.1:0` bound, from the banner it prints once its
+    listeners are up ("HTTP on 127.0.0.1:PORT")."""
+    def read():
+        if serve.poll() is not None:
+            raise RuntimeError("imprint serve exited: " + read_text(log_path))
+        m = re.search(r"HTTP on 127\.0\.0\.1:(\d+)", read_text(log_path))
+        return int(m.group(1)) if m else None
+    return wait_for("imprint serve's banner", read)
+
+
+def devtools_port(user_data_dir):
+    """The port Chromium bound for --remote-debugging-port=0, from the DevToolsActivePort file it
+    writes once listening."""
+    def read():
+        lines = read_text(os.path.join(user_data_dir, "DevToolsActivePort")).splitlines()
+        return int(lines[0]) if len(lines) >= 2 and lines[0].isdigit() else None
+    return wait_for("Chromium's DevToolsActivePort", read)
 
 
 def wait_http(url, seconds=30):
@@ -74,22 +107,25 @@ def main():
         subprocess.run([args.imprint, "register", "--catalog", catalog, "--owner", "Page Test",
                         os.path.join(work, "works")], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        http_port = free_port()
-        serve = subprocess.Popen([args.imprint, "serve", "--catalog", catalog, "--listen", "127.0.0.1:0",
-                                  "--http", f"127.0.0.1:{http_port}", "--no-usage"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Both listen on ports they choose themselves and report (no free-port-then-bind race).
+        serve_log = os.path.join(work, "serve.log")
+        with open(serve_log, "w") as log:
+            serve = subprocess.Popen([args.imprint, "serve", "--catalog", catalog, "--listen", "127.0.0.1:0",
+                                      "--http", "127.0.0.1:0"],
+                                     stdout=subprocess.DEVNULL, stderr=log)
         procs.append(serve)
+        http_port = serve_http_port(serve_log, serve)
         wait_http(f"http://127.0.0.1:{http_port}/healthz")
 
-        debug_port = free_port()
         chrome = subprocess.Popen(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                                    "--no-first-run", "--disable-background-networking",
                                    "--disable-component-update", "--disable-sync",
                                    f"--user-data-dir={os.path.join(work, 'chrome')}",
-                                   f"--remote-debugging-port={debug_port}", "--window-size=1000,1100",
+                                   "--remote-debugging-port=0", "--window-size=1000,1100",
                                    "about:blank"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(chrome)
+        debug_port = devtools_port(os.path.join(work, "chrome"))
         wait_http(f"http://127.0.0.1:{debug_port}/json/version")
         targets = json.loads(wait_http(f"http://127.0.0.1:{debug_port}/json/list"))
         page = next(t for t in targets if t["type"] == "page")
@@ -137,6 +173,19 @@ def main():
             ok = False
         if by_file.get(os.path.basename(unrelated), {}).get("verdict") != "none":
             print("FAIL: the unrelated image was not reported as no copy", file=sys.stderr)
+            ok = False
+        # The page answers anyone, so it records no usage, though this server records usage
+        # (a SIGTERM commits what was recorded).
+        if "usage records: on" not in read_text(serve_log):
+            print("FAIL: the server was not recording usage", file=sys.stderr)
+            ok = False
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+        usage = subprocess.run([args.imprint, "usage", "--json", "--catalog", catalog],
+                               capture_output=True, text=True)
+        if usage.returncode != 0 or usage.stdout.strip():
+            print("FAIL: the page's checks left usage records:", usage.returncode, usage.stdout,
+                  usage.stderr, file=sys.stderr)
             ok = False
         return 0 if ok else 1
     finally:
