@@ -8,9 +8,11 @@ registered works with their licences.
     imprint.distance(h, "f8f8...")               # Hamming distance, hex strings accepted
     with imprint.Catalog("catalog-dir") as cat:  # read-only unless writable=True
         cat.query(["a.jpg", h], purpose="ai-training")   # dicts as `imprint query --json`
+    imprint.scan("catalog-dir", ["shard-000.tar"], "report", shard=(0, 4))  # `imprint scan`
 
 The native code is imprint._imprint; the GIL is released while it hashes and matches.
 """
-from ._imprint import (Catalog, Error, Hash, __version__, distance, hash_image, hash_images)
+from ._imprint import (Catalog, Error, Hash, __version__, distance, hash_image, hash_images,
+                       scan)
 
-__all__ = ["Catalog", "Error", "Hash", "distance", "hash_image", "hash_images"]
+__all__ = ["Catalog", "Error", "Hash", "distance", "hash_image", "hash_images", "scan"]

@@ -1,6 +1,6 @@
 # Type stubs of the imprint module (tools/python/imprint_module.cc holds the docstrings).
 import os
-from typing import Any, Iterable, Literal, Sequence, Union
+from typing import Any, Callable, Iterable, Literal, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -83,3 +83,16 @@ class Catalog:
     def writable(self) -> bool: ...
     @property
     def closed(self) -> bool: ...
+
+# Arguments of scan's progress callback.
+ScanProgress = dict[str, Any]  # items, matched, flagged, errors, seconds, total_items (or None)
+
+def scan(catalog: str | os.PathLike[str] | Catalog, sources: Iterable[str | os.PathLike[str]],
+         report_dir: str | os.PathLike[str], *, threads: int = 0,
+         shard: tuple[int, int] = (0, 1), resume: bool = False, purpose: Purpose = "ai-training",
+         licensee: str | None = None, progress: Callable[[ScanProgress], bool | None] | None = None,
+         progress_output: Literal["none", "lines", "bar", "auto"] = "none", top_k: int = 5,
+         dihedral: bool = True, second_stage: bool = False,
+         video_mode: Literal["exact", "fast"] = "exact",
+         save_catalog: str | os.PathLike[str] | None = None, index: str = "auto",
+         match_distance: int = 31, review_band: int = 8) -> dict[str, Any]: ...
