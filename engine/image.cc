@@ -7,8 +7,12 @@
 namespace imprint {
 
 ImageView ImageView::of(const Image& image) {
-  return {image.pixels.data(), image.width,           image.height,
-          image.channels,      ptrdiff_t(image.channels), ptrdiff_t(image.stride())};
+  return {image.pixels.data(),
+          image.width,
+          image.height,
+          image.channels,
+          ptrdiff_t(image.channels),
+          ptrdiff_t(image.stride())};
 }
 
 Image to_image(const ImageView& v) {
@@ -19,7 +23,8 @@ Image to_image(const ImageView& v) {
       std::memcpy(dst, v.pixel(0, y), out.stride());
       continue;
     }
-    for (int x = 0; x < v.width; ++x) std::memcpy(dst + size_t(x) * v.channels, v.pixel(x, y), v.channels);
+    for (int x = 0; x < v.width; ++x)
+      std::memcpy(dst + size_t(x) * v.channels, v.pixel(x, y), v.channels);
   }
   return out;
 }
@@ -38,6 +43,8 @@ Image resize_nearest(const ImageView& in, int w, int h) {
   return out;
 }
 
-Image resize_nearest(const Image& in, int w, int h) { return resize_nearest(ImageView::of(in), w, h); }
+Image resize_nearest(const Image& in, int w, int h) {
+  return resize_nearest(ImageView::of(in), w, h);
+}
 
 }  // namespace imprint

@@ -39,9 +39,12 @@ namespace {
 
 Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o) {
   switch (in.kind) {
-    case ImageQueryInput::Kind::kFile: return fingerprint_file(in.path, o);
-    case ImageQueryInput::Kind::kBytes: return fingerprint_image(in.bytes, o);
-    case ImageQueryInput::Kind::kPixels: return fingerprint_pixels(in.pixels, o);
+    case ImageQueryInput::Kind::kFile:
+      return fingerprint_file(in.path, o);
+    case ImageQueryInput::Kind::kBytes:
+      return fingerprint_image(in.bytes, o);
+    case ImageQueryInput::Kind::kPixels:
+      return fingerprint_pixels(in.pixels, o);
     case ImageQueryInput::Kind::kHash: {
       ImageFingerprint f;
       f.pdq = {in.hash, 100};
@@ -53,10 +56,14 @@ Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const Hash
 
 Result<Image> pixels_of(const ImageQueryInput& in) {
   switch (in.kind) {
-    case ImageQueryInput::Kind::kFile: return decode_file(in.path);
-    case ImageQueryInput::Kind::kBytes: return decode_image(in.bytes);
-    case ImageQueryInput::Kind::kPixels: return to_image(in.pixels);
-    case ImageQueryInput::Kind::kHash: return not_found("a hash query has no pixels");
+    case ImageQueryInput::Kind::kFile:
+      return decode_file(in.path);
+    case ImageQueryInput::Kind::kBytes:
+      return decode_image(in.bytes);
+    case ImageQueryInput::Kind::kPixels:
+      return to_image(in.pixels);
+    case ImageQueryInput::Kind::kHash:
+      return not_found("a hash query has no pixels");
   }
   return internal_error("unknown query input kind");
 }

@@ -26,10 +26,10 @@ namespace imprint {
 struct ImageQueryInput {
   enum class Kind { kFile, kBytes, kPixels, kHash };
   Kind kind = Kind::kFile;
-  std::string path;                 // kFile
-  std::span<const uint8_t> bytes;   // kBytes
-  ImageView pixels;                 // kPixels
-  PdqHash hash;                     // kHash
+  std::string path;                // kFile
+  std::span<const uint8_t> bytes;  // kBytes
+  ImageView pixels;                // kPixels
+  PdqHash hash;                    // kHash
 
   static ImageQueryInput file(std::string path);
   static ImageQueryInput of_bytes(std::span<const uint8_t> bytes);

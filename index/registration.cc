@@ -52,10 +52,11 @@ nlohmann::json catalog_stats_to_json(const Catalog& c, const CatalogStats& s) {
                       {"works", s.works},
                       {"fingerprints", s.fingerprints},
                       {"generation", s.generation},
-                      {"index", {{"kind", s.index_kind},
-                                 {"entries", s.index_entries},
-                                 {"memory_bytes", s.index_memory_bytes},
-                                 {"origin", c.index_origin()}}},
+                      {"index",
+                       {{"kind", s.index_kind},
+                        {"entries", s.index_entries},
+                        {"memory_bytes", s.index_memory_bytes},
+                        {"origin", c.index_origin()}}},
                       {"works_by_owner", owners},
                       {"works_by_media", media}};
   Result<std::unique_ptr<UsageLog>> usage = UsageLog::open(c.dir(), true);

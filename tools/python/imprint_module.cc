@@ -39,16 +39,26 @@ PyObject* g_error = nullptr;  // imprint.Error, made at import
 
 const char* code_name(StatusCode c) {
   switch (c) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid_argument";
-    case StatusCode::kNotFound: return "not_found";
-    case StatusCode::kAlreadyExists: return "already_exists";
-    case StatusCode::kCorruption: return "corruption";
-    case StatusCode::kIOError: return "io_error";
-    case StatusCode::kUnsupported: return "unsupported";
-    case StatusCode::kResourceExhausted: return "resource_exhausted";
-    case StatusCode::kFailedPrecondition: return "failed_precondition";
-    case StatusCode::kInternal: return "internal";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid_argument";
+    case StatusCode::kNotFound:
+      return "not_found";
+    case StatusCode::kAlreadyExists:
+      return "already_exists";
+    case StatusCode::kCorruption:
+      return "corruption";
+    case StatusCode::kIOError:
+      return "io_error";
+    case StatusCode::kUnsupported:
+      return "unsupported";
+    case StatusCode::kResourceExhausted:
+      return "resource_exhausted";
+    case StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case StatusCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }
@@ -170,10 +180,14 @@ std::vector<Input> to_inputs(py::handle items, bool hashes_allowed) {
 
 Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o) {
   switch (in.kind) {
-    case ImageQueryInput::Kind::kFile: return fingerprint_file(in.path, o);
-    case ImageQueryInput::Kind::kBytes: return fingerprint_image(in.bytes, o);
-    case ImageQueryInput::Kind::kPixels: return fingerprint_pixels(in.pixels, o);
-    case ImageQueryInput::Kind::kHash: break;
+    case ImageQueryInput::Kind::kFile:
+      return fingerprint_file(in.path, o);
+    case ImageQueryInput::Kind::kBytes:
+      return fingerprint_image(in.bytes, o);
+    case ImageQueryInput::Kind::kPixels:
+      return fingerprint_pixels(in.pixels, o);
+    case ImageQueryInput::Kind::kHash:
+      break;
   }
   return invalid_argument("a hash is not an image");
 }
@@ -203,7 +217,8 @@ PdqHash hash_arg(py::handle obj) {
 }
 
 PyHash to_py_hash(const ImageFingerprint& fp, const ImageQueryInput& in) {
-  PyHash h{fp, in.kind != ImageQueryInput::Kind::kPixels, in.kind != ImageQueryInput::Kind::kPixels};
+  PyHash h{fp, in.kind != ImageQueryInput::Kind::kPixels,
+           in.kind != ImageQueryInput::Kind::kPixels};
   return h;
 }
 
@@ -355,9 +370,10 @@ class PyCatalog {
     }
     LicencePolicy policy;
     if (!licence.is_none()) {
-      const std::string text = py::isinstance<py::str>(licence)
-                                   ? licence.cast<std::string>()
-                                   : py::module_::import("json").attr("dumps")(licence).cast<std::string>();
+      const std::string text =
+          py::isinstance<py::str>(licence)
+              ? licence.cast<std::string>()
+              : py::module_::import("json").attr("dumps")(licence).cast<std::string>();
       policy = value_or_raise(LicencePolicy::from_json(text));
     }
     const bool keep_going = return_errors(errors);
@@ -434,7 +450,8 @@ class PyCatalog {
   }
 
   void remove(const std::string& id) {
-    if (!writable_) throw StatusError(failed_precondition("catalog " + dir() + " is open read-only"));
+    if (!writable_)
+      throw StatusError(failed_precondition("catalog " + dir() + " is open read-only"));
     Status s;
     {
       py::gil_scoped_release nogil;
@@ -657,12 +674,15 @@ PYBIND11_MODULE(_imprint, m) {
              return h;
            }),
            py::arg("hex"), py::arg("quality") = 100)
-      .def_property_readonly("hex", [](const PyHash& h) { return h.fp.pdq.hash.to_hex(); },
-                             "64 lowercase hex digits, the reference's word order")
-      .def_property_readonly("quality", [](const PyHash& h) { return h.fp.pdq.quality; },
-                             "PDQ quality 0..100; below 50 the hash is too weak to act on")
-      .def_property_readonly("width", [](const PyHash& h) { return h.fp.width; },
-                             "Width as declared by the file (0 for a hash built from hex)")
+      .def_property_readonly(
+          "hex", [](const PyHash& h) { return h.fp.pdq.hash.to_hex(); },
+          "64 lowercase hex digits, the reference's word order")
+      .def_property_readonly(
+          "quality", [](const PyHash& h) { return h.fp.pdq.quality; },
+          "PDQ quality 0..100; below 50 the hash is too weak to act on")
+      .def_property_readonly(
+          "width", [](const PyHash& h) { return h.fp.width; },
+          "Width as declared by the file (0 for a hash built from hex)")
       .def_property_readonly("height", [](const PyHash& h) { return h.fp.height; })
       .def_property_readonly(
           "format",
@@ -691,13 +711,14 @@ PYBIND11_MODULE(_imprint, m) {
           "With dihedral=True: [(name, hex)] for the 8 rotations and mirrors in the reference's "
           "order (original, rot90, rot180, rot270, flip-x, flip-y, flip-plus1, flip-minus1)")
       .def(
-          "distance", [](const PyHash& h, py::handle other) { return h.fp.pdq.hash.distance(hash_arg(other)); },
+          "distance",
+          [](const PyHash& h, py::handle other) { return h.fp.pdq.hash.distance(hash_arg(other)); },
           py::arg("other"), "Hamming distance (0..256) to another Hash or 64 hex digits")
       .def("__str__", [](const PyHash& h) { return h.fp.pdq.hash.to_hex(); })
       .def("__repr__",
            [](const PyHash& h) {
-             return "imprint.Hash('" + h.fp.pdq.hash.to_hex() + "', quality=" +
-                    std::to_string(h.fp.pdq.quality) + ")";
+             return "imprint.Hash('" + h.fp.pdq.hash.to_hex() +
+                    "', quality=" + std::to_string(h.fp.pdq.quality) + ")";
            })
       .def("__eq__",
            [](const PyHash& h, py::handle other) {
@@ -731,26 +752,26 @@ imprint.Hash, or for an input that failed an imprint.Error instance (errors="ret
 default) -- or raises the first failure (errors="raise").)");
 
   m.def(
-      "distance",
-      [](py::handle a, py::handle b) { return hash_arg(a).distance(hash_arg(b)); },
+      "distance", [](py::handle a, py::handle b) { return hash_arg(a).distance(hash_arg(b)); },
       py::arg("a"), py::arg("b"),
       "Hamming distance (0..256) between two PDQ hashes: imprint.Hash objects or 64 hex digits. "
       "<= 31 is the reference's match threshold.");
 
-  py::class_<PyCatalog>(m, "Catalog",
-                        R"(A catalog of registered works (a directory: catalog.sqlite, pdq.index, LOCK).
+  py::class_<PyCatalog>(
+      m, "Catalog",
+      R"(A catalog of registered works (a directory: catalog.sqlite, pdq.index, LOCK).
 
 Catalog(dir, writable=False, index="auto"). Read-only by default: several processes may read a
 catalog while one writes. writable=True takes the catalog's writer lock (one process at a time;
 another gets imprint.Error code failed_precondition) and creates the catalog if it is new.
 Open a Catalog in each process (after fork), not before. Methods may be called from several
 Python threads at once; close() (or leaving a `with` block) waits for calls in flight.)")
-      .def(py::init<const std::string&, bool, const std::string&>(), py::arg("dir"),
-           py::kw_only(), py::arg("writable") = false, py::arg("index") = "auto")
+      .def(py::init<const std::string&, bool, const std::string&>(), py::arg("dir"), py::kw_only(),
+           py::arg("writable") = false, py::arg("index") = "auto")
       .def("query", &PyCatalog::query, py::arg("queries"), py::kw_only(),
-           py::arg("purpose") = "any-use", py::arg("licensee") = py::none(),
-           py::arg("top_k") = 10, py::arg("min_score") = py::none(), py::arg("mode") = "exact",
-           py::arg("threads") = 0, py::arg("match_distance") = kPdqMatchDistance,
+           py::arg("purpose") = "any-use", py::arg("licensee") = py::none(), py::arg("top_k") = 10,
+           py::arg("min_score") = py::none(), py::arg("mode") = "exact", py::arg("threads") = 0,
+           py::arg("match_distance") = kPdqMatchDistance,
            py::arg("review_band") = MatchOptions{}.review_band, py::arg("video_frames") = false,
            py::arg("labels") = py::none(), py::arg("errors") = "return",
            R"(Match images against the catalog: one dict per query, in input order, equal to
@@ -791,8 +812,8 @@ purposes are denied. replace: replace works whose id is taken.)")
       .def_property_readonly("writable", &PyCatalog::writable)
       .def_property_readonly("closed", &PyCatalog::closed);
 
-  m.def("scan", &scan, py::arg("catalog"), py::arg("sources"), py::arg("report_dir"),
-        py::kw_only(), py::arg("threads") = 0, py::arg("shard") = std::pair<size_t, size_t>(0, 1),
+  m.def("scan", &scan, py::arg("catalog"), py::arg("sources"), py::arg("report_dir"), py::kw_only(),
+        py::arg("threads") = 0, py::arg("shard") = std::pair<size_t, size_t>(0, 1),
         py::arg("resume") = false, py::arg("purpose") = "ai-training",
         py::arg("licensee") = py::none(), py::arg("progress") = py::none(),
         py::arg("progress_output") = "none", py::arg("top_k") = 5, py::arg("dihedral") = true,
