@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include "image_view.h"
 #include "parallel.h"
 
 namespace imprint {
@@ -40,27 +41,52 @@ std::string to_hex(std::span<const uint8_t> bytes) {
   return s;
 }
 
-ImageFingerprint fingerprint_decoded(const Image& decoded, const HashOptions& o) {
+namespace {
+
+ImageFingerprint fingerprint_view(const ImageView& pixels, const HashOptions& o) {
   constexpr int kCliSide = 512;  // pdq-photo-hasher's DOWNSAMPLE_DIMS
-  const Image* img = &decoded;
+  ImageView img = pixels;
   Image resized;
-  if (o.mode == HashMode::kReferenceCli &&
-      (decoded.width > kCliSide || decoded.height > kCliSide)) {
-    resized = resize_nearest(decoded, kCliSide, kCliSide);
-    img = &resized;
+  if (o.mode == HashMode::kReferenceCli && (pixels.width > kCliSide || pixels.height > kCliSide)) {
+    resized = resize_nearest(pixels, kCliSide, kCliSide);
+    img = ImageView::of(resized);
   }
   ImageFingerprint fp;
-  fp.width = decoded.width;
-  fp.height = decoded.height;
+  fp.width = pixels.width;
+  fp.height = pixels.height;
   if (o.dihedral) {
-    const PdqDihedral d = pdq_dihedral(*img);
+    const PdqDihedral d = pdq_dihedral(img);
     fp.pdq = {d.hashes[0], d.quality};
     fp.dihedral = d.hashes;
     fp.has_dihedral = true;
   } else {
-    fp.pdq = pdq_hash(*img);
+    fp.pdq = pdq_hash(img);
   }
   return fp;
+}
+
+}  // namespace
+
+ImageFingerprint fingerprint_decoded(const Image& decoded, const HashOptions& o) {
+  return fingerprint_view(ImageView::of(decoded), o);
+}
+
+Result<ImageFingerprint> fingerprint_pixels(const ImageView& view, const HashOptions& o) {
+  if (view.channels != 1 && view.channels != 3) {
+    return invalid_argument("pixels have " + std::to_string(view.channels) +
+                            " channels (expected 1, grey, or 3, RGB)");
+  }
+  if (view.width <= 0 || view.height <= 0 || view.data == nullptr) {
+    return invalid_argument("pixels are " + std::to_string(view.width) + "x" +
+                            std::to_string(view.height) + " (expected at least 1x1)");
+  }
+  const int64_t pixels = int64_t(view.width) * view.height;
+  if (pixels > o.decode.max_pixels) {
+    return resource_exhausted("pixels are " + std::to_string(view.width) + "x" +
+                              std::to_string(view.height) + ", over the " +
+                              std::to_string(o.decode.max_pixels) + " pixel limit");
+  }
+  return fingerprint_view(view, o);
 }
 
 Result<ImageFingerprint> fingerprint_image(std::span<const uint8_t> bytes, const HashOptions& o) {

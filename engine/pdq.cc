@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "image_view.h"
 #include "jarosz.h"
 #include "pdq.h"
 
@@ -37,15 +38,23 @@ const DctMatrix& dct_matrix() {
   return m;
 }
 
-void fill_luma(const Image& image, float* luma) {
-  const size_t n = size_t(image.width) * image.height;
-  const uint8_t* p = image.pixels.data();
-  if (image.channels == 1) {
-    for (size_t i = 0; i < n; ++i) luma[i] = float(p[i]);
-    return;
-  }
+// Rows one at a time, so views with any strides take the same arithmetic as packed images.
+void fill_luma(const ImageView& image, float* luma) {
   const float cr = 0.299f, cg = 0.587f, cb = 0.114f;
-  for (size_t i = 0; i < n; ++i, p += 3) luma[i] = cr * p[0] + cg * p[1] + cb * p[2];
+  const ptrdiff_t step = image.pixel_stride;
+  for (int y = 0; y < image.height; ++y) {
+    const uint8_t* p = image.pixel(0, y);
+    float* out = luma + size_t(y) * image.width;
+    if (image.channels == 1 && step == 1) {
+      for (int x = 0; x < image.width; ++x) out[x] = float(p[x]);
+    } else if (image.channels == 1) {
+      for (int x = 0; x < image.width; ++x, p += step) out[x] = float(p[0]);
+    } else if (step == 3) {
+      for (int x = 0; x < image.width; ++x, p += 3) out[x] = cr * p[0] + cg * p[1] + cb * p[2];
+    } else {
+      for (int x = 0; x < image.width; ++x, p += step) out[x] = cr * p[0] + cg * p[1] + cb * p[2];
+    }
+  }
 }
 
 // The reference's image-domain quality: count of significant gradients in the 64x64 block.
@@ -167,21 +176,24 @@ PdqDihedral pdq_dihedral_luma(float* luma, int rows, int cols) {
 }
 
 // A per-thread luma plane: hashing many images reuses it instead of faulting in fresh pages.
-static float* luma_of(const Image& image) {
+static float* luma_of(const ImageView& image) {
   thread_local std::vector<float> luma;
   luma.resize(size_t(image.width) * image.height);
   fill_luma(image, luma.data());
   return luma.data();
 }
 
-PdqResult pdq_hash(const Image& image) {
+PdqResult pdq_hash(const ImageView& image) {
   if (image.height < kPdqMinDimension || image.width < kPdqMinDimension) return {};
   return pdq_hash_luma(luma_of(image), image.height, image.width);
 }
 
-PdqDihedral pdq_dihedral(const Image& image) {
+PdqDihedral pdq_dihedral(const ImageView& image) {
   if (image.height < kPdqMinDimension || image.width < kPdqMinDimension) return {};
   return pdq_dihedral_luma(luma_of(image), image.height, image.width);
 }
+
+PdqResult pdq_hash(const Image& image) { return pdq_hash(ImageView::of(image)); }
+PdqDihedral pdq_dihedral(const Image& image) { return pdq_dihedral(ImageView::of(image)); }
 
 }  // namespace imprint

@@ -17,6 +17,7 @@ PACKAGES=(
   libarchive-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev libssl-dev
   gnome-backgrounds mate-backgrounds sway-backgrounds  # photos for benchmarks and the demo
   chromium python3-websocket                # the creators' page test drives headless Chromium
+  python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy  # `import imprint`
 )
 
 missing=()

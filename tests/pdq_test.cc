@@ -4,6 +4,7 @@
 #include <opencv2/core.hpp>
 
 #include "engine.h"
+#include "image_view.h"
 #include "test_support.h"
 
 namespace imprint {
@@ -129,6 +130,53 @@ TEST(Pdq, DihedralVariantsMatchTransformedImages) {
   EXPECT_LE(to90, kPdqMatchDistance);
   // And every variant is far from the original (they are different images).
   for (int i = 1; i < kDihedralCount; ++i) EXPECT_GT(d.hashes[i].distance(d.hashes[0]), 64);
+}
+
+
+// Pixels hashed in place (a numpy array from Python, a crop of a bigger buffer, a bottom-up
+// frame) hash exactly as the same pixels packed into an Image, in every mode.
+TEST(Pdq, ImageViewsWithAnyStridesHashAsThePackedImage) {
+  for (int channels : {1, 3}) {
+    const Image img = test::synthetic_photo(700, 530, 21);
+    Image packed = img;
+    if (channels == 1) {
+      packed = Image(img.width, img.height, 1);
+      for (size_t i = 0; i < packed.pixels.size(); ++i) packed.pixels[i] = img.pixels[i * 3 + 1];
+    }
+    // The same pixels inside a wider buffer: 4 bytes a pixel, rows padded, stored bottom-up.
+    const int pad = 37;
+    const ptrdiff_t pixel_stride = 4, row_stride = ptrdiff_t(packed.width) * 4 + pad;
+    std::vector<uint8_t> buffer(size_t(row_stride) * packed.height, 0xab);
+    for (int y = 0; y < packed.height; ++y) {
+      uint8_t* row = buffer.data() + size_t(packed.height - 1 - y) * row_stride;
+      for (int x = 0; x < packed.width; ++x) {
+        std::memcpy(row + x * pixel_stride, packed.row(y) + x * channels, channels);
+      }
+    }
+    ImageView view;
+    view.data = buffer.data() + size_t(packed.height - 1) * row_stride;
+    view.width = packed.width;
+    view.height = packed.height;
+    view.channels = channels;
+    view.pixel_stride = pixel_stride;
+    view.row_stride = -row_stride;
+    for (HashMode mode : {HashMode::kExact, HashMode::kFast, HashMode::kReferenceCli}) {
+      HashOptions o;
+      o.mode = mode;
+      o.dihedral = true;
+      const Result<ImageFingerprint> from_view = fingerprint_pixels(view, o);
+      ASSERT_TRUE(from_view.ok()) << from_view.status().message();
+      const ImageFingerprint from_image = fingerprint_decoded(packed, o);
+      EXPECT_EQ(from_view->pdq.hash, from_image.pdq.hash) << hash_mode_name(mode) << channels;
+      EXPECT_EQ(from_view->pdq.quality, from_image.pdq.quality);
+      EXPECT_EQ(from_view->dihedral, from_image.dihedral);
+      EXPECT_GE(from_view->pdq.quality, kPdqMinUsefulQuality);
+    }
+    EXPECT_EQ(to_image(view).pixels, packed.pixels);
+  }
+  ImageView bad;
+  bad.channels = 4;
+  EXPECT_EQ(fingerprint_pixels(bad, {}).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

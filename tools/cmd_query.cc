@@ -7,8 +7,8 @@
 
 #include "catalog_args.h"
 #include "commands.h"
+#include "image_query.h"
 #include "input_paths.h"
-#include "local_features.h"
 #include "match_json.h"
 #include "usage_log.h"
 #include "video_ingest.h"
@@ -64,29 +64,6 @@ void print_video_human(const std::string& label, const VideoQuery& q, const Vide
     }
   }
   std::cout << std::defaultfloat;
-}
-
-// An image query's JSON with its matches among video frames (--video-frames) merged in by score.
-nlohmann::json image_json_with_frames(nlohmann::json j, const VideoQueryResult& frames, int top_k) {
-  if (frames.matches.empty()) return j;
-  nlohmann::json& m = j["matches"];
-  for (const VideoCandidate& c : frames.matches) m.push_back(video_candidate_to_json(c));
-  std::stable_sort(m.begin(), m.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
-    const bool ea = a["method"] == "sha256", eb = b["method"] == "sha256";
-    if (ea != eb) return ea;
-    return a["score"].get<double>() > b["score"].get<double>();
-  });
-  while (int(m.size()) > std::max(0, top_k)) m.erase(m.end() - 1);
-  MatchDecision overall = MatchDecision::kNone;
-  for (const auto& e : m) {
-    for (MatchDecision d : {MatchDecision::kReview, MatchDecision::kAllow, MatchDecision::kFlag}) {
-      if (e["decision"] == decision_name(d) && decision_severity(d) > decision_severity(overall)) {
-        overall = d;
-      }
-    }
-  }
-  j["decision"] = decision_name(overall);
-  return j;
 }
 
 bool is_hex_hash(const std::string& s) { return s.size() == 64 && PdqHash::from_hex(s).ok(); }
@@ -160,10 +137,12 @@ int run_query(const QueryArgs& a) {
     usage = std::move(*u);
   }
 
-  HashOptions ho;
-  ho.mode = *mode;
-  ho.dihedral = true;
   const int threads = a.threads > 0 ? a.threads : default_thread_count();
+  ImageQueryOptions qo;
+  qo.match = mo;
+  qo.mode = *mode;
+  qo.threads = threads;
+  qo.video_frames = a.video_frames;
   VideoOptions vo;
   vo.seconds_per_hash = a.seconds_per_hash;
   vo.mode = *mode;  // reference-cli is exact for videos
@@ -171,73 +150,58 @@ int run_query(const QueryArgs& a) {
   int failures = 0;
   std::vector<InputPath> batch;
   auto flush = [&] {
-    std::vector<Result<ImageFingerprint>> fps(batch.size(), internal_error("not processed"));
+    // Videos first, one thread each (a lone video may decode on every thread); then the images
+    // and hashes of the batch, hashed and matched together (image_query.h).
     std::vector<std::optional<Result<VideoQuery>>> videos(batch.size());
-    VideoOptions one = vo;  // a lone video may decode on every thread
-    one.threads = batch.size() == 1 ? threads : 1;
-    parallel_for(batch.size(), threads, [&](size_t i) {
-      const std::string& path = batch[i].path;
-      if (batch[i].error.ok() && !is_hex_hash(path) && is_video_file(path)) {
-        Result<HashedVideo> v = hash_video_for_catalog(path, one, VideoProgressLine("query", path));
-        Result<Sha256> digest = v.ok() ? sha256_of_file(path) : Result<Sha256>(v.status());
-        if (!digest.ok()) {
-          videos[i] = digest.status();
-          return;
-        }
-        VideoQuery q;
-        q.fingerprint = std::move(v->fingerprint);
-        q.cropped = std::move(v->cropped);
-        q.mirrored = std::move(v->mirrored);
-        q.sha256 = *digest;
-        videos[i] = std::move(q);
-      } else if (!batch[i].error.ok()) {
-        fps[i] = batch[i].error;
-      } else if (is_hex_hash(batch[i].path)) {
-        // A precomputed hash: no dihedral variants to search, quality unknown (taken as usable).
-        ImageFingerprint f;
-        f.pdq = {*PdqHash::from_hex(batch[i].path), 100};
-        fps[i] = f;
-      } else {
-        fps[i] = fingerprint_file(batch[i].path, ho);
-      }
-    });
-    std::vector<ImageFingerprint> queries;
-    std::vector<size_t> origin;
+    std::vector<size_t> video_items;
+    std::vector<ImageQueryInput> images;
     std::vector<int> image_slot(batch.size(), -1);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const std::string& path = batch[i].path;
+      if (!batch[i].error.ok()) continue;
+      if (is_hex_hash(path)) {
+        image_slot[i] = int(images.size());
+        images.push_back(ImageQueryInput::of_hash(*PdqHash::from_hex(path)));
+      } else if (is_video_file(path)) {
+        video_items.push_back(i);
+      } else {
+        image_slot[i] = int(images.size());
+        images.push_back(ImageQueryInput::file(path));
+      }
+    }
+    VideoOptions one = vo;
+    one.threads = video_items.size() == 1 && images.empty() ? threads : 1;
+    parallel_for(video_items.size(), threads, [&](size_t v) {
+      const size_t i = video_items[v];
+      const std::string& path = batch[i].path;
+      Result<HashedVideo> hv = hash_video_for_catalog(path, one, VideoProgressLine("query", path));
+      Result<Sha256> digest = hv.ok() ? sha256_of_file(path) : Result<Sha256>(hv.status());
+      if (!digest.ok()) {
+        videos[i] = digest.status();
+        return;
+      }
+      VideoQuery q;
+      q.fingerprint = std::move(hv->fingerprint);
+      q.cropped = std::move(hv->cropped);
+      q.mirrored = std::move(hv->mirrored);
+      q.sha256 = *digest;
+      videos[i] = std::move(q);
+    });
+    const std::vector<ImageQueryOutcome> outcomes = query_images(*catalog, images, qo);
     std::vector<std::optional<VideoQueryResult>> video_results(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (videos[i]) {
-        if (!videos[i]->ok()) {
-          ++failures;
-          std::cerr << "imprint query: error: " << videos[i]->status().message() << '\n';
-        } else {
-          video_results[i] = catalog->match_video(**videos[i], mo, vmo);
-        }
-        continue;
-      }
-      if (!fps[i].ok()) {
+      const Status& err = !batch[i].error.ok() ? batch[i].error
+                          : videos[i]          ? videos[i]->status()
+                          : image_slot[i] >= 0 ? outcomes[size_t(image_slot[i])].fingerprint.status()
+                                               : batch[i].error;
+      if (!err.ok()) {
         ++failures;
-        std::cerr << "imprint query: error: " << fps[i].status().message() << '\n';
-        continue;
+        image_slot[i] = -1;
+        std::cerr << "imprint query: error: " << err.message() << '\n';
+      } else if (videos[i]) {
+        video_results[i] = catalog->match_video(**videos[i], mo, vmo);
       }
-      image_slot[i] = int(queries.size());
-      queries.push_back(*fps[i]);
-      origin.push_back(i);
     }
-    // The second stage needs the query's local features; only queries PDQ leaves unsettled ask
-    // for them, so only those are decoded a second time.
-    const LocalFeatureSource features = [&](size_t k) -> Result<LocalFeatures> {
-      const std::string& path = batch[origin[k]].path;
-      if (is_hex_hash(path)) return not_found("a hash query has no pixels");
-      Result<Image> img = decode_file(path);
-      if (!img.ok()) return img.status();
-      return extract_local_features(*img, query_feature_options());
-    };
-    const std::vector<QueryResult> results = catalog->match(queries, mo, features);
-    // Images against the frames of video works, when asked (video_index.h says why not always).
-    const std::vector<VideoQueryResult> frame_results =
-        a.video_frames ? catalog->match_stills_in_videos(queries, mo)
-                       : std::vector<VideoQueryResult>(queries.size());
     if (usage) {
       // Findings become usage records before they are printed, as the server does.
       std::vector<UsageEvent> events;
@@ -246,15 +210,16 @@ int run_query(const QueryArgs& a) {
         return UsageContext{mo.purpose, "cli", now, sha,
                             a.reference.empty() ? batch[input].path : a.reference};
       };
-      for (size_t k = 0; k < results.size(); ++k) {
-        const UsageContext uc = context(origin[k], usage_digest_hex(queries[k].sha256));
-        append_usage_events(std::span<const Candidate>(results[k].matches), uc, &events);
-        append_usage_events(std::span<const VideoCandidate>(frame_results[k].matches), uc, &events);
-      }
       for (size_t i = 0; i < batch.size(); ++i) {
-        if (!video_results[i]) continue;
-        append_usage_events(std::span<const VideoCandidate>(video_results[i]->matches),
-                            context(i, to_hex(*(*videos[i])->sha256)), &events);
+        if (image_slot[i] >= 0) {
+          const ImageQueryOutcome& o = outcomes[size_t(image_slot[i])];
+          const UsageContext uc = context(i, usage_digest_hex(o.fingerprint->sha256));
+          append_usage_events(std::span<const Candidate>(o.result.matches), uc, &events);
+          append_usage_events(std::span<const VideoCandidate>(o.frames.matches), uc, &events);
+        } else if (video_results[i]) {
+          append_usage_events(std::span<const VideoCandidate>(video_results[i]->matches),
+                              context(i, to_hex(*(*videos[i])->sha256)), &events);
+        }
       }
       Status s = usage->record(events);
       if (!s.ok()) {
@@ -275,18 +240,15 @@ int run_query(const QueryArgs& a) {
         continue;
       }
       if (image_slot[i] < 0) continue;
-      const size_t k = size_t(image_slot[i]);
+      const ImageQueryOutcome& o = outcomes[size_t(image_slot[i])];
       if (a.json) {
-        std::cout << image_json_with_frames(query_result_to_json(label, queries[k], results[k]),
-                                            frame_results[k], mo.top_k)
-                         .dump()
-                  << '\n';
-      } else if (results[k].matches.empty() && !frame_results[k].matches.empty()) {
-        std::cout << label << ": " << decision_name(frame_results[k].decision) << '\n';
-        print_frames_human(frame_results[k]);
+        std::cout << image_query_to_json(label, o, mo.top_k).dump() << '\n';
+      } else if (o.result.matches.empty() && !o.frames.matches.empty()) {
+        std::cout << label << ": " << decision_name(o.frames.decision) << '\n';
+        print_frames_human(o.frames);
       } else {
-        print_human(label, results[k]);
-        print_frames_human(frame_results[k]);
+        print_human(label, o.result);
+        print_frames_human(o.frames);
       }
     }
     std::cout.flush();

@@ -6,7 +6,7 @@
 #include "catalog_args.h"
 #include "commands.h"
 #include "input_paths.h"
-#include "match_json.h"
+#include "registration.h"
 #include "video_ingest.h"
 
 namespace imprint::cli {
@@ -37,6 +37,7 @@ Result<WorkInput> video_work_input(const std::string& path, const VideoOptions& 
   if (!digest.ok()) return digest.status();
   WorkInput in = work_input_from_video(*v, o.seconds_per_hash);
   in.work.sha256 = *digest;
+  name_work_after_file(path, &in.work);
   return in;
 }
 
@@ -77,13 +78,7 @@ int run_register(const RegisterArgs& a) {
         prepared[i] = video_work_input(batch[i].path, one);
         return;
       }
-      Result<std::vector<uint8_t>> bytes = read_file(batch[i].path, DecodeOptions{}.max_bytes);
-      if (!bytes.ok()) {
-        prepared[i] = bytes.status().with_context(batch[i].path);
-        return;
-      }
-      Result<WorkInput> in = work_input_from_image(*bytes);
-      prepared[i] = in.ok() ? std::move(in) : Result<WorkInput>(in.status().with_context(batch[i].path));
+      prepared[i] = image_work_input_from_file(batch[i].path);
     });
     std::vector<WorkInput> inputs;
     std::vector<size_t> origin;
@@ -94,13 +89,9 @@ int run_register(const RegisterArgs& a) {
         continue;
       }
       WorkInput in = std::move(*prepared[i]);
-      const fs::path p(batch[i].path);
-      in.work.id = a.id.empty() ? p.stem().string() : a.id;
-      in.work.title = a.title.empty() ? p.stem().string() : a.title;
+      if (!a.id.empty()) in.work.id = a.id;
+      if (!a.title.empty()) in.work.title = a.title;
       in.work.owner = a.owner;
-      std::error_code ec;
-      const fs::path abs = fs::absolute(p, ec);
-      in.work.source = ec ? p.string() : abs.lexically_normal().string();
       in.work.licence = *policy;
       inputs.push_back(std::move(in));
       origin.push_back(i);
@@ -114,19 +105,7 @@ int run_register(const RegisterArgs& a) {
                   << done[k].status().message() << '\n';
         continue;
       }
-      nlohmann::json j = work_to_json(*done[k]);
-      const WorkFingerprint& f = inputs[k].fingerprints.front();
-      if (done[k]->media == "video") {
-        // The video-info fingerprint is the last; frames and durations come from it.
-        const std::vector<uint8_t>& info = inputs[k].fingerprints.back().data;
-        const nlohmann::json vi = nlohmann::json::parse(info.begin(), info.end(), nullptr, false);
-        for (const char* key : {"frames", "duration", "fps", "seconds_per_hash", "partial"}) {
-          if (vi.is_object() && vi.contains(key)) j[key] = vi[key];
-        }
-      } else {
-        j["pdq"] = PdqHash::from_bytes(f.data.data()).to_hex();
-        j["quality"] = f.quality;
-      }
+      nlohmann::json j = registration_to_json(*done[k], inputs[k]);
       j["path"] = batch[origin[k]].path;
       std::cout << j.dump() << '\n';
       ++registered;

@@ -5,7 +5,7 @@
 #include "commands.h"
 #include "hash_list.h"
 #include "match_json.h"
-#include "usage_log.h"
+#include "registration.h"
 
 namespace imprint::cli {
 
@@ -119,32 +119,7 @@ void add_stats_command(CLI::App& app, int& exit_code) {
       exit_code = 1;
       return;
     }
-    nlohmann::json owners = nlohmann::json::object(), media = nlohmann::json::object();
-    for (const auto& [k, v] : s->works_by_owner) owners[k.empty() ? "(none)" : k] = v;
-    for (const auto& [k, v] : s->works_by_media) media[k] = v;
-    nlohmann::json j = {{"catalog", c->dir()},
-                        {"catalog_id", s->catalog_id},
-                        {"works", s->works},
-                        {"fingerprints", s->fingerprints},
-                        {"generation", s->generation},
-                        {"index", {{"kind", s->index_kind},
-                                   {"entries", s->index_entries},
-                                   {"memory_bytes", s->index_memory_bytes},
-                                   {"origin", c->index_origin()}}},
-                        {"works_by_owner", owners},
-                        {"works_by_media", media}};
-    // Owners' totals per work and decision, from the usage records (when there are any).
-    Result<std::unique_ptr<UsageLog>> usage = UsageLog::open(a->dir, true);
-    nlohmann::json usage_totals = nlohmann::json::object();
-    if (usage.ok()) {
-      Result<std::vector<UsageTotal>> totals = (*usage)->totals();
-      if (totals.ok()) {
-        for (const UsageTotal& t : *totals) {
-          usage_totals[t.owner.empty() ? "(none)" : t.owner][t.work_id][t.decision] = t.count;
-        }
-      }
-    }
-    j["usage_by_owner"] = usage_totals;
+    const nlohmann::json j = catalog_stats_to_json(*c, *s);
     std::cout << j.dump(*json ? -1 : 2) << '\n';
   });
 }

@@ -589,13 +589,31 @@ nlohmann::json Scan::run() {
   for (int i = 0; i < readers_; ++i) readers.emplace_back([this] { read_units(); });
   for (int i = 0; i < threads_; ++i) workers.emplace_back([this] { work(); });
 
-  // Without a progress thread, signals are noticed here.
-  std::atomic<bool> done{false};
+  // Without a progress thread, signals are noticed here; the caller's on_progress runs here too.
+  std::atomic<bool> done{false}, cancelled{false};
+  auto snapshot = [&] {
+    ScanProgress p;
+    p.items = counters_.items.load();
+    p.matched = counters_.matched.load();
+    p.flagged = counters_.flagged.load();
+    p.errors = counters_.errors.load();
+    p.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    p.total_items = estimated_total_items(counters_);
+    return p;
+  };
   std::thread watcher;
-  if (!progress) {
+  if (!progress || o_.on_progress) {
     watcher = std::thread([&] {
+      auto next_report = Clock::now();
       while (!done.load()) {
         if (g_signalled.load()) stop_.store(true);
+        if (o_.on_progress && Clock::now() >= next_report) {
+          next_report = Clock::now() + std::chrono::milliseconds(500);
+          if (!o_.on_progress(snapshot())) {
+            cancelled.store(true);
+            stop_.store(true);
+          }
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     });
@@ -611,7 +629,8 @@ nlohmann::json Scan::run() {
   counting_done_.store(true);
   counter.join();
   if (progress) progress->stop();
-  if (g_signalled.load()) aborted_ = true;
+  if (o_.on_progress && !cancelled.load()) o_.on_progress(snapshot());
+  if (g_signalled.load() || cancelled.load()) aborted_ = true;
 
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   const int64_t items = counters_.items.load();
@@ -659,41 +678,41 @@ nlohmann::json scan_identity(const ScanOptions& o, const CatalogStats& catalog) 
           {"save_catalog", o.save_catalog}};
 }
 
-int run_scan(const ScanOptions& o) {
+int run_scan(const ScanOptions& o, Status* error) {
+  // Exit status 2 with its message, on stderr and to the caller.
+  auto fail = [&](const Status& status) {
+    std::cerr << "imprint scan: " << status.message() << '\n';
+    if (error) *error = status;
+    return 2;
+  };
   Result<std::vector<ScanSource>> sources = classify_sources(o.sources);
   if (!sources.ok()) {
-    std::cerr << "imprint scan: " << sources.status().message() << '\n';
-    return 2;
+    return fail(sources.status());
   }
   if (o.shard_count == 0 || o.shard_index >= o.shard_count) {
-    std::cerr << "imprint scan: --shard I/N needs 0 <= I < N\n";
-    return 2;
+    return fail(invalid_argument("--shard I/N needs 0 <= I < N"));
   }
   CatalogOptions co;
   co.dir = o.catalog_dir;
   co.read_only = true;
   Result<IndexKind> kind = parse_index_kind(o.index);
   if (!kind.ok()) {
-    std::cerr << "imprint scan: " << kind.status().message() << '\n';
-    return 2;
+    return fail(kind.status());
   }
   co.index = *kind;
   co.second_stage = o.second_stage;  // no feature index to build when it is not used
   Result<std::unique_ptr<Catalog>> catalog = Catalog::open(co);
   if (!catalog.ok()) {
-    std::cerr << "imprint scan: " << catalog.status().message() << '\n';
-    return 2;
+    return fail(catalog.status());
   }
   Result<CatalogStats> stats = (*catalog)->stats();
   if (!stats.ok()) {
-    std::cerr << "imprint scan: " << stats.status().message() << '\n';
-    return 2;
+    return fail(stats.status());
   }
   std::error_code ec;
   if (!o.save_catalog.empty() &&
       fs::weakly_canonical(o.save_catalog, ec) == fs::weakly_canonical(o.catalog_dir, ec)) {
-    std::cerr << "imprint scan: --save-catalog must be another catalog than --catalog\n";
-    return 2;
+    return fail(invalid_argument("--save-catalog must be another catalog than --catalog"));
   }
 
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -711,8 +730,7 @@ int run_scan(const ScanOptions& o) {
       {"imprint_report_version", 1}};
   Result<std::unique_ptr<ReportDir>> report = ReportDir::open(o.report_dir, scan, o.resume);
   if (!report.ok()) {
-    std::cerr << "imprint scan: " << report.status().message() << '\n';
-    return 2;
+    return fail(report.status());
   }
   std::unique_ptr<Catalog> save;
   if (!o.save_catalog.empty()) {
@@ -720,8 +738,7 @@ int run_scan(const ScanOptions& o) {
     so.dir = o.save_catalog;
     Result<std::unique_ptr<Catalog>> c = Catalog::open(so);
     if (!c.ok()) {
-      std::cerr << "imprint scan: --save-catalog: " << c.status().message() << '\n';
-      return 2;
+      return fail(c.status().with_context("--save-catalog"));
     }
     save = std::move(*c);
   }
@@ -737,22 +754,25 @@ int run_scan(const ScanOptions& o) {
   sigemptyset(&sa.sa_mask);
   struct sigaction old_int {
   }, old_term{};
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  g_signalled.store(false);
+  if (o.handle_signals) {
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
 
   Scan s(o, *sources, **catalog, **report, save.get());
   const nlohmann::json run = s.run();
   const Status append = (*report)->append_run(run);
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
+  if (o.handle_signals) {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
 
   if (!s.fatal().ok()) {
-    std::cerr << "imprint scan: " << s.fatal().message() << '\n';
-    return 2;
+    return fail(s.fatal());
   }
   if (!append.ok()) {
-    std::cerr << "imprint scan: " << append.message() << '\n';
-    return 2;
+    return fail(append);
   }
   if (save) {
     const Status saved = save->save_index();
@@ -760,8 +780,7 @@ int run_scan(const ScanOptions& o) {
   }
   Result<nlohmann::json> summary = finish_report(o.report_dir);
   if (!summary.ok()) {
-    std::cerr << "imprint scan: cannot write the report: " << summary.status().message() << '\n';
-    return 2;
+    return fail(summary.status().with_context("cannot write the report"));
   }
   const nlohmann::json& t = (*summary)["totals"];
   std::cerr << "imprint scan: " << (run["interrupted"].get<bool>() ? "interrupted" : "done") << ": "

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -24,6 +25,16 @@
 namespace imprint::cli {
 
 enum class ProgressMode { kAuto, kBar, kLines, kNone };
+
+// The counts of a running scan, for ScanOptions::on_progress.
+struct ScanProgress {
+  int64_t items = 0;  // finished by the workers (scanned or failed)
+  int64_t matched = 0, flagged = 0, errors = 0;
+  double seconds = 0;
+  // Items this run will see, once the counting walk is done (tar shards' counts estimated from
+  // the bytes read so far); -1 until then.
+  double total_items = -1;
+};
 
 struct ScanOptions {
   std::string catalog_dir;
@@ -62,12 +73,18 @@ struct ScanOptions {
   size_t max_error_lines_per_unit = 10000;
   std::string save_catalog;  // also register every sample's fingerprint here
   ProgressMode progress = ProgressMode::kAuto;
+  // Called about twice a second from a scan thread, and once at the end; returning false stops
+  // the scan as SIGINT does (what is committed stays, --resume continues).
+  std::function<bool(const ScanProgress&)> on_progress;
+  // SIGINT and SIGTERM stop the scan cleanly while it runs. Off: the host program handles them
+  // (and stops the scan through on_progress).
+  bool handle_signals = true;
 };
 
 // Runs the scan and writes the report. Returns the process exit code: 0 finished, 1 finished
-// but some unit could not be opened (listed; --resume retries it), 2 the scan could not run,
-// 130 interrupted. Messages go to stderr.
-int run_scan(const ScanOptions& options);
+// but some unit could not be opened (listed; --resume retries it), 2 the scan could not run
+// (its message also in *error when given), 130 interrupted. Messages go to stderr.
+int run_scan(const ScanOptions& options, Status* error = nullptr);
 
 // The scan's identity as stored in scan.json and compared on resume and merge.
 nlohmann::json scan_identity(const ScanOptions& o, const CatalogStats& catalog);

@@ -50,6 +50,9 @@ class ProgressReporter {
   std::thread thread_;
 };
 
-std::string format_duration(double seconds);  // "1:02:03" or "2:03"
+std::string format_duration(double seconds);
+
+// The items this run will see (ScanProgress::total_items): -1 while unknown.
+double estimated_total_items(const ScanCounters& c);  // "1:02:03" or "2:03"
 
 }  // namespace imprint::cli

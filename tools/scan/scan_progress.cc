@@ -24,6 +24,18 @@ std::string format_duration(double s) {
   return buf;
 }
 
+double estimated_total_items(const ScanCounters& c) {
+  if (!c.totals_known.load()) return -1;
+  double total = double(c.total_path_items.load());
+  const int64_t tar_total = c.total_tar_bytes.load();
+  if (tar_total > 0) {
+    const int64_t tb = c.tar_bytes_read.load(), ti = c.tar_items_read.load();
+    if (tb <= 0 || ti <= 0) return -1;  // no estimate of a shard's item count yet
+    total += double(tar_total) * double(ti) / double(tb);
+  }
+  return total;
+}
+
 ProgressReporter::ProgressReporter(ProgressMode mode, const ScanCounters& counters,
                                    std::function<void()> tick)
     : c_(counters), tick_(std::move(tick)) {
@@ -54,14 +66,7 @@ std::string ProgressReporter::line(double elapsed) const {
                 (long long)items, rate, (long long)c_.matched.load(), (long long)c_.flagged.load(),
                 (long long)c_.errors.load());
   std::string out = head;
-  if (!c_.totals_known.load()) return out;
-  double total = double(c_.total_path_items.load());
-  const int64_t tar_total = c_.total_tar_bytes.load();
-  if (tar_total > 0) {
-    const int64_t tb = c_.tar_bytes_read.load(), ti = c_.tar_items_read.load();
-    if (tb <= 0 || ti <= 0) return out;  // no estimate of a shard's item count yet
-    total += double(tar_total) * double(ti) / double(tb);
-  }
+  const double total = estimated_total_items(c_);
   if (total <= 0) return out;
   const double frac = std::min(1.0, double(items) / total);
   char tail[128];

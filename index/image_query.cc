@@ -1,0 +1,133 @@
+#include "image_query.h"
+
+#include <algorithm>
+
+#include "local_features.h"
+#include "match_json.h"
+
+namespace imprint {
+
+ImageQueryInput ImageQueryInput::file(std::string path) {
+  ImageQueryInput in;
+  in.kind = Kind::kFile;
+  in.path = std::move(path);
+  return in;
+}
+
+ImageQueryInput ImageQueryInput::of_bytes(std::span<const uint8_t> bytes) {
+  ImageQueryInput in;
+  in.kind = Kind::kBytes;
+  in.bytes = bytes;
+  return in;
+}
+
+ImageQueryInput ImageQueryInput::of_pixels(const ImageView& pixels) {
+  ImageQueryInput in;
+  in.kind = Kind::kPixels;
+  in.pixels = pixels;
+  return in;
+}
+
+ImageQueryInput ImageQueryInput::of_hash(const PdqHash& hash) {
+  ImageQueryInput in;
+  in.kind = Kind::kHash;
+  in.hash = hash;
+  return in;
+}
+
+namespace {
+
+Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o) {
+  switch (in.kind) {
+    case ImageQueryInput::Kind::kFile:
+      return fingerprint_file(in.path, o);
+    case ImageQueryInput::Kind::kBytes:
+      return fingerprint_image(in.bytes, o);
+    case ImageQueryInput::Kind::kPixels:
+      return fingerprint_pixels(in.pixels, o);
+    case ImageQueryInput::Kind::kHash: {
+      ImageFingerprint f;
+      f.pdq = {in.hash, 100};
+      return f;
+    }
+  }
+  return internal_error("unknown query input kind");
+}
+
+Result<Image> pixels_of(const ImageQueryInput& in) {
+  switch (in.kind) {
+    case ImageQueryInput::Kind::kFile:
+      return decode_file(in.path);
+    case ImageQueryInput::Kind::kBytes:
+      return decode_image(in.bytes);
+    case ImageQueryInput::Kind::kPixels:
+      return to_image(in.pixels);
+    case ImageQueryInput::Kind::kHash:
+      return not_found("a hash query has no pixels");
+  }
+  return internal_error("unknown query input kind");
+}
+
+}  // namespace
+
+std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,
+                                            std::span<const ImageQueryInput> inputs,
+                                            const ImageQueryOptions& options) {
+  HashOptions ho;
+  ho.mode = options.mode;
+  ho.dihedral = true;
+  std::vector<ImageQueryOutcome> out(inputs.size());
+  parallel_for(inputs.size(), options.threads,
+               [&](size_t i) { out[i].fingerprint = fingerprint_input(inputs[i], ho); });
+
+  std::vector<ImageFingerprint> queries;
+  std::vector<size_t> origin;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!out[i].fingerprint.ok()) continue;
+    queries.push_back(*out[i].fingerprint);
+    origin.push_back(i);
+  }
+  // The second stage needs the query's local features; only queries PDQ leaves unsettled ask
+  // for them, so only those are decoded a second time.
+  const LocalFeatureSource features = [&](size_t k) -> Result<LocalFeatures> {
+    Result<Image> img = pixels_of(inputs[origin[k]]);
+    if (!img.ok()) return img.status();
+    return extract_local_features(*img, query_feature_options());
+  };
+  std::vector<QueryResult> results = catalog.match(queries, options.match, features);
+  std::vector<VideoQueryResult> frames =
+      options.video_frames ? catalog.match_stills_in_videos(queries, options.match)
+                           : std::vector<VideoQueryResult>(queries.size());
+  for (size_t k = 0; k < queries.size(); ++k) {
+    out[origin[k]].result = std::move(results[k]);
+    out[origin[k]].frames = std::move(frames[k]);
+  }
+  return out;
+}
+
+nlohmann::json image_query_to_json(const std::string& label, const ImageQueryOutcome& outcome,
+                                   int top_k) {
+  nlohmann::json j = query_result_to_json(label, *outcome.fingerprint, outcome.result);
+  const VideoQueryResult& frames = outcome.frames;
+  if (frames.matches.empty()) return j;
+  nlohmann::json& m = j["matches"];
+  for (const VideoCandidate& c : frames.matches) m.push_back(video_candidate_to_json(c));
+  std::stable_sort(m.begin(), m.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    const bool ea = a["method"] == "sha256", eb = b["method"] == "sha256";
+    if (ea != eb) return ea;
+    return a["score"].get<double>() > b["score"].get<double>();
+  });
+  while (int(m.size()) > std::max(0, top_k)) m.erase(m.end() - 1);
+  MatchDecision overall = MatchDecision::kNone;
+  for (const auto& e : m) {
+    for (MatchDecision d : {MatchDecision::kReview, MatchDecision::kAllow, MatchDecision::kFlag}) {
+      if (e["decision"] == decision_name(d) && decision_severity(d) > decision_severity(overall)) {
+        overall = d;
+      }
+    }
+  }
+  j["decision"] = decision_name(overall);
+  return j;
+}
+
+}  // namespace imprint

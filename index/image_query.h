@@ -1,0 +1,67 @@
+// Image queries as `imprint query` runs them, for every front end that asks the same question
+// (the command line, the Python module): fingerprint each input, match the batch against the
+// catalog, give the second stage the query's pixels when it asks for them, and write the answer
+// in the `imprint query --json` contract (match_json.h).
+//
+// An input is a file, image bytes, decoded pixels or a precomputed PDQ hash. Files, bytes and
+// pixels are hashed with their 8 dihedral variants in the options' mode; a hash has no variants
+// and no quality of its own (taken as 100, usable). The second stage decodes a file or bytes a
+// second time, and only for the queries PDQ leaves unsettled.
+//
+// Thread safety: query_images() may run on several threads at once against one catalog; the
+// inputs' buffers must outlive the call.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "catalog.h"
+#include "image_view.h"
+#include "video_match.h"
+
+namespace imprint {
+
+struct ImageQueryInput {
+  enum class Kind { kFile, kBytes, kPixels, kHash };
+  Kind kind = Kind::kFile;
+  std::string path;                // kFile
+  std::span<const uint8_t> bytes;  // kBytes
+  ImageView pixels;                // kPixels
+  PdqHash hash;                    // kHash
+
+  static ImageQueryInput file(std::string path);
+  static ImageQueryInput of_bytes(std::span<const uint8_t> bytes);
+  static ImageQueryInput of_pixels(const ImageView& pixels);
+  static ImageQueryInput of_hash(const PdqHash& hash);
+};
+
+struct ImageQueryOptions {
+  MatchOptions match;
+  HashMode mode = HashMode::kExact;  // `imprint query`'s default: interoperable hashes
+  int threads = 0;                   // hashing threads; 0: one per core
+  // Also match against the frames of video works (frame grabs, thumbnails; video_index.h says
+  // why not always), merged with the image matches by score.
+  bool video_frames = false;
+};
+
+struct ImageQueryOutcome {
+  // The query's fingerprint, or why the input could not be hashed (then nothing else is set).
+  Result<ImageFingerprint> fingerprint = internal_error("not processed");
+  QueryResult result;
+  VideoQueryResult frames;  // with ImageQueryOptions::video_frames
+};
+
+// One outcome per input, in input order.
+std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,
+                                            std::span<const ImageQueryInput> inputs,
+                                            const ImageQueryOptions& options);
+
+// The `imprint query --json` object of a hashed query: query_result_to_json, with its matches
+// among video frames (video_frames) merged in by score, cut to top_k, and the decision of them
+// all. `label` is what the "path" field shows.
+nlohmann::json image_query_to_json(const std::string& label, const ImageQueryOutcome& outcome,
+                                   int top_k);
+
+}  // namespace imprint
