@@ -35,8 +35,6 @@ ImageQueryInput ImageQueryInput::of_hash(const PdqHash& hash) {
   return in;
 }
 
-namespace {
-
 Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o) {
   switch (in.kind) {
     case ImageQueryInput::Kind::kFile:
@@ -53,6 +51,8 @@ Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const Hash
   }
   return internal_error("unknown query input kind");
 }
+
+namespace {
 
 Result<Image> pixels_of(const ImageQueryInput& in) {
   switch (in.kind) {

@@ -53,6 +53,10 @@ struct ImageQueryOutcome {
   VideoQueryResult frames;  // with ImageQueryOptions::video_frames
 };
 
+// The fingerprint of one input as query_images makes it (a hash becomes a fingerprint of
+// quality 100 without dihedral variants).
+Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o);
+
 // One outcome per input, in input order.
 std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,
                                             std::span<const ImageQueryInput> inputs,

@@ -178,18 +178,10 @@ std::vector<Input> to_inputs(py::handle items, bool hashes_allowed) {
   return out;
 }
 
-Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o) {
-  switch (in.kind) {
-    case ImageQueryInput::Kind::kFile:
-      return fingerprint_file(in.path, o);
-    case ImageQueryInput::Kind::kBytes:
-      return fingerprint_image(in.bytes, o);
-    case ImageQueryInput::Kind::kPixels:
-      return fingerprint_pixels(in.pixels, o);
-    case ImageQueryInput::Kind::kHash:
-      break;
-  }
-  return invalid_argument("a hash is not an image");
+// hash_image and hash_images take images only: a hash given to them is refused.
+Result<ImageFingerprint> hash_input(const ImageQueryInput& in, const HashOptions& o) {
+  if (in.kind == ImageQueryInput::Kind::kHash) return invalid_argument("a hash is not an image");
+  return fingerprint_input(in, o);
 }
 
 // imprint.Hash: an image's PDQ hash and what was learned hashing it.
@@ -257,7 +249,7 @@ PyHash hash_image(py::handle image, const std::string& mode, bool dihedral, bool
   std::optional<Result<ImageFingerprint>> r;
   {
     py::gil_scoped_release nogil;
-    r = fingerprint_input(in.query, o);
+    r = hash_input(in.query, o);
   }
   return to_py_hash(value_or_raise(std::move(*r)), in.query);
 }
@@ -271,7 +263,7 @@ py::list hash_images(py::handle images, const std::string& mode, int threads, bo
   {
     py::gil_scoped_release nogil;
     parallel_for(ins.size(), threads,
-                 [&](size_t i) { results[i] = fingerprint_input(ins[i].query, o); });
+                 [&](size_t i) { results[i] = hash_input(ins[i].query, o); });
   }
   py::list out(ins.size());
   for (size_t i = 0; i < ins.size(); ++i) {
