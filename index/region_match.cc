@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <tuple>
+#include <utility>
 
 #include "catalog_impl.h"
 #include "layout_check.h"
@@ -79,6 +80,30 @@ std::vector<Projection> dihedral_projections(Dihedral d, int ww, int wh, int qw,
   return out;
 }
 
+// The works a list of candidates verifies, nearest first: each work once, at most `limit`, and
+// only works the feature index knows with a size.
+class VerifiedWorks {
+ public:
+  VerifiedWorks(const FeatureIndex& index, int limit, std::vector<int64_t> seen)
+      : index_(index), limit_(limit), seen_(std::move(seen)) {}
+  bool full() const { return verified_ >= limit_; }
+  // The work to verify next, or nullptr when it was seen or cannot be verified.
+  const FeatureIndex::WorkInfo* take(int64_t work_pk) {
+    if (std::find(seen_.begin(), seen_.end(), work_pk) != seen_.end()) return nullptr;
+    seen_.push_back(work_pk);
+    const FeatureIndex::WorkInfo* w = index_.find_work(work_pk);
+    if (!w || w->width <= 0 || w->height <= 0) return nullptr;
+    ++verified_;
+    return w;
+  }
+
+ private:
+  const FeatureIndex& index_;
+  int limit_;
+  int verified_ = 0;
+  std::vector<int64_t> seen_;
+};
+
 }  // namespace
 
 void Catalog::Impl::match_regions(const LocalFeatures& query, int match_distance,
@@ -121,15 +146,11 @@ void Catalog::Impl::match_regions(const LocalFeatures& query, int match_distance
 
     // Verified: the nearest few works not already matched, each once.
     std::sort(candidates.begin(), candidates.end());
-    int verified = 0;
-    std::vector<int64_t> seen = strict;
+    VerifiedWorks works(*features, o.region_candidates, strict);
     for (const auto& [distance, work_pk] : candidates) {
-      if (verified >= o.region_candidates) break;
-      if (std::find(seen.begin(), seen.end(), work_pk) != seen.end()) continue;
-      seen.push_back(work_pk);
-      const FeatureIndex::WorkInfo* w = features->find_work(work_pk);
-      if (!w || w->width <= 0 || w->height <= 0) continue;
-      ++verified;
+      if (works.full()) break;
+      const FeatureIndex::WorkInfo* w = works.take(work_pk);
+      if (!w) continue;
       const Framing f = framing_for(w->width, w->height, r.width, r.height);
       const double sx = double(r.width) / f.rect.width, sy = double(r.height) / f.rect.height;
       const Projection p{{sx, 0, r.x - f.rect.x * sx, 0, sy, r.y - f.rect.y * sy, 0, 0, 1}};
@@ -166,16 +187,13 @@ void Catalog::Impl::match_regions(const LocalFeatures& query, int match_distance
     for (const Neighbor& n : in_weak_turned[t]) candidates.emplace_back(n.distance, n.label, Dihedral(t + 1));
   }
   std::sort(candidates.begin(), candidates.end());
-  std::vector<int64_t> seen;
-  for (const LocalMatch& m : *out) seen.push_back(m.work_pk);
-  int verified = 0;
+  std::vector<int64_t> found;
+  for (const LocalMatch& m : *out) found.push_back(m.work_pk);
+  VerifiedWorks works(*features, o.region_candidates, std::move(found));
   for (const auto& [distance, work_pk, d] : candidates) {
-    if (verified >= o.region_candidates) break;
-    if (std::find(seen.begin(), seen.end(), work_pk) != seen.end()) continue;
-    seen.push_back(work_pk);
-    const FeatureIndex::WorkInfo* w = features->find_work(work_pk);
-    if (!w || w->width <= 0 || w->height <= 0) continue;
-    ++verified;
+    if (works.full()) break;
+    const FeatureIndex::WorkInfo* w = works.take(work_pk);
+    if (!w) continue;
     double sim = -2;
     for (const Projection& p : dihedral_projections(d, w->width, w->height, query.width, query.height)) {
       sim = std::max(sim, layout_similarity(w->thumbnail, w->width, w->height, p, query,
