@@ -189,6 +189,19 @@ TEST_F(CliCatalog, LicenceFlagsAndPolicyFilesDecideEachPurpose) {
   test::write_file(dir.file("bad.json"), std::vector<uint8_t>(bad.begin(), bad.end()));
   refused("--policy " + dir.file("bad.json"), "bad.json");
   EXPECT_EQ(json_lines(run("works list --json --catalog " + cat)).size(), 2u);
+
+  // A repeatable flag takes one value per occurrence: the paths after --licensee are works to
+  // register, not more licensees (before, art3 and art4 were taken as two parties).
+  const auto both = json_lines(run("register --catalog " + cat +
+                                       " --licensed commercial --licensee Acme " +
+                                       dir.file("works/art3.png") + " " + dir.file("works/art4.png"),
+                                   &rc));
+  ASSERT_EQ(rc, 0);
+  ASSERT_EQ(both.size(), 2u);
+  for (const auto& w : both) {
+    EXPECT_EQ(w["licence"]["commercial"]["licensed"], nlohmann::json({"Acme"}));
+  }
+  EXPECT_EQ(json_lines(run("works list --json --catalog " + cat)).size(), 4u);
 }
 
 // query --record stores flag and allow findings (not misses, not without --record); usage lists

@@ -33,11 +33,16 @@ std::unique_ptr<Catalog> open_catalog(const CatalogArgs& a, bool read_only, cons
 }
 
 void add_licence_options(CLI::App* cmd, LicenceArgs& a) {
-  cmd->add_option("--deny", a.deny, "Deny a purpose: ai-training, commercial, any-use (repeatable)");
-  cmd->add_option("--allow", a.allow, "Allow a purpose (repeatable)");
+  // Each occurrence takes one value (allow_extra_args(false)): `--licensee Acme a.jpg b.jpg`
+  // registers a.jpg and b.jpg rather than taking them as two more licensees.
+  cmd->add_option("--deny", a.deny, "Deny a purpose: ai-training, commercial, any-use (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--allow", a.allow, "Allow a purpose (repeatable)")->allow_extra_args(false);
   cmd->add_option("--licensed", a.licensed,
-                  "Allow a purpose only for the --licensee parties (repeatable)");
-  cmd->add_option("--licensee", a.licensees, "A licensed party (repeatable)");
+                  "Allow a purpose only for the --licensee parties (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--licensee", a.licensees, "A licensed party (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--policy", a.policy_file,
                   "Licence policy JSON: {\"ai-training\": \"deny\", \"commercial\": "
                   "{\"licensed\": [\"Acme\"]}, \"any-use\": \"allow\"}");
