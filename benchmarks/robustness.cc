@@ -16,6 +16,7 @@
 //   build/benchmarks/robustness [--quick] [--works N] [--distractors N] [--threads N]
 //                               [--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]
 //                               [--list-misses] [--guided-rounds N] [--no-region-hashes]
+//                               [--corpus photos|wide] [--per-group N] [--dump FILE] [--export DIR]
 #include <opencv2/core.hpp>
 #include <opencv2/img_hash.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -73,9 +74,18 @@ struct Args {
   std::string corpus = "photos";
   size_t per_group = 60;
   std::string dump;  // a TSV of every query's top candidates, for analysis
+  // Writes the registered works (DIR/works/ID.jpg, the bytes registered) and every query's bytes
+  // (DIR/queries/FAMILY/ID) for front-end comparisons (benchmarks/python_query_equality.py).
+  std::string export_dir;
   std::string name = "robustness";  // results file name (wide corpus: robustness-wide)
   std::string out = std::string(IMPRINT_SOURCE_DIR) + "/benchmarks/results";
 };
+
+void write_bytes(const fs::path& p, const std::vector<uint8_t>& b) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+}
 
 // ---------------------------------------------------------------------------------------------
 // The corpus: works, distractors and fillers cut from de-duplicated wallpapers.
@@ -655,6 +665,8 @@ int main(int argc, char** argv) {
       a.per_group = size_t(std::max(1, std::atoi(v))), ++i;
     } else if (k == "--dump") {
       a.dump = v, ++i;
+    } else if (k == "--export") {
+      a.export_dir = v, ++i;
     } else if (k == "--list-misses") {
       a.list_misses = true;
     } else if (k == "--guided-rounds") {
@@ -675,7 +687,7 @@ int main(int argc, char** argv) {
                    "usage: robustness [--quick] [--works N] [--distractors N] [--threads N] "
                    "[--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR] [--list-misses] "
                    "[--guided-rounds N] [--no-region-hashes] [--corpus photos|wide] [--per-group N] "
-                   "[--dump FILE]\n");
+                   "[--dump FILE] [--export DIR]\n");
       return 2;
     }
   }
@@ -736,6 +748,7 @@ int main(int argc, char** argv) {
   parallel_for(corpus.works.size(), a.threads, [&](size_t i) {
     const Piece& p = corpus.works[i];
     const std::vector<uint8_t> bytes = encode_as(p.image, ".jpg", 95);
+    if (!a.export_dir.empty()) write_bytes(fs::path(a.export_dir) / "works" / (p.id + ".jpg"), bytes);
     Result<WorkInput> in = work_input_from_image(bytes);
     if (!in.ok()) {
       std::fprintf(stderr, "%s: %s\n", p.id.c_str(), in.status().to_string().c_str());
@@ -804,6 +817,9 @@ int main(int argc, char** argv) {
     ctx.seed = family_seed.at(families[f].name) * 1000003ull + i * 7919ull + 1;
     ctx.fillers = &fillers;
     const std::vector<uint8_t> bytes = families[f].apply(p.image, ctx);
+    if (!a.export_dir.empty()) {
+      write_bytes(fs::path(a.export_dir) / "queries" / families[f].name / p.id, bytes);
+    }
 
     HashOptions ho;
     ho.dihedral = true;  // as `imprint query` does
@@ -824,9 +840,12 @@ int main(int argc, char** argv) {
       rec.second_stage_ran = true;
       return lf;
     };
+    std::vector<LocalMatch> verified;
+    if (!a.dump.empty()) record_verified_matches(&verified);
     auto t = Clock::now();
     const QueryResult ours = catalog->match(q, mo, source).front();
     rec.ours_ms = ms_since(t);
+    record_verified_matches(nullptr);
     t = Clock::now();
     const QueryResult pdq = (*pdq_only)->match(q, mo).front();
     rec.pdq_ms = ms_since(t);
@@ -842,6 +861,22 @@ int main(int argc, char** argv) {
         d << c.work.id << ":" << c.method << ":" << fmt("%.4f", c.score) << ":" << c.distance << ":"
           << decision_name(c.decision) << ":" << int(c.transform) << ";";
       }
+      // Every verified local-feature match before the threshold: work pk, inliers, chance
+      // inliers, votes, RANSAC inliers, similarity, the work's self-similarity, score, the query's
+      // size, the query box and the work's corners in the query.
+      d << "\t";
+      for (const LocalMatch& m : verified) {
+        const MatchRegion& g = m.region;
+        d << m.work_pk << ":" << m.inliers << ":" << m.chance_inliers << ":" << m.votes << ":"
+          << m.ransac_inliers << ":" << fmt("%.3f", m.similarity) << ":"
+          << fmt("%.3f", m.self_similarity) << ":" << fmt("%.4f", m.score) << ":" << fp->width
+          << "x" << fp->height << ":" << g.query_box.x << "," << g.query_box.y << ","
+          << g.query_box.width << "," << g.query_box.height << ":" << g.work_box.x << ","
+          << g.work_box.y << "," << g.work_box.width << "," << g.work_box.height << ":";
+        for (const QueryPoint& c : g.work_corners) d << fmt("%.1f", c.x) << "," << fmt("%.1f", c.y) << ",";
+        d << ";";
+      }
+      d << "\t" << (positive ? int(i) : -1);
       rec.dump = d.str();
     }
     if (a.list_misses) {
@@ -897,7 +932,7 @@ int main(int argc, char** argv) {
   if (!a.dump.empty()) {
     if (fs::path(a.dump).has_parent_path()) fs::create_directories(fs::path(a.dump).parent_path());
     std::ofstream d(a.dump);
-    d << "half\tfamily\tpiece\tgroup\ttruth\thard\tquality\tstage\tcandidates\n";
+    d << "half\tfamily\tpiece\tgroup\ttruth\thard\tquality\tstage\tcandidates\tverified\ttruth_index\n";
     for (const QueryRecord& r : records) d << r.dump << "\n";
   }
 

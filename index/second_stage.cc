@@ -3,6 +3,7 @@
 #include "layout_check.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
@@ -335,11 +336,34 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
   return true;
 }
 
+thread_local std::vector<LocalMatch>* verified_sink = nullptr;
+
 }  // namespace
+
+void record_verified_matches(std::vector<LocalMatch>* sink) { verified_sink = sink; }
 
 double local_evidence(int inliers, double similarity, double min_similarity) {
   const double w = std::clamp((similarity - min_similarity) / (1 - min_similarity), 0.0, 1.0);
   return inliers * w;
+}
+
+double side_ratio(const std::array<QueryPoint, 4>& c) {
+  std::array<double, 4> side{};
+  for (int i = 0; i < 4; ++i) {
+    side[i] = std::hypot(c[(i + 1) % 4].x - c[i].x, c[(i + 1) % 4].y - c[i].y);
+  }
+  double r = 1;
+  for (int i = 0; i < 2; ++i) {
+    const double lo = std::min(side[i], side[i + 2]), hi = std::max(side[i], side[i + 2]);
+    r = std::max(r, lo > 0 ? hi / lo : std::numeric_limits<double>::infinity());
+  }
+  return r;
+}
+
+double shape_weight(double ratio, const SecondStageOptions& o) {
+  if (ratio <= o.free_side_ratio) return 1;
+  if (ratio >= o.max_side_ratio || o.max_side_ratio <= o.free_side_ratio) return 0;
+  return (o.max_side_ratio - ratio) / (o.max_side_ratio - o.free_side_ratio);
 }
 
 double score_for_evidence(double evidence, int match_inliers) {
@@ -387,8 +411,10 @@ std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const Lo
     m.work_pk = index.work(slot).pk;
     if (!verify(index, query, by_work[slot], o, &m) || m.inliers < o.min_inliers) continue;
     m.score = score_for_evidence(
-        local_evidence(std::max(0, m.inliers - m.chance_inliers), m.similarity, o.min_similarity),
+        local_evidence(std::max(0, m.inliers - m.chance_inliers), m.similarity, o.min_similarity) *
+            shape_weight(side_ratio(m.region.work_corners), o),
         o.match_inliers);
+    if (verified_sink != nullptr) verified_sink->push_back(m);
     out.push_back(m);
   }
   std::sort(out.begin(), out.end(), [](const LocalMatch& a, const LocalMatch& b) {

@@ -14,8 +14,10 @@
 //      (zero-mean normalised correlation): repeated structures (tiles, stripes, lettering) give
 //      consistent geometry between unrelated images, but not the same picture;
 //   5. evidence = inliers x how far the correlation rises above min_similarity (1 at perfect
-//      correlation); score = evidence / (evidence + match_inliers), so match_inliers inliers of
-//      a perfectly correlated copy score 0.5, the catalog's match line.
+//      correlation) x how near the projected work is to a parallelogram (opposite sides within
+//      free_side_ratio of each other count fully, at max_side_ratio not at all); score =
+//      evidence / (evidence + match_inliers), so match_inliers inliers of a perfectly correlated,
+//      undistorted copy score 0.5, the catalog's match line.
 // A verified match knows where the work sits in the query (the projected corners) and which part
 // of the work the query shows, which is what a partial copy needs to report.
 //
@@ -64,8 +66,17 @@ struct SecondStageOptions {
   int checks = 512;    // descriptors scanned per query descriptor in the index
   int works_verified = 8;       // works with the most (weighted) votes that get verified
   int min_correspondences = 8;  // fewer votes: not verified
-  // Inliers at which the score reaches 0.5, the match threshold.
-  int match_inliers = 16;
+  // Inliers at which the score reaches 0.5, the match threshold. Chosen on the tuning half of
+  // `robustness --corpus wide` as the lowest that, with the side-ratio weight below, lets no
+  // negative of that half reach 0.5 (16 let 7 unrelated pictures and 2 wrong works through:
+  // other crops of the same soft wallpaper, a road sign sharing another's frame).
+  int match_inliers = 28;
+  // A copy is shown flat or in mild perspective: the projected work's opposite sides differ by
+  // at most free_side_ratio (the benchmark's perspective edit reaches ~1.3). Projections that
+  // stretch one side against the other past that are how repeated texture and shared frames fit
+  // a wrong work; their evidence fades linearly to nothing at max_side_ratio.
+  double free_side_ratio = 1.3;
+  double max_side_ratio = 1.7;
   // Matches with fewer inliers are not reported at all.
   int min_inliers = 6;
   // RANSAC reprojection tolerance, as a fraction of the query's longer side.
@@ -123,7 +134,15 @@ struct LocalMatch {
 
 // Evidence of a verified match: inliers weighted by the photometric check.
 double local_evidence(int inliers, double similarity, double min_similarity);
+// The larger ratio of opposite sides of the quadrilateral (1 for any parallelogram).
+double side_ratio(const std::array<QueryPoint, 4>& corners);
+// The weight side_ratio() gives evidence under `o` (1 up to free_side_ratio, 0 from max).
+double shape_weight(double side_ratio, const SecondStageOptions& o);
 double score_for_evidence(double evidence, int match_inliers);
+
+// For calibration (benchmarks/robustness --dump): while a sink is set on a thread, every match
+// verified there is appended to it before the score threshold is applied. nullptr stops it.
+void record_verified_matches(std::vector<LocalMatch>* sink);
 
 // Verified matches of the query against the index, best first.
 std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const LocalFeatures& query,
