@@ -19,6 +19,7 @@ grpc::StatusCode grpc_code(StatusCode c) {
     case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
     case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case StatusCode::kCancelled: return grpc::StatusCode::CANCELLED;
   }
   return grpc::StatusCode::UNKNOWN;
 }

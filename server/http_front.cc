@@ -299,7 +299,17 @@ Status start_http(Server::Impl& s) {
         vreq.set_video(body);
         *vreq.mutable_context() = ctx;
         v1::MatchVideoResponse unused;
-        st = s.match_video(vreq, caller, &unused, &vq, &vr);
+        // The server's deadline, asked for every frame as over gRPC.
+        auto within_deadline = [&s, start] {
+          if (std::chrono::steady_clock::now() - start <=
+              std::chrono::milliseconds(s.options.call_deadline_ms)) {
+            return grpc::Status::OK;
+          }
+          return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              "the call took longer than the server's limit of " +
+                                  std::to_string(s.options.call_deadline_ms) + " ms");
+        };
+        st = s.match_video(vreq, caller, &unused, &vq, &vr, within_deadline);
       } else {
         MatchRequestParts parts;
         parts.image = body;

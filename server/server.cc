@@ -49,6 +49,9 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
       }
     }
   }
+  if (options.max_video_frames <= 0 || !(options.max_video_seconds > 0)) {
+    return invalid_argument("--max-video-frames and --max-video-seconds must be above 0");
+  }
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return invalid_argument("--tls-cert and --tls-key go together");
   }

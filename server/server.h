@@ -34,6 +34,11 @@ struct ServerOptions {
   int max_concurrent_calls = 64;               // beyond: RESOURCE_EXHAUSTED ("busy")
   int64_t max_stream_messages = 10'000'000;    // per MatchStream
   double max_video_seconds = 600;              // MatchVideo hashes this much; longer is partial
+  // MatchVideo hashes at most this many frames, and fewer when max_video_seconds at the call's
+  // seconds_per_hash needs fewer (twice that, for rates that do not divide evenly): a tiny
+  // seconds_per_hash on a stream claiming thousands of frames a second is refused with
+  // RESOURCE_EXHAUSTED past it instead of hashing every frame. 18,000 is 600 s at 30 fps.
+  int64_t max_video_frames = 18'000;
   int stream_idle_timeout_ms = 60'000;         // a silent stream is cancelled after this
   bool record_usage = true;                    // usage events for flag/allow decisions
   bool public_page = true;                     // serve the creators' page without a key

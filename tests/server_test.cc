@@ -1004,6 +1004,69 @@ TEST_F(ServerTest, CancelledMatchRecordsNoUsage) {
   EXPECT_EQ(list_usage().size(), 1u);
 }
 
+// The value of a counter or gauge in /metrics; -1 when it is not there.
+double metric(int http_port, const std::string& name) {
+  httplib::Client http("127.0.0.1", http_port);
+  auto m = http.Get("/metrics");
+  if (!m) return -1;
+  const size_t at = m->body.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(m->body.substr(at + name.size() + 2));
+}
+
+v1::MatchVideoRequest every_frame_of(const std::string& video) {
+  v1::MatchVideoRequest req;
+  req.set_video(bytes_of(test::read_all(test::shared_dir() + "/vpdq-reference/videos/" + video)));
+  // A tiny interval samples every frame, as a hostile caller would ask.
+  req.set_seconds_per_hash(1e-9);
+  req.mutable_context()->set_purpose(v1::AI_TRAINING);
+  return req;
+}
+
+TEST_F(ServerTest, MatchVideoStopsAtItsDeadlineWithinAFrameAndFreesItsSlot) {
+  server::ServerOptions o;
+  o.call_deadline_ms = 1;  // far less than hashing hundreds of frames takes (over a second)
+  o.max_concurrent_calls = 1;
+  start(o);
+  const v1::MatchVideoRequest req = every_frame_of("chair-orig-22-sd-bar.mp4");  // 22 s at 30 fps
+  v1::MatchVideoResponse resp;
+  const grpc::Status st = match->MatchVideo(ctx(matcher_key).get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+  EXPECT_NE(st.error_message().find("server's limit of 1 ms"), std::string::npos)
+      << st.error_message();
+  // The reply came when the work stopped (synchronous handlers): it stopped long before the end.
+  const double hashed = metric(srv->http_port(), "imprint_video_frames_hashed_total");
+  EXPECT_GE(hashed, 0);
+  EXPECT_LT(hashed, 100);
+  // Its one slot is free again: the next call is served, not refused as busy.
+  ASSERT_TRUE(wait_for_calls_in_flight(0));
+  v1::MatchHashRequest h;
+  h.set_pdq(std::string(64, '0'));
+  v1::MatchResponse r;
+  const grpc::Status next = match->MatchHash(ctx(matcher_key).get(), h, &r);
+  EXPECT_TRUE(next.ok()) << next.error_message();
+  EXPECT_TRUE(list_usage().empty());
+}
+
+TEST_F(ServerTest, MatchVideoRefusesMoreFramesThanItsBudget) {
+  server::ServerOptions o;
+  o.max_video_frames = 50;
+  start(o);
+  v1::MatchVideoRequest req = every_frame_of("chair-19-sd-bar.mp4");  // 564 frames
+  v1::MatchVideoResponse resp;
+  const grpc::Status st = match->MatchVideo(ctx(matcher_key).get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_NE(st.error_message().find("more than 50 frames to hash"), std::string::npos)
+      << st.error_message();
+  EXPECT_EQ(metric(srv->http_port(), "imprint_video_frames_hashed_total"), 50);
+  // One a second fits the budget (19 frames).
+  req.set_seconds_per_hash(1);
+  const grpc::Status fits = match->MatchVideo(ctx(matcher_key).get(), req, &resp);
+  ASSERT_TRUE(fits.ok()) << fits.error_message();
+  EXPECT_EQ(resp.frames(), 19);
+  EXPECT_EQ(metric(srv->http_port(), "imprint_video_frames_hashed_total"), 50 + 19);
+}
+
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
   test::TempDir dir;
   CatalogOptions co;

@@ -439,6 +439,78 @@ TEST(VideoLimits, NonPositiveLimitsAreInvalidOptions) {
   }
 }
 
+TEST(VideoLimits, SampledFrameBudgetRefusesWithResourceExhausted) {
+  const std::string path = shared_video("chair-19-sd-bar");  // 564 frames at 30 fps
+  for (bool skip : {true, false}) {
+    // One a second: 19 frames (0 .. 540). A budget of 19 is enough; 18 is not.
+    VideoOptions o = per_second(1.0, skip);
+    o.max_sampled_frames = 19;
+    auto fits = hash_video_file(path, o);
+    ASSERT_TRUE(fits.ok()) << fits.status().to_string();
+    EXPECT_EQ(fits->frames.size(), 19u);
+    o.max_sampled_frames = 18;
+    auto over = hash_video_file(path, o);
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted);
+    EXPECT_NE(over.status().message().find("more than 18 frames to hash"), std::string::npos)
+        << over.status().message();
+  }
+  // Every frame with a budget of 20: the reader stops at the 21st, not at the end.
+  VideoOptions every = every_frame();
+  every.max_sampled_frames = 20;
+  auto reader = VideoReader::open_file(path, every);
+  ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+  VideoFrame frame;
+  int frames = 0;
+  while ((*reader)->next(&frame)) ++frames;
+  EXPECT_EQ(frames, 20);
+  EXPECT_EQ((*reader)->status().code(), StatusCode::kResourceExhausted);
+  EXPECT_LE((*reader)->frames_decoded(), 21);
+
+  VideoOptions negative;
+  negative.max_sampled_frames = -1;
+  EXPECT_EQ(hash_video_file(path, negative).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(VideoCancel, KeepGoingFalseStopsReadingAtTheNextFrame) {
+  const std::string path = shared_video("chair-19-sd-bar");
+  for (bool skip : {true, false}) {
+    bool stop = false;
+    int64_t asked = 0;
+    VideoOptions o = per_second(0.1, skip);
+    o.keep_going = [&] {
+      ++asked;
+      return !stop;
+    };
+    auto reader = VideoReader::open_file(path, o);
+    ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+    EXPECT_GT(asked, 0);  // asked while opening too
+    VideoFrame frame;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*reader)->next(&frame));
+    const int64_t decoded = (*reader)->frames_decoded();
+    stop = true;
+    EXPECT_FALSE((*reader)->next(&frame));
+    EXPECT_EQ((*reader)->status().code(), StatusCode::kCancelled)
+        << (*reader)->status().to_string();
+    EXPECT_EQ((*reader)->frames_decoded(), decoded);  // nothing more was decoded
+    EXPECT_FALSE((*reader)->next(&frame));            // and it stays stopped
+  }
+  // Stopped before it starts: opening fails, with the reason.
+  VideoOptions never;
+  never.keep_going = [] { return false; };
+  auto refused = VideoReader::open_file(path, never);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kCancelled) << refused.status().to_string();
+  // Stopped midway through hashing: the hash fails as cancelled, from memory as from a file.
+  const std::vector<uint8_t> bytes = test::read_all(path);
+  int64_t polls = 0;
+  VideoOptions midway = every_frame();
+  midway.keep_going = [&] { return ++polls < 100; };
+  auto hashed = hash_video_bytes(bytes, midway);
+  ASSERT_FALSE(hashed.ok());
+  EXPECT_EQ(hashed.status().code(), StatusCode::kCancelled) << hashed.status().to_string();
+}
+
 // ---- Input forms and sampling ----
 
 TEST(VideoInput, MemoryBufferGivesTheSameHashesAsTheFile) {

@@ -95,6 +95,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-video-seconds", o.max_video_seconds,
                   "MatchVideo hashes this many seconds of an upload; longer ones are answered partial")
       ->capture_default_str();
+  cmd->add_option("--max-video-frames", o.max_video_frames,
+                  "MatchVideo hashes at most this many frames of an upload; more is refused")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--stream-idle-ms", o.stream_idle_timeout_ms, "Cancel streams silent this long")->capture_default_str();
   cmd->add_option("--mode", a->mode, "Hash mode for image bytes: exact or fast")->capture_default_str();
   cmd->add_option("--drain-ms", a->drain_ms, "On SIGTERM, wait this long for calls in flight")->capture_default_str();
