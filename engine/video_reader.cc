@@ -34,6 +34,51 @@ std::string av_error_text(int err) {
 constexpr const char* kFormatWhitelist =
     "mov,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,h264,hevc,m4v,mpegvideo,ivf,obu,mxf";
 
+// Video codecs we decode: what uploads and scraped corpora hold. Each FFmpeg decoder is a parser of
+// untrusted bytes, so the rest (lossless and professional codecs, screen-capture and game
+// codecs, image formats in video clothing) are refused before any is opened, even by the stream
+// probe. The containers above can name any of them.
+constexpr AVCodecID kVideoCodecs[] = {
+    AV_CODEC_ID_H264, AV_CODEC_ID_HEVC,  AV_CODEC_ID_VP8,        AV_CODEC_ID_VP9,
+    AV_CODEC_ID_AV1,  AV_CODEC_ID_MPEG4, AV_CODEC_ID_MPEG1VIDEO, AV_CODEC_ID_MPEG2VIDEO,
+    AV_CODEC_ID_H263, AV_CODEC_ID_MJPEG, AV_CODEC_ID_THEORA,     AV_CODEC_ID_VC1,
+    AV_CODEC_ID_WMV3,
+};
+
+bool is_supported_codec(AVCodecID id) {
+  return std::find(std::begin(kVideoCodecs), std::end(kVideoCodecs), id) != std::end(kVideoCodecs);
+}
+
+std::string supported_codec_names() {
+  std::string names;
+  for (AVCodecID id : kVideoCodecs) {
+    names += std::string(names.empty() ? "" : ", ") + avcodec_get_name(id);
+  }
+  return names;
+}
+
+// The decoders (by FFmpeg's decoder names: "h264", "libdav1d"...) of kVideoCodecs, for the
+// codec_whitelist option: the stream probe may open these and no other, so no audio decoder
+// either (audio is never hashed).
+const std::string& decoder_whitelist() {
+  static const std::string list = [] {
+    std::string names;
+    void* it = nullptr;
+    while (const AVCodec* c = av_codec_iterate(&it)) {
+      if (!av_codec_is_decoder(c) || !is_supported_codec(c->id)) continue;
+      names += std::string(names.empty() ? "" : ",") + c->name;
+    }
+    return names;
+  }();
+  return list;
+}
+
+Status check_codec(const AVCodecParameters* par) {
+  if (is_supported_codec(par->codec_id)) return Status::Ok();
+  return unsupported("video codec " + std::string(avcodec_get_name(par->codec_id)) +
+                     " is not one imprint decodes (" + supported_codec_names() + ")");
+}
+
 // Input from memory through a custom AVIOContext.
 struct MemoryInput {
   const uint8_t* data = nullptr;
@@ -117,6 +162,7 @@ struct Input {
     AVDictionary* opts = nullptr;
     av_dict_set(&opts, "format_whitelist", kFormatWhitelist, 0);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    av_dict_set(&opts, "codec_whitelist", decoder_whitelist().c_str(), 0);
     // "file:" so that a name with a colon ("a:b.mp4") is never read as a protocol.
     const std::string url = "file:" + path;
     const int err = avformat_open_input(&format, path.empty() ? nullptr : url.c_str(), nullptr,
@@ -317,6 +363,18 @@ Status VideoReader::Impl::open_stages() {
                                 std::to_string(options_.max_pixels));
     }
   }
+  // The codec the header names, before the probe decodes anything with it.
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* st = fmt->streams[i];
+    if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO ||
+        (st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+      continue;
+    }
+    if (st->codecpar->codec_id != AV_CODEC_ID_NONE) {
+      IMPRINT_RETURN_IF_ERROR(check_codec(st->codecpar));
+    }
+    break;  // the stream read_stream_info will pick
+  }
   if (!header_suffices_for_fast_plan()) IMPRINT_RETURN_IF_ERROR(probe_streams());
   IMPRINT_RETURN_IF_ERROR(read_stream_info());
   const AVCodecParameters* par = fmt->streams[stream_]->codecpar;
@@ -370,6 +428,7 @@ Status VideoReader::Impl::read_stream_info() {
   if (stream_ < 0) return unsupported("no video stream (" + info_.container + ")");
   const AVStream* st = fmt->streams[stream_];
   const AVCodecParameters* par = st->codecpar;
+  IMPRINT_RETURN_IF_ERROR(check_codec(par));
   info_.codec = avcodec_get_name(par->codec_id);
   info_.width = par->width;
   info_.height = par->height;

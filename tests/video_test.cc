@@ -42,6 +42,7 @@ struct EncodeSpec {
   std::string container = "mp4";  // an FFmpeg muxer name
   std::string x264_params = "bframes=3:b-pyramid=normal:keyint=50";
   bool solid = false;  // every frame one colour instead of the pans
+  std::string codec = "libx264";  // an FFmpeg encoder name; x264_params apply to libx264 only
 };
 
 bool have_x264() { return avcodec_find_encoder_by_name("libx264") != nullptr; }
@@ -64,8 +65,8 @@ const Image& scene_photo(int width, int height, uint32_t seed) {
 // (global headers) was seen to differ from one run to the next in a frame or two, so tests that
 // need one bitstream in two containers remux it (remux). Returns "" or what failed.
 std::string encode_video(const std::string& path, const EncodeSpec& spec) {
-  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-  if (!codec) return kNoX264;
+  const AVCodec* codec = avcodec_find_encoder_by_name(spec.codec.c_str());
+  if (!codec) return spec.codec == "libx264" ? kNoX264 : "this FFmpeg has no " + spec.codec;
   AVFormatContext* oc = nullptr;
   if (avformat_alloc_output_context2(&oc, nullptr, spec.container.c_str(), path.c_str()) < 0) {
     return "no muxer " + spec.container;
@@ -78,11 +79,13 @@ std::string encode_video(const std::string& path, const EncodeSpec& spec) {
   enc->framerate = spec.fps;
   enc->thread_count = 1;
   if (oc->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-  av_opt_set(enc->priv_data, "preset", "veryfast", 0);
-  av_opt_set(enc->priv_data, "x264-params", spec.x264_params.c_str(), 0);
+  if (spec.codec == "libx264") {
+    av_opt_set(enc->priv_data, "preset", "veryfast", 0);
+    av_opt_set(enc->priv_data, "x264-params", spec.x264_params.c_str(), 0);
+  }
   std::string error;
   AVStream* st = avformat_new_stream(oc, nullptr);
-  if (avcodec_open2(enc, codec, nullptr) < 0) error = "cannot open libx264";
+  if (avcodec_open2(enc, codec, nullptr) < 0) error = "cannot open " + spec.codec;
   if (error.empty()) {
     avcodec_parameters_from_context(st->codecpar, enc);
     st->time_base = enc->time_base;
@@ -387,6 +390,41 @@ TEST(VideoHostile, AbsurdDimensionsAreRefusedBeforeDecoding) {
   auto limited = hash_video_file(shared_video("doorknob-hd-no-bar"), small);
   ASSERT_FALSE(limited.ok());
   EXPECT_EQ(limited.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST(VideoHostile, CodecsOutsideTheWhitelistAreRefusedBeforeDecoding) {
+  test::TempDir dir;
+  // Containers we read, holding codecs we do not decode: lossless FFV1 in Matroska, raw frames in
+  // AVI. Both decode fine in FFmpeg; they are refused because they are not on the list.
+  for (const auto& [codec, container] : {std::pair<std::string, std::string>{"ffv1", "matroska"},
+                                         {"rawvideo", "avi"}}) {
+    EncodeSpec spec;
+    spec.codec = codec;
+    spec.container = container;
+    spec.frames = 10;
+    const std::string path = dir.file(codec + "." + container);
+    ASSERT_EQ(encode_video(path, spec), "") << codec;
+    const std::string want = "video codec " + codec + " is not one imprint decodes (h264, hevc";
+    auto from_file = hash_video_file(path, every_frame());
+    ASSERT_FALSE(from_file.ok()) << codec;
+    EXPECT_EQ(from_file.status().code(), StatusCode::kUnsupported);
+    EXPECT_NE(from_file.status().message().find(want), std::string::npos)
+        << from_file.status().message();
+    const std::vector<uint8_t> bytes = test::read_all(path);
+    auto from_memory = VideoReader::open_bytes(bytes, every_frame());
+    ASSERT_FALSE(from_memory.ok()) << codec;
+    EXPECT_NE(from_memory.status().message().find(want), std::string::npos)
+        << from_memory.status().message();
+  }
+  // A listed codec from another encoder than x264 (MPEG-4 part 2 in AVI) is read as ever.
+  EncodeSpec mpeg4;
+  mpeg4.codec = "mpeg4";
+  mpeg4.container = "avi";
+  mpeg4.frames = 10;
+  ASSERT_EQ(encode_video(dir.file("mpeg4.avi"), mpeg4), "");
+  auto fp = hash_video_file(dir.file("mpeg4.avi"), every_frame());
+  ASSERT_TRUE(fp.ok()) << fp.status().to_string();
+  EXPECT_EQ(fp->frames.size(), 10u);
 }
 
 TEST(VideoHostile, FramesUnderFivePixelsAreUnsupported) {
