@@ -3,6 +3,10 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <fstream>
 #include <sstream>
@@ -16,6 +20,21 @@ bool is_loopback(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   const std::string host = listen.substr(0, colon);
   return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+// Whether PEM texts hold a certificate and the private key that goes with it: checked once for
+// both sides, so a wrong file is named at start, not by a failed handshake later.
+bool is_certificate_and_key(const std::string& cert_pem, const std::string& key_pem) {
+  BIO* cb = BIO_new_mem_buf(cert_pem.data(), int(cert_pem.size()));
+  BIO* kb = BIO_new_mem_buf(key_pem.data(), int(key_pem.size()));
+  X509* cert = cb ? PEM_read_bio_X509(cb, nullptr, nullptr, nullptr) : nullptr;
+  EVP_PKEY* key = kb ? PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr) : nullptr;
+  const bool ok = cert && key && X509_check_private_key(cert, key) == 1;
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  BIO_free(kb);
+  BIO_free(cb);
+  return ok;
 }
 
 Result<std::string> read_text(const std::string& path) {
@@ -49,6 +68,16 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
       }
     }
   }
+  if (options.tls_cert.empty() && !options.insecure) {
+    for (const std::string& addr : {options.listen, options.http_listen}) {
+      if (!addr.empty() && !is_loopback(addr)) {
+        return failed_precondition(
+            "refusing to listen on " + addr +
+            " without TLS: API keys and uploads would travel in clear. Give --tls-cert and "
+            "--tls-key, listen on 127.0.0.1, or pass --insecure (behind a TLS proxy)");
+      }
+    }
+  }
   if (options.max_video_frames <= 0 || !(options.max_video_seconds > 0)) {
     return invalid_argument("--max-video-frames and --max-video-seconds must be above 0");
   }
@@ -60,6 +89,10 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
     Result<std::string> cert = read_text(options.tls_cert), key = read_text(options.tls_key);
     if (!cert.ok()) return cert.status();
     if (!key.ok()) return key.status();
+    if (!is_certificate_and_key(*cert, *key)) {
+      return invalid_argument("--tls-cert " + options.tls_cert + " and --tls-key " +
+                              options.tls_key + " are not a PEM certificate and its private key");
+    }
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     creds = grpc::SslServerCredentials(ssl);
@@ -130,7 +163,8 @@ std::string Server::banner() const {
   b << "imprint serve: gRPC on " << host << ":" << s.grpc_port << (o.tls_cert.empty() ? " (plaintext)" : " (TLS)");
   if (s.http_port) {
     b << ", HTTP on " << o.http_listen.substr(0, o.http_listen.rfind(':')) << ":" << s.http_port
-      << " (/metrics" << (o.public_page ? ", creators' page at /" : "") << ")";
+      << (o.tls_cert.empty() ? " (plaintext" : " (HTTPS") << ", /metrics"
+      << (o.public_page ? ", creators' page at /" : "") << ")";
   }
   b << "\n";
   if (s.keys) {

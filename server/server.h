@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "catalog.h"
 #include "usage_log.h"
@@ -26,7 +27,15 @@ namespace imprint::server {
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";     // gRPC; port 0 picks a free port
   std::string http_listen = "127.0.0.1:8080";  // empty: no HTTP side; port 0 picks a free port
-  std::string tls_cert, tls_key;               // PEM files; both or neither
+  // PEM files, both or neither: TLS for gRPC and HTTPS for the HTTP side.
+  std::string tls_cert, tls_key;
+  // Beyond loopback without TLS, keys and uploads would travel in clear: refused unless set
+  // (a TLS-terminating proxy in front, say).
+  bool insecure = false;
+  // HTTP Host names served besides localhost and IP literals; any other Host (or none) is
+  // answered 421. A page on a name the attacker points at this server (DNS rebinding) so
+  // reaches nothing, loopback or not. Exact names, matched without case ("imprint.example.org").
+  std::vector<std::string> allowed_hosts;
   std::string keys_file;                       // empty: no authentication, loopback only
   int max_message_bytes = 32 << 20;            // a 32 MB upload covers any real photo
   int64_t max_pixels = 50'000'000;             // decoded size refused beyond (bomb guard)

@@ -1067,6 +1067,98 @@ TEST_F(ServerTest, MatchVideoRefusesMoreFramesThanItsBudget) {
   EXPECT_EQ(metric(srv->http_port(), "imprint_video_frames_hashed_total"), 50 + 19);
 }
 
+// Issue 21 item 11: DNS rebinding. A page on an attacker's name that resolves to this server
+// sends that name as its Host, and is refused before any route runs.
+TEST_F(ServerTest, HttpAnswersOnlyHostsItServes) {
+  server::ServerOptions o;
+  o.allowed_hosts = {"imprint.example.org"};
+  start(o);
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto status_for = [&](const std::string& host) {
+    auto r = http.Get("/healthz", {{"Host", host}});
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(status_for("127.0.0.1:" + std::to_string(srv->http_port())), 200);
+  EXPECT_EQ(status_for("localhost:8080"), 200);
+  EXPECT_EQ(status_for("LocalHost"), 200);
+  EXPECT_EQ(status_for("[::1]:8080"), 200);
+  EXPECT_EQ(status_for("10.1.2.3"), 200);  // an address is its own origin: no rebinding
+  EXPECT_EQ(status_for("Imprint.Example.org:443"), 200);
+  EXPECT_EQ(status_for("attacker.example"), 421);
+  EXPECT_EQ(status_for("imprint.example.org.attacker.example"), 421);
+  EXPECT_EQ(status_for("localhost.attacker.example"), 421);
+  EXPECT_EQ(status_for("[not-an-address]"), 421);
+  auto refused = http.Post("/api/v1/match", {{"Host", "attacker.example"},
+                                             {"Authorization", "Bearer " + matcher_key}},
+                           "bytes", "image/png");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 421);
+  const auto j = nlohmann::json::parse(refused->body);
+  EXPECT_NE(j["error"].get<std::string>().find("Host 'attacker.example'"), std::string::npos)
+      << refused->body;
+  EXPECT_NE(j["error"].get<std::string>().find("--allowed-host"), std::string::npos);
+  // The refused call never reached the match path.
+  ASSERT_TRUE(wait_for_calls_in_flight(0));
+  EXPECT_TRUE(list_usage().empty());
+}
+
+// Issue 21 item 11: with --tls-cert and --tls-key the HTTP side speaks HTTPS with the same
+// certificate as gRPC; plain HTTP gets no answer there.
+TEST_F(ServerTest, HttpServesHttpsWithTheTlsCertificate) {
+  const std::string cert = dir.file("cert.pem"), key = dir.file("key.pem");
+  ASSERT_EQ(test::run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=imprint "
+                              "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+                              key + " -out " + cert + " 2>/dev/null"),
+            0);
+  server::ServerOptions o;
+  o.tls_cert = cert;
+  o.tls_key = key;
+  start(o);
+  httplib::SSLClient https("127.0.0.1", srv->http_port());
+  https.set_ca_cert_path(cert.c_str());
+  https.enable_server_certificate_verification(true);
+  auto ok = https.Get("/healthz");
+  ASSERT_TRUE(ok) << httplib::to_string(ok.error());
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, "ok\n");
+  httplib::Client plain("127.0.0.1", srv->http_port());
+  plain.set_read_timeout(5, 0);
+  auto clear = plain.Get("/healthz");
+  EXPECT_FALSE(clear && clear->status == 200);
+
+  // A certificate file that is not one is refused at start, naming the flags.
+  std::ofstream(dir.file("bad.pem")) << "not a certificate\n";
+  server::ServerOptions bad;
+  bad.listen = "127.0.0.1:0";
+  bad.http_listen = "127.0.0.1:0";
+  bad.keys_file = dir.file("keys");
+  bad.tls_cert = dir.file("bad.pem");
+  bad.tls_key = key;
+  auto refused = server::Server::start(*catalog, nullptr, bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--tls-cert"), std::string::npos)
+      << refused.status().message();
+}
+
+TEST_F(ServerTest, PublicAddressWithoutTlsNeedsInsecure) {
+  server::ServerOptions o;
+  o.listen = "0.0.0.0:0";
+  o.http_listen = "127.0.0.1:0";
+  o.keys_file = dir.file("keys");
+  auto refused = server::Server::start(*catalog, nullptr, o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("without TLS"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("--insecure"), std::string::npos);
+  o.listen = "127.0.0.1:0";
+  o.http_listen = "0.0.0.0:0";
+  EXPECT_FALSE(server::Server::start(*catalog, nullptr, o).ok());
+  o.insecure = true;
+  auto served = server::Server::start(*catalog, nullptr, o);
+  ASSERT_TRUE(served.ok()) << served.status().to_string();
+  EXPECT_GT((*served)->http_port(), 0);
+}
+
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
   test::TempDir dir;
   CatalogOptions co;

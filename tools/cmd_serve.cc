@@ -84,8 +84,13 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--listen", o.listen, "gRPC address HOST:PORT")->capture_default_str();
   cmd->add_option("--http", o.http_listen, "HTTP address HOST:PORT for /metrics, the page and JSON ('' for none)")
       ->capture_default_str();
-  cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate for gRPC TLS");
-  cmd->add_option("--tls-key", o.tls_key, "PEM private key for gRPC TLS");
+  cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate for gRPC TLS and HTTPS");
+  cmd->add_option("--tls-key", o.tls_key, "PEM private key for gRPC TLS and HTTPS");
+  cmd->add_flag("--insecure", o.insecure,
+                "Listen beyond loopback without TLS (keys and uploads in clear; behind a TLS proxy)");
+  cmd->add_option("--allowed-host", o.allowed_hosts,
+                  "An HTTP Host name to serve besides localhost and IP addresses (repeat for "
+                  "several); others are refused (DNS rebinding)");
   cmd->add_option("--keys", o.keys_file, "API key file (imprint keys add); without it, loopback only");
   cmd->add_option("--max-message-bytes", o.max_message_bytes, "Largest request")->capture_default_str();
   cmd->add_option("--max-pixels", o.max_pixels, "Largest decoded image")->capture_default_str();
