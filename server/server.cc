@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "server_impl.h"
@@ -58,7 +59,7 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
   if (!options.keys_file.empty()) {
     Result<ApiKeys> keys = ApiKeys::load(options.keys_file);
     if (!keys.ok()) return keys.status();
-    s.keys = std::move(*keys);
+    s.keys.set(std::move(*keys));
   } else {
     for (const std::string& addr : {options.listen, options.http_listen}) {
       if (!addr.empty() && !is_loopback(addr)) {
@@ -150,6 +151,19 @@ void Server::shutdown(std::chrono::milliseconds drain) {
   if (s.http_thread.joinable()) s.http_thread.join();
   if (s.watchdog.joinable()) s.watchdog.join();
   if (s.grpc_server) s.grpc_server->Wait();
+}
+
+Status Server::reload_keys() {
+  Impl& s = *impl_;
+  if (!s.keys) return failed_precondition("no key file to reload (the server runs without --keys)");
+  Result<ApiKeys> keys = ApiKeys::load(s.options.keys_file);
+  if (!keys.ok()) return keys.status().with_context("keys not reloaded, the old ones stay");
+  const size_t n = keys->size();
+  s.keys.set(std::move(*keys));
+  s.log_access(nlohmann::json({{"event", "keys reloaded"}, {"file", s.options.keys_file},
+                               {"keys", n}})
+                   .dump());
+  return Status::Ok();
 }
 
 int Server::grpc_port() const { return impl_->grpc_port; }

@@ -66,6 +66,11 @@ class Server {
   // Stops accepting calls, waits up to `drain` for calls in flight, then cancels the rest.
   void shutdown(std::chrono::milliseconds drain);
 
+  // Reads the key file again and serves with its keys from the next call on: a removed line's
+  // key is refused, a new line's accepted. A file that does not load leaves the old keys
+  // (and says why). `imprint serve` calls it on SIGHUP.
+  Status reload_keys();
+
   int grpc_port() const;
   int http_port() const;
   // What the server says at start: addresses, authentication, limits.

@@ -49,6 +49,30 @@ class StreamWatch {
   std::map<grpc::ServerContext*, std::chrono::steady_clock::time_point> last_;
 };
 
+// The key file's keys, replaced whole when the file is reloaded (Server::reload_keys, SIGHUP)
+// while calls read them: each read takes a snapshot that lives as long as the expression
+// (`keys->authenticate(...)`), so a call never sees half a file.
+class KeyRing {
+ public:
+  // Whether keys are on at all; fixed at start (a reload cannot turn them off).
+  explicit operator bool() const { return on_; }
+  std::shared_ptr<const ApiKeys> operator->() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return current_;
+  }
+  void set(ApiKeys keys) {
+    auto next = std::make_shared<const ApiKeys>(std::move(keys));
+    std::lock_guard<std::mutex> lk(mu_);
+    current_ = std::move(next);
+    on_ = true;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const ApiKeys> current_;
+  std::atomic<bool> on_{false};
+};
+
 struct MatchRequestParts {
   std::string image;                // bytes, or empty for a hash query
   std::optional<PdqHash> hash;
@@ -64,7 +88,7 @@ class Server::Impl {
   Catalog& catalog;
   UsageLog* usage = nullptr;
   ServerOptions options;
-  std::optional<ApiKeys> keys;
+  KeyRing keys;
   Metrics metrics;
   StreamWatch streams;
   ThumbnailGrants thumbnails;

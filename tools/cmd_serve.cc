@@ -33,12 +33,13 @@ int run_serve(ServeArgs& a) {
     return 2;
   }
   a.options.hash_mode = *mode;
-  // SIGTERM and SIGINT are taken by sigwait below, so they must be blocked in every thread,
-  // which inherit this mask.
+  // SIGTERM, SIGINT and SIGHUP are taken by sigwait below, so they must be blocked in every
+  // thread, which inherit this mask.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -62,7 +63,14 @@ int run_serve(ServeArgs& a) {
   }
   std::cerr << (*srv)->banner() << std::endl;
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  // SIGHUP reloads the key file: a key removed from it is refused from the next call on.
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    const Status reloaded = (*srv)->reload_keys();
+    std::cerr << "imprint serve: SIGHUP: "
+              << (reloaded.ok() ? "keys reloaded from " + a.options.keys_file
+                                : reloaded.message())
+              << std::endl;
+  }
   std::cerr << "imprint serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining calls in flight (up to "
             << a.drain_ms << " ms)" << std::endl;
   (*srv)->shutdown(std::chrono::milliseconds(a.drain_ms));
