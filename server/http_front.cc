@@ -336,6 +336,8 @@ Status start_http(Server::Impl& s) {
     } else {
       caller = who->name;
     }
+    int64_t retry_after_s = 0;
+    if (st.ok()) st = s.charge(*who, &retry_after_s);
     v1::MatchContext ctx;
     std::string name;
     if (st.ok()) st = match_context_from_params(req, &ctx, &name);
@@ -382,6 +384,10 @@ Status start_http(Server::Impl& s) {
                       "application/json");
     } else {
       res.status = http_status(st.error_code());
+      if (retry_after_s > 0) {  // over the key's rate limit: come back later, not "too large"
+        res.status = 429;
+        res.set_header("Retry-After", std::to_string(retry_after_s));
+      }
       res.set_content(dump({{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}),
                       "application/json");
     }

@@ -14,6 +14,7 @@
 #include "video_match.h"
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "metrics.h"
+#include "rate_limit.h"
 #include "server.h"
 #include "thumbnail_grants.h"
 
@@ -93,6 +94,7 @@ class Server::Impl {
   StreamWatch streams;
   ThumbnailGrants thumbnails;
   std::atomic<int> in_flight{0};
+  RateLimiter rate{options.rate_limit, options.rate_limit_burst};
 
   std::unique_ptr<v1::CatalogService::Service> catalog_service;
   std::unique_ptr<v1::MatchService::Service> match_service;
@@ -125,6 +127,9 @@ class Server::Impl {
   MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();
+  // Charges one call to a keyed caller's rate limit (none without a key file): OK, or
+  // RESOURCE_EXHAUSTED naming the wait, with *retry_after_s the whole seconds to wait.
+  grpc::Status charge(const Caller& caller, int64_t* retry_after_s);
 };
 
 // One of the --max-concurrent-calls slots, held for as long as this lives: whatever way a call

@@ -17,6 +17,7 @@
 #include "api_keys.h"
 #include "catalog.h"
 #include "imprint/v1/imprint.grpc.pb.h"
+#include "rate_limit.h"
 #include "server.h"
 #include "test_support.h"
 #include "video_ingest.h"
@@ -1157,6 +1158,65 @@ TEST_F(ServerTest, PublicAddressWithoutTlsNeedsInsecure) {
   auto served = server::Server::start(*catalog, nullptr, o);
   ASSERT_TRUE(served.ok()) << served.status().to_string();
   EXPECT_GT((*served)->http_port(), 0);
+}
+
+TEST(RateLimiter, TokenBucketPerKeyWithTheWaitToTheNextToken) {
+  using std::chrono::milliseconds;
+  server::RateLimiter limit(2, 3);  // 2 a second, bursts of 3
+  const auto t0 = server::RateLimiter::Clock::now();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limit.acquire("a", t0), 0) << i;
+  EXPECT_NEAR(limit.acquire("a", t0), 0.5, 1e-9);  // the next token in half a second
+  EXPECT_EQ(limit.acquire("b", t0), 0);             // another key has its own bucket
+  EXPECT_NEAR(limit.acquire("a", t0 + milliseconds(250)), 0.25, 1e-9);
+  EXPECT_EQ(limit.acquire("a", t0 + milliseconds(500)), 0);
+  EXPECT_GT(limit.acquire("a", t0 + milliseconds(500)), 0);
+  // A long pause refills up to the burst, no further.
+  const auto later = t0 + std::chrono::seconds(100);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limit.acquire("a", later), 0) << i;
+  EXPECT_GT(limit.acquire("a", later), 0);
+  server::RateLimiter off(0, 0);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(off.acquire("a", t0), 0);
+}
+
+// Issue 21: per-key rate limits. A key over its limit is refused at once with the wait, over gRPC
+// (RESOURCE_EXHAUSTED, retry-after) and HTTP (429, Retry-After); other keys go on.
+TEST_F(ServerTest, KeyOverItsRateLimitIsToldWhenToRetry) {
+  server::ServerOptions o;
+  o.rate_limit = 0.001;  // one call, then the next token in 1000 s
+  start(o);
+  v1::MatchHashRequest req;
+  req.set_pdq(std::string(64, '0'));
+  v1::MatchResponse r;
+  ASSERT_TRUE(match->MatchHash(ctx(matcher_key).get(), req, &r).ok());
+  auto c = ctx(matcher_key);
+  const grpc::Status limited = match->MatchHash(c.get(), req, &r);
+  EXPECT_EQ(limited.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(limited.error_message().find("key 'platform' is over its rate limit"),
+            std::string::npos)
+      << limited.error_message();
+  const auto& trailers = c->GetServerTrailingMetadata();
+  auto retry = trailers.find("retry-after");
+  ASSERT_NE(retry, trailers.end());
+  // About 1000 s (less the moments since the first call), in whole seconds.
+  const int grpc_wait = std::stoi(std::string(retry->second.data(), retry->second.size()));
+  EXPECT_LE(grpc_wait, 1000);
+  EXPECT_GE(grpc_wait, 900);
+  // Another key has its own bucket.
+  v1::GetWorkRequest g;
+  g.set_work_id("art0");
+  v1::Work w;
+  EXPECT_TRUE(cat->GetWork(ctx(registrar_key).get(), g, &w).ok());
+  // The same key over HTTP: 429 with Retry-After, and no work done.
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto h = http.Post("/api/v1/match", {{"Authorization", "Bearer " + matcher_key}},
+                     bytes_of(test::encode(photos[0], ".png")), "image/png");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 429) << h->body;
+  const int http_wait = std::stoi(h->get_header_value("Retry-After"));
+  EXPECT_LE(http_wait, 1000);
+  EXPECT_GE(http_wait, 900);
+  EXPECT_NE(h->body.find("rate limit"), std::string::npos) << h->body;
+  EXPECT_TRUE(list_usage().empty());
 }
 
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {
