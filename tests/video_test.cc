@@ -185,6 +185,64 @@ std::string remux(const std::string& in, const std::string& out, const std::stri
   return error;
 }
 
+// `in`'s video stream copied into Matroska beside a PCM audio track as long as the video (a tone
+// in 0.1 s packets), interleaved by time. Returns "" or what failed.
+std::string with_audio_track(const std::string& in, const std::string& out) {
+  AVFormatContext* ic = nullptr;
+  if (avformat_open_input(&ic, in.c_str(), nullptr, nullptr) < 0) return "cannot open " + in;
+  AVFormatContext* oc = nullptr;
+  if (avformat_find_stream_info(ic, nullptr) < 0 ||
+      avformat_alloc_output_context2(&oc, nullptr, "matroska", out.c_str()) < 0) {
+    avformat_close_input(&ic);
+    return "cannot remux " + in;
+  }
+  AVStream* vs = avformat_new_stream(oc, nullptr);
+  avcodec_parameters_copy(vs->codecpar, ic->streams[0]->codecpar);
+  vs->codecpar->codec_tag = 0;
+  vs->time_base = ic->streams[0]->time_base;
+  AVStream* as = avformat_new_stream(oc, nullptr);
+  as->codecpar->codec_type = AVMEDIA_TYPE_AUDIO;
+  as->codecpar->codec_id = AV_CODEC_ID_PCM_S16LE;
+  as->codecpar->sample_rate = 8000;
+  as->codecpar->bits_per_coded_sample = 16;
+  as->codecpar->block_align = 2;
+  av_channel_layout_default(&as->codecpar->ch_layout, 1);
+  as->time_base = {1, 8000};
+  std::string error;
+  if (avio_open(&oc->pb, out.c_str(), AVIO_FLAG_WRITE) < 0 ||
+      avformat_write_header(oc, nullptr) < 0) {
+    error = "cannot write header";
+  }
+  AVPacket* pkt = av_packet_alloc();
+  int64_t audio_samples = 0;
+  while (error.empty() && av_read_frame(ic, pkt) >= 0) {
+    av_packet_rescale_ts(pkt, ic->streams[0]->time_base, vs->time_base);
+    pkt->stream_index = vs->index;
+    const double t = pkt->dts * av_q2d(vs->time_base);
+    if (av_interleaved_write_frame(oc, pkt) < 0) error = "cannot write video";
+    while (error.empty() && audio_samples < (t + 0.1) * 8000) {  // audio up to this frame
+      AVPacket* a = av_packet_alloc();
+      av_new_packet(a, 1600);
+      for (int i = 0; i < 800; ++i) {
+        const int16_t v = int16_t(8000 * std::sin(2 * M_PI * 440 * (audio_samples + i) / 8000.0));
+        std::memcpy(a->data + 2 * i, &v, 2);
+      }
+      a->pts = a->dts = audio_samples;
+      a->duration = 800;
+      a->stream_index = as->index;
+      audio_samples += 800;
+      if (av_interleaved_write_frame(oc, a) < 0) error = "cannot write audio";
+      av_packet_free(&a);
+    }
+  }
+  if (error.empty()) av_write_trailer(oc);
+  av_packet_free(&pkt);
+  if (oc->pb) avio_closep(&oc->pb);
+  avformat_free_context(oc);
+  avformat_close_input(&ic);
+  return error;
+}
+
 // A Matroska file with one PCM audio track and no video.
 std::string write_audio_only(const std::string& path) {
   AVFormatContext* oc = nullptr;
@@ -425,6 +483,23 @@ TEST(VideoHostile, CodecsOutsideTheWhitelistAreRefusedBeforeDecoding) {
   auto fp = hash_video_file(dir.file("mpeg4.avi"), every_frame());
   ASSERT_TRUE(fp.ok()) << fp.status().to_string();
   EXPECT_EQ(fp->frames.size(), 10u);
+}
+
+// The stream probe opens only the listed video decoders: an audio track beside the video is
+// demuxed and skipped, never decoded, and changes nothing in the hashes.
+TEST(VideoInput, AudioTrackBesideTheVideoChangesNoHash) {
+  test::TempDir dir;
+  EncodeSpec spec;
+  spec.frames = 60;
+  ASSERT_EQ(encode_video(dir.file("a.mp4"), spec), "");
+  ASSERT_EQ(remux(dir.file("a.mp4"), dir.file("a.mkv"), "matroska"), "");
+  ASSERT_EQ(with_audio_track(dir.file("a.mp4"), dir.file("av.mkv")), "");
+  auto video_only = hash_video_file(dir.file("a.mkv"), tenth_second());
+  ASSERT_TRUE(video_only.ok()) << video_only.status().to_string();
+  auto with_audio = hash_video_file(dir.file("av.mkv"), tenth_second());
+  ASSERT_TRUE(with_audio.ok()) << with_audio.status().to_string();
+  EXPECT_EQ(frames_of(*with_audio), frames_of(*video_only));
+  EXPECT_FALSE(with_audio->partial) << with_audio->partial_reason;
 }
 
 TEST(VideoHostile, FramesUnderFivePixelsAreUnsupported) {
