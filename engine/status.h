@@ -24,6 +24,7 @@ enum class StatusCode {
   kResourceExhausted,  // an input over a configured limit (pixels, bytes)
   kFailedPrecondition, // the system is not in a state to do this (catalog locked by a writer)
   kInternal,           // a bug: an invariant did not hold
+  kCancelled,          // the caller stopped the work (cancelled, or past its deadline)
 };
 
 const char* status_code_name(StatusCode code);
@@ -63,6 +64,7 @@ inline Status failed_precondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
 inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
 // A value or the Status explaining why there is none.
 template <typename T>

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -83,6 +84,19 @@ struct VideoOptions {
   // The defaults (about 4.6 and 4 hours at 30 fps) are far above any upload we expect.
   int64_t max_frames = 500'000;
   double max_seconds = 4 * 3600.0;
+
+  // A budget on the frames hashed, whatever the stream claims: reading ends with status()
+  // kResourceExhausted when one more sampled frame than this would come out (0: no budget). The
+  // limits above are timed by the stream's own frame rate, so a tiny seconds_per_hash on a stream
+  // that claims thousands of frames a second samples every frame and reaches max_seconds late;
+  // a server sets this from what it will pay for one call.
+  int64_t max_sampled_frames = 0;
+
+  // Asked before each packet is demuxed and each frame decoded, and by FFmpeg while it probes the
+  // streams: once it returns false, opening or reading stops and the status is kCancelled. For a
+  // server whose caller went away or ran past its deadline mid-video. Unset: never asked. It is
+  // called on the reading thread and must be cheap (a flag, a clock).
+  std::function<bool()> keep_going;
 
   // Decoder threads: 1 (the default) suits a server that hashes several videos at once; 0 lets
   // FFmpeg pick one per core. Results do not depend on it. hash_video_* also hashes frames on
@@ -157,7 +171,8 @@ class VideoReader {
   bool next(VideoFrame* frame);
 
   // Not ok when reading failed in a way that makes the frames so far untrustworthy: the
-  // skip_unsampled plan did not hold (kFailedPrecondition: read again without it).
+  // skip_unsampled plan did not hold (kFailedPrecondition: read again without it); or when it was
+  // stopped: keep_going said so (kCancelled), more than max_sampled_frames (kResourceExhausted).
   const Status& status() const;
 
   // After next() returned false: true when the frames stop short of the whole stream or some of
@@ -204,7 +219,8 @@ bool looks_like_video(std::span<const uint8_t> head);
 // vPDQ of a video file or of an in-memory file (the bytes are not kept). Errors: kInvalidArgument
 // (empty, not a media file), kUnsupported (no video stream, unknown codec, frames under PDQ's
 // 5 x 5), kResourceExhausted (frames over max_pixels), kNotFound/kIOError (the file), kCorruption
-// (nothing decodable).
+// (nothing decodable), kCancelled (VideoOptions::keep_going said stop), kResourceExhausted (more
+// than max_sampled_frames to hash).
 Result<VideoFingerprint> hash_video_file(const std::string& path, const VideoOptions& options = {});
 Result<VideoFingerprint> hash_video_bytes(std::span<const uint8_t> bytes,
                                           const VideoOptions& options = {});

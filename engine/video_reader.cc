@@ -34,6 +34,51 @@ std::string av_error_text(int err) {
 constexpr const char* kFormatWhitelist =
     "mov,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,h264,hevc,m4v,mpegvideo,ivf,obu,mxf";
 
+// Video codecs we decode: what uploads and scraped corpora hold. Each FFmpeg decoder is a parser of
+// untrusted bytes, so the rest (lossless and professional codecs, screen-capture and game
+// codecs, image formats in video clothing) are refused before any is opened, even by the stream
+// probe. The containers above can name any of them.
+constexpr AVCodecID kVideoCodecs[] = {
+    AV_CODEC_ID_H264, AV_CODEC_ID_HEVC,  AV_CODEC_ID_VP8,        AV_CODEC_ID_VP9,
+    AV_CODEC_ID_AV1,  AV_CODEC_ID_MPEG4, AV_CODEC_ID_MPEG1VIDEO, AV_CODEC_ID_MPEG2VIDEO,
+    AV_CODEC_ID_H263, AV_CODEC_ID_MJPEG, AV_CODEC_ID_THEORA,     AV_CODEC_ID_VC1,
+    AV_CODEC_ID_WMV3,
+};
+
+bool is_supported_codec(AVCodecID id) {
+  return std::find(std::begin(kVideoCodecs), std::end(kVideoCodecs), id) != std::end(kVideoCodecs);
+}
+
+std::string supported_codec_names() {
+  std::string names;
+  for (AVCodecID id : kVideoCodecs) {
+    names += std::string(names.empty() ? "" : ", ") + avcodec_get_name(id);
+  }
+  return names;
+}
+
+// The decoders (by FFmpeg's decoder names: "h264", "libdav1d"...) of kVideoCodecs, for the
+// codec_whitelist option: the stream probe may open these and no other, so no audio decoder
+// either (audio is never hashed).
+const std::string& decoder_whitelist() {
+  static const std::string list = [] {
+    std::string names;
+    void* it = nullptr;
+    while (const AVCodec* c = av_codec_iterate(&it)) {
+      if (!av_codec_is_decoder(c) || !is_supported_codec(c->id)) continue;
+      names += std::string(names.empty() ? "" : ",") + c->name;
+    }
+    return names;
+  }();
+  return list;
+}
+
+Status check_codec(const AVCodecParameters* par) {
+  if (is_supported_codec(par->codec_id)) return Status::Ok();
+  return unsupported("video codec " + std::string(avcodec_get_name(par->codec_id)) +
+                     " is not one imprint decodes (" + supported_codec_names() + ")");
+}
+
 // Input from memory through a custom AVIOContext.
 struct MemoryInput {
   const uint8_t* data = nullptr;
@@ -69,6 +114,12 @@ int64_t seek_memory(void* opaque, int64_t offset, int whence) {
   return to;
 }
 
+// FFmpeg's interrupt callback over VideoOptions::keep_going: non-zero stops what it is doing.
+int interrupt_requested(void* opaque) {
+  const auto* keep_going = static_cast<const std::function<bool()>*>(opaque);
+  return (*keep_going)() ? 0 : 1;
+}
+
 // An opened container, from a path or from memory. Owns its FFmpeg objects.
 struct Input {
   AVFormatContext* format = nullptr;
@@ -86,10 +137,15 @@ struct Input {
     }
   }
 
-  // path non-empty: a file; otherwise `bytes`.
-  Status open(const std::string& path, std::span<const uint8_t> bytes) {
+  // path non-empty: a file; otherwise `bytes`. `keep_going` (may be empty) must outlive this.
+  Status open(const std::string& path, std::span<const uint8_t> bytes,
+              const std::function<bool()>& keep_going) {
     format = avformat_alloc_context();
     if (!format) return resource_exhausted("out of memory");
+    if (keep_going) {
+      format->interrupt_callback.callback = interrupt_requested;
+      format->interrupt_callback.opaque = const_cast<std::function<bool()>*>(&keep_going);
+    }
     if (path.empty()) {
       memory = {bytes.data(), int64_t(bytes.size()), 0};
       constexpr int kIoBuffer = 64 * 1024;
@@ -106,6 +162,7 @@ struct Input {
     AVDictionary* opts = nullptr;
     av_dict_set(&opts, "format_whitelist", kFormatWhitelist, 0);
     av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    av_dict_set(&opts, "codec_whitelist", decoder_whitelist().c_str(), 0);
     // "file:" so that a name with a colon ("a:b.mp4") is never read as a protocol.
     const std::string url = "file:" + path;
     const int err = avformat_open_input(&format, path.empty() ? nullptr : url.c_str(), nullptr,
@@ -195,6 +252,7 @@ class VideoReader::Impl {
   bool use_plan_ = false;
 
  private:
+  Status open_stages();
   Status open_decoder();
   bool header_suffices_for_fast_plan() const;
   Status probe_streams();
@@ -209,6 +267,14 @@ class VideoReader::Impl {
     if (partial_) return;  // the first cause is the one worth reporting
     partial_ = true;
     partial_reason_ = why;
+  }
+  // VideoOptions::keep_going, asked once more unless it already said stop; sets status_.
+  bool stopped() {
+    if (cancelled_) return true;
+    if (!options_.keep_going || options_.keep_going()) return false;
+    cancelled_ = true;
+    status_ = cancelled("video reading stopped: the caller no longer wants it");
+    return true;
   }
   bool over_limits(int64_t number) const {
     return number >= options_.max_frames ||
@@ -252,15 +318,27 @@ class VideoReader::Impl {
   int reorder_depth_ = 0;  // frames the decoder must hold back to put them out in order
   bool probed_ = false;    // avformat_find_stream_info ran
   bool plan_cut_at_limit_ = false;
+  bool cancelled_ = false;
+  int64_t yielded_ = 0;  // sampled frames given out, against max_sampled_frames
 };
 
 Status VideoReader::Impl::open() {
   static std::once_flag quiet;
   std::call_once(quiet, [] { av_log_set_level(AV_LOG_FATAL); });
 
-  if (!(options_.max_seconds > 0) || options_.max_frames <= 0 || options_.max_pixels <= 0) {
-    return invalid_argument("VideoOptions: max_frames, max_seconds and max_pixels must be > 0");
+  if (!(options_.max_seconds > 0) || options_.max_frames <= 0 || options_.max_pixels <= 0 ||
+      options_.max_sampled_frames < 0) {
+    return invalid_argument(
+        "VideoOptions: max_frames, max_seconds and max_pixels must be above 0, max_sampled_frames "
+        "not below");
   }
+  // Whatever failed once the caller said stop, stopping is the reason.
+  Status opened = open_stages();
+  if (!opened.ok() && stopped()) return status_;
+  return opened;
+}
+
+Status VideoReader::Impl::open_stages() {
   if (path_.empty() && bytes_.empty()) return invalid_argument("empty input: not a video");
   if (!path_.empty()) {
     std::error_code ec;
@@ -269,7 +347,8 @@ Status VideoReader::Impl::open() {
       return invalid_argument("empty file: not a video");
     }
   }
-  IMPRINT_RETURN_IF_ERROR(input_.open(path_, bytes_));
+  if (stopped()) return status_;
+  IMPRINT_RETURN_IF_ERROR(input_.open(path_, bytes_, options_.keep_going));
   AVFormatContext* fmt = input_.format;
   info_.container = fmt->iformat->name;
 
@@ -284,11 +363,24 @@ Status VideoReader::Impl::open() {
                                 std::to_string(options_.max_pixels));
     }
   }
+  // The codec the header names, before the probe decodes anything with it.
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* st = fmt->streams[i];
+    if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO ||
+        (st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+      continue;
+    }
+    if (st->codecpar->codec_id != AV_CODEC_ID_NONE) {
+      IMPRINT_RETURN_IF_ERROR(check_codec(st->codecpar));
+    }
+    break;  // the stream read_stream_info will pick
+  }
   if (!header_suffices_for_fast_plan()) IMPRINT_RETURN_IF_ERROR(probe_streams());
   IMPRINT_RETURN_IF_ERROR(read_stream_info());
   const AVCodecParameters* par = fmt->streams[stream_]->codecpar;
   const bool plan_codec = par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC;
   if (options_.skip_unsampled && info_.frame_mod > 1 && plan_codec) build_plan();
+  if (stopped()) return status_;
   if (!probed_ && !use_plan_) {
     // The header looked complete but the timestamps allow no plan: probe after all.
     IMPRINT_RETURN_IF_ERROR(probe_streams());
@@ -336,6 +428,7 @@ Status VideoReader::Impl::read_stream_info() {
   if (stream_ < 0) return unsupported("no video stream (" + info_.container + ")");
   const AVStream* st = fmt->streams[stream_];
   const AVCodecParameters* par = st->codecpar;
+  IMPRINT_RETURN_IF_ERROR(check_codec(par));
   info_.codec = avcodec_get_name(par->codec_id);
   info_.width = par->width;
   info_.height = par->height;
@@ -433,7 +526,7 @@ Status VideoReader::Impl::open_decoder() {
 // the plan unused.
 void VideoReader::Impl::build_plan() {
   Input pass;
-  if (!pass.open(path_, bytes_).ok()) return;
+  if (!pass.open(path_, bytes_, options_.keep_going).ok()) return;
   AVFormatContext* fmt = pass.format;
   if (stream_ >= int(fmt->nb_streams) || fmt->streams[stream_]->codecpar->codec_id !=
                                              input_.format->streams[stream_]->codecpar->codec_id) {
@@ -448,6 +541,7 @@ void VideoReader::Impl::build_plan() {
   if (!pkt) return;
   bool ok = true;
   while (ok && int64_t(plan.size()) < max_packets && av_read_frame(fmt, pkt) >= 0) {
+    if (stopped()) ok = false;
     if (pkt->stream_index == stream_) {
       if (pkt->pts == AV_NOPTS_VALUE) ok = false;
       PlannedPacket p;
@@ -572,6 +666,7 @@ bool VideoReader::Impl::read_and_send() {
     return true;
   }
   while (true) {
+    if (stopped()) return true;  // next() sees the status and ends
     if (use_plan_ && packet_position_ > last_needed_) break;
     const int err = av_read_frame(input_.format, packet_);
     if (err < 0) {
@@ -700,6 +795,7 @@ bool VideoReader::Impl::convert(VideoFrame* out) {
 
 bool VideoReader::Impl::receive(VideoFrame* out) {
   while (true) {
+    if (stopped()) return false;
     const int err = avcodec_receive_frame(codec_, frame_);
     if (err < 0 && draining_) {  // drained before a run after a gap (or stuck): reset, go on
       if (err != AVERROR_EOF && err != AVERROR(EAGAIN) && decode_errors_++ == 0) {
@@ -734,6 +830,13 @@ bool VideoReader::Impl::receive(VideoFrame* out) {
       av_frame_unref(frame_);
       continue;
     }
+    if (options_.max_sampled_frames > 0 && yielded_ >= options_.max_sampled_frames) {
+      av_frame_unref(frame_);
+      status_ = resource_exhausted("more than " + std::to_string(options_.max_sampled_frames) +
+                                   " frames to hash (the budget max_sampled_frames): hash fewer, "
+                                   "with a larger seconds_per_hash, or send a shorter video");
+      return false;
+    }
     out->frame_number = number;
     out->timestamp_s = double(float(number) / float(info_.fps));  // the reference's float math
     const bool converted = convert(out);
@@ -741,6 +844,7 @@ bool VideoReader::Impl::receive(VideoFrame* out) {
     if (done_) return false;
     if (converted) {
       last_number_ = number;
+      ++yielded_;
       return true;
     }
   }

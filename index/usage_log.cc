@@ -65,6 +65,12 @@ class UsageLog::Impl {
   uint64_t queued_seq = 0;     // batches handed to the writer
   uint64_t committed_seq = 0;  // batches committed
   Status last_error;
+  // Group commit of the journal: record() returns once an fdatasync that began after its append
+  // has finished; one caller syncs for all that appended before it began.
+  uint64_t appended = 0;  // appends so far
+  uint64_t synced = 0;    // appends an fdatasync has covered
+  bool syncing = false;
+  std::condition_variable sync_done;
   bool stopping = false;
   bool flush_requested = false;
   std::thread writer;
@@ -200,16 +206,30 @@ Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir,
     if (!w.ok()) return w.status();
     impl->wdb = std::move(*w);
     IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA journal_mode=WAL"));
-    IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA synchronous=NORMAL"));
+    // FULL: a commit is on disk when COMMIT returns (NORMAL, in WAL mode, may lose the last
+    // commits to a power cut), because the journal is emptied right after it. This connection
+    // only writes usage batches, a few commits a second at most.
+    IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA synchronous=FULL"));
     IMPRINT_RETURN_IF_ERROR(impl->wdb.exec(kUsageSchema));
     // Each writing process keeps its own journal, locked while it lives. A journal nobody holds
     // belonged to a process that died: replay it and remove it.
     std::error_code ec;
+    // A journal gets its name only once it is locked (below), so a journal under its name and
+    // not locked is one whose process is gone. Opened read-only: replaying never writes to it.
     for (const auto& entry : std::filesystem::directory_iterator(catalog_dir, ec)) {
       const std::string name = entry.path().filename().string();
-      if (name.rfind("usage-", 0) != 0 || entry.path().extension() != ".journal") continue;
-      const int fd = ::open(entry.path().c_str(), O_RDWR | O_CLOEXEC);
+      if (name.rfind("usage-", 0) != 0) continue;
+      const bool unnamed =
+          name.size() > 12 && name.compare(name.size() - 12, 12, ".journal.new") == 0;
+      if (!unnamed && entry.path().extension() != ".journal") continue;
+      const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0) continue;
+      if (unnamed) {
+        // A process died between creating its journal and naming it: nothing was written yet.
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) std::filesystem::remove(entry.path(), ec);
+        ::close(fd);
+        continue;
+      }
       if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
         Status s = impl->replay_journal(entry.path().string());
         if (s.ok()) std::filesystem::remove(entry.path(), ec);
@@ -224,9 +244,29 @@ Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir,
     std::snprintf(prefix, sizeof prefix, "%08x%08x", rd(), rd());
     impl->id_prefix = std::string(prefix) + "-";
     impl->journal_path = catalog_dir + "/usage-" + prefix + ".journal";
-    impl->journal_fd = ::open(impl->journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (impl->journal_fd < 0) return io_error("cannot open " + impl->journal_path + ": " + std::strerror(errno));
-    if (::flock(impl->journal_fd, LOCK_EX | LOCK_NB) != 0) return io_error("cannot lock " + impl->journal_path);
+    // Created under a name other processes do not replay, locked, and only then renamed to its
+    // own: no other process can take a journal for a dead one's (and replay and remove it)
+    // between its creation and its lock.
+    const std::string unnamed = impl->journal_path + ".new";
+    impl->journal_fd =
+        ::open(unnamed.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (impl->journal_fd < 0) {
+      return io_error("cannot create " + unnamed + ": " + std::strerror(errno));
+    }
+    if (::flock(impl->journal_fd, LOCK_EX | LOCK_NB) != 0 ||
+        ::rename(unnamed.c_str(), impl->journal_path.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      ::close(impl->journal_fd);
+      impl->journal_fd = -1;
+      std::filesystem::remove(unnamed, ec);
+      return io_error("cannot lock and name " + impl->journal_path + ": " + why);
+    }
+    // The journal's name must outlive a power cut as its lines do.
+    const int dir_fd = ::open(catalog_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) {
+      ::fsync(dir_fd);
+      ::close(dir_fd);
+    }
   }
   Result<Database> r = Database::open(path, read_only);
   if (!r.ok()) return r.status();
@@ -251,7 +291,7 @@ Status UsageLog::record(std::span<const UsageEvent> events) {
       if (!is_valid_utf8(*text)) return invalid_argument("usage event: a text field is not valid UTF-8");
     }
   }
-  std::lock_guard<std::mutex> lk(m.mu);
+  std::unique_lock<std::mutex> lk(m.mu);
   std::string lines;
   const size_t first = m.pending.size();
   for (const UsageEvent& e : events) {
@@ -273,6 +313,27 @@ Status UsageLog::record(std::span<const UsageEvent> events) {
   // wake-up (each would cost it a futex round trip).
   if (first == 0 || (first < Impl::kBatchEvents && m.pending.size() >= Impl::kBatchEvents)) {
     m.wake_writer.notify_one();
+  }
+  // On disk before acknowledged. Callers that appended while another's fdatasync ran share the
+  // next one, so concurrent matches cost about one sync per round, not one each.
+  const uint64_t mine = ++m.appended;
+  while (m.synced < mine) {
+    if (m.syncing) {
+      m.sync_done.wait(lk);
+      continue;
+    }
+    m.syncing = true;
+    const uint64_t upto = m.appended;
+    const int fd = m.journal_fd;
+    lk.unlock();
+    const int rc = m.options.sync_journal ? m.options.sync_journal(fd) : ::fdatasync(fd);
+    const int err = errno;
+    lk.lock();
+    m.syncing = false;
+    m.sync_done.notify_all();
+    // The events stay queued for the database; only their acknowledgement fails.
+    if (rc != 0) return io_error("cannot sync " + m.journal_path + ": " + std::strerror(err));
+    m.synced = std::max(m.synced, upto);
   }
   return m.last_error;
 }

@@ -5,12 +5,14 @@
 // caller (an API key's name, never the key), time, the query's content digest and the caller's
 // reference for the upload. Events name works by external id, so records outlive a removed work.
 //
-// Writes cost the match path one append: record() writes its events to usage.journal beside the
-// database (one write(2), no fsync) and returns; a background writer moves them into SQLite in
-// batches and empties the journal once they are committed. An event record() acknowledged is in
-// the kernel's hands, so it survives a killed process: the next open() replays the journal
-// (events carry unique ids, so replaying twice inserts once). A power cut may drop the events of
-// the last moments, as it may for any unsynced write.
+// Writes cost the match path one append and one fdatasync: record() writes its events to its
+// journal beside the database (usage-<random>.journal, one write(2)), syncs it (concurrent
+// callers share one fdatasync) and returns; a background writer moves them into SQLite in
+// batches, committed with synchronous=FULL, and empties the journal once they are committed. An
+// event record() acknowledged is on disk, so it survives a killed process and a power cut: the
+// next open() replays the journal (events carry unique ids, so replaying twice inserts once).
+// A journal is locked (flock) before it takes its name, and open() replays only journals no
+// process holds, so a second process never replays, removes or truncates a live one.
 //
 // Thread safety: every method may be called from any thread.
 #pragma once
@@ -61,6 +63,9 @@ struct UsageLogOptions {
   // needs (tests/server_test and grpc_load's usage on/off rows measure it). Tests make it long
   // to kill a process while its events are in the journal only.
   std::chrono::milliseconds commit_delay{200};
+  // How record() makes the journal durable before it returns: fdatasync(fd) when unset. Tests
+  // give their own to see that it runs before the acknowledgement, or to make it fail.
+  std::function<int(int fd)> sync_journal;
 };
 
 class UsageLog {

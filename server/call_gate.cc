@@ -1,6 +1,9 @@
 // Admission, authentication, metrics and access logging around every call; status mapping.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <iostream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "server_impl.h"
@@ -19,6 +22,7 @@ grpc::StatusCode grpc_code(StatusCode c) {
     case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
     case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case StatusCode::kCancelled: return grpc::StatusCode::CANCELLED;
   }
   return grpc::StatusCode::UNKNOWN;
 }
@@ -82,7 +86,13 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
                                 "; " + method + " needs " + role_name(need));
     } else {
       caller = *who;
-      result = guarded(fn, caller);
+      int64_t retry_after_s = 0;
+      result = server_.charge(caller, &retry_after_s);
+      if (!result.ok()) {
+        ctx->AddTrailingMetadata("retry-after", std::to_string(retry_after_s));
+      } else {
+        result = guarded(fn, caller);
+      }
     }
   } else {
     result = guarded(fn, caller);
@@ -129,6 +139,19 @@ void Server::Impl::log_access(const std::string& line) {
     std::lock_guard<std::mutex> lk(mu);
     std::cerr << line << '\n';
   }
+}
+
+grpc::Status Server::Impl::charge(const Caller& caller, int64_t* retry_after_s) {
+  *retry_after_s = 0;
+  if (!keys || !rate.enabled()) return grpc::Status::OK;
+  const double wait = rate.acquire(caller.name);
+  if (wait <= 0) return grpc::Status::OK;
+  *retry_after_s = std::max<int64_t>(1, int64_t(std::ceil(wait)));
+  std::ostringstream limit;
+  limit << options.rate_limit;
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "key '" + caller.name + "' is over its rate limit of " + limit.str() +
+                          " calls a second; retry after " + std::to_string(*retry_after_s) + " s");
 }
 
 void Server::Impl::update_gauges() {

@@ -1,5 +1,6 @@
 // The imprint.v1 CatalogService and MatchService on the synchronous gRPC API.
 #include <chrono>
+#include <cmath>
 #include <optional>
 
 #include "local_features.h"
@@ -288,6 +289,8 @@ class MatchServiceImpl final : public v1::MatchService::Service {
         } else if (st.ok()) {
           st = grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or a hash");
         }
+        int64_t retry_after_s = 0;
+        if (st.ok()) st = s_.charge(caller, &retry_after_s);  // each message is a call
         if (st.ok()) st = s_.match(parts, caller.name, resp.mutable_result());
         if (!st.ok()) {
           resp.clear_result();
@@ -383,10 +386,30 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
   vo.max_pixels = options.max_pixels;
   vo.max_seconds = options.max_video_seconds;
   vo.threads = 1;  // concurrent calls keep the cores busy
+  // The frames this call may cost. Sampled frames before max_seconds number at most
+  // max_seconds * fps / frame_mod + 1, and frame_mod = (int)(sph * fps) is at least half of
+  // sph * fps when it is 1 or more (every frame otherwise, fewer than max_seconds / sph), so an
+  // honest stream never reaches twice max_seconds / sph; only the server's cap bites.
+  const double derived = std::ceil(2 * options.max_video_seconds / vo.seconds_per_hash) + 1;
+  vo.max_sampled_frames =
+      derived < double(options.max_video_frames) ? int64_t(derived) : options.max_video_frames;
+  // The caller's deadline and cancellation, asked for every packet and frame: a call nobody
+  // waits for stops within a frame's work and gives its slot back.
+  if (still_wanted) vo.keep_going = [&still_wanted] { return still_wanted().ok(); };
+  uint64_t hashed = 0;
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.video().data()),
                                        req.video().size());
-  Result<HashedVideo> v = hash_video_bytes_for_catalog(bytes, "video", vo);
-  if (!v.ok()) return to_grpc(v.status());
+  Result<HashedVideo> v =
+      hash_video_bytes_for_catalog(bytes, "video", vo, [&hashed](double, double) { ++hashed; });
+  metrics.add_to_counter("imprint_video_frames_hashed_total",
+                         "Video frames hashed for MatchVideo and video uploads.", hashed);
+  if (!v.ok()) {
+    if (still_wanted) {
+      grpc::Status wanted = still_wanted();
+      if (!wanted.ok()) return wanted;
+    }
+    return to_grpc(v.status());
+  }
   VideoQuery q;
   q.fingerprint = std::move(v->fingerprint);
   q.cropped = std::move(v->cropped);

@@ -1,7 +1,11 @@
 // The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
 // MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails (stored previews only),
 // /healthz.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -190,6 +194,32 @@ nlohmann::json check_response(const QueryResult& r, const grpc::Status& st,
   return j;
 }
 
+// Whether an HTTP Host header names this server: localhost, an IP literal (a page whose origin
+// is an address is not on an attacker's name, so no rebinding), or a name the operator allowed.
+bool host_allowed(const std::string& header, const std::vector<std::string>& allowed) {
+  std::string host = header;
+  if (!host.empty() && host.front() == '[') {  // [v6]:port
+    const size_t close = host.find(']');
+    if (close == std::string::npos) return false;
+    host = host.substr(1, close - 1);
+    in6_addr a6;
+    return inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+  }
+  if (const size_t colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  if (host.empty()) return false;
+  if (host.back() == '.') host.pop_back();  // "localhost." is localhost
+  in_addr a4;
+  if (host == "localhost" || inet_pton(AF_INET, host.c_str(), &a4) == 1) return true;
+  return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& name) {
+    return name.size() == host.size() &&
+           std::equal(name.begin(), name.end(), host.begin(), [](char a, char b) {
+             return std::tolower((unsigned char)a) == std::tolower((unsigned char)b);
+           });
+  });
+}
+
 }  // namespace
 
 Status start_http(Server::Impl& s) {
@@ -201,7 +231,36 @@ Status start_http(Server::Impl& s) {
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   const int port = std::atoi(addr.c_str() + colon + 1);
 
-  auto http = std::make_unique<httplib::Server>();
+  std::unique_ptr<httplib::Server> http;
+  if (!s.options.tls_cert.empty()) {
+    // The gRPC side's certificate and key, for HTTPS: bearer keys never travel in clear.
+    auto https = std::make_unique<httplib::SSLServer>(s.options.tls_cert.c_str(),
+                                                      s.options.tls_key.c_str());
+    if (!https->is_valid()) {
+      return invalid_argument("cannot serve HTTPS with --tls-cert " + s.options.tls_cert +
+                              " and --tls-key " + s.options.tls_key +
+                              " (not a PEM certificate and its key?)");
+    }
+    http = std::move(https);
+  } else {
+    http = std::make_unique<httplib::Server>();
+  }
+  // Before any route: a request for a Host this server does not answer to is refused whole.
+  http->set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
+    if (host_allowed(req.get_header_value("Host"), s.options.allowed_hosts)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.status = 421;
+    res.set_content(dump({{"error", "this server does not answer to Host '" +
+                                        utf8_prefix(req.get_header_value("Host"), 128) +
+                                        "' (imprint serve --allowed-host NAME)"},
+                          {"code", "MISDIRECTED_REQUEST"}}),
+                    "application/json");
+    s.log_access(dump({{"method", "http" + utf8_prefix(req.path, 128)},
+                       {"code", "MISDIRECTED_REQUEST"},
+                       {"peer", req.remote_addr}}));
+    return httplib::Server::HandlerResponse::Handled;
+  });
   http->set_payload_max_length(size_t(s.options.max_message_bytes));
   http->set_read_timeout(10, 0);
   // One request per connection: a refused body is left unread, and the connection must close
@@ -277,6 +336,8 @@ Status start_http(Server::Impl& s) {
     } else {
       caller = who->name;
     }
+    int64_t retry_after_s = 0;
+    if (st.ok()) st = s.charge(*who, &retry_after_s);
     v1::MatchContext ctx;
     std::string name;
     if (st.ok()) st = match_context_from_params(req, &ctx, &name);
@@ -299,7 +360,17 @@ Status start_http(Server::Impl& s) {
         vreq.set_video(body);
         *vreq.mutable_context() = ctx;
         v1::MatchVideoResponse unused;
-        st = s.match_video(vreq, caller, &unused, &vq, &vr);
+        // The server's deadline, asked for every frame as over gRPC.
+        auto within_deadline = [&s, start] {
+          if (std::chrono::steady_clock::now() - start <=
+              std::chrono::milliseconds(s.options.call_deadline_ms)) {
+            return grpc::Status::OK;
+          }
+          return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              "the call took longer than the server's limit of " +
+                                  std::to_string(s.options.call_deadline_ms) + " ms");
+        };
+        st = s.match_video(vreq, caller, &unused, &vq, &vr, within_deadline);
       } else {
         MatchRequestParts parts;
         parts.image = body;
@@ -313,6 +384,10 @@ Status start_http(Server::Impl& s) {
                       "application/json");
     } else {
       res.status = http_status(st.error_code());
+      if (retry_after_s > 0) {  // over the key's rate limit: come back later, not "too large"
+        res.status = 429;
+        res.set_header("Retry-After", std::to_string(retry_after_s));
+      }
       res.set_content(dump({{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}),
                       "application/json");
     }

@@ -28,6 +28,13 @@ void Metrics::set_gauge(const std::string& name, const std::string& help, double
   gauges_[name] = {help, value};
 }
 
+void Metrics::add_to_counter(const std::string& name, const std::string& help, uint64_t n) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto& c = counters_[name];
+  c.first = help;
+  c.second += n;
+}
+
 std::string Metrics::exposition() const {
   std::lock_guard<std::mutex> lk(mu_);
   std::ostringstream o;
@@ -48,6 +55,10 @@ std::string Metrics::exposition() const {
   }
   for (const auto& [name, g] : gauges_) {
     o << "# HELP " << name << ' ' << g.first << "\n# TYPE " << name << " gauge\n" << name << ' ' << g.second << '\n';
+  }
+  for (const auto& [name, c] : counters_) {
+    o << "# HELP " << name << ' ' << c.first << "\n# TYPE " << name << " counter\n"
+      << name << ' ' << c.second << '\n';
   }
   return o.str();
 }

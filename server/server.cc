@@ -3,8 +3,14 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "server_impl.h"
@@ -16,6 +22,21 @@ bool is_loopback(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   const std::string host = listen.substr(0, colon);
   return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+// Whether PEM texts hold a certificate and the private key that goes with it: checked once for
+// both sides, so a wrong file is named at start, not by a failed handshake later.
+bool is_certificate_and_key(const std::string& cert_pem, const std::string& key_pem) {
+  BIO* cb = BIO_new_mem_buf(cert_pem.data(), int(cert_pem.size()));
+  BIO* kb = BIO_new_mem_buf(key_pem.data(), int(key_pem.size()));
+  X509* cert = cb ? PEM_read_bio_X509(cb, nullptr, nullptr, nullptr) : nullptr;
+  EVP_PKEY* key = kb ? PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr) : nullptr;
+  const bool ok = cert && key && X509_check_private_key(cert, key) == 1;
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  BIO_free(kb);
+  BIO_free(cb);
+  return ok;
 }
 
 Result<std::string> read_text(const std::string& path) {
@@ -39,7 +60,7 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
   if (!options.keys_file.empty()) {
     Result<ApiKeys> keys = ApiKeys::load(options.keys_file);
     if (!keys.ok()) return keys.status();
-    s.keys = std::move(*keys);
+    s.keys.set(std::move(*keys));
   } else {
     for (const std::string& addr : {options.listen, options.http_listen}) {
       if (!addr.empty() && !is_loopback(addr)) {
@@ -49,6 +70,23 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
       }
     }
   }
+  if (options.tls_cert.empty() && !options.insecure) {
+    for (const std::string& addr : {options.listen, options.http_listen}) {
+      if (!addr.empty() && !is_loopback(addr)) {
+        return failed_precondition(
+            "refusing to listen on " + addr +
+            " without TLS: API keys and uploads would travel in clear. Give --tls-cert and "
+            "--tls-key, listen on 127.0.0.1, or pass --insecure (behind a TLS proxy)");
+      }
+    }
+  }
+  if (!(options.rate_limit >= 0) || !(options.rate_limit_burst >= 0) ||
+      !std::isfinite(options.rate_limit) || !std::isfinite(options.rate_limit_burst)) {
+    return invalid_argument("--rate-limit and --rate-burst must be 0 (none) or above");
+  }
+  if (options.max_video_frames <= 0 || !(options.max_video_seconds > 0)) {
+    return invalid_argument("--max-video-frames and --max-video-seconds must be above 0");
+  }
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return invalid_argument("--tls-cert and --tls-key go together");
   }
@@ -57,6 +95,10 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
     Result<std::string> cert = read_text(options.tls_cert), key = read_text(options.tls_key);
     if (!cert.ok()) return cert.status();
     if (!key.ok()) return key.status();
+    if (!is_certificate_and_key(*cert, *key)) {
+      return invalid_argument("--tls-cert " + options.tls_cert + " and --tls-key " +
+                              options.tls_key + " are not a PEM certificate and its private key");
+    }
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     creds = grpc::SslServerCredentials(ssl);
@@ -116,6 +158,19 @@ void Server::shutdown(std::chrono::milliseconds drain) {
   if (s.grpc_server) s.grpc_server->Wait();
 }
 
+Status Server::reload_keys() {
+  Impl& s = *impl_;
+  if (!s.keys) return failed_precondition("no key file to reload (the server runs without --keys)");
+  Result<ApiKeys> keys = ApiKeys::load(s.options.keys_file);
+  if (!keys.ok()) return keys.status().with_context("keys not reloaded, the old ones stay");
+  const size_t n = keys->size();
+  s.keys.set(std::move(*keys));
+  s.log_access(nlohmann::json({{"event", "keys reloaded"}, {"file", s.options.keys_file},
+                               {"keys", n}})
+                   .dump());
+  return Status::Ok();
+}
+
 int Server::grpc_port() const { return impl_->grpc_port; }
 int Server::http_port() const { return impl_->http_port; }
 
@@ -127,7 +182,8 @@ std::string Server::banner() const {
   b << "imprint serve: gRPC on " << host << ":" << s.grpc_port << (o.tls_cert.empty() ? " (plaintext)" : " (TLS)");
   if (s.http_port) {
     b << ", HTTP on " << o.http_listen.substr(0, o.http_listen.rfind(':')) << ":" << s.http_port
-      << " (/metrics" << (o.public_page ? ", creators' page at /" : "") << ")";
+      << (o.tls_cert.empty() ? " (plaintext" : " (HTTPS") << ", /metrics"
+      << (o.public_page ? ", creators' page at /" : "") << ")";
   }
   b << "\n";
   if (s.keys) {
@@ -138,6 +194,7 @@ std::string Server::banner() const {
   b << "  limits: messages " << (o.max_message_bytes >> 20) << " MiB, images " << o.max_pixels / 1'000'000
     << " MP, " << o.call_deadline_ms << " ms per call, " << o.max_concurrent_calls << " calls at once, streams idle "
     << o.stream_idle_timeout_ms / 1000 << " s / " << o.max_stream_messages << " messages\n";
+  if (s.keys && o.rate_limit > 0) b << "  rate limit: " << o.rate_limit << " calls a second per key\n";
   b << "  usage records: " << (s.usage && o.record_usage ? "on" : "off") << "; hash mode: " << hash_mode_name(o.hash_mode);
   return b.str();
 }

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "catalog.h"
 #include "usage_log.h"
@@ -26,14 +27,33 @@ namespace imprint::server {
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";     // gRPC; port 0 picks a free port
   std::string http_listen = "127.0.0.1:8080";  // empty: no HTTP side; port 0 picks a free port
-  std::string tls_cert, tls_key;               // PEM files; both or neither
+  // PEM files, both or neither: TLS for gRPC and HTTPS for the HTTP side.
+  std::string tls_cert, tls_key;
+  // Beyond loopback without TLS, keys and uploads would travel in clear: refused unless set
+  // (a TLS-terminating proxy in front, say).
+  bool insecure = false;
+  // HTTP Host names served besides localhost and IP literals; any other Host (or none) is
+  // answered 421. A page on a name the attacker points at this server (DNS rebinding) so
+  // reaches nothing, loopback or not. Exact names, matched without case ("imprint.example.org").
+  std::vector<std::string> allowed_hosts;
   std::string keys_file;                       // empty: no authentication, loopback only
   int max_message_bytes = 32 << 20;            // a 32 MB upload covers any real photo
   int64_t max_pixels = 50'000'000;             // decoded size refused beyond (bomb guard)
   int call_deadline_ms = 10'000;               // server-side cap on one call's work
   int max_concurrent_calls = 64;               // beyond: RESOURCE_EXHAUSTED ("busy")
+  // Calls a second each key may make on average (0: no limit), in bursts of up to
+  // rate_limit_burst (0: one second's worth, at least 1). A MatchStream message counts as a
+  // call. Over it: RESOURCE_EXHAUSTED with `retry-after` seconds (gRPC trailing metadata), HTTP
+  // 429 with Retry-After. Callers without a key (no key file, the public page) are not limited.
+  double rate_limit = 0;
+  double rate_limit_burst = 0;
   int64_t max_stream_messages = 10'000'000;    // per MatchStream
   double max_video_seconds = 600;              // MatchVideo hashes this much; longer is partial
+  // MatchVideo hashes at most this many frames, and fewer when max_video_seconds at the call's
+  // seconds_per_hash needs fewer (twice that, for rates that do not divide evenly): a tiny
+  // seconds_per_hash on a stream claiming thousands of frames a second is refused with
+  // RESOURCE_EXHAUSTED past it instead of hashing every frame. 18,000 is 600 s at 30 fps.
+  int64_t max_video_frames = 18'000;
   int stream_idle_timeout_ms = 60'000;         // a silent stream is cancelled after this
   bool record_usage = true;                    // usage events for flag/allow decisions
   bool public_page = true;                     // serve the creators' page without a key
@@ -51,6 +71,11 @@ class Server {
 
   // Stops accepting calls, waits up to `drain` for calls in flight, then cancels the rest.
   void shutdown(std::chrono::milliseconds drain);
+
+  // Reads the key file again and serves with its keys from the next call on: a removed line's
+  // key is refused, a new line's accepted. A file that does not load leaves the old keys
+  // (and says why). `imprint serve` calls it on SIGHUP.
+  Status reload_keys();
 
   int grpc_port() const;
   int http_port() const;

@@ -14,6 +14,7 @@
 #include "video_match.h"
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "metrics.h"
+#include "rate_limit.h"
 #include "server.h"
 #include "thumbnail_grants.h"
 
@@ -49,6 +50,30 @@ class StreamWatch {
   std::map<grpc::ServerContext*, std::chrono::steady_clock::time_point> last_;
 };
 
+// The key file's keys, replaced whole when the file is reloaded (Server::reload_keys, SIGHUP)
+// while calls read them: each read takes a snapshot that lives as long as the expression
+// (`keys->authenticate(...)`), so a call never sees half a file.
+class KeyRing {
+ public:
+  // Whether keys are on at all; fixed at start (a reload cannot turn them off).
+  explicit operator bool() const { return on_; }
+  std::shared_ptr<const ApiKeys> operator->() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return current_;
+  }
+  void set(ApiKeys keys) {
+    auto next = std::make_shared<const ApiKeys>(std::move(keys));
+    std::lock_guard<std::mutex> lk(mu_);
+    current_ = std::move(next);
+    on_ = true;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const ApiKeys> current_;
+  std::atomic<bool> on_{false};
+};
+
 struct MatchRequestParts {
   std::string image;                // bytes, or empty for a hash query
   std::optional<PdqHash> hash;
@@ -64,11 +89,12 @@ class Server::Impl {
   Catalog& catalog;
   UsageLog* usage = nullptr;
   ServerOptions options;
-  std::optional<ApiKeys> keys;
+  KeyRing keys;
   Metrics metrics;
   StreamWatch streams;
   ThumbnailGrants thumbnails;
   std::atomic<int> in_flight{0};
+  RateLimiter rate{options.rate_limit, options.rate_limit_burst};
 
   std::unique_ptr<v1::CatalogService::Service> catalog_service;
   std::unique_ptr<v1::MatchService::Service> match_service;
@@ -101,6 +127,9 @@ class Server::Impl {
   MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();
+  // Charges one call to a keyed caller's rate limit (none without a key file): OK, or
+  // RESOURCE_EXHAUSTED naming the wait, with *retry_after_s the whole seconds to wait.
+  grpc::Status charge(const Caller& caller, int64_t* retry_after_s);
 };
 
 // One of the --max-concurrent-calls slots, held for as long as this lives: whatever way a call

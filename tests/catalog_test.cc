@@ -1,9 +1,13 @@
 // The catalog end to end through its library interface: registration, matching with licences,
 // removal, and the index file's life cycle.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <thread>
@@ -458,6 +462,98 @@ TEST_F(CatalogTest, FailedUsageBatchIsRetriedNotDropped) {
     return true;
   }).ok());
   EXPECT_EQ(refs, (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
+// Issue 21 item 12: an event is acknowledged only after the journal that holds it was synced,
+// and a failed sync is reported, not acknowledged.
+TEST_F(CatalogTest, UsageEventsAreSyncedBeforeRecordReturns) {
+  std::atomic<int> syncs{0};
+  std::atomic<bool> fail{false};
+  UsageLogOptions o;
+  o.commit_delay = std::chrono::hours(1);  // the events stay in the journal only
+  o.sync_journal = [&](int fd) {
+    if (fail) {
+      errno = EIO;
+      return -1;
+    }
+    ++syncs;
+    return ::fdatasync(fd);
+  };
+  Result<std::unique_ptr<UsageLog>> opened = UsageLog::open(dir.file("cat"), false, o);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  UsageEvent e;
+  e.work_id = "w1";
+  e.owner = "Ana";
+  e.caller = "test";
+  e.time_ms = 1000;
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE((*opened)->record(std::vector{e}).ok());
+    EXPECT_EQ(syncs, i);
+  }
+  fail = true;
+  const Status refused = (*opened)->record(std::vector{e});
+  EXPECT_EQ(refused.code(), StatusCode::kIOError);
+  EXPECT_NE(refused.message().find("cannot sync"), std::string::npos) << refused.message();
+}
+
+// Issue 21 item 12: a journal is locked before it has the name other processes replay, readable
+// by its owner only; opening the usage log again replays and removes only journals nobody holds.
+TEST_F(CatalogTest, UsageJournalsOfLiveProcessesAreNeverReplayedOrTruncated) {
+  namespace fs = std::filesystem;
+  const std::string cat = dir.file("cat");
+  UsageLogOptions slow;
+  slow.commit_delay = std::chrono::hours(1);
+  Result<std::unique_ptr<UsageLog>> live = UsageLog::open(cat, false, slow);
+  ASSERT_TRUE(live.ok()) << live.status().to_string();
+  UsageEvent e;
+  e.work_id = "w1";
+  e.owner = "Ana";
+  e.caller = "live";
+  e.time_ms = 1000;
+  ASSERT_TRUE((*live)->record(std::vector{e, e}).ok());
+  std::vector<fs::path> journals;
+  for (const auto& entry : fs::directory_iterator(cat)) {
+    if (entry.path().extension() == ".journal") journals.push_back(entry.path());
+  }
+  ASSERT_EQ(journals.size(), 1u);
+  const fs::path live_journal = journals[0];
+  const auto live_size = fs::file_size(live_journal);
+  EXPECT_GT(live_size, 0u);
+  EXPECT_EQ(fs::status(live_journal).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  {
+    const int fd = ::open(live_journal.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    EXPECT_NE(::flock(fd, LOCK_EX | LOCK_NB), 0);  // held by the live log
+    ::close(fd);
+  }
+  // What dead processes left: a journal with one event, and one that died before it was named.
+  {
+    std::ofstream dead(cat + "/usage-dead.journal");
+    dead << R"({"id":"dead-0","t":2000,"w":"w2","o":"Bo","d":"flag","p":"any-use","c":"dead","s":"","r":"","k":0})"
+         << "\n";
+    std::ofstream(cat + "/usage-unnamed.journal.new").flush();
+  }
+  Result<std::unique_ptr<UsageLog>> second = UsageLog::open(cat, false);
+  ASSERT_TRUE(second.ok()) << second.status().to_string();
+  EXPECT_FALSE(fs::exists(cat + "/usage-dead.journal"));
+  EXPECT_FALSE(fs::exists(cat + "/usage-unnamed.journal.new"));
+  ASSERT_TRUE(fs::exists(live_journal));
+  EXPECT_EQ(fs::file_size(live_journal), live_size);
+  std::vector<std::string> callers;
+  ASSERT_TRUE((*second)->list({}, [&](const UsageEvent& ev) {
+    callers.push_back(ev.caller);
+    return true;
+  }).ok());
+  EXPECT_EQ(callers, std::vector<std::string>{"dead"});  // the live log's events wait in its journal
+  // The live log still commits its own events when it closes.
+  live->reset();
+  callers.clear();
+  ASSERT_TRUE((*second)->list({}, [&](const UsageEvent& ev) {
+    callers.push_back(ev.caller);
+    return true;
+  }).ok());
+  EXPECT_EQ(callers, (std::vector<std::string>{"live", "live", "dead"}));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +24,9 @@
 #include <thread>
 
 #include "catalog.h"
+#include "scan_lines.h"
 #include "test_support.h"
+#include "text.h"
 #include "video_ingest.h"
 
 namespace imprint {
@@ -760,6 +763,42 @@ TEST_F(ScanTest, RefusesToOverwriteOrToResumeAnotherScan) {
   EXPECT_NE(log.find("input changed"), std::string::npos) << log;
 }
 
+// Issue 21 item 13: a tar shard is recognised on --resume by its size, modification time and the
+// digest of its first and last 64 KiB, not by name and size alone.
+TEST_F(ScanTest, ResumeRecognisesATarShardByContentAndTimeNotNameAndSize) {
+  const std::string tar = dir_.file("shard.tar");
+  std::vector<Member> m;
+  for (int i = 0; i < 3; ++i) m.push_back({"m" + std::to_string(i) + ".jpg", unrelated(i), ""});
+  write_tar(tar, m);
+  struct stat original {};
+  ASSERT_EQ(::stat(tar.c_str(), &original), 0);
+  const std::vector<uint8_t> bytes = test::read_all(tar);
+  auto rewrite = [&](const std::vector<uint8_t>& b, const timespec& mtime) {
+    test::write_file(tar, b);
+    const timespec times[2] = {mtime, mtime};
+    ASSERT_EQ(::utimensat(AT_FDCWD, tar.c_str(), times, 0), 0);
+  };
+  const std::string report = dir_.file("report");
+  ASSERT_EQ(scan("--report " + report + " " + tar), 0);
+  std::string log;
+  // The same bytes and time (rewritten): resumed, nothing left to do.
+  rewrite(bytes, original.st_mtim);
+  EXPECT_EQ(scan("--resume --report " + report + " " + tar, &log), 0) << log;
+  // Same name, size and time, other bytes (a shard re-packed in place): refused.
+  std::vector<uint8_t> changed = bytes;
+  changed[512 + 200] ^= 0x55;  // inside the first member's data
+  rewrite(changed, original.st_mtim);
+  EXPECT_EQ(scan("--resume --report " + report + " " + tar, &log), 2) << log;
+  EXPECT_NE(log.find("input changed"), std::string::npos) << log;
+  EXPECT_NE(log.find("content differs"), std::string::npos) << log;
+  // The same bytes with another time: refused too, saying so.
+  timespec later = original.st_mtim;
+  later.tv_sec += 3600;
+  rewrite(bytes, later);
+  EXPECT_EQ(scan("--resume --report " + report + " " + tar, &log), 2) << log;
+  EXPECT_NE(log.find("modification time differs"), std::string::npos) << log;
+}
+
 TEST_F(ScanTest, SaveCatalogLetsCreatorsQueryTheCorpusLater) {
   const std::string tar = dir_.file("corpus.tar");
   std::vector<Member> m;
@@ -805,6 +844,48 @@ TEST_F(ScanTest, SaveCatalogLetsCreatorsQueryTheCorpusLater) {
   ASSERT_TRUE(c.ok());
   EXPECT_EQ((*c)->stats()->works, 5);
   EXPECT_EQ(scan("--save-catalog " + catalog_ + " --report " + dir_.file("r3") + " " + tar), 2);
+}
+
+// Issue 21 item 13: member names are the corpus's, not ours. Saved ids are valid UTF-8 without
+// control characters and at most 512 bytes, and names that had to change stay distinct.
+TEST_F(ScanTest, SaveCatalogGivesEveryMemberASafeDistinctId) {
+  // A deep folder, so that the shard's path and a long member name pass 512 bytes together.
+  const std::string deep = dir_.file(std::string(200, 'd')) + "/" + std::string(200, 'e');
+  fs::create_directories(deep);
+  const std::string tar = deep + "/shard.tar";
+  const std::vector<std::string> names = {"ok.jpg", "bad\xff\xfe.jpg", "bad\xff\xfd.jpg",
+                                          "ctl\x01\x1b[31m.jpg", std::string(95, 'k') + ".jpg",
+                                          std::string(94, 'k') + "j.jpg"};
+  std::vector<Member> m;
+  for (size_t i = 0; i < names.size(); ++i) m.push_back({names[i], unrelated(int(i)), ""});
+  write_tar(tar, m);
+  const std::string saved = dir_.file("saved");
+  std::string log;
+  ASSERT_EQ(scan("--save-catalog " + saved + " --report " + dir_.file("r") + " " + tar, &log), 0)
+      << log;
+  CatalogOptions ro;
+  ro.dir = saved;
+  ro.read_only = true;
+  auto c = Catalog::open(ro);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  std::set<std::string> ids;
+  ASSERT_TRUE((*c)->list_works({}, [&](const Work& w) {
+    ids.insert(w.id);
+    return true;
+  }).ok());
+  ASSERT_EQ(ids.size(), names.size());  // none merged, none lost
+  for (const std::string& id : ids) {
+    EXPECT_TRUE(is_valid_utf8(id)) << id;
+    EXPECT_LE(id.size(), 512u) << id;
+    EXPECT_EQ(std::count_if(id.begin(), id.end(),
+                            [](char ch) { return (unsigned char)ch < 0x20 || ch == 0x7f; }),
+              0)
+        << id;
+  }
+  EXPECT_EQ(ids.count(tar + "/ok"), 1u);  // a name that is fine is kept as it is
+  EXPECT_EQ(cli::safe_work_id("a\x01" "b").substr(0, 4), "a_b~");
+  EXPECT_EQ(cli::safe_work_id("plain/name"), "plain/name");
+  EXPECT_EQ(cli::safe_work_id(std::string(600, 'x')).size(), 512u);
 }
 
 // Videos in a corpus: members of a shard and files in a folder are hashed one frame a second and

@@ -158,6 +158,82 @@ TEST(ServeProcess, UsageSurvivesKillAndSigtermIsClean) {
 
 // Issue 21 items 6 and 13: the key file holds who may do what, so only its owner reads it; and a
 // registrar key names the owners it acts for.
+// Waits until `log` contains `text` (a minute at most).
+bool log_says(const std::string& log, const std::string& text) {
+  for (int i = 0; i < 6000; ++i) {
+    const std::vector<uint8_t> b = test::read_all(log);
+    if (std::string(b.begin(), b.end()).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// Issue 21 item 13: keys are revoked without a restart. SIGHUP reloads the key file; the key of
+// a removed line is refused from then on, and a file that no longer loads keeps the old keys.
+TEST(ServeProcess, SighupReloadsTheKeyFileAndARemovedKeyIsRefused) {
+  test::TempDir dir;
+  const Image art = test::synthetic_photo(400, 300, 4243);
+  test::write_file(dir.file("art.png"), test::encode(art, ".png"));
+  const std::string cat = dir.file("cat");
+  ASSERT_EQ(test::run_command(test::imprint_binary() + " register --catalog " + cat +
+                              " --owner Ana " + dir.file("art.png") + " >/dev/null 2>&1"),
+            0);
+  const std::string keys = dir.file("keys");
+  std::string keep, gone;
+  ASSERT_EQ(test::run_command(test::imprint_binary() + " keys add --keys " + keys +
+                                  " --name keep --role matcher",
+                              &keep),
+            0);
+  ASSERT_EQ(test::run_command(test::imprint_binary() + " keys add --keys " + keys +
+                                  " --name gone --role matcher",
+                              &gone),
+            0);
+  keep.pop_back();  // the newline
+  gone.pop_back();
+  const std::string log = dir.file("serve.log");
+  pid_t serve = start_serve(cat, log, {"--keys", keys});
+  ChildGuard guard{&serve};
+  const int port = bound_port(serve, log);
+  ASSERT_GT(port, 0) << "server never started";
+  auto match_with = [&](const std::string& key, std::string* out) {
+    out->clear();
+    return test::run_command(test::imprint_binary() + " client --server 127.0.0.1:" +
+                                 std::to_string(port) + " --key " + key + " match " +
+                                 dir.file("art.png") + " 2>&1",
+                             out);
+  };
+  std::string out;
+  ASSERT_EQ(match_with(keep, &out), 0) << out;
+  ASSERT_EQ(match_with(gone, &out), 0) << out;
+
+  // The operator deletes gone's line and sends SIGHUP.
+  const std::vector<uint8_t> text = test::read_all(keys);
+  std::stringstream lines(std::string(text.begin(), text.end()));
+  std::string kept, line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("gone ", 0) != 0) kept += line + "\n";
+  }
+  test::write_file(keys, std::vector<uint8_t>(kept.begin(), kept.end()));
+  kill(serve, SIGHUP);
+  ASSERT_TRUE(log_says(log, "keys reloaded")) << "no reload in the log";
+  EXPECT_NE(match_with(gone, &out), 0) << out;
+  EXPECT_NE(out.find("unknown API key"), std::string::npos) << out;
+  EXPECT_EQ(match_with(keep, &out), 0) << out;
+
+  // A key file that does not load is reported and changes nothing.
+  test::write_file(keys, std::vector<uint8_t>{'n', 'o', 't', ' ', 'k', 'e', 'y', 's', '\n'});
+  kill(serve, SIGHUP);
+  ASSERT_TRUE(log_says(log, "keys not reloaded")) << "no refusal in the log";
+  EXPECT_EQ(match_with(keep, &out), 0) << out;
+  EXPECT_NE(match_with(gone, &out), 0) << out;
+
+  kill(serve, SIGTERM);
+  int status = 0;
+  waitpid(serve, &status, 0);
+  serve = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST(ServeProcess, KeysAddWritesAPrivateKeyFileWithTheOwners) {
   test::TempDir dir;
   const std::string keys = dir.file("keys");

@@ -17,6 +17,7 @@
 #include "api_keys.h"
 #include "catalog.h"
 #include "imprint/v1/imprint.grpc.pb.h"
+#include "rate_limit.h"
 #include "server.h"
 #include "test_support.h"
 #include "video_ingest.h"
@@ -1002,6 +1003,220 @@ TEST_F(ServerTest, CancelledMatchRecordsNoUsage) {
   ASSERT_TRUE(match_image(matcher_key, bytes, &r, v1::AI_TRAINING).ok());
   ASSERT_EQ(r.decision(), "flag");
   EXPECT_EQ(list_usage().size(), 1u);
+}
+
+// The value of a counter or gauge in /metrics; -1 when it is not there.
+double metric(int http_port, const std::string& name) {
+  httplib::Client http("127.0.0.1", http_port);
+  auto m = http.Get("/metrics");
+  if (!m) return -1;
+  const size_t at = m->body.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(m->body.substr(at + name.size() + 2));
+}
+
+v1::MatchVideoRequest every_frame_of(const std::string& video) {
+  v1::MatchVideoRequest req;
+  req.set_video(bytes_of(test::read_all(test::shared_dir() + "/vpdq-reference/videos/" + video)));
+  // A tiny interval samples every frame, as a hostile caller would ask.
+  req.set_seconds_per_hash(1e-9);
+  req.mutable_context()->set_purpose(v1::AI_TRAINING);
+  return req;
+}
+
+TEST_F(ServerTest, MatchVideoStopsAtItsDeadlineWithinAFrameAndFreesItsSlot) {
+  server::ServerOptions o;
+  o.call_deadline_ms = 1;  // far less than hashing hundreds of frames takes (over a second)
+  o.max_concurrent_calls = 1;
+  start(o);
+  const v1::MatchVideoRequest req = every_frame_of("chair-orig-22-sd-bar.mp4");  // 22 s at 30 fps
+  v1::MatchVideoResponse resp;
+  const grpc::Status st = match->MatchVideo(ctx(matcher_key).get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+  EXPECT_NE(st.error_message().find("server's limit of 1 ms"), std::string::npos)
+      << st.error_message();
+  // The reply came when the work stopped (synchronous handlers): it stopped long before the end.
+  const double hashed = metric(srv->http_port(), "imprint_video_frames_hashed_total");
+  EXPECT_GE(hashed, 0);
+  EXPECT_LT(hashed, 100);
+  // Its one slot is free again: the next call is served, not refused as busy.
+  ASSERT_TRUE(wait_for_calls_in_flight(0));
+  v1::MatchHashRequest h;
+  h.set_pdq(std::string(64, '0'));
+  v1::MatchResponse r;
+  const grpc::Status next = match->MatchHash(ctx(matcher_key).get(), h, &r);
+  EXPECT_TRUE(next.ok()) << next.error_message();
+  EXPECT_TRUE(list_usage().empty());
+}
+
+TEST_F(ServerTest, MatchVideoRefusesMoreFramesThanItsBudget) {
+  server::ServerOptions o;
+  o.max_video_frames = 50;
+  start(o);
+  v1::MatchVideoRequest req = every_frame_of("chair-19-sd-bar.mp4");  // 564 frames
+  v1::MatchVideoResponse resp;
+  const grpc::Status st = match->MatchVideo(ctx(matcher_key).get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_NE(st.error_message().find("more than 50 frames to hash"), std::string::npos)
+      << st.error_message();
+  EXPECT_EQ(metric(srv->http_port(), "imprint_video_frames_hashed_total"), 50);
+  // One a second fits the budget (19 frames).
+  req.set_seconds_per_hash(1);
+  const grpc::Status fits = match->MatchVideo(ctx(matcher_key).get(), req, &resp);
+  ASSERT_TRUE(fits.ok()) << fits.error_message();
+  EXPECT_EQ(resp.frames(), 19);
+  EXPECT_EQ(metric(srv->http_port(), "imprint_video_frames_hashed_total"), 50 + 19);
+}
+
+// Issue 21 item 11: DNS rebinding. A page on an attacker's name that resolves to this server
+// sends that name as its Host, and is refused before any route runs.
+TEST_F(ServerTest, HttpAnswersOnlyHostsItServes) {
+  server::ServerOptions o;
+  o.allowed_hosts = {"imprint.example.org"};
+  start(o);
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto status_for = [&](const std::string& host) {
+    auto r = http.Get("/healthz", {{"Host", host}});
+    return r ? r->status : -1;
+  };
+  EXPECT_EQ(status_for("127.0.0.1:" + std::to_string(srv->http_port())), 200);
+  EXPECT_EQ(status_for("localhost:8080"), 200);
+  EXPECT_EQ(status_for("LocalHost"), 200);
+  EXPECT_EQ(status_for("[::1]:8080"), 200);
+  EXPECT_EQ(status_for("10.1.2.3"), 200);  // an address is its own origin: no rebinding
+  EXPECT_EQ(status_for("Imprint.Example.org:443"), 200);
+  EXPECT_EQ(status_for("attacker.example"), 421);
+  EXPECT_EQ(status_for("imprint.example.org.attacker.example"), 421);
+  EXPECT_EQ(status_for("localhost.attacker.example"), 421);
+  EXPECT_EQ(status_for("[not-an-address]"), 421);
+  auto refused = http.Post("/api/v1/match", {{"Host", "attacker.example"},
+                                             {"Authorization", "Bearer " + matcher_key}},
+                           "bytes", "image/png");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 421);
+  const auto j = nlohmann::json::parse(refused->body);
+  EXPECT_NE(j["error"].get<std::string>().find("Host 'attacker.example'"), std::string::npos)
+      << refused->body;
+  EXPECT_NE(j["error"].get<std::string>().find("--allowed-host"), std::string::npos);
+  // The refused call never reached the match path.
+  ASSERT_TRUE(wait_for_calls_in_flight(0));
+  EXPECT_TRUE(list_usage().empty());
+}
+
+// Issue 21 item 11: with --tls-cert and --tls-key the HTTP side speaks HTTPS with the same
+// certificate as gRPC; plain HTTP gets no answer there.
+TEST_F(ServerTest, HttpServesHttpsWithTheTlsCertificate) {
+  const std::string cert = dir.file("cert.pem"), key = dir.file("key.pem");
+  ASSERT_EQ(test::run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=imprint "
+                              "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+                              key + " -out " + cert + " 2>/dev/null"),
+            0);
+  server::ServerOptions o;
+  o.tls_cert = cert;
+  o.tls_key = key;
+  start(o);
+  httplib::SSLClient https("127.0.0.1", srv->http_port());
+  https.set_ca_cert_path(cert.c_str());
+  https.enable_server_certificate_verification(true);
+  auto ok = https.Get("/healthz");
+  ASSERT_TRUE(ok) << httplib::to_string(ok.error());
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, "ok\n");
+  httplib::Client plain("127.0.0.1", srv->http_port());
+  plain.set_read_timeout(5, 0);
+  auto clear = plain.Get("/healthz");
+  EXPECT_FALSE(clear && clear->status == 200);
+
+  // A certificate file that is not one is refused at start, naming the flags.
+  std::ofstream(dir.file("bad.pem")) << "not a certificate\n";
+  server::ServerOptions bad;
+  bad.listen = "127.0.0.1:0";
+  bad.http_listen = "127.0.0.1:0";
+  bad.keys_file = dir.file("keys");
+  bad.tls_cert = dir.file("bad.pem");
+  bad.tls_key = key;
+  auto refused = server::Server::start(*catalog, nullptr, bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--tls-cert"), std::string::npos)
+      << refused.status().message();
+}
+
+TEST_F(ServerTest, PublicAddressWithoutTlsNeedsInsecure) {
+  server::ServerOptions o;
+  o.listen = "0.0.0.0:0";
+  o.http_listen = "127.0.0.1:0";
+  o.keys_file = dir.file("keys");
+  auto refused = server::Server::start(*catalog, nullptr, o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("without TLS"), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("--insecure"), std::string::npos);
+  o.listen = "127.0.0.1:0";
+  o.http_listen = "0.0.0.0:0";
+  EXPECT_FALSE(server::Server::start(*catalog, nullptr, o).ok());
+  o.insecure = true;
+  auto served = server::Server::start(*catalog, nullptr, o);
+  ASSERT_TRUE(served.ok()) << served.status().to_string();
+  EXPECT_GT((*served)->http_port(), 0);
+}
+
+TEST(RateLimiter, TokenBucketPerKeyWithTheWaitToTheNextToken) {
+  using std::chrono::milliseconds;
+  server::RateLimiter limit(2, 3);  // 2 a second, bursts of 3
+  const auto t0 = server::RateLimiter::Clock::now();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limit.acquire("a", t0), 0) << i;
+  EXPECT_NEAR(limit.acquire("a", t0), 0.5, 1e-9);  // the next token in half a second
+  EXPECT_EQ(limit.acquire("b", t0), 0);             // another key has its own bucket
+  EXPECT_NEAR(limit.acquire("a", t0 + milliseconds(250)), 0.25, 1e-9);
+  EXPECT_EQ(limit.acquire("a", t0 + milliseconds(500)), 0);
+  EXPECT_GT(limit.acquire("a", t0 + milliseconds(500)), 0);
+  // A long pause refills up to the burst, no further.
+  const auto later = t0 + std::chrono::seconds(100);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limit.acquire("a", later), 0) << i;
+  EXPECT_GT(limit.acquire("a", later), 0);
+  server::RateLimiter off(0, 0);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(off.acquire("a", t0), 0);
+}
+
+// Issue 21: per-key rate limits. A key over its limit is refused at once with the wait, over gRPC
+// (RESOURCE_EXHAUSTED, retry-after) and HTTP (429, Retry-After); other keys go on.
+TEST_F(ServerTest, KeyOverItsRateLimitIsToldWhenToRetry) {
+  server::ServerOptions o;
+  o.rate_limit = 0.001;  // one call, then the next token in 1000 s
+  start(o);
+  v1::MatchHashRequest req;
+  req.set_pdq(std::string(64, '0'));
+  v1::MatchResponse r;
+  ASSERT_TRUE(match->MatchHash(ctx(matcher_key).get(), req, &r).ok());
+  auto c = ctx(matcher_key);
+  const grpc::Status limited = match->MatchHash(c.get(), req, &r);
+  EXPECT_EQ(limited.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(limited.error_message().find("key 'platform' is over its rate limit"),
+            std::string::npos)
+      << limited.error_message();
+  const auto& trailers = c->GetServerTrailingMetadata();
+  auto retry = trailers.find("retry-after");
+  ASSERT_NE(retry, trailers.end());
+  // About 1000 s (less the moments since the first call), in whole seconds.
+  const int grpc_wait = std::stoi(std::string(retry->second.data(), retry->second.size()));
+  EXPECT_LE(grpc_wait, 1000);
+  EXPECT_GE(grpc_wait, 900);
+  // Another key has its own bucket.
+  v1::GetWorkRequest g;
+  g.set_work_id("art0");
+  v1::Work w;
+  EXPECT_TRUE(cat->GetWork(ctx(registrar_key).get(), g, &w).ok());
+  // The same key over HTTP: 429 with Retry-After, and no work done.
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto h = http.Post("/api/v1/match", {{"Authorization", "Bearer " + matcher_key}},
+                     bytes_of(test::encode(photos[0], ".png")), "image/png");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 429) << h->body;
+  const int http_wait = std::stoi(h->get_header_value("Retry-After"));
+  EXPECT_LE(http_wait, 1000);
+  EXPECT_GE(http_wait, 900);
+  EXPECT_NE(h->body.find("rate limit"), std::string::npos) << h->body;
+  EXPECT_TRUE(list_usage().empty());
 }
 
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {

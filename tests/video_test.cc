@@ -42,6 +42,7 @@ struct EncodeSpec {
   std::string container = "mp4";  // an FFmpeg muxer name
   std::string x264_params = "bframes=3:b-pyramid=normal:keyint=50";
   bool solid = false;  // every frame one colour instead of the pans
+  std::string codec = "libx264";  // an FFmpeg encoder name; x264_params apply to libx264 only
 };
 
 bool have_x264() { return avcodec_find_encoder_by_name("libx264") != nullptr; }
@@ -64,8 +65,8 @@ const Image& scene_photo(int width, int height, uint32_t seed) {
 // (global headers) was seen to differ from one run to the next in a frame or two, so tests that
 // need one bitstream in two containers remux it (remux). Returns "" or what failed.
 std::string encode_video(const std::string& path, const EncodeSpec& spec) {
-  const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
-  if (!codec) return kNoX264;
+  const AVCodec* codec = avcodec_find_encoder_by_name(spec.codec.c_str());
+  if (!codec) return spec.codec == "libx264" ? kNoX264 : "this FFmpeg has no " + spec.codec;
   AVFormatContext* oc = nullptr;
   if (avformat_alloc_output_context2(&oc, nullptr, spec.container.c_str(), path.c_str()) < 0) {
     return "no muxer " + spec.container;
@@ -78,11 +79,13 @@ std::string encode_video(const std::string& path, const EncodeSpec& spec) {
   enc->framerate = spec.fps;
   enc->thread_count = 1;
   if (oc->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-  av_opt_set(enc->priv_data, "preset", "veryfast", 0);
-  av_opt_set(enc->priv_data, "x264-params", spec.x264_params.c_str(), 0);
+  if (spec.codec == "libx264") {
+    av_opt_set(enc->priv_data, "preset", "veryfast", 0);
+    av_opt_set(enc->priv_data, "x264-params", spec.x264_params.c_str(), 0);
+  }
   std::string error;
   AVStream* st = avformat_new_stream(oc, nullptr);
-  if (avcodec_open2(enc, codec, nullptr) < 0) error = "cannot open libx264";
+  if (avcodec_open2(enc, codec, nullptr) < 0) error = "cannot open " + spec.codec;
   if (error.empty()) {
     avcodec_parameters_from_context(st->codecpar, enc);
     st->time_base = enc->time_base;
@@ -173,6 +176,64 @@ std::string remux(const std::string& in, const std::string& out, const std::stri
     pkt->stream_index = 0;
     if (av_interleaved_write_frame(oc, pkt) < 0) error = "cannot write packet";
     av_packet_unref(pkt);
+  }
+  if (error.empty()) av_write_trailer(oc);
+  av_packet_free(&pkt);
+  if (oc->pb) avio_closep(&oc->pb);
+  avformat_free_context(oc);
+  avformat_close_input(&ic);
+  return error;
+}
+
+// `in`'s video stream copied into Matroska beside a PCM audio track as long as the video (a tone
+// in 0.1 s packets), interleaved by time. Returns "" or what failed.
+std::string with_audio_track(const std::string& in, const std::string& out) {
+  AVFormatContext* ic = nullptr;
+  if (avformat_open_input(&ic, in.c_str(), nullptr, nullptr) < 0) return "cannot open " + in;
+  AVFormatContext* oc = nullptr;
+  if (avformat_find_stream_info(ic, nullptr) < 0 ||
+      avformat_alloc_output_context2(&oc, nullptr, "matroska", out.c_str()) < 0) {
+    avformat_close_input(&ic);
+    return "cannot remux " + in;
+  }
+  AVStream* vs = avformat_new_stream(oc, nullptr);
+  avcodec_parameters_copy(vs->codecpar, ic->streams[0]->codecpar);
+  vs->codecpar->codec_tag = 0;
+  vs->time_base = ic->streams[0]->time_base;
+  AVStream* as = avformat_new_stream(oc, nullptr);
+  as->codecpar->codec_type = AVMEDIA_TYPE_AUDIO;
+  as->codecpar->codec_id = AV_CODEC_ID_PCM_S16LE;
+  as->codecpar->sample_rate = 8000;
+  as->codecpar->bits_per_coded_sample = 16;
+  as->codecpar->block_align = 2;
+  av_channel_layout_default(&as->codecpar->ch_layout, 1);
+  as->time_base = {1, 8000};
+  std::string error;
+  if (avio_open(&oc->pb, out.c_str(), AVIO_FLAG_WRITE) < 0 ||
+      avformat_write_header(oc, nullptr) < 0) {
+    error = "cannot write header";
+  }
+  AVPacket* pkt = av_packet_alloc();
+  int64_t audio_samples = 0;
+  while (error.empty() && av_read_frame(ic, pkt) >= 0) {
+    av_packet_rescale_ts(pkt, ic->streams[0]->time_base, vs->time_base);
+    pkt->stream_index = vs->index;
+    const double t = pkt->dts * av_q2d(vs->time_base);
+    if (av_interleaved_write_frame(oc, pkt) < 0) error = "cannot write video";
+    while (error.empty() && audio_samples < (t + 0.1) * 8000) {  // audio up to this frame
+      AVPacket* a = av_packet_alloc();
+      av_new_packet(a, 1600);
+      for (int i = 0; i < 800; ++i) {
+        const int16_t v = int16_t(8000 * std::sin(2 * M_PI * 440 * (audio_samples + i) / 8000.0));
+        std::memcpy(a->data + 2 * i, &v, 2);
+      }
+      a->pts = a->dts = audio_samples;
+      a->duration = 800;
+      a->stream_index = as->index;
+      audio_samples += 800;
+      if (av_interleaved_write_frame(oc, a) < 0) error = "cannot write audio";
+      av_packet_free(&a);
+    }
   }
   if (error.empty()) av_write_trailer(oc);
   av_packet_free(&pkt);
@@ -389,6 +450,58 @@ TEST(VideoHostile, AbsurdDimensionsAreRefusedBeforeDecoding) {
   EXPECT_EQ(limited.status().code(), StatusCode::kResourceExhausted);
 }
 
+TEST(VideoHostile, CodecsOutsideTheWhitelistAreRefusedBeforeDecoding) {
+  test::TempDir dir;
+  // Containers we read, holding codecs we do not decode: lossless FFV1 in Matroska, raw frames in
+  // AVI. Both decode fine in FFmpeg; they are refused because they are not on the list.
+  for (const auto& [codec, container] : {std::pair<std::string, std::string>{"ffv1", "matroska"},
+                                         {"rawvideo", "avi"}}) {
+    EncodeSpec spec;
+    spec.codec = codec;
+    spec.container = container;
+    spec.frames = 10;
+    const std::string path = dir.file(codec + "." + container);
+    ASSERT_EQ(encode_video(path, spec), "") << codec;
+    const std::string want = "video codec " + codec + " is not one imprint decodes (h264, hevc";
+    auto from_file = hash_video_file(path, every_frame());
+    ASSERT_FALSE(from_file.ok()) << codec;
+    EXPECT_EQ(from_file.status().code(), StatusCode::kUnsupported);
+    EXPECT_NE(from_file.status().message().find(want), std::string::npos)
+        << from_file.status().message();
+    const std::vector<uint8_t> bytes = test::read_all(path);
+    auto from_memory = VideoReader::open_bytes(bytes, every_frame());
+    ASSERT_FALSE(from_memory.ok()) << codec;
+    EXPECT_NE(from_memory.status().message().find(want), std::string::npos)
+        << from_memory.status().message();
+  }
+  // A listed codec from another encoder than x264 (MPEG-4 part 2 in AVI) is read as ever.
+  EncodeSpec mpeg4;
+  mpeg4.codec = "mpeg4";
+  mpeg4.container = "avi";
+  mpeg4.frames = 10;
+  ASSERT_EQ(encode_video(dir.file("mpeg4.avi"), mpeg4), "");
+  auto fp = hash_video_file(dir.file("mpeg4.avi"), every_frame());
+  ASSERT_TRUE(fp.ok()) << fp.status().to_string();
+  EXPECT_EQ(fp->frames.size(), 10u);
+}
+
+// The stream probe opens only the listed video decoders: an audio track beside the video is
+// demuxed and skipped, never decoded, and changes nothing in the hashes.
+TEST(VideoInput, AudioTrackBesideTheVideoChangesNoHash) {
+  test::TempDir dir;
+  EncodeSpec spec;
+  spec.frames = 60;
+  ASSERT_EQ(encode_video(dir.file("a.mp4"), spec), "");
+  ASSERT_EQ(remux(dir.file("a.mp4"), dir.file("a.mkv"), "matroska"), "");
+  ASSERT_EQ(with_audio_track(dir.file("a.mp4"), dir.file("av.mkv")), "");
+  auto video_only = hash_video_file(dir.file("a.mkv"), tenth_second());
+  ASSERT_TRUE(video_only.ok()) << video_only.status().to_string();
+  auto with_audio = hash_video_file(dir.file("av.mkv"), tenth_second());
+  ASSERT_TRUE(with_audio.ok()) << with_audio.status().to_string();
+  EXPECT_EQ(frames_of(*with_audio), frames_of(*video_only));
+  EXPECT_FALSE(with_audio->partial) << with_audio->partial_reason;
+}
+
 TEST(VideoHostile, FramesUnderFivePixelsAreUnsupported) {
   ASSERT_TRUE(have_x264()) << kNoX264;
   test::TempDir dir;
@@ -437,6 +550,78 @@ TEST(VideoLimits, NonPositiveLimitsAreInvalidOptions) {
     ASSERT_FALSE(fp.ok());
     EXPECT_EQ(fp.status().code(), StatusCode::kInvalidArgument) << fp.status().to_string();
   }
+}
+
+TEST(VideoLimits, SampledFrameBudgetRefusesWithResourceExhausted) {
+  const std::string path = shared_video("chair-19-sd-bar");  // 564 frames at 30 fps
+  for (bool skip : {true, false}) {
+    // One a second: 19 frames (0 .. 540). A budget of 19 is enough; 18 is not.
+    VideoOptions o = per_second(1.0, skip);
+    o.max_sampled_frames = 19;
+    auto fits = hash_video_file(path, o);
+    ASSERT_TRUE(fits.ok()) << fits.status().to_string();
+    EXPECT_EQ(fits->frames.size(), 19u);
+    o.max_sampled_frames = 18;
+    auto over = hash_video_file(path, o);
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted);
+    EXPECT_NE(over.status().message().find("more than 18 frames to hash"), std::string::npos)
+        << over.status().message();
+  }
+  // Every frame with a budget of 20: the reader stops at the 21st, not at the end.
+  VideoOptions every = every_frame();
+  every.max_sampled_frames = 20;
+  auto reader = VideoReader::open_file(path, every);
+  ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+  VideoFrame frame;
+  int frames = 0;
+  while ((*reader)->next(&frame)) ++frames;
+  EXPECT_EQ(frames, 20);
+  EXPECT_EQ((*reader)->status().code(), StatusCode::kResourceExhausted);
+  EXPECT_LE((*reader)->frames_decoded(), 21);
+
+  VideoOptions negative;
+  negative.max_sampled_frames = -1;
+  EXPECT_EQ(hash_video_file(path, negative).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(VideoCancel, KeepGoingFalseStopsReadingAtTheNextFrame) {
+  const std::string path = shared_video("chair-19-sd-bar");
+  for (bool skip : {true, false}) {
+    bool stop = false;
+    int64_t asked = 0;
+    VideoOptions o = per_second(0.1, skip);
+    o.keep_going = [&] {
+      ++asked;
+      return !stop;
+    };
+    auto reader = VideoReader::open_file(path, o);
+    ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+    EXPECT_GT(asked, 0);  // asked while opening too
+    VideoFrame frame;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*reader)->next(&frame));
+    const int64_t decoded = (*reader)->frames_decoded();
+    stop = true;
+    EXPECT_FALSE((*reader)->next(&frame));
+    EXPECT_EQ((*reader)->status().code(), StatusCode::kCancelled)
+        << (*reader)->status().to_string();
+    EXPECT_EQ((*reader)->frames_decoded(), decoded);  // nothing more was decoded
+    EXPECT_FALSE((*reader)->next(&frame));            // and it stays stopped
+  }
+  // Stopped before it starts: opening fails, with the reason.
+  VideoOptions never;
+  never.keep_going = [] { return false; };
+  auto refused = VideoReader::open_file(path, never);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kCancelled) << refused.status().to_string();
+  // Stopped midway through hashing: the hash fails as cancelled, from memory as from a file.
+  const std::vector<uint8_t> bytes = test::read_all(path);
+  int64_t polls = 0;
+  VideoOptions midway = every_frame();
+  midway.keep_going = [&] { return ++polls < 100; };
+  auto hashed = hash_video_bytes(bytes, midway);
+  ASSERT_FALSE(hashed.ok());
+  EXPECT_EQ(hashed.status().code(), StatusCode::kCancelled) << hashed.status().to_string();
 }
 
 // ---- Input forms and sampling ----

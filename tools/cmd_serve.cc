@@ -33,12 +33,13 @@ int run_serve(ServeArgs& a) {
     return 2;
   }
   a.options.hash_mode = *mode;
-  // SIGTERM and SIGINT are taken by sigwait below, so they must be blocked in every thread,
-  // which inherit this mask.
+  // SIGTERM, SIGINT and SIGHUP are taken by sigwait below, so they must be blocked in every
+  // thread, which inherit this mask.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -62,7 +63,14 @@ int run_serve(ServeArgs& a) {
   }
   std::cerr << (*srv)->banner() << std::endl;
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  // SIGHUP reloads the key file: a key removed from it is refused from the next call on.
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    const Status reloaded = (*srv)->reload_keys();
+    std::cerr << "imprint serve: SIGHUP: "
+              << (reloaded.ok() ? "keys reloaded from " + a.options.keys_file
+                                : reloaded.message())
+              << std::endl;
+  }
   std::cerr << "imprint serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ", draining calls in flight (up to "
             << a.drain_ms << " ms)" << std::endl;
   (*srv)->shutdown(std::chrono::milliseconds(a.drain_ms));
@@ -84,17 +92,35 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--listen", o.listen, "gRPC address HOST:PORT")->capture_default_str();
   cmd->add_option("--http", o.http_listen, "HTTP address HOST:PORT for /metrics, the page and JSON ('' for none)")
       ->capture_default_str();
-  cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate for gRPC TLS");
-  cmd->add_option("--tls-key", o.tls_key, "PEM private key for gRPC TLS");
+  cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate for gRPC TLS and HTTPS");
+  cmd->add_option("--tls-key", o.tls_key, "PEM private key for gRPC TLS and HTTPS");
+  cmd->add_flag("--insecure", o.insecure,
+                "Listen beyond loopback without TLS (keys and uploads in clear; behind a TLS proxy)");
+  cmd->add_option("--allowed-host", o.allowed_hosts,
+                  "An HTTP Host name to serve besides localhost and IP addresses (repeat for "
+                  "several); others are refused (DNS rebinding)");
   cmd->add_option("--keys", o.keys_file, "API key file (imprint keys add); without it, loopback only");
   cmd->add_option("--max-message-bytes", o.max_message_bytes, "Largest request")->capture_default_str();
   cmd->add_option("--max-pixels", o.max_pixels, "Largest decoded image")->capture_default_str();
   cmd->add_option("--call-deadline-ms", o.call_deadline_ms, "Longest one call may work")->capture_default_str();
   cmd->add_option("--max-concurrent-calls", o.max_concurrent_calls, "Calls served at once")->capture_default_str();
+  cmd->add_option("--rate-limit", o.rate_limit,
+                  "Calls a second each API key may make (0: no limit); over it: RESOURCE_EXHAUSTED "
+                  "/ HTTP 429 with retry-after")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--rate-burst", o.rate_limit_burst,
+                  "Calls a key may make at once before --rate-limit applies (0: one second's worth)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--max-stream-messages", o.max_stream_messages, "Messages per MatchStream")->capture_default_str();
   cmd->add_option("--max-video-seconds", o.max_video_seconds,
                   "MatchVideo hashes this many seconds of an upload; longer ones are answered partial")
       ->capture_default_str();
+  cmd->add_option("--max-video-frames", o.max_video_frames,
+                  "MatchVideo hashes at most this many frames of an upload; more is refused")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--stream-idle-ms", o.stream_idle_timeout_ms, "Cancel streams silent this long")->capture_default_str();
   cmd->add_option("--mode", a->mode, "Hash mode for image bytes: exact or fast")->capture_default_str();
   cmd->add_option("--drain-ms", a->drain_ms, "On SIGTERM, wait this long for calls in flight")->capture_default_str();

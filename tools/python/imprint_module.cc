@@ -59,6 +59,8 @@ const char* code_name(StatusCode c) {
       return "failed_precondition";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }

@@ -2,6 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <fstream>
+#include <vector>
+
+#include "fingerprint.h"
 #include "match_json.h"
 #include "video_match.h"
 #include "scan_journal.h"
@@ -143,21 +148,67 @@ WorkInput sample_work(const Sample& s, const ImageFingerprint& fp) {
   return in;
 }
 
+std::string safe_work_id(const std::string& raw) {
+  constexpr size_t kMaxId = 512;  // the server's FieldLimits::kWorkId
+  std::string clean = utf8_prefix(raw, raw.size());
+  for (char& c : clean) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '_';
+  }
+  const bool blank = clean.find_first_not_of(' ') == std::string::npos;
+  if (clean == raw && clean.size() <= kMaxId && !blank) return clean;
+  // Changed or cut: a digest of the name as it was keeps distinct names distinct.
+  const std::string digest = to_hex(sha256_of(std::span(
+      reinterpret_cast<const uint8_t*>(raw.data()), raw.size())));
+  const std::string tag = "~" + digest.substr(0, 16);
+  return utf8_prefix(clean, kMaxId - tag.size()) + tag;
+}
+
 void describe_sample_work(const Sample& s, WorkInput* in_out) {
   WorkInput& in = *in_out;
   const bool tar = !s.shard.empty();
-  in.work.id = tar ? s.shard + "/" + s.key : s.member;
+  // Member names and shard paths come from the corpus: ids are made what every front end takes
+  // (the server refuses other ids, and its JSON and proto answers need UTF-8).
+  in.work.id = safe_work_id(tar ? s.shard + "/" + s.key : s.member);
   // Cut on a character boundary, bad bytes replaced: stored text must be UTF-8 (the server's
   // JSON and proto answers carry it).
   in.work.title = utf8_prefix(s.caption, 1000);
-  in.work.source = !s.url.empty() ? s.url : tar ? s.shard + ":" + s.member : s.member;
+  in.work.source =
+      utf8_prefix(!s.url.empty() ? s.url : tar ? s.shard + ":" + s.member : s.member, 8192);
 }
+
+namespace {
+
+// SHA-256 of a file's first and last 64 KiB (the whole file when shorter than 128 KiB), hex; ""
+// when it cannot be read. With the size and modification time, what tells a tar shard from
+// another with the same name: a re-download or re-packing changes its header blocks and its
+// end (the last members and the tar trailer) even when the size happens to match.
+std::string edge_digest(const std::string& path, int64_t size) {
+  constexpr int64_t kEdge = 64 * 1024;
+  std::ifstream f(path, std::ios::binary);
+  if (!f || size < 0) return "";
+  std::vector<uint8_t> bytes(size_t(std::min(size, 2 * kEdge)));
+  const int64_t head = std::min(size, kEdge);
+  f.read(reinterpret_cast<char*>(bytes.data()), head);
+  if (int64_t(bytes.size()) > head) {
+    f.seekg(size - (int64_t(bytes.size()) - head));
+    f.read(reinterpret_cast<char*>(bytes.data()) + head, std::streamsize(bytes.size() - head));
+  }
+  if (!f) return "";
+  return to_hex(sha256_of(bytes));
+}
+
+}  // namespace
 
 nlohmann::json unit_signature(const ScanUnit& u) {
   nlohmann::json j = {{"unit", u.index}, {"name", u.name}, {"kind", kind_name(u.kind)}};
   if (u.kind == SourceKind::kTar) {
     struct stat st {};
-    j["bytes"] = ::stat(u.tar_path.c_str(), &st) == 0 ? int64_t(st.st_size) : int64_t(-1);
+    const bool known = ::stat(u.tar_path.c_str(), &st) == 0;
+    j["bytes"] = known ? int64_t(st.st_size) : int64_t(-1);
+    if (known) {
+      j["mtime_ns"] = int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+      j["edges_sha256"] = edge_digest(u.tar_path, int64_t(st.st_size));
+    }
   } else {
     j["items"] = u.paths.size();
     j["first"] = u.paths.empty() ? "" : u.paths.front().path;
@@ -172,6 +223,14 @@ std::string signature_change(const nlohmann::json& journaled, const nlohmann::js
       return std::string(k) + " was " +
              (journaled.contains(k) ? json_line(journaled[k]) : "absent") + ", now " +
              json_line(now[k]);
+    }
+  }
+  // Journaled since a tar shard's identity included them; a report begun before is resumed by
+  // name and size as it was begun.
+  for (const char* k : {"mtime_ns", "edges_sha256"}) {
+    if (now.contains(k) && journaled.contains(k) && journaled[k] != now[k]) {
+      return std::string(k == std::string("mtime_ns") ? "modification time" : "content") +
+             " differs (same name and size)";
     }
   }
   return "";

@@ -48,6 +48,10 @@ WorkInput sample_work(const Sample& s, const ImageFingerprint& fp);
 // Just the id, title and source of that work (a video sample's fingerprints come from
 // work_input_from_video).
 void describe_sample_work(const Sample& s, WorkInput* in);
+// A work id every front end accepts, from a name read in a corpus: valid UTF-8 (bad bytes
+// replaced), control characters replaced by '_', at most 512 bytes, not blank. A name that had
+// to change ends in "~" and 16 hex digits of its SHA-256, so distinct names stay distinct.
+std::string safe_work_id(const std::string& raw);
 
 // The journal fields that say which input a unit covered, checked again on resume; and, given the
 // journaled and current signature, what changed (empty: nothing).
