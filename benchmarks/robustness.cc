@@ -17,6 +17,13 @@
 //                               [--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]
 //                               [--list-misses] [--guided-rounds N] [--no-region-hashes]
 //                               [--corpus photos|wide] [--per-group N] [--dump FILE] [--export DIR]
+//                               [--accuracy-floor R]
+//
+// --accuracy-floor R is the test command's accuracy check (tests/CMakeLists.txt): only the
+// held-out half's queries run (the tuning half's works stay registered, as targets to confuse),
+// without the img_hash methods and the cost section, and the run fails (exit 3) when imprint's
+// default decisions flag fewer than R of the held-out copies as the right work, or flag any
+// negative query (a false flag) or any copy as another work (a wrong flag).
 #include <opencv2/core.hpp>
 #include <opencv2/img_hash.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -66,6 +73,7 @@ struct Args {
   std::vector<int> cost_sizes = {10000, 100000};
   std::string families;  // substring filter, for development
   bool list_misses = false;
+  double accuracy_floor = -1;  // >= 0: the held-out accuracy check (see the top of the file)
   // Ablations: the second stage without guided matching or without picture-region hashes.
   int guided_rounds = -1;  // -1: the catalog's default
   bool region_hashes = true;
@@ -398,6 +406,7 @@ struct QueryRecord {
   double top_score = 0;
   int top_work = -1;
   double ours_ms = 0, pdq_ms = 0;
+  bool skipped = false;  // --accuracy-floor: a tuning-half query, not run
 };
 
 struct ImgHashes {
@@ -667,6 +676,8 @@ int main(int argc, char** argv) {
       a.dump = v, ++i;
     } else if (k == "--export") {
       a.export_dir = v, ++i;
+    } else if (k == "--accuracy-floor") {
+      a.accuracy_floor = std::atof(v), ++i;
     } else if (k == "--list-misses") {
       a.list_misses = true;
     } else if (k == "--guided-rounds") {
@@ -687,7 +698,7 @@ int main(int argc, char** argv) {
                    "usage: robustness [--quick] [--works N] [--distractors N] [--threads N] "
                    "[--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR] [--list-misses] "
                    "[--guided-rounds N] [--no-region-hashes] [--corpus photos|wide] [--per-group N] "
-                   "[--dump FILE] [--export DIR]\n");
+                   "[--dump FILE] [--export DIR] [--accuracy-floor R]\n");
       return 2;
     }
   }
@@ -813,6 +824,10 @@ int main(int argc, char** argv) {
     rec.truth = positive ? int(i) : -1;
     rec.hard = p.hard;
     rec.half = p.half;
+    if (a.accuracy_floor >= 0 && p.half != 1) {
+      rec.skipped = true;
+      return;
+    }
     TransformContext ctx;
     ctx.seed = family_seed.at(families[f].name) * 1000003ull + i * 7919ull + 1;
     ctx.fillers = &fillers;
@@ -902,7 +917,8 @@ int main(int argc, char** argv) {
       }
     }
 
-    Result<Image> decoded = decode_image(bytes);
+    Result<Image> decoded =
+        a.accuracy_floor >= 0 ? Result<Image>(invalid_argument("not needed")) : decode_image(bytes);
     if (decoded.ok()) {
       const ImgHashes qh = img_hashes(*decoded);
       for (int k = 0; k < 4; ++k) {
@@ -925,7 +941,29 @@ int main(int argc, char** argv) {
     }
   });
 
+  std::erase_if(records, [](const QueryRecord& r) { return r.skipped; });
   const HalfStats held = half_stats(records, families.size(), 1);
+  if (a.accuracy_floor >= 0) {
+    const double recall = double(held.right_flags[0]) / double(std::max<size_t>(1, held.n_pos));
+    size_t hard_neg = 0;
+    for (const QueryRecord& r : records) hard_neg += r.truth < 0 && r.hard;
+    std::printf("held-out half: %zu works, %zu distractors, %zu families\n", held.n_pos / std::max<size_t>(1, families.size()),
+                held.n_neg / std::max<size_t>(1, families.size()), families.size());
+    for (size_t f = 0; f < families.size(); ++f) {
+      std::printf("  %-18s flagged right %.0f%%\n", families[f].name.c_str(), 100 * held.def_ours[f]);
+    }
+    std::printf(
+        "recall (default flags, right work): %zu of %zu = %.1f%% (floor %.1f%%); false flags: %zu "
+        "of %zu negative queries (%zu hard); wrong flags: %zu\n",
+        held.right_flags[0], held.n_pos, 100 * recall, 100 * a.accuracy_floor, held.false_flags[0],
+        held.n_neg, hard_neg, held.wrong_flags[0]);
+    catalog.reset();
+    fs::remove_all(dir);
+    const bool ok = held.n_pos > 0 && held.n_neg > 0 && recall >= a.accuracy_floor &&
+                    held.false_flags[0] == 0 && held.wrong_flags[0] == 0;
+    std::printf("%s\n", ok ? "accuracy floor: PASS" : "accuracy floor: FAIL");
+    return ok ? 0 : 3;
+  }
   const HalfStats tune = half_stats(records, families.size(), 0);
   size_t n_neg = 0;
   for (const QueryRecord& r : records) n_neg += r.truth < 0;

@@ -4,6 +4,15 @@
 #include <cstddef>
 #include <vector>
 
+// target_clones makes an ifunc resolver, which ThreadSanitizer instruments and the dynamic loader
+// runs before the sanitizer's runtime is up: a TSan build crashed at load (scripts/sanitize.sh).
+// Such builds take the default clone.
+#if defined(__SANITIZE_THREAD__)
+#define IMPRINT_TARGET_CLONES(...)
+#else
+#define IMPRINT_TARGET_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#endif
+
 namespace imprint::detail {
 namespace {
 
@@ -15,7 +24,7 @@ int window_size(int n) { return (n + 127) / 128; }
 // column, updated in the reference's order (phase 1: add; 2: add, write; 3: add, subtract, write;
 // 4: subtract, write). `wanted` lists the output rows to produce, non-decreasing, possibly
 // repeated (n_wanted entries); output k goes to out[k * cols]. Rows not wanted skip the division.
-__attribute__((target_clones("avx2", "default"))) void box_columns(
+IMPRINT_TARGET_CLONES("avx2", "default") void box_columns(
     const float* in, float* out, int rows, int cols, int window, const int* wanted,
     int n_wanted, float* sum) {
   const int half = (window + 2) / 2;

@@ -4,12 +4,21 @@
 
 #include "index_internal.h"
 
+// target_clones makes an ifunc resolver, which ThreadSanitizer instruments and the dynamic loader
+// runs before the sanitizer's runtime is up: a TSan build crashed at load (scripts/sanitize.sh).
+// Such builds take the default clone.
+#if defined(__SANITIZE_THREAD__)
+#define IMPRINT_TARGET_CLONES(...)
+#else
+#define IMPRINT_TARGET_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#endif
+
 namespace imprint::detail {
 
 namespace {
 
 // Distances from up to 8 queries to hashes[begin, end); live hits within radius go to out[q].
-__attribute__((target_clones("popcnt", "default"))) void scan(
+IMPRINT_TARGET_CLONES("popcnt", "default") void scan(
     const HashWords* hashes, const int64_t* labels, const uint8_t* dead, size_t begin, size_t end,
     const HashWords* queries, size_t nq, int radius, std::vector<Neighbor>* out) {
   for (size_t i = begin; i < end; ++i) {

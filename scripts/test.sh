@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: installs dependencies, builds, runs every CTest suite.
+# The whole test suite: installs dependencies, builds, runs every CTest suite (the accuracy floor
+# included), then the sanitizer job (scripts/sanitize.sh: ASan+UBSan and TSan builds of a subset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-cd build
-ctest --output-on-failure --timeout 900 -j "$(nproc)"
+ctest --test-dir build --output-on-failure --timeout 900 -j "$(nproc)"
+scripts/sanitize.sh
