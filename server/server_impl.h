@@ -98,6 +98,7 @@ class Server::Impl {
 
   std::unique_ptr<v1::CatalogService::Service> catalog_service;
   std::unique_ptr<v1::MatchService::Service> match_service;
+  std::unique_ptr<grpc::Service> reflection_v1_service;  // reflection_v1.cc
   // After the services, so it is destroyed before them: gRPC requires a registered service to
   // outlive its server.
   std::unique_ptr<grpc::Server> grpc_server;
@@ -151,6 +152,8 @@ class CallSlot {
 
 std::unique_ptr<v1::CatalogService::Service> make_catalog_service(Server::Impl& server);
 std::unique_ptr<v1::MatchService::Service> make_match_service(Server::Impl& server);
+// grpc.reflection.v1, answered by the v1alpha service grpc++ provides (reflection_v1.cc).
+std::unique_ptr<grpc::Service> make_reflection_v1_service(Server::Impl& server);
 Status start_http(Server::Impl& server);
 
 // Conversions between catalog types and protos (proto_convert.cc).
