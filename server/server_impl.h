@@ -24,6 +24,16 @@ grpc::StatusCode grpc_code(StatusCode c);
 const char* grpc_code_name(grpc::StatusCode c);
 grpc::Status to_grpc(const Status& s);
 
+// A request's id, as the caller sent it in `x-request-id` (gRPC metadata or HTTP header) when it
+// is 1 to 128 printable ASCII characters without spaces, else a new one: 32 random hex digits.
+// Answered in the response's `x-request-id` and written in the access log line.
+std::string request_id_or_new(std::string_view sent);
+inline constexpr size_t kMaxRequestIdBytes = 128;
+
+// The refusal of a key whose role does not cover a call, in the same words over gRPC and HTTP:
+// "key 'NAME' has role ROLE; CALL needs ROLE".
+std::string role_refusal(const Caller& who, const std::string& call, Role need);
+
 // The shared work of every call: admission (concurrency limit), authentication and role,
 // metrics and the access log line.
 class CallGate {
