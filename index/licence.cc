@@ -39,14 +39,35 @@ Result<Permission> parse_permission(std::string_view name) {
                           "' (expected deny, allow or licensed)");
 }
 
+namespace {
+
+std::string_view trim_space(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  const size_t a = s.find_first_not_of(kSpace);
+  if (a == std::string_view::npos) return {};
+  return s.substr(a, s.find_last_not_of(kSpace) - a + 1);
+}
+
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
+
+}  // namespace
+
+bool same_licensee(std::string_view a, std::string_view b) {
+  a = trim_space(a);
+  b = trim_space(b);
+  return !a.empty() && a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+
 bool LicencePolicy::permits(Purpose p, std::string_view licensee) const {
   const PurposeTerms& t = terms(p);
   switch (t.permission) {
     case Permission::kAllow: return true;
     case Permission::kDeny: return false;
     case Permission::kLicensed:
-      return !licensee.empty() &&
-             std::find(t.licensees.begin(), t.licensees.end(), licensee) != t.licensees.end();
+      return std::any_of(t.licensees.begin(), t.licensees.end(),
+                         [&](const std::string& name) { return same_licensee(name, licensee); });
   }
   return false;
 }

@@ -36,6 +36,12 @@ struct PurposeTerms {
   bool operator==(const PurposeTerms&) const = default;
 };
 
+// Whether two licensee names name the same party: equal once leading and trailing white space
+// (space, tab, CR, LF) is trimmed and ASCII letters are folded to one case, so "acme", "Acme" and
+// " ACME " are one licensee (people type a company's name as they please). Bytes beyond ASCII
+// compare exactly: no Unicode case folding. A name that is empty once trimmed is nobody.
+bool same_licensee(std::string_view a, std::string_view b);
+
 class LicencePolicy {
  public:
   LicencePolicy() = default;  // every purpose denied
@@ -44,6 +50,7 @@ class LicencePolicy {
   void set(Purpose p, PurposeTerms t) { terms_[int(p)] = std::move(t); }
 
   // Is `licensee` (may be empty: an anonymous party) permitted to use the work for `p`?
+  // Licensees are compared by same_licensee(): "acme" is "Acme".
   bool permits(Purpose p, std::string_view licensee) const;
 
   std::string to_json() const;

@@ -18,6 +18,7 @@ PACKAGES=(
   gnome-backgrounds mate-backgrounds sway-backgrounds  # photos for benchmarks and the demo
   chromium python3-websocket                # the creators' page test drives headless Chromium
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy  # `import imprint`
+  python3-grpc-tools python3-grpcio         # the Python client test generates stubs from the proto
 )
 
 missing=()

@@ -1,10 +1,13 @@
 // Admission, authentication, metrics and access logging around every call; status mapping.
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
 
 #include "server_impl.h"
 
@@ -51,6 +54,31 @@ grpc::Status to_grpc(const Status& s) {
   return grpc::Status(grpc_code(s.code()), s.message());
 }
 
+std::string request_id_or_new(std::string_view sent) {
+  const bool usable =
+      !sent.empty() && sent.size() <= kMaxRequestIdBytes &&
+      std::all_of(sent.begin(), sent.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (usable) return std::string(sent);
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    // Ids tell calls apart in logs, they guard nothing: a weaker source will do.
+    thread_local std::mt19937_64 gen{std::random_device{}()};
+    for (unsigned char& b : bytes) b = static_cast<unsigned char>(gen());
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
+std::string role_refusal(const Caller& who, const std::string& call, Role need) {
+  return "key '" + who.name + "' has role " + role_name(who.role) + "; " + call + " needs " +
+         role_name(need);
+}
+
 // gRPC's synchronous server does not catch what a handler throws: a bug must cost one call, not
 // the process.
 static grpc::Status guarded(const std::function<grpc::Status(const Caller&)>& fn, const Caller& caller) {
@@ -66,13 +94,19 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
   const auto start = std::chrono::steady_clock::now();
   Caller caller{"anonymous", Role::kAdmin, {}};
   grpc::Status result;
+  const auto& md = ctx->client_metadata();
+  const auto sent_id = md.find("x-request-id");
+  const std::string request_id = request_id_or_new(
+      sent_id == md.end() ? std::string_view()
+                          : std::string_view(sent_id->second.data(), sent_id->second.size()));
+  // Initial metadata, sent before any response message: a stream's caller has it at once.
+  ctx->AddInitialMetadata("x-request-id", request_id);
   CallSlot slot(server_);
   if (!slot.admitted()) {
     result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "server busy: " + std::to_string(server_.options.max_concurrent_calls) +
                               " calls in flight; retry with backoff");
   } else if (server_.keys) {
-    const auto& md = ctx->client_metadata();
     auto it = md.find("authorization");
     Result<Caller> who = it == md.end()
                              ? Result<Caller>(not_found("missing 'authorization: Bearer <key>' metadata"))
@@ -81,9 +115,7 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
       result = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
     } else if (!role_allows(who->role, need)) {
       caller = *who;
-      result = grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                            std::string("key '") + who->name + "' has role " + role_name(who->role) +
-                                "; " + method + " needs " + role_name(need));
+      result = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, role_refusal(*who, method, need));
     } else {
       caller = *who;
       int64_t retry_after_s = 0;
@@ -100,8 +132,9 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const char* code = grpc_code_name(result.error_code());
   server_.metrics.record_call(method, code, seconds);
-  nlohmann::json line = {{"method", method}, {"code", code}, {"ms", std::round(seconds * 1e5) / 100},
-                         {"caller", caller.name}, {"peer", ctx->peer()}};
+  nlohmann::json line = {
+      {"method", method},      {"code", code},        {"ms", std::round(seconds * 1e5) / 100},
+      {"caller", caller.name}, {"peer", ctx->peer()}, {"request_id", request_id}};
   if (!result.ok()) line["error"] = result.error_message();
   server_.log_access(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return result;

@@ -1,6 +1,9 @@
 // The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
-// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails (stored previews only),
-// /healthz.
+// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails (stored
+// previews only), /healthz.
+//
+// Every error answers a JSON body {"code", "message", "field"?} with the HTTP status of its code
+// (answer_error), and every answer carries the request's X-Request-Id (the caller's or a new one).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -23,14 +26,20 @@
 namespace imprint::server {
 namespace {
 
+// The HTTP status of a gRPC code, as Google's APIs map them, but for RESOURCE_EXHAUSTED: 413
+// here (a body over the limit, a bomb), 429 where a key is over its rate limit.
 int http_status(grpc::StatusCode c) {
   switch (c) {
     case grpc::StatusCode::OK: return 200;
     case grpc::StatusCode::INVALID_ARGUMENT: return 400;
+    case grpc::StatusCode::FAILED_PRECONDITION: return 400;
     case grpc::StatusCode::UNAUTHENTICATED: return 401;
     case grpc::StatusCode::PERMISSION_DENIED: return 403;
     case grpc::StatusCode::NOT_FOUND: return 404;
+    case grpc::StatusCode::ALREADY_EXISTS: return 409;
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return 413;
+    case grpc::StatusCode::CANCELLED: return 499;
+    case grpc::StatusCode::UNAVAILABLE: return 503;
     case grpc::StatusCode::DEADLINE_EXCEEDED: return 504;
     default: return 500;
   }
@@ -38,6 +47,33 @@ int http_status(grpc::StatusCode c) {
 
 grpc::Status invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+// The request field an INVALID_ARGUMENT names: its message starts "field: ..." (request_checks.h),
+// "licence.commercial.licensees: ..." included. Empty when it names none.
+std::string field_of(const std::string& message) {
+  const size_t colon = message.find(": ");
+  if (colon == 0 || colon == std::string::npos) return "";
+  const bool is_field = std::all_of(message.begin(), message.begin() + colon, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+  });
+  return is_field ? message.substr(0, colon) : "";
+}
+
+// The gRPC code name an HTTP error status stands for, for errors httplib answers itself (an
+// unknown path, a malformed request) and so have no status of ours.
+const char* code_for_http_status(int status) {
+  switch (status) {
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 413: return "RESOURCE_EXHAUSTED";
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default: return status < 500 ? "INVALID_ARGUMENT" : "INTERNAL";
+  }
 }
 
 // The image of a request: the raw body (any Content-Type but a form), or the first part of a
@@ -194,6 +230,49 @@ nlohmann::json check_response(const QueryResult& r, const grpc::Status& st,
   return j;
 }
 
+// An error answer: `status`, and the body {"code": CODE, "message": MESSAGE, "field": FIELD}
+// (field only when there is one), the same code and message the call gets over gRPC.
+void answer_error(httplib::Response& res, int status, const std::string& code,
+                  const std::string& message, const std::string& field = "") {
+  nlohmann::json j = {{"code", code}, {"message", message}};
+  if (!field.empty()) j["field"] = field;
+  res.status = status;
+  res.set_content(dump(j), "application/json");
+}
+
+void answer_error(httplib::Response& res, const grpc::Status& st) {
+  const std::string field =
+      st.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? field_of(st.error_message()) : "";
+  answer_error(res, http_status(st.error_code()), grpc_code_name(st.error_code()),
+               st.error_message(), field);
+}
+
+// The caller of an HTTP request as a refusal, worded as gRPC words it: 401 without a known key,
+// 403 (naming the role the call needs) when the key's role does not cover `call`.
+grpc::Status may_call(const Server::Impl& s, const httplib::Request& req, const std::string& call,
+                      Role need, Result<Caller>* who) {
+  *who = http_caller(s, req);
+  if (!who->ok()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        req.has_header("Authorization")
+                            ? who->status().message()
+                            : std::string("missing 'Authorization: Bearer <key>' header"));
+  }
+  if (!role_allows((*who)->role, need)) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, role_refusal(**who, call, need));
+  }
+  return grpc::Status::OK;
+}
+
+// The request id this answer carries (set before routing; made here for answers httplib gives
+// before routing, such as a malformed request's 400).
+std::string request_id_of(const httplib::Request& req, httplib::Response& res) {
+  if (!res.has_header("X-Request-Id")) {
+    res.set_header("X-Request-Id", request_id_or_new(req.get_header_value("X-Request-Id")));
+  }
+  return res.get_header_value("X-Request-Id");
+}
+
 // Whether an HTTP Host header names this server: localhost, an IP literal (a page whose origin
 // is an address is not on an attacker's name, so no rebinding), or a name the operator allowed.
 bool host_allowed(const std::string& header, const std::vector<std::string>& allowed) {
@@ -247,20 +326,35 @@ Status start_http(Server::Impl& s) {
   }
   // Before any route: a request for a Host this server does not answer to is refused whole.
   http->set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
+    const std::string request_id = request_id_of(req, res);
     if (host_allowed(req.get_header_value("Host"), s.options.allowed_hosts)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    res.status = 421;
-    res.set_content(dump({{"error", "this server does not answer to Host '" +
-                                        utf8_prefix(req.get_header_value("Host"), 128) +
-                                        "' (imprint serve --allowed-host NAME)"},
-                          {"code", "MISDIRECTED_REQUEST"}}),
-                    "application/json");
+    answer_error(res, 421, "MISDIRECTED_REQUEST",
+                 "this server does not answer to Host '" +
+                     utf8_prefix(req.get_header_value("Host"), 128) +
+                     "' (imprint serve --allowed-host NAME)");
     s.log_access(dump({{"method", "http" + utf8_prefix(req.path, 128)},
                        {"code", "MISDIRECTED_REQUEST"},
-                       {"peer", req.remote_addr}}));
+                       {"peer", req.remote_addr},
+                       {"request_id", request_id}}));
     return httplib::Server::HandlerResponse::Handled;
   });
+  // Errors httplib answers itself (no such path, a malformed request, a method not served) get
+  // the same JSON body as ours; answers that have a body already keep it.
+  http->set_error_handler(httplib::Server::HandlerWithResponse([&s](const httplib::Request& req,
+                                                                    httplib::Response& res) {
+    request_id_of(req, res);
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string what = "HTTP " + std::to_string(res.status);
+    if (res.status == 404) what = "no such path: " + utf8_prefix(req.path, 128);
+    if (res.status == 400) what = "malformed HTTP request";
+    if (res.status == 413) {
+      what = "request over the limit of " + std::to_string(s.options.max_message_bytes) + " bytes";
+    }
+    answer_error(res, res.status, code_for_http_status(res.status), what);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   http->set_payload_max_length(size_t(s.options.max_message_bytes));
   http->set_read_timeout(10, 0);
   // One request per connection: a refused body is left unread, and the connection must close
@@ -303,39 +397,37 @@ Status start_http(Server::Impl& s) {
   // A work's picture: by a link a result just gave (t=), or by id with a key that may read works.
   // Only pictures stored in the catalog at registration; never a file the work's source names.
   http->Get("/api/v1/thumbnail", [&s](const httplib::Request& req, httplib::Response& res) {
-    auto refuse = [&](int status, const std::string& message) {
-      res.status = status;
-      res.set_content(dump({{"error", message}}), "application/json");
+    auto refuse = [&](grpc::StatusCode code, const std::string& message) {
+      answer_error(res, grpc::Status(code, message));
     };
     res.set_header("Cache-Control", "private, max-age=600");
     if (req.has_param("t")) {
       auto jpeg = s.thumbnails.find(req.get_param_value("t"));
-      if (!jpeg) return refuse(404, "no such thumbnail (links last ten minutes)");
+      if (!jpeg)
+        return refuse(grpc::StatusCode::NOT_FOUND, "no such thumbnail (links last ten minutes)");
       res.set_content(std::string((*jpeg)->begin(), (*jpeg)->end()), "image/jpeg");
       return;
     }
-    Result<Caller> who = http_caller(s, req);
-    if (!who.ok()) return refuse(401, who.status().message());
-    if (!role_allows(who->role, Role::kRegistrar)) return refuse(403, "this key may not read works");
+    Result<Caller> who = invalid_argument("unset");
+    grpc::Status st = may_call(s, req, "GET /api/v1/thumbnail", Role::kRegistrar, &who);
+    if (!st.ok()) return answer_error(res, st);
     Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
-    if (w.ok() && !who->acts_for(w->owner)) return refuse(403, "this key does not act for the work's owner");
+    if (w.ok() && !who->acts_for(w->owner)) {
+      return refuse(grpc::StatusCode::PERMISSION_DENIED,
+                    "key '" + who->name + "' may not act for owner '" + w->owner + "'");
+    }
     Result<std::vector<uint8_t>> jpeg = s.catalog.preview(req.get_param_value("id"));
-    if (!jpeg.ok()) return refuse(404, "no stored picture of this work");
+    if (!jpeg.ok()) return refuse(grpc::StatusCode::NOT_FOUND, "no stored picture of this work");
     res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
   });
   http->Post("/api/v1/match", [&s](const httplib::Request& req, httplib::Response& res,
                                    const httplib::ContentReader& reader) {
     const auto start = std::chrono::steady_clock::now();
+    const std::string request_id = request_id_of(req, res);
     std::string caller = "anonymous";
-    grpc::Status st;
-    Result<Caller> who = http_caller(s, req);
-    if (!who.ok()) {
-      st = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
-    } else if (!role_allows(who->role, Role::kMatcher)) {
-      st = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "this key may not match");
-    } else {
-      caller = who->name;
-    }
+    Result<Caller> who = invalid_argument("unset");
+    grpc::Status st = may_call(s, req, "POST /api/v1/match", Role::kMatcher, &who);
+    if (who.ok()) caller = who->name;
     int64_t retry_after_s = 0;
     if (st.ok()) st = s.charge(*who, &retry_after_s);
     v1::MatchContext ctx;
@@ -346,6 +438,9 @@ Status start_http(Server::Impl& s) {
     // The body is read only for a caller who may match, with parameters that can be served.
     std::string body;
     if (st.ok()) st = read_image(req, reader, size_t(s.options.max_message_bytes), &body);
+    if (st.ok() && body.empty()) {
+      st = invalid("body: empty; send the image or video bytes as the request body");
+    }
     // A video upload (by its container's signature) is matched as MatchVideo is.
     const bool video = looks_like_video(
         std::span(reinterpret_cast<const uint8_t*>(body.data()), std::min<size_t>(body.size(), 12)));
@@ -383,18 +478,20 @@ Status start_http(Server::Impl& s) {
       res.set_content(dump(video ? video_result_to_json(name, vq, vr) : query_result_to_json(name, fp, r)),
                       "application/json");
     } else {
-      res.status = http_status(st.error_code());
+      answer_error(res, st);
       if (retry_after_s > 0) {  // over the key's rate limit: come back later, not "too large"
         res.status = 429;
         res.set_header("Retry-After", std::to_string(retry_after_s));
       }
-      res.set_content(dump({{"error", st.error_message()}, {"code", grpc_code_name(st.error_code())}}),
-                      "application/json");
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     s.metrics.record_call("http.match", grpc_code_name(st.error_code()), secs);
-    nlohmann::json line = {{"method", "http.match"}, {"code", grpc_code_name(st.error_code())},
-                           {"ms", std::round(secs * 1e5) / 100}, {"caller", caller}, {"peer", req.remote_addr}};
+    nlohmann::json line = {{"method", "http.match"},
+                           {"code", grpc_code_name(st.error_code())},
+                           {"ms", std::round(secs * 1e5) / 100},
+                           {"caller", caller},
+                           {"peer", req.remote_addr},
+                           {"request_id", request_id}};
     if (!st.ok()) line["error"] = st.error_message();
     s.log_access(dump(line));
   });
@@ -407,9 +504,12 @@ Status start_http(Server::Impl& s) {
       what = e.what();
     } catch (...) {
     }
-    res.status = 500;
-    res.set_content(dump({{"error", "internal error: " + what}, {"code", "INTERNAL"}}), "application/json");
-    s.log_access(dump({{"method", "http" + req.path}, {"code", "INTERNAL"}, {"error", what}, {"peer", req.remote_addr}}));
+    answer_error(res, 500, "INTERNAL", "internal error: " + what);
+    s.log_access(dump({{"method", "http" + req.path},
+                       {"code", "INTERNAL"},
+                       {"error", what},
+                       {"peer", req.remote_addr},
+                       {"request_id", request_id_of(req, res)}}));
   });
 
   const int bound = port == 0 ? http->bind_to_any_port(host) : (http->bind_to_port(host, port) ? port : -1);

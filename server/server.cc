@@ -108,10 +108,12 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   s.catalog_service = make_catalog_service(s);
   s.match_service = make_match_service(s);
+  s.reflection_v1_service = make_reflection_v1_service(s);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &s.grpc_port);
   builder.RegisterService(s.catalog_service.get());
   builder.RegisterService(s.match_service.get());
+  builder.RegisterService(s.reflection_v1_service.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   // Synchronous handlers need a thread each; the quota bounds them (beyond: RESOURCE_EXHAUSTED).

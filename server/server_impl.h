@@ -24,6 +24,16 @@ grpc::StatusCode grpc_code(StatusCode c);
 const char* grpc_code_name(grpc::StatusCode c);
 grpc::Status to_grpc(const Status& s);
 
+// A request's id, as the caller sent it in `x-request-id` (gRPC metadata or HTTP header) when it
+// is 1 to 128 printable ASCII characters without spaces, else a new one: 32 random hex digits.
+// Answered in the response's `x-request-id` and written in the access log line.
+std::string request_id_or_new(std::string_view sent);
+inline constexpr size_t kMaxRequestIdBytes = 128;
+
+// The refusal of a key whose role does not cover a call, in the same words over gRPC and HTTP:
+// "key 'NAME' has role ROLE; CALL needs ROLE".
+std::string role_refusal(const Caller& who, const std::string& call, Role need);
+
 // The shared work of every call: admission (concurrency limit), authentication and role,
 // metrics and the access log line.
 class CallGate {
@@ -98,6 +108,7 @@ class Server::Impl {
 
   std::unique_ptr<v1::CatalogService::Service> catalog_service;
   std::unique_ptr<v1::MatchService::Service> match_service;
+  std::unique_ptr<grpc::Service> reflection_v1_service;  // reflection_v1.cc
   // After the services, so it is destroyed before them: gRPC requires a registered service to
   // outlive its server.
   std::unique_ptr<grpc::Server> grpc_server;
@@ -151,6 +162,8 @@ class CallSlot {
 
 std::unique_ptr<v1::CatalogService::Service> make_catalog_service(Server::Impl& server);
 std::unique_ptr<v1::MatchService::Service> make_match_service(Server::Impl& server);
+// grpc.reflection.v1, answered by the v1alpha service grpc++ provides (reflection_v1.cc).
+std::unique_ptr<grpc::Service> make_reflection_v1_service(Server::Impl& server);
 Status start_http(Server::Impl& server);
 
 // Conversions between catalog types and protos (proto_convert.cc).

@@ -23,7 +23,7 @@ TEST(Licence, EveryPurposePermissionAndLicenseeCombination) {
       if (perm == Permission::kLicensed) t.licensees = {"Acme", "Beta Ltd"};
       p.set(Purpose(target), t);
       for (int asked = 0; asked < kPurposeCount; ++asked) {
-        for (const std::string licensee : {"", "Acme", "Beta Ltd", "Mallory", "acme"}) {
+        for (const std::string licensee : {"", "Acme", "Beta Ltd", "Mallory", "Acme Corp"}) {
           bool want = false;
           if (asked == target) {
             want = perm == Permission::kAllow ||
@@ -36,6 +36,26 @@ TEST(Licence, EveryPurposePermissionAndLicenseeCombination) {
       }
     }
   }
+}
+
+// Issue 25: users expect `acme` to be `Acme`. Licensees compare without ASCII case and without
+// the white space around them; anything else still tells two parties apart.
+TEST(Licence, LicenseesCompareWithoutCaseOrSurroundingSpace) {
+  LicencePolicy p;
+  p.set(Purpose::kCommercial, {Permission::kLicensed, {"Acme", " Beta Ltd\t", "Café Noir"}});
+  for (const char* same : {"Acme", "acme", "ACME", "aCmE", " acme", "acme \r\n", "\tAcme ",
+                           "beta ltd", "BETA LTD", "  Beta Ltd", "Café Noir", "café noir"}) {
+    EXPECT_TRUE(p.permits(Purpose::kCommercial, same)) << "'" << same << "'";
+    EXPECT_FALSE(p.permits(Purpose::kAiTraining, same)) << "'" << same << "'";  // still denied
+  }
+  // Beyond ASCII bytes compare exactly ("CAFÉ" is not folded), and inner space counts.
+  for (const char* other : {"", " ", "\t\n", "Acme Corp", "Acm", "Acmee", "BetaLtd", "Beta  Ltd",
+                            "CAFÉ NOIR", "Mallory"}) {
+    EXPECT_FALSE(p.permits(Purpose::kCommercial, other)) << "'" << other << "'";
+  }
+  EXPECT_TRUE(same_licensee("Acme", "aCME "));
+  EXPECT_FALSE(same_licensee(" ", " "));  // a blank name is nobody, even next to another
+  EXPECT_FALSE(same_licensee("", ""));
 }
 
 TEST(Licence, JsonRoundTripAndSummary) {

@@ -673,7 +673,9 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
       EXPECT_EQ(r->status, 400) << query << ": " << r->body;
       const auto j = nlohmann::json::parse(r->body, nullptr, false);
       ASSERT_FALSE(j.is_discarded()) << query << ": '" << r->body << "'";
-      EXPECT_NE(j.value("error", "").find(field), std::string::npos) << query << ": " << j.dump();
+      EXPECT_EQ(j.value("code", ""), "INVALID_ARGUMENT") << query << ": " << j.dump();
+      EXPECT_EQ(j.value("field", ""), field) << query << ": " << j.dump();
+      EXPECT_NE(j.value("message", "").find(field), std::string::npos) << query << ": " << j.dump();
     }
   }
   // Twenty-one refusals later both slots are free...
@@ -687,6 +689,208 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
   const std::vector<v1::UsageEvent> events = list_usage();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].reference(), "post-1");
+}
+
+// Sends `request` as it is on a new connection and returns all the server answers until it closes
+// (one request per connection): for requests httplib's client will not send.
+std::string raw_http(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(port));
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, size_t(n));
+  }
+  close(fd);
+  return answer;
+}
+
+// Issue 25 item 3: every HTTP error is a JSON body {code, message, field?} with the status of its
+// code, and a refused role is named in the words gRPC uses.
+TEST_F(ServerTest, HttpErrorsAreJsonWithCodeMessageAndField) {
+  server::ServerOptions o;
+  o.max_message_bytes = 1 << 20;
+  start(o);
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const std::string copy = bytes_of(test::encode(photos[3], ".jpg", 70));
+  const auto key = [](const std::string& k) {
+    return httplib::Headers{{"Authorization", "Bearer " + k}};
+  };
+  // The answer's status and body; the body must be {code, message, field?} and nothing else.
+  const auto expect_error = [](const httplib::Result& r, int status, const std::string& code,
+                               const std::string& words, const std::string& field = "") {
+    SCOPED_TRACE(words);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+    EXPECT_FALSE(r->get_header_value("X-Request-Id").empty());
+    const auto j = nlohmann::json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "'" << r->body << "'";
+    EXPECT_EQ(j.value("code", ""), code) << r->body;
+    EXPECT_NE(j.value("message", "").find(words), std::string::npos) << words << " in " << r->body;
+    if (field.empty()) {
+      EXPECT_FALSE(j.contains("field")) << r->body;
+    } else {
+      EXPECT_EQ(j.value("field", ""), field) << r->body;
+    }
+    for (const auto& [name, value] : j.items()) {
+      EXPECT_TRUE(name == "code" || name == "message" || name == "field")
+          << name << " in " << r->body;
+    }
+  };
+  expect_error(http.Post("/api/v1/match", copy, "image/jpeg"), 401, "UNAUTHENTICATED",
+               "missing 'Authorization: Bearer <key>' header");
+  expect_error(http.Post("/api/v1/match", key("imp_wrong"), copy, "image/jpeg"), 401,
+               "UNAUTHENTICATED", "unknown API key");
+  // The role refusal names the role needed, as gRPC's does.
+  expect_error(http.Post("/api/v1/match", key(registrar_key), copy, "image/jpeg"), 403,
+               "PERMISSION_DENIED",
+               "key 'gallery' has role registrar; POST /api/v1/match needs matcher");
+  v1::MatchResponse unused;
+  const grpc::Status grpc_refusal = match_image(registrar_key, copy, &unused);
+  EXPECT_EQ(grpc_refusal.error_message(),
+            "key 'gallery' has role registrar; MatchImage needs matcher");
+  expect_error(http.Get("/api/v1/thumbnail?id=art3", key(matcher_key)), 403, "PERMISSION_DENIED",
+               "key 'platform' has role matcher; GET /api/v1/thumbnail needs registrar");
+  // An empty body, a bad parameter, bytes that are no image: 400 naming what is wrong.
+  expect_error(http.Post("/api/v1/match", key(matcher_key), "", "image/jpeg"), 400,
+               "INVALID_ARGUMENT", "empty", "body");
+  expect_error(http.Post("/api/v1/match?purpose=painting", key(matcher_key), copy, "image/jpeg"),
+               400, "INVALID_ARGUMENT", "unknown 'painting'", "purpose");
+  expect_error(http.Post("/api/v1/match?top_k=lots", key(matcher_key), copy, "image/jpeg"), 400,
+               "INVALID_ARGUMENT", "not a whole number", "top_k");
+  expect_error(http.Post("/api/v1/match", key(matcher_key), std::string(3000, 'x'), "image/jpeg"),
+               400, "INVALID_ARGUMENT", "image", "image");
+  // Over the size limit by its Content-Length (refused before the body is sent), and a request
+  // that is no HTTP: the answers httplib's client would not wait for, read off the socket.
+  const std::string over = raw_http(
+      srv->http_port(), "POST /api/v1/match HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                            matcher_key + "\r\nContent-Length: 1048577\r\n\r\n");
+  EXPECT_EQ(over.rfind("HTTP/1.1 413 ", 0), 0u) << over;
+  EXPECT_NE(over.find("X-Request-Id: "), std::string::npos) << over;
+  EXPECT_NE(
+      over.find(
+          R"({"code":"RESOURCE_EXHAUSTED","message":"request body over the limit of 1048576 bytes"})"),
+      std::string::npos)
+      << over;
+  const std::string garbage = raw_http(srv->http_port(), "HELLO\r\n\r\n");
+  EXPECT_EQ(garbage.rfind("HTTP/1.1 400 ", 0), 0u) << garbage;
+  EXPECT_NE(garbage.find(R"({"code":"INVALID_ARGUMENT","message":"malformed HTTP request"})"),
+            std::string::npos)
+      << garbage;
+  // What httplib answers itself, and the thumbnail's own refusals, are JSON too.
+  expect_error(http.Get("/api/v1/nothing-here"), 404, "NOT_FOUND",
+               "no such path: /api/v1/nothing-here");
+  expect_error(http.Get("/api/v1/thumbnail?t=00000000000000000000000000000000"), 404, "NOT_FOUND",
+               "no such thumbnail");
+  expect_error(http.Get("/api/v1/thumbnail?id=no-such-work", key(admin_key)), 404, "NOT_FOUND",
+               "no stored picture");
+  expect_error(http.Get("/api/v1/thumbnail?id=art3", {{"Host", "attacker.example"}}), 421,
+               "MISDIRECTED_REQUEST", "does not answer to Host 'attacker.example'");
+  // After all these refusals the slots are free and a good call works.
+  auto ok = http.Post("/api/v1/match", key(matcher_key), copy, "image/jpeg");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+}
+
+// Issue 25 item 3: `curl --data-binary @img.jpg` sends application/x-www-form-urlencoded. The
+// body is the upload whatever its Content-Type says, read only once the key is known.
+TEST_F(ServerTest, HttpTakesRawBodiesWhateverTheirContentType) {
+  start();
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const httplib::Headers h = {{"Authorization", "Bearer " + matcher_key}};
+  // Over 100 KB: beyond httplib's 8 KB limit on the form bodies it parses.
+  const std::string copy = bytes_of(test::encode(photos[3], ".png"));
+  ASSERT_GT(copy.size(), size_t(100'000));
+  for (const char* type : {"application/x-www-form-urlencoded", "text/plain",
+                           "application/octet-stream", "image/png", "image/jpeg"}) {
+    auto r = http.Post("/api/v1/match?purpose=ai-training", h, copy, type);
+    ASSERT_TRUE(r) << type;
+    ASSERT_EQ(r->status, 200) << type << ": " << r->body;
+    const auto j = nlohmann::json::parse(r->body);
+    EXPECT_EQ(j["decision"], "flag") << type;
+    EXPECT_EQ(j["matches"][0]["work_id"], "art3") << type;
+    auto check = http.Post("/api/v1/check", copy, type);
+    ASSERT_TRUE(check) << type;
+    EXPECT_EQ(nlohmann::json::parse(check->body)["verdict"], "copy") << type << ": " << check->body;
+  }
+  // Without a key the form-typed upload is refused for the key, not for its size.
+  auto anon = http.Post("/api/v1/match", copy, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->status, 401) << anon->body;
+  EXPECT_EQ(nlohmann::json::parse(anon->body)["code"], "UNAUTHENTICATED");
+}
+
+// Issue 25 item 4: a request's id is the caller's x-request-id or a new one, answered in the
+// response (HTTP header, gRPC initial metadata) and written in the access log line.
+TEST_F(ServerTest, RequestIdsAreEchoedOrMadeAndLogged) {
+  start();
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const std::string copy = bytes_of(test::encode(photos[3], ".jpg", 70));
+  const auto logged = [&](const std::string& id) {
+    std::lock_guard<std::mutex> lk(log_mu);
+    return std::count_if(access_log.begin(), access_log.end(), [&](const std::string& line) {
+      return nlohmann::json::parse(line).value("request_id", "") == id;
+    });
+  };
+  const auto is_new_id = [](const std::string& id) {
+    return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+  };
+  auto sent =
+      http.Post("/api/v1/match",
+                {{"Authorization", "Bearer " + matcher_key}, {"X-Request-Id", "upload-7f3a"}}, copy,
+                "image/jpeg");
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->status, 200);
+  EXPECT_EQ(sent->get_header_value("X-Request-Id"), "upload-7f3a");
+  EXPECT_EQ(logged("upload-7f3a"), 1);
+  // None sent, or one that is no id (spaces, over 128 characters): a new one each time.
+  std::vector<std::string> made;
+  for (const httplib::Headers& h :
+       {httplib::Headers{}, httplib::Headers{{"X-Request-Id", "two words"}},
+        httplib::Headers{{"X-Request-Id", std::string(129, 'a')}}}) {
+    auto r = http.Post("/api/v1/match", h, copy, "image/jpeg");  // no key: 401, still with an id
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    made.push_back(r->get_header_value("X-Request-Id"));
+    EXPECT_TRUE(is_new_id(made.back())) << made.back();
+    EXPECT_EQ(logged(made.back()), 1) << made.back();
+  }
+  EXPECT_NE(made[0], made[1]);
+  EXPECT_NE(made[1], made[2]);
+  auto health = http.Get("/healthz", {{"X-Request-Id", "probe-1"}});
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->get_header_value("X-Request-Id"), "probe-1");
+
+  // gRPC: the id in initial metadata, for calls that succeed and calls that are refused.
+  const auto server_id = [](const grpc::ClientContext& c) {
+    for (const auto* md : {&c.GetServerInitialMetadata(), &c.GetServerTrailingMetadata()}) {
+      auto it = md->find("x-request-id");
+      if (it != md->end()) return std::string(it->second.data(), it->second.size());
+    }
+    return std::string();
+  };
+  v1::MatchHashRequest req;
+  req.set_pdq(pdq_hash(photos[2]).hash.to_hex());
+  v1::MatchResponse resp;
+  for (const std::string& key : {matcher_key, std::string("imp_wrong")}) {
+    auto c = ctx(key);
+    c->AddMetadata("x-request-id", "grpc-call-" + key.substr(0, 6));
+    const grpc::Status st = match->MatchHash(c.get(), req, &resp);
+    EXPECT_EQ(st.ok(), key == matcher_key) << st.error_message();
+    EXPECT_EQ(server_id(*c), "grpc-call-" + key.substr(0, 6));
+    EXPECT_EQ(logged("grpc-call-" + key.substr(0, 6)), 1);
+  }
+  auto c = ctx(matcher_key);
+  ASSERT_TRUE(match->MatchHash(c.get(), req, &resp).ok());
+  EXPECT_TRUE(is_new_id(server_id(*c))) << server_id(*c);
+  EXPECT_EQ(logged(server_id(*c)), 1);
 }
 
 // Issue 21 item 1: no thumbnail without a key (when keys are on) or a link from a result the
@@ -1095,9 +1299,10 @@ TEST_F(ServerTest, HttpAnswersOnlyHostsItServes) {
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 421);
   const auto j = nlohmann::json::parse(refused->body);
-  EXPECT_NE(j["error"].get<std::string>().find("Host 'attacker.example'"), std::string::npos)
+  EXPECT_EQ(j["code"], "MISDIRECTED_REQUEST");
+  EXPECT_NE(j["message"].get<std::string>().find("Host 'attacker.example'"), std::string::npos)
       << refused->body;
-  EXPECT_NE(j["error"].get<std::string>().find("--allowed-host"), std::string::npos);
+  EXPECT_NE(j["message"].get<std::string>().find("--allowed-host"), std::string::npos);
   // The refused call never reached the match path.
   ASSERT_TRUE(wait_for_calls_in_flight(0));
   EXPECT_TRUE(list_usage().empty());
