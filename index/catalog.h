@@ -170,6 +170,12 @@ struct Candidate {
   std::optional<MatchRegion> region;
 };
 
+// A copy, in every front end's words (scan counts, report totals, creator page): a match the
+// matcher decides is one, flagged or allowed by the licence, whatever the method found it.
+inline bool is_copy(const Candidate& c) {
+  return c.decision == MatchDecision::kFlag || c.decision == MatchDecision::kAllow;
+}
+
 // Supplies the local features of query `i` (query_feature_options()) when the second stage needs
 // them: only for queries PDQ did not settle, so their cost is paid only there. An error skips
 // the second stage for that query.
