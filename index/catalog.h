@@ -155,6 +155,9 @@ struct MatchOptions {
 // Score in [0, 1], a fixed function of the distance so it is comparable across queries:
 // 1 at distance 0, 0.5 at the reference match threshold (31), 0 at 64 and beyond.
 double score_for_distance(int distance);
+// The review line in score space, the lowest score listed by default and the lower edge of the
+// review band for every method: score_for_distance(match_distance + review_band).
+double review_line(const MatchOptions& o);
 
 struct Candidate {
   Work work;
