@@ -155,6 +155,9 @@ struct MatchOptions {
 // Score in [0, 1], a fixed function of the distance so it is comparable across queries:
 // 1 at distance 0, 0.5 at the reference match threshold (31), 0 at 64 and beyond.
 double score_for_distance(int distance);
+// The review line in score space, the lowest score listed by default and the lower edge of the
+// review band for every method: score_for_distance(match_distance + review_band).
+double review_line(const MatchOptions& o);
 
 struct Candidate {
   Work work;
@@ -169,6 +172,12 @@ struct Candidate {
   // for pdq-region.
   std::optional<MatchRegion> region;
 };
+
+// A copy, in every front end's words (scan counts, report totals, creator page): a match the
+// matcher decides is one, flagged or allowed by the licence, whatever the method found it.
+inline bool is_copy(const Candidate& c) {
+  return c.decision == MatchDecision::kFlag || c.decision == MatchDecision::kAllow;
+}
 
 // Supplies the local features of query `i` (query_feature_options()) when the second stage needs
 // them: only for queries PDQ did not settle, so their cost is paid only there. An error skips

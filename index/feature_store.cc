@@ -86,12 +86,10 @@ std::vector<LocalMatch> Catalog::Impl::second_stage(
 MatchDecision decide_local_match(const Candidate& c, const MatchOptions& o) {
   // The same lines as PDQ's in score space: a match at 0.5, the review band below it. The
   // evidence is geometric, so a query's weak PDQ quality does not silence it.
-  const bool permitted = c.work.licence.permits(o.purpose, o.licensee);
-  if (c.score >= 0.5) return permitted ? MatchDecision::kAllow : MatchDecision::kFlag;
-  if (c.score >= score_for_distance(o.match_distance + o.review_band) && !permitted) {
-    return MatchDecision::kReview;
-  }
-  return MatchDecision::kNone;
+  const Evidence e = c.score >= 0.5             ? Evidence::kCopy
+                     : c.score >= review_line(o) ? Evidence::kNearMiss
+                                                 : Evidence::kNone;
+  return licence_decision(e, c.work.licence, o.purpose, o.licensee);
 }
 
 namespace {
@@ -111,7 +109,7 @@ void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& 
   // Second-stage matches are listed from the review line up, whatever min_score asks: below it a
   // local match is a few chance inliers and a region a near miss of one guess among several, and
   // listing them would only push aside the PDQ candidates that nearest-work listings are for.
-  const double floor = std::max(min_score, score_for_distance(o.match_distance + o.review_band));
+  const double floor = std::max(min_score, review_line(o));
   for (const LocalMatch& lm : found) {
     if (lm.score < floor) continue;
     auto same = std::find_if(r->matches.begin(), r->matches.end(),

@@ -28,11 +28,19 @@ ImageQueryInput ImageQueryInput::of_pixels(const ImageView& pixels) {
   return in;
 }
 
-ImageQueryInput ImageQueryInput::of_hash(const PdqHash& hash) {
+ImageQueryInput ImageQueryInput::of_hash(const PdqHash& hash, int quality) {
   ImageQueryInput in;
   in.kind = Kind::kHash;
   in.hash = hash;
+  in.quality = quality;
   return in;
+}
+
+HashOptions query_hash_options() {
+  HashOptions o;
+  o.mode = HashMode::kExact;
+  o.dihedral = true;
+  return o;
 }
 
 Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o) {
@@ -45,7 +53,7 @@ Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const Hash
       return fingerprint_pixels(in.pixels, o);
     case ImageQueryInput::Kind::kHash: {
       ImageFingerprint f;
-      f.pdq = {in.hash, 100};
+      f.pdq = {in.hash, in.quality};
       return f;
     }
   }
@@ -54,12 +62,12 @@ Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const Hash
 
 namespace {
 
-Result<Image> pixels_of(const ImageQueryInput& in) {
+Result<Image> pixels_of(const ImageQueryInput& in, const DecodeOptions& d) {
   switch (in.kind) {
     case ImageQueryInput::Kind::kFile:
-      return decode_file(in.path);
+      return decode_file(in.path, d);
     case ImageQueryInput::Kind::kBytes:
-      return decode_image(in.bytes);
+      return decode_image(in.bytes, d);
     case ImageQueryInput::Kind::kPixels:
       return to_image(in.pixels);
     case ImageQueryInput::Kind::kHash:
@@ -73,9 +81,7 @@ Result<Image> pixels_of(const ImageQueryInput& in) {
 std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,
                                             std::span<const ImageQueryInput> inputs,
                                             const ImageQueryOptions& options) {
-  HashOptions ho;
-  ho.mode = options.mode;
-  ho.dihedral = true;
+  const HashOptions& ho = options.hash;
   std::vector<ImageQueryOutcome> out(inputs.size());
   parallel_for(inputs.size(), options.threads,
                [&](size_t i) { out[i].fingerprint = fingerprint_input(inputs[i], ho); });
@@ -89,11 +95,14 @@ std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,
   }
   // The second stage needs the query's local features; only queries PDQ leaves unsettled ask
   // for them, so only those are decoded a second time.
-  const LocalFeatureSource features = [&](size_t k) -> Result<LocalFeatures> {
-    Result<Image> img = pixels_of(inputs[origin[k]]);
-    if (!img.ok()) return img.status();
-    return extract_local_features(*img, query_feature_options());
-  };
+  LocalFeatureSource features;
+  if (options.second_stage) {
+    features = [&](size_t k) -> Result<LocalFeatures> {
+      Result<Image> img = pixels_of(inputs[origin[k]], ho.decode);
+      if (!img.ok()) return img.status();
+      return extract_local_features(*img, query_feature_options());
+    };
+  }
   std::vector<QueryResult> results = catalog.match(queries, options.match, features);
   std::vector<VideoQueryResult> frames =
       options.video_frames ? catalog.match_stills_in_videos(queries, options.match)

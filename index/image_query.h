@@ -4,9 +4,14 @@
 // in the `imprint query --json` contract (match_json.h).
 //
 // An input is a file, image bytes, decoded pixels or a precomputed PDQ hash. Files, bytes and
-// pixels are hashed with their 8 dihedral variants in the options' mode; a hash has no variants
-// and no quality of its own (taken as 100, usable). The second stage decodes a file or bytes a
-// second time, and only for the queries PDQ leaves unsettled.
+// pixels are hashed as the options' HashOptions say (by default exact mode with the 8 dihedral
+// variants); a hash has no variants and the quality its sender gives (100 unless told). The
+// second stage decodes a file or bytes a second time (within the same decode limits), and only
+// for the queries PDQ leaves unsettled.
+//
+// This is the one path from a query image to a decision: `imprint query`, `imprint scan`, the
+// server's MatchImage, MatchStream and HTTP match, and the Python module all call it, so for the
+// same bytes and options they give the same matches and decisions.
 //
 // Thread safety: query_images() may run on several threads at once against one catalog; the
 // inputs' buffers must outlive the call.
@@ -30,17 +35,24 @@ struct ImageQueryInput {
   std::span<const uint8_t> bytes;  // kBytes
   ImageView pixels;                // kPixels
   PdqHash hash;                    // kHash
+  int quality = 100;               // kHash: the quality its sender computed
 
   static ImageQueryInput file(std::string path);
   static ImageQueryInput of_bytes(std::span<const uint8_t> bytes);
   static ImageQueryInput of_pixels(const ImageView& pixels);
-  static ImageQueryInput of_hash(const PdqHash& hash);
+  static ImageQueryInput of_hash(const PdqHash& hash, int quality = 100);
 };
+
+// `imprint query`'s hashing: exact mode (interoperable hashes) with the 8 dihedral variants.
+HashOptions query_hash_options();
 
 struct ImageQueryOptions {
   MatchOptions match;
-  HashMode mode = HashMode::kExact;  // `imprint query`'s default: interoperable hashes
-  int threads = 0;                   // hashing threads; 0: one per core
+  HashOptions hash = query_hash_options();  // also the decode limits of the second stage
+  int threads = 0;                          // hashing threads; 0: one per core
+  // The second stage (second_stage.h) for the queries PDQ leaves unsettled: crops, screenshots,
+  // collages, pictures in pictures. Off: PDQ and identical bytes only (faster, finds less).
+  bool second_stage = true;
   // Also match against the frames of video works (frame grabs, thumbnails; video_index.h says
   // why not always), merged with the image matches by score.
   bool video_frames = false;
@@ -54,7 +66,7 @@ struct ImageQueryOutcome {
 };
 
 // The fingerprint of one input as query_images makes it (a hash becomes a fingerprint of
-// quality 100 without dihedral variants).
+// its quality without dihedral variants).
 Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o);
 
 // One outcome per input, in input order.

@@ -148,6 +148,14 @@ const char* decision_name(MatchDecision d) {
   return "unknown";
 }
 
+MatchDecision licence_decision(Evidence e, const LicencePolicy& terms, Purpose purpose,
+                               std::string_view licensee) {
+  if (e == Evidence::kNone) return MatchDecision::kNone;
+  const bool permitted = terms.permits(purpose, licensee);
+  if (e == Evidence::kCopy) return permitted ? MatchDecision::kAllow : MatchDecision::kFlag;
+  return permitted ? MatchDecision::kNone : MatchDecision::kReview;
+}
+
 int decision_severity(MatchDecision d) {
   switch (d) {
     case MatchDecision::kNone: return 0;

@@ -75,4 +75,17 @@ const char* decision_name(MatchDecision d);
 // Severity order for a query's overall decision: flag > review > allow > none.
 int decision_severity(MatchDecision d);
 
+// How strongly a finding says "copy", whatever found it (each method measures it its own way:
+// a PDQ distance, a second-stage score, copied video frames).
+enum class Evidence {
+  kNone,      // not even a near miss
+  kNearMiss,  // within the review band, below the match line
+  kCopy,      // at or past the match line (or the same bytes)
+};
+// The one licence rule, for every method and medium: a copy is allowed when the terms permit
+// the purpose for this licensee and flagged when they do not; a near miss goes to review only
+// when the use is not permitted (a permitted near miss needs nobody's attention).
+MatchDecision licence_decision(Evidence e, const LicencePolicy& terms, Purpose purpose,
+                               std::string_view licensee);
+
 }  // namespace imprint

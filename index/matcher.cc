@@ -22,15 +22,17 @@ MatchDecision decide(const Candidate& c, bool weak, const MatchOptions& o) {
   if (is_second_stage_method(c.method)) return decide_local_match(c, o);
   const bool exact_bytes = c.method == "sha256";
   if (weak && !exact_bytes) return MatchDecision::kNone;  // reported, never acted on
-  const bool permitted = c.work.licence.permits(o.purpose, o.licensee);
-  if (exact_bytes || c.distance <= o.match_distance) {
-    return permitted ? MatchDecision::kAllow : MatchDecision::kFlag;
-  }
-  if (c.distance <= o.match_distance + o.review_band && !permitted) return MatchDecision::kReview;
-  return MatchDecision::kNone;
+  const Evidence e = exact_bytes || c.distance <= o.match_distance ? Evidence::kCopy
+                     : c.distance <= o.match_distance + o.review_band ? Evidence::kNearMiss
+                                                                      : Evidence::kNone;
+  return licence_decision(e, c.work.licence, o.purpose, o.licensee);
 }
 
 }  // namespace
+
+double review_line(const MatchOptions& o) {
+  return score_for_distance(o.match_distance + o.review_band);
+}
 
 double score_for_distance(int d) {
   constexpr double t = kPdqMatchDistance;
@@ -51,7 +53,7 @@ std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> querie
   const Impl& m = *impl_;
   std::vector<QueryResult> out(queries.size());
   const double min_score =
-      o.min_score >= 0 ? o.min_score : score_for_distance(o.match_distance + o.review_band);
+      o.min_score >= 0 ? o.min_score : review_line(o);
   const bool nearest_mode = o.min_score == 0;
   const int radius = std::clamp(o.match_distance + o.review_band, 0, 256);
 

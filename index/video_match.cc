@@ -361,12 +361,10 @@ std::vector<VideoCandidate> Catalog::match_video_frames(std::span<const FrameHas
     }
     if (exact) c.distance = 0;
     if (o.min_score > 0 && c.score < o.min_score && !exact) continue;
-    const bool permitted = c.work.licence.permits(o.purpose, o.licensee);
-    if (is_video_copy(c, vo)) {
-      c.decision = permitted ? MatchDecision::kAllow : MatchDecision::kFlag;
-    } else if (c.matched_frames > 0 && !permitted) {
-      c.decision = MatchDecision::kReview;
-    }
+    const Evidence e = is_video_copy(c, vo)    ? Evidence::kCopy
+                       : c.matched_frames > 0 ? Evidence::kNearMiss
+                                              : Evidence::kNone;
+    c.decision = licence_decision(e, c.work.licence, o.purpose, o.licensee);
     out.push_back(std::move(c));
   }
   return out;
@@ -411,7 +409,7 @@ std::vector<VideoQueryResult> Catalog::match_stills_in_videos(
   const Impl& m = *impl_;
   std::vector<VideoQueryResult> out(stills.size());
   const double min_score =
-      o.min_score >= 0 ? o.min_score : score_for_distance(o.match_distance + o.review_band);
+      o.min_score >= 0 ? o.min_score : review_line(o);
   const int radius = std::clamp(o.match_distance + o.review_band, 0, 256);
   for (size_t i = 0; i < stills.size(); ++i) {
     const ImageFingerprint& q = stills[i];
@@ -463,12 +461,11 @@ std::vector<VideoQueryResult> Catalog::match_stills_in_videos(
       c.transform = b.transform;
       c.work_time_s = double(b.t_ms) / 1000.0;
       c.matched_frames = 1;
-      const bool permitted = c.work.licence.permits(o.purpose, o.licensee);
-      if (!r.weak && b.distance <= o.match_distance) {
-        c.decision = permitted ? MatchDecision::kAllow : MatchDecision::kFlag;
-      } else if (!r.weak && b.distance <= o.match_distance + o.review_band && !permitted) {
-        c.decision = MatchDecision::kReview;
-      }
+      const Evidence e = r.weak                              ? Evidence::kNone
+                         : b.distance <= o.match_distance ? Evidence::kCopy
+                         : b.distance <= o.match_distance + o.review_band ? Evidence::kNearMiss
+                                                                           : Evidence::kNone;
+      c.decision = licence_decision(e, c.work.licence, o.purpose, o.licensee);
       r.matches.push_back(std::move(c));
     }
     set_overall_decision(&r);

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <optional>
 
-#include "local_features.h"
+#include "image_query.h"
 #include "video_ingest.h"
 #include "video_match.h"
 #include "match_json.h"
@@ -314,34 +314,28 @@ class MatchServiceImpl final : public v1::MatchService::Service {
 grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string& caller,
                                  v1::MatchResponse* out, ImageFingerprint* fp_out,
                                  QueryResult* result_out, bool record) {
-  ImageFingerprint fp;
-  if (req.hash) {
-    fp.pdq = {*req.hash, req.quality};
-  } else {
-    if (req.image.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty image");
-    HashOptions ho;
-    ho.mode = options.hash_mode;
-    ho.dihedral = true;
-    ho.decode.max_pixels = options.max_pixels;
-    Result<ImageFingerprint> r = fingerprint_image(
-        std::span(reinterpret_cast<const uint8_t*>(req.image.data()), req.image.size()), ho);
-    if (!r.ok()) return to_grpc(r.status().with_context("image"));
-    fp = std::move(*r);
+  if (!req.hash && req.image.empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty image");
   }
   const v1::MatchContext* ctx = req.context;
-  const MatchOptions mo = match_options(ctx);
-  // Uploads PDQ does not settle go to the second stage (crops, screenshots, collages).
-  const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
-    if (req.hash) return not_found("a hash query has no pixels");
-    DecodeOptions d;
-    d.max_pixels = options.max_pixels;
-    Result<Image> img = decode_image(
-        std::span(reinterpret_cast<const uint8_t*>(req.image.data()), req.image.size()), d);
-    if (!img.ok()) return img.status();
-    return extract_local_features(*img, query_feature_options());
-  };
-  const std::vector<QueryResult> results = catalog.match(std::vector{fp}, mo, features);
-  const QueryResult& r = results[0];
+  // The one query path (index/image_query.h): hashed with the 8 rotations and mirrors; uploads
+  // PDQ does not settle go to the second stage (crops, screenshots, collages).
+  ImageQueryOptions qo;
+  qo.match = match_options(ctx);
+  qo.hash.mode = options.hash_mode;
+  qo.hash.decode.max_pixels = options.max_pixels;
+  qo.threads = 1;
+  const ImageQueryInput input =
+      req.hash ? ImageQueryInput::of_hash(*req.hash, req.quality)
+               : ImageQueryInput::of_bytes(std::span(
+                     reinterpret_cast<const uint8_t*>(req.image.data()), req.image.size()));
+  std::vector<ImageQueryOutcome> outcomes = query_images(catalog, std::span(&input, 1), qo);
+  if (!outcomes[0].fingerprint.ok()) {
+    return to_grpc(outcomes[0].fingerprint.status().with_context("image"));
+  }
+  const ImageFingerprint& fp = *outcomes[0].fingerprint;
+  const MatchOptions& mo = qo.match;
+  const QueryResult& r = outcomes[0].result;
   if (req.still_wanted) {
     grpc::Status wanted = req.still_wanted();
     if (!wanted.ok()) return wanted;

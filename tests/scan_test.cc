@@ -21,6 +21,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "catalog.h"
@@ -446,7 +447,7 @@ TEST_F(ScanTest, CorruptJpegsAlternatingWithCopiesOnOneThreadHideNoCopy) {
   }
   const std::string shard = dir_.file("alternating.tar");
   write_tar(shard, members);
-  for (const std::string mode : {"", "--second-stage"}) {
+  for (const std::string mode : {"--no-second-stage", ""}) {
     SCOPED_TRACE(mode);
     const std::string report = dir_.file("report-alt" + mode);
     std::string log;
@@ -632,8 +633,12 @@ int scan_and_signal(const std::string& catalog, const std::string& report,
   if (pid == 0) {
     FILE* devnull = std::fopen("/dev/null", "w");
     dup2(fileno(devnull), 2);
-    std::vector<std::string> args = {"imprint",   "scan",  "--progress", "none", "--threads", "1",
-                                     "--catalog", catalog, "--report",   report, "--resume"};
+    // PDQ only: these tests are about the journal, and 480 samples through the second stage
+    // would take minutes.
+    std::vector<std::string> args = {"imprint",   "scan",    "--progress", "none",
+                                     "--threads", "1",       "--no-second-stage",
+                                     "--catalog", catalog,   "--report",   report,
+                                     "--resume"};
     args.insert(args.end(), sources.begin(), sources.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -663,7 +668,7 @@ int scan_and_signal(const std::string& catalog, const std::string& report,
 TEST_F(ScanTest, ResumesAfterKillNineWithNoFindingLostOrRepeated) {
   const Corpus c = make_corpus(this, dir_, works_, 16, 30, 0, 480);
   const std::string reference = dir_.file("reference");
-  ASSERT_EQ(scan("--threads 1 --report " + reference + join(c.sources)), 0);
+  ASSERT_EQ(scan("--threads 1 --no-second-stage --report " + reference + join(c.sources)), 0);
   ASSERT_EQ(finding_set(reference), c.planted);
   const std::string want = slurp(reference + "/findings.jsonl");
 
@@ -685,7 +690,7 @@ TEST_F(ScanTest, ResumesAfterKillNineWithNoFindingLostOrRepeated) {
     EXPECT_LT(journaled, c.sources.size());
 
     std::string log;
-    ASSERT_EQ(scan("--threads 1 --resume --report " + report + join(c.sources), &log), 0) << log;
+    ASSERT_EQ(scan("--threads 1 --no-second-stage --resume --report " + report + join(c.sources), &log), 0) << log;
     EXPECT_NE(log.find("resuming"), std::string::npos);
     EXPECT_EQ(slurp(report + "/findings.jsonl"), want);  // no loss, no repeat, same order
     const json s = read_json(report + "/summary.json");
@@ -704,7 +709,7 @@ TEST_F(ScanTest, ResumesAfterKillNineWithNoFindingLostOrRepeated) {
   EXPECT_EQ(WEXITSTATUS(status), 130);
   EXPECT_FALSE(read_json(report + "/summary.json")["complete"].get<bool>());
   EXPECT_NE(slurp(report + "/report.html").find("Incomplete"), std::string::npos);
-  ASSERT_EQ(scan("--threads 1 --resume --report " + report + join(c.sources)), 0);
+  ASSERT_EQ(scan("--threads 1 --no-second-stage --resume --report " + report + join(c.sources)), 0);
   EXPECT_EQ(slurp(report + "/findings.jsonl"), want);
   EXPECT_TRUE(read_json(report + "/summary.json")["complete"].get<bool>());
 }
@@ -953,19 +958,21 @@ TEST_F(ScanTest, FindsCopiedVideosInShardsAndFoldersWithTheCopiedSeconds) {
   EXPECT_EQ(summary["totals"]["bad_items"], 1);
 }
 
-// --second-stage: samples PDQ does not settle go through local features, as `imprint query` does,
-// so a crop PDQ misses is found, with its region; the default scan stays PDQ-only.
+// The second stage runs by default: samples PDQ does not settle go through local features, as
+// `imprint query` runs them, so a crop PDQ misses is found, with its region; --no-second-stage
+// stays PDQ-only.
 TEST_F(ScanTest, SecondStageFindsCropsThatPdqMisses) {
   const std::string tar = dir_.file("crops.tar");
   // Half of w1's area, off-centre, shown larger: far outside PDQ's reach.
   write_tar(tar, {{"crop.jpg", jpeg(cropped(works_[1], 40, 30, 340, 255, 1.5), 90), ""},
                   {"other1.jpg", unrelated(1, 640, 480), ""},
                   {"other2.jpg", unrelated(2, 640, 480), ""}});
-  ASSERT_EQ(scan("--report " + dir_.file("pdq") + " " + tar), 0);
+  ASSERT_EQ(scan("--no-second-stage --report " + dir_.file("pdq") + " " + tar), 0);
   EXPECT_TRUE(read_lines(dir_.file("pdq") + "/findings.jsonl").empty());
+  EXPECT_EQ(read_json(dir_.file("pdq") + "/summary.json")["scan"]["second_stage"], false);
 
   std::string log;
-  ASSERT_EQ(scan("--second-stage --report " + dir_.file("both") + " " + tar, &log), 0) << log;
+  ASSERT_EQ(scan("--report " + dir_.file("both") + " " + tar, &log), 0) << log;
   const std::vector<json> found = read_lines(dir_.file("both") + "/findings.jsonl");
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0]["member"], "crop.jpg");
@@ -975,7 +982,77 @@ TEST_F(ScanTest, SecondStageFindsCropsThatPdqMisses) {
   EXPECT_TRUE(found[0]["matches"][0].contains("region")) << found[0];
   const json summary = read_json(dir_.file("both") + "/summary.json");
   EXPECT_EQ(summary["totals"]["flagged"], 1);
+  EXPECT_EQ(summary["totals"]["matched"], 1);
   EXPECT_EQ(summary["scan"]["second_stage"], true);
+}
+
+// One answer everywhere: for the same bytes, every finding of the scan (its decision and each
+// listed match: work, method, distance, score, decision, region) is what `imprint query --json`
+// answers with the same hashing, purpose and top-k; and a sample the query finds nothing for is
+// no finding. Copies found by PDQ, by local features, mirrored, licensed, and unrelated samples.
+TEST_F(ScanTest, FindingsEqualTheQueryAnswersForTheSameBytes) {
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> samples = {
+      {"resized.jpg", jpeg(resized(works_[0], 0.6), 70)},
+      {"crop.jpg", jpeg(cropped(works_[1], 40, 30, 340, 255, 1.5), 90)},
+      {"crop_small.jpg", jpeg(cropped(works_[2], 100, 60, 300, 240, 1.0), 85)},
+      {"mirror.jpg", jpeg(mirrored(works_[2]), 80)},
+      {"licensed.jpg", jpeg(works_[3], 60)},
+      {"other1.jpg", unrelated(1, 640, 480)},
+      {"other2.jpg", unrelated(2, 400, 300)},
+      {"other3.jpg", unrelated(3, 300, 500)}};
+  const std::string files = dir_.file("parity");
+  fs::create_directories(files);
+  std::vector<Member> members;
+  std::string paths;
+  for (const auto& [name, bytes] : samples) {
+    members.push_back({name, bytes, ""});
+    test::write_file(files + "/" + name, bytes);
+    paths += " " + files + "/" + name;
+  }
+  const std::string tar = dir_.file("parity.tar");
+  write_tar(tar, members);
+  for (const std::string mode : {"fast", "exact"}) {
+    SCOPED_TRACE(mode);
+    const std::string report = dir_.file("parity-" + mode);
+    std::string log;
+    ASSERT_EQ(scan("--threads 2 --mode " + mode + " --report " + report + " " + tar, &log), 0)
+        << log;
+    std::map<std::string, json> findings;
+    for (const json& f : read_lines(report + "/findings.jsonl")) findings[f["member"]] = f;
+
+    std::string out;
+    ASSERT_EQ(test::run_command(test::imprint_binary() + " query --json --purpose ai-training " +
+                                    "--top-k 5 --mode " + mode + " --catalog " + catalog_ + paths,
+                                &out),
+              0);
+    std::istringstream lines(out);
+    std::string line;
+    int answered = 0, flagged = 0;
+    while (std::getline(lines, line)) {
+      const json q = json::parse(line);
+      const std::string name = fs::path(q["path"].get<std::string>()).filename().string();
+      SCOPED_TRACE(name);
+      ++answered;
+      flagged += q["decision"] == "flag";
+      if (q["matches"].empty()) {
+        EXPECT_EQ(findings.count(name), 0u) << findings[name];
+        continue;
+      }
+      ASSERT_EQ(findings.count(name), 1u) << q;
+      const json& f = findings[name];
+      EXPECT_EQ(f["decision"], q["decision"]);
+      EXPECT_EQ(f["pdq"], q["pdq"]);
+      EXPECT_EQ(f["matches"], q["matches"]);
+    }
+    EXPECT_EQ(answered, int(samples.size()));
+    // The copies w0..w2 are flagged (w3's licence allows training), by PDQ and by the second
+    // stage, so the comparison covers both.
+    EXPECT_GE(flagged, 3) << out;
+    std::set<std::string> methods;
+    for (const auto& [name, f] : findings) methods.insert(f["method"].get<std::string>());
+    EXPECT_TRUE(methods.count("pdq")) << out;
+    EXPECT_TRUE(methods.count("local-features")) << out;
+  }
 }
 
 }  // namespace

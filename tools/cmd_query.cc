@@ -140,7 +140,7 @@ int run_query(const QueryArgs& a) {
   const int threads = a.threads > 0 ? a.threads : default_thread_count();
   ImageQueryOptions qo;
   qo.match = mo;
-  qo.mode = *mode;
+  qo.hash.mode = *mode;
   qo.threads = threads;
   qo.video_frames = a.video_frames;
   VideoOptions vo;

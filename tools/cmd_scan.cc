@@ -16,6 +16,7 @@ struct ScanArgs {
   std::string progress = "auto";
   bool no_dihedral = false;
   std::string video_mode = "exact";
+  std::string mode = "fast";
 };
 
 bool parse_shard(const std::string& s, size_t* index, size_t* count) {
@@ -41,6 +42,12 @@ int run(ScanArgs& a) {
   o.catalog_dir = a.catalog.dir;
   o.index = a.catalog.index;
   o.dihedral = !a.no_dihedral;
+  Result<HashMode> mode = parse_hash_mode(a.mode);
+  if (!mode.ok() || *mode == HashMode::kReferenceCli) {
+    std::cerr << "imprint scan: --mode takes fast or exact\n";
+    return 2;
+  }
+  o.mode = *mode;
   if (!parse_shard(a.shard, &o.shard_index, &o.shard_count)) {
     std::cerr << "imprint scan: --shard takes I/N with 0 <= I < N, e.g. 0/4\n";
     return 2;
@@ -123,10 +130,15 @@ void add_scan_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--top-k", a->scan.top_k, "Works listed per finding")->capture_default_str();
   cmd->add_flag("--no-dihedral", a->no_dihedral,
                 "Match samples as they are only, not their rotations and mirrors");
-  cmd->add_flag("--second-stage", a->scan.second_stage,
-                "Also run the second stage (local features: crops, screenshots, collages) on "
-                "samples PDQ does not settle, as `imprint query` does; thorough, and many times "
-                "slower");
+  cmd->add_flag("--second-stage,!--no-second-stage", a->scan.second_stage,
+                "The second stage (local features and picture regions: crops, screenshots, "
+                "collages) on samples PDQ does not settle, as `imprint query` runs it (default); "
+                "--no-second-stage: PDQ and identical bytes only, many times faster, finds "
+                "near-duplicates only")
+      ->capture_default_str();
+  cmd->add_option("--mode", a->mode,
+                  "Image hashing: fast (scaled decode) or exact (as `imprint query` hashes)")
+      ->capture_default_str();
   cmd->add_option("--video-mode", a->video_mode, "Videos: exact (the reference vPDQ's frame hashes, bit for bit) or fast (approximate: a few bits off, about twice as fast at 1080p)")
       ->capture_default_str();
   cmd->add_option("--unit-size", a->scan.unit_size, "Items per unit of a directory or list")

@@ -315,7 +315,7 @@ class PyCatalog {
     qo.match.min_score = min_score.value_or(-1);
     qo.match.match_distance = match_distance;
     qo.match.review_band = review_band;
-    qo.mode = value_or_raise(parse_hash_mode(mode));
+    qo.hash.mode = value_or_raise(parse_hash_mode(mode));
     qo.threads = threads;
     qo.video_frames = video_frames;
     const bool keep_going = return_errors(errors);
@@ -811,7 +811,7 @@ purposes are denied. replace: replace works whose id is taken.)")
         py::arg("resume") = false, py::arg("purpose") = "ai-training",
         py::arg("licensee") = py::none(), py::arg("progress") = py::none(),
         py::arg("progress_output") = "none", py::arg("top_k") = 5, py::arg("dihedral") = true,
-        py::arg("second_stage") = false, py::arg("video_mode") = "exact",
+        py::arg("second_stage") = true, py::arg("video_mode") = "exact",
         py::arg("save_catalog") = py::none(), py::arg("index") = "auto",
         py::arg("match_distance") = kPdqMatchDistance,
         py::arg("review_band") = MatchOptions{}.review_band,
@@ -825,7 +825,9 @@ catalog: a catalog directory (or a Catalog, whose directory is used; the scan op
 progress: called about twice a second (from a scan thread, with the GIL) with
   {"items", "matched", "flagged", "errors", "seconds", "total_items" (None until known)};
   returning False stops the scan cleanly (resume=True continues it); what it raises stops the
-  scan and is raised. progress_output: "none", "lines", "bar" or "auto" on stderr.
+  scan and is raised. progress_output: "none", "lines", "bar" or "auto" on stderr. second_stage: samples PDQ does not
+  settle also go through the second stage as Catalog.query runs it (crops, screenshots, collages);
+  False finds near-duplicates only, many times faster.
 Returns the report's summary.json as a dict (findings are in report_dir/findings.jsonl).
 Raises imprint.Error when the scan cannot run; KeyboardInterrupt after a Ctrl-C (the report
 then covers what was committed). The GIL is released while it runs.)");

@@ -17,8 +17,8 @@
 #include <thread>
 #include <variant>
 
+#include "image_query.h"
 #include "input_paths.h"
-#include "local_features.h"
 #include "match_json.h"
 #include "scan_journal.h"
 #include "scan_lines.h"
@@ -102,12 +102,15 @@ class Scan {
     mo_.match_distance = o.match_distance;
     mo_.review_band = o.review_band;
     mo_.top_k = o.top_k;
-    ho_.mode = HashMode::kFast;
-    ho_.dihedral = o.dihedral;
-    ho_.fast_min_side = o.fast_min_side;
-    ho_.sha256 = true;  // exact copies match by bytes even where PDQ is weak
-    ho_.decode.max_pixels = o.max_pixels;
-    ho_.decode.max_bytes = o.max_member_bytes;
+    qo_.match = mo_;
+    qo_.hash.mode = o.mode;
+    qo_.hash.dihedral = o.dihedral;
+    qo_.hash.fast_min_side = o.fast_min_side;
+    qo_.hash.sha256 = true;  // exact copies match by bytes even where PDQ is weak
+    qo_.hash.decode.max_pixels = o.max_pixels;
+    qo_.hash.decode.max_bytes = o.max_member_bytes;
+    qo_.threads = 1;  // each worker matches its own batch
+    qo_.second_stage = o.second_stage;
     limits_.max_member_bytes = o.max_member_bytes;
     threads_ = o.threads > 0 ? o.threads : default_thread_count();
     readers_ = o.readers > 0 ? o.readers : std::max(1, threads_ / 4);
@@ -148,7 +151,7 @@ class Scan {
   ReportDir& report_;
   Catalog* save_;
   MatchOptions mo_;
-  HashOptions ho_;
+  ImageQueryOptions qo_;  // the query path (index/image_query.h) with the scan's hashing
   ReadLimits limits_;
   int threads_ = 1, readers_ = 1;
 
@@ -288,9 +291,9 @@ void Scan::make_work_thumb(const Work& w) {
 
 void Scan::process_batch(std::vector<Sample>& batch) {
   std::vector<ItemOutcome> out(batch.size());
-  std::vector<ImageFingerprint> fps;
-  std::vector<size_t> fp_item;
-  fps.reserve(batch.size());
+  std::vector<ImageQueryInput> inputs;
+  std::vector<size_t> input_item;
+  inputs.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     Sample& s = batch[i];
     out[i].unit = s.unit;
@@ -300,47 +303,39 @@ void Scan::process_batch(std::vector<Sample>& batch) {
       continue;
     }
     if (s.error.ok()) {
-      Result<ImageFingerprint> fp = fingerprint_image(s.bytes, ho_);
-      if (fp.ok()) {
-        fps.push_back(*fp);
-        fp_item.push_back(i);
-        continue;
-      }
-      s.error = fp.status().with_context(s.member);
+      inputs.push_back(ImageQueryInput::of_bytes(s.bytes));
+      input_item.push_back(i);
     }
+  }
+  // The query's own path (index/image_query.h): the same matches and decisions as `imprint
+  // query` gives these bytes with the same hashing, the second stage included unless turned off.
+  std::vector<ImageQueryOutcome> outcomes = query_images(catalog_, inputs, qo_);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (outcomes[k].fingerprint.ok()) continue;
+    Sample& s = batch[input_item[k]];
+    s.error = outcomes[k].fingerprint.status().with_context(s.member);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Sample& s = batch[i];
+    if (s.error.ok()) continue;
     out[i].kind = ItemOutcome::Kind::kError;
     out[i].reason = error_reason(s.error);
     out[i].line = error_line(s, out[i].reason, s.error.message());
   }
-  LocalFeatureSource features;
-  if (o_.second_stage) {
-    features = [&](size_t k) -> Result<LocalFeatures> {
-      DecodeOptions d;
-      d.max_pixels = o_.max_pixels;
-      Result<Image> img = decode_image(batch[fp_item[k]].bytes, d);
-      if (!img.ok()) return img.status();
-      return extract_local_features(*img, query_feature_options());
-    };
-  }
-  const std::vector<QueryResult> results = catalog_.match(fps, mo_, features);
 
-  for (size_t k = 0; k < fps.size(); ++k) {
-    const size_t i = fp_item[k];
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (!outcomes[k].fingerprint.ok()) continue;
+    const size_t i = input_item[k];
     const Sample& s = batch[i];
-    const QueryResult& r = results[k];
-    const ImageFingerprint& fp = fps[k];
+    const QueryResult& r = outcomes[k].result;
+    const ImageFingerprint& fp = *outcomes[k].fingerprint;
     ItemOutcome& item = out[i];
     item.weak = r.weak;
     if (save_) item.save = sample_work(s, fp);
     if (r.matches.empty()) continue;
 
-    for (const Candidate& c : r.matches) {
-      // A second-stage match's decision says whether it is a copy.
-      const bool copy = is_second_stage_method(c.method)
-                            ? c.decision == MatchDecision::kFlag || c.decision == MatchDecision::kAllow
-                            : c.distance <= mo_.match_distance;
-      if (c.method == "sha256" || copy) item.matched = true;
-    }
+    // A copy is what the matcher decides is one (flag or allow), whatever the method.
+    item.matched = std::any_of(r.matches.begin(), r.matches.end(), is_copy);
     item.flagged = r.decision == MatchDecision::kFlag;
     item.review = r.decision == MatchDecision::kReview;
     item.kind = ItemOutcome::Kind::kFinding;
@@ -668,7 +663,7 @@ nlohmann::json scan_identity(const ScanOptions& o, const CatalogStats& catalog) 
           {"match_distance", o.match_distance},
           {"review_band", o.review_band},
           {"top_k", o.top_k},
-          {"hash_mode", "fast"},
+          {"hash_mode", hash_mode_name(o.mode)},
           {"fast_min_side", o.fast_min_side},
           {"dihedral", o.dihedral},
           {"second_stage", o.second_stage},

@@ -53,10 +53,15 @@ struct ScanOptions {
   // Search the 8 rotations and mirrors of each sample, as `imprint query` does: mirrored copies
   // are common on the web. Costs one DCT (nothing) and 8 index probes instead of 1.
   bool dihedral = true;
-  // The second matching stage (index/second_stage.h) for samples PDQ does not settle: finds crops,
-  // screenshots and collages, at the cost of a full decode and ORB features for nearly every
-  // sample of a corpus (most match nothing), so it is off unless asked for.
-  bool second_stage = false;
+  // The second matching stage (index/second_stage.h) for samples PDQ does not settle, exactly as
+  // `imprint query` runs it: finds crops, screenshots, collages and pictures in pictures. It costs
+  // a full decode and ORB features for every sample PDQ does not settle (most of a corpus), so a
+  // scan with it runs at a fraction of the PDQ-only rate (README, Auditing a corpus); off
+  // (--no-second-stage) finds near-duplicates only, at the decode limit.
+  bool second_stage = true;
+  // Images: fast mode (scaled decode, within the README's measured drift of exact hashes) or
+  // exact, `imprint query`'s default, for answers equal to the query's bit for bit.
+  HashMode mode = HashMode::kFast;
   int fast_min_side = HashOptions{}.fast_min_side;
   size_t unit_size = 1000;  // items per unit of a directory or list
   int64_t max_pixels = DecodeOptions{}.max_pixels;

@@ -92,7 +92,7 @@ def scan(catalog: str | os.PathLike[str] | Catalog, sources: Iterable[str | os.P
          shard: tuple[int, int] = (0, 1), resume: bool = False, purpose: Purpose = "ai-training",
          licensee: str | None = None, progress: Callable[[ScanProgress], bool | None] | None = None,
          progress_output: Literal["none", "lines", "bar", "auto"] = "none", top_k: int = 5,
-         dihedral: bool = True, second_stage: bool = False,
+         dihedral: bool = True, second_stage: bool = True,
          video_mode: Literal["exact", "fast"] = "exact",
          save_catalog: str | os.PathLike[str] | None = None, index: str = "auto",
          match_distance: int = 31, review_band: int = 8) -> dict[str, Any]: ...
