@@ -50,7 +50,9 @@ Result<ImageInfo> probe_jpeg_header(std::span<const uint8_t> b) {
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
   const int rc =
       tjDecompressHeader3(tj, b.data(), (unsigned long)b.size(), &w, &h, &subsamp, &colorspace);
-  if (rc != 0) {
+  // A file that ends before its frame header is not always an error to TurboJPEG 2.1: it answers
+  // 0 with "Premature end of JPEG file" and leaves the size unset (found by image_probe_fuzzer).
+  if (rc != 0 || w <= 0 || h <= 0) {
     return invalid_argument(std::string("unreadable JPEG header (") + tjGetErrorStr2(tj) + ")");
   }
   return ImageInfo{ImageFormat::kJpeg, w, h};

@@ -2,6 +2,7 @@
 #include <webp/decode.h>
 
 #include <cstring>
+#include <string>
 
 #include "decode.h"
 #include "decode_internal.h"
@@ -106,17 +107,27 @@ ImageFormat sniff_image_format(std::span<const uint8_t> b) {
 
 Result<ImageInfo> probe_image(std::span<const uint8_t> b) {
   if (b.empty()) return invalid_argument("empty input (0 bytes)");
-  switch (sniff_image_format(b)) {
-    case ImageFormat::kJpeg: return detail::probe_jpeg_header(b);
-    case ImageFormat::kPng: return probe_png(b);
-    case ImageFormat::kWebp: return probe_webp(b);
-    case ImageFormat::kGif: return probe_gif(b);
-    case ImageFormat::kBmp: return probe_bmp(b);
-    case ImageFormat::kTiff: return probe_tiff(b);
-    case ImageFormat::kUnknown: break;
+  Result<ImageInfo> info = [&]() -> Result<ImageInfo> {
+    switch (sniff_image_format(b)) {
+      case ImageFormat::kJpeg: return detail::probe_jpeg_header(b);
+      case ImageFormat::kPng: return probe_png(b);
+      case ImageFormat::kWebp: return probe_webp(b);
+      case ImageFormat::kGif: return probe_gif(b);
+      case ImageFormat::kBmp: return probe_bmp(b);
+      case ImageFormat::kTiff: return probe_tiff(b);
+      case ImageFormat::kUnknown: break;
+    }
+    return invalid_argument("not an image (unrecognised signature; supported: JPEG, PNG, WebP, "
+                            "GIF, BMP, TIFF)");
+  }();
+  // An answer is a size to check limits against: a header that declares 0 pixels (a PNG or GIF
+  // of width 0, a BMP core header of height 0) has none.
+  if (info.ok() && (info->width <= 0 || info->height <= 0)) {
+    return invalid_argument(std::string(image_format_name(info->format)) +
+                            " header declares an empty image (" + std::to_string(info->width) +
+                            "x" + std::to_string(info->height) + ")");
   }
-  return invalid_argument("not an image (unrecognised signature; supported: JPEG, PNG, WebP, GIF, "
-                          "BMP, TIFF)");
+  return info;
 }
 
 }  // namespace imprint

@@ -19,18 +19,14 @@ CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -D
 targets=(image_probe_fuzzer hash_list_fuzzer tar_member_fuzzer proto_request_fuzzer)
 ninja -C "$build" "${targets[@]}"
 
-# Seeds: a few valid inputs of each kind, so the fuzzer starts past the magic numbers.
-seed() {
-  local dir="$build/fuzz-corpus/$1"
-  mkdir -p "$dir"
-  shift
-  for f in "$@"; do [ -f "$f" ] && cp -n "$f" "$dir/" || true; done
-}
-seed image_probe_fuzzer $(ls ../shared/*/*.jpg ../shared/*/*.png 2>/dev/null | head -n 8)
-printf '%064d,100,a\n' 0 > "$build/seed.csv"
-seed hash_list_fuzzer "$build/seed.csv"
-seed tar_member_fuzzer
-seed proto_request_fuzzer
+# Seeds: a few small valid inputs of each kind (fuzz/seeds/TARGET/), so the fuzzer starts past
+# the magic numbers; the JPEGs of the PDQ reference set are added when a checkout has them.
+for t in "${targets[@]}"; do
+  mkdir -p "$build/fuzz-corpus/$t"
+  cp -n fuzz/seeds/"$t"/* "$build/fuzz-corpus/$t/" || true  # -n: a kept corpus is not replaced
+done
+find ../shared/pdq-reference/images -name '*.jpg' -size -64k \
+  -exec cp -n {} "$build/fuzz-corpus/image_probe_fuzzer/" \; 2>/dev/null || true
 
 status=0
 for t in "${targets[@]}"; do
@@ -45,7 +41,9 @@ for t in "${targets[@]}"; do
     tail -n 30 "$out/log.txt"
     status=1
   else
-    grep -E "stat::number_of_executed_units|Done" "$out/log.txt" | tail -n 2 | sed 's/^/   /'
+    # The last status line (coverage, corpus units/bytes), the run count and rate, peak memory.
+    grep -a -E "DONE|^Done|stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)" \
+      "$out/log.txt" | sed 's/^/   /'
   fi
 done
 exit "$status"

@@ -19,6 +19,7 @@ PACKAGES=(
   chromium python3-websocket                # the creators' page test drives headless Chromium
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy  # `import imprint`
   python3-grpc-tools python3-grpcio         # the Python client test generates stubs from the proto
+  clang libclang-rt-14-dev                  # scripts/fuzz.sh: clang++ and libFuzzer (+ ASan runtime)
 )
 
 missing=()

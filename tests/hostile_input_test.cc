@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <future>
+#include <utility>
+#include <vector>
 
 #include "decode.h"
 #include "test_support.h"
@@ -75,6 +77,39 @@ TEST(ImageProbe, DuplicatedTiffSizeTagsDoNotPassThePixelLimit) {
   EXPECT_TRUE(img.status().message().find("TIFF") != std::string::npos ||
               img.status().message().find("pixels") != std::string::npos)
       << img.status().message();
+}
+
+// Found by fuzz/image_probe_fuzzer: TurboJPEG answers "success" for a JPEG that ends before its
+// frame header ("Premature end of JPEG file") and leaves the size unset, so the probe answered a
+// 0x0 image instead of an error.
+TEST(ImageProbe, AJpegThatEndsBeforeItsFrameHeaderHasNoSize) {
+  const std::vector<uint8_t> jpeg = {0xff, 0xd8, 0xff, 0x00, 0x00, 0x00};
+  Result<ImageInfo> info = probe_image(jpeg);
+  ASSERT_FALSE(info.ok()) << info->width << "x" << info->height;
+  EXPECT_EQ(info.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(info.status().message().find("JPEG"), std::string::npos) << info.status().message();
+  EXPECT_FALSE(decode_image(jpeg).ok());
+}
+
+// Whatever the format, an answer from the probe is a size of at least 1x1.
+TEST(ImageProbe, HeadersThatDeclareNoPixelsAreRefused) {
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+                              'I',  'H', 'D', 'R', 0,     0,     0,    0,    0, 0, 0, 7};
+  std::vector<uint8_t> gif = {'G', 'I', 'F', '8', '9', 'a', 5, 0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> bmp_core(26, 0);  // BITMAPCOREHEADER (12 bytes) of width 3, height 0
+  bmp_core[0] = 'B';
+  bmp_core[1] = 'M';
+  bmp_core[14] = 12;
+  bmp_core[18] = 3;
+  for (const auto& [name, bytes] : {std::pair<const char*, const std::vector<uint8_t>&>{"png", png},
+                                    {"gif", gif},
+                                    {"bmp", bmp_core}}) {
+    Result<ImageInfo> info = probe_image(bytes);
+    ASSERT_FALSE(info.ok()) << name << ": " << info->width << "x" << info->height;
+    EXPECT_EQ(info.status().code(), StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(info.status().message().find("empty image"), std::string::npos)
+        << name << ": " << info.status().message();
+  }
 }
 
 TEST(Utf8, PrefixCutsOnACharacterBoundaryAndReplacesBadBytes) {
