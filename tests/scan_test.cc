@@ -42,10 +42,14 @@ struct Member {
 };
 
 // ustar, so member offsets are predictable (tests cut archives at known places).
-void write_tar(const std::string& path, const std::vector<Member>& members, bool gzip = false) {
+void write_tar(const std::string& path, const std::vector<Member>& members, bool gzip = false,
+               int filter = ARCHIVE_FILTER_NONE) {
   archive* a = archive_write_new();
   archive_write_set_format_ustar(a);
   if (gzip) archive_write_add_filter_gzip(a);
+  if (filter != ARCHIVE_FILTER_NONE) {
+    ASSERT_EQ(archive_write_add_filter(a, filter), ARCHIVE_OK);
+  }
   ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
   for (const Member& m : members) {
     archive_entry* e = archive_entry_new();
@@ -956,6 +960,33 @@ TEST_F(ScanTest, FindsCopiedVideosInShardsAndFoldersWithTheCopiedSeconds) {
   const json summary = read_json(report + "/summary.json");
   EXPECT_EQ(summary["totals"]["scanned"], 4);
   EXPECT_EQ(summary["totals"]["bad_items"], 1);
+}
+
+// Shards compressed with gzip, bzip2, xz or zstd are read (libarchive decodes them itself; the
+// filters that would run an outside program on a shard are not enabled).
+TEST_F(ScanTest, ReadsShardsCompressedByEveryInProcessFilter) {
+  const std::vector<std::pair<std::string, int>> filters = {{"gz", ARCHIVE_FILTER_GZIP},
+                                                            {"bz2", ARCHIVE_FILTER_BZIP2},
+                                                            {"xz", ARCHIVE_FILTER_XZ},
+                                                            {"zst", ARCHIVE_FILTER_ZSTD}};
+  std::string shards;
+  for (size_t i = 0; i < filters.size(); ++i) {
+    const std::string path = dir_.file("shard-" + std::to_string(i) + ".tar." + filters[i].first);
+    write_tar(path,
+              {{"copy.jpg", jpeg(resized(works_[i % 3], 0.7), 75), ""},
+               {"other.jpg", unrelated(int(i)), ""}},
+              false, filters[i].second);
+    shards += " " + path;
+  }
+  std::string log;
+  ASSERT_EQ(scan("--no-second-stage --report " + dir_.file("r") + shards, &log), 0) << log;
+  const std::vector<json> found = read_lines(dir_.file("r") + "/findings.jsonl");
+  ASSERT_EQ(found.size(), filters.size()) << log;
+  for (size_t i = 0; i < found.size(); ++i) {
+    EXPECT_EQ(found[i]["member"], "copy.jpg");
+    EXPECT_EQ(found[i]["work_id"], "w" + std::to_string(i % 3)) << found[i];
+  }
+  EXPECT_EQ(read_json(dir_.file("r") + "/summary.json")["totals"]["items"], 2 * filters.size());
 }
 
 // The second stage runs by default: samples PDQ does not settle go through local features, as
