@@ -16,6 +16,7 @@
 //   build/benchmarks/robustness [--quick] [--works N] [--distractors N] [--threads N]
 //                               [--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]
 //                               [--list-misses] [--guided-rounds N] [--no-region-hashes]
+//                               [--ransac-iterations N] [--usac]
 //                               [--corpus photos|wide] [--per-group N] [--dump FILE] [--export DIR]
 //                               [--accuracy-floor R]
 //
@@ -76,6 +77,8 @@ struct Args {
   double accuracy_floor = -1;  // >= 0: the held-out accuracy check (see the top of the file)
   // Ablations: the second stage without guided matching or without picture-region hashes.
   int guided_rounds = -1;  // -1: the catalog's default
+  int ransac_iterations = -1;  // -1: the catalog's default
+  bool usac = false;
   bool region_hashes = true;
   // "photos": the wallpaper photos (PDQ quality >= 50); "wide": every picture kind of the eight
   // allowed packages, soft and flat works included (photo_corpus.h load_wide_sources).
@@ -682,8 +685,12 @@ int main(int argc, char** argv) {
       a.list_misses = true;
     } else if (k == "--guided-rounds") {
       a.guided_rounds = std::atoi(v), ++i;
+    } else if (k == "--ransac-iterations") {
+      a.ransac_iterations = std::atoi(v), ++i;
     } else if (k == "--no-region-hashes") {
       a.region_hashes = false;
+    } else if (k == "--usac") {
+      a.usac = true;
     } else if (k == "--out") {
       a.out = v, ++i;
     } else if (k == "--cost-sizes") {
@@ -742,6 +749,8 @@ int main(int argc, char** argv) {
   co.dir = dir.string();
   co.sync_commits = false;
   if (a.guided_rounds >= 0) co.second_stage_options.guided_rounds = a.guided_rounds;
+  if (a.ransac_iterations > 0) co.second_stage_options.ransac_iterations = a.ransac_iterations;
+  co.second_stage_options.usac = a.usac;
   LocalFeatureOptions query_options = query_feature_options();
   if (!a.region_hashes) query_options.region_hashes = 0;
   Result<std::unique_ptr<Catalog>> opened = Catalog::open(co);

@@ -241,7 +241,7 @@ std::vector<Correspondence> guided_matches(const FeatureIndex& index, uint32_t s
 // Homography from work to query points of `corr` (RANSAC), or empty.
 cv::Mat fit_projection(const FeatureIndex& index, const LocalFeatures& q,
                        const std::vector<Correspondence>& corr, double threshold,
-                       std::vector<uchar>* mask) {
+                       const SecondStageOptions& o, std::vector<uchar>* mask) {
   std::vector<cv::Point2f> wp, qp;
   wp.reserve(corr.size());
   qp.reserve(corr.size());
@@ -256,7 +256,8 @@ cv::Mat fit_projection(const FeatureIndex& index, const LocalFeatures& q,
   cv::RNG& rng = cv::theRNG();
   const uint64 saved = rng.state;
   rng.state = 0x696d7072696e74ULL;
-  cv::Mat h = cv::findHomography(wp, qp, cv::RANSAC, threshold, *mask, 2000, 0.995);
+  cv::Mat h = cv::findHomography(wp, qp, o.usac ? cv::USAC_FAST : cv::RANSAC, threshold, *mask,
+                                 o.ransac_iterations, 0.995);
   rng.state = saved;
   return h;
 }
@@ -281,7 +282,7 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
 
   const double threshold = o.ransac_threshold * std::max(q.width, q.height);
   std::vector<uchar> mask;
-  cv::Mat hm = fit_projection(index, q, agreed, threshold, &mask);
+  cv::Mat hm = fit_projection(index, q, agreed, threshold, o, &mask);
   if (hm.empty()) return false;
   cv::Matx33d h(hm);
   const uint32_t slot = index.feature_work(agreed.front().feature);
@@ -301,7 +302,7 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
           guided_matches(index, slot, q, grid, current, radius, o.guided_distance);
       if (g.size() < 4) break;
       std::vector<uchar> gm;
-      cv::Mat refit = fit_projection(index, q, g, threshold, &gm);
+      cv::Mat refit = fit_projection(index, q, g, threshold, o, &gm);
       std::array<cv::Point2d, 4> c2;
       if (refit.empty() || !plausible(cv::Matx33d(refit), w.width, w.height, &c2)) break;
       // The refit projection guides the next round even when it counts no more at the tolerance

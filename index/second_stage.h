@@ -81,6 +81,12 @@ struct SecondStageOptions {
   int min_inliers = 6;
   // RANSAC reprojection tolerance, as a fraction of the query's longer side.
   double ransac_threshold = 0.01;
+  // RANSAC's iteration cap, and OpenCV's USAC (SPRT model rejection, cheaper minimal solver)
+  // instead of classic RANSAC. A query that copies nothing spends most of its second-stage time in
+  // RANSAC over chance correspondences, running to the cap; these are here to measure cheaper
+  // settings with `robustness --ransac-iterations N --usac` before any becomes the default.
+  int ransac_iterations = 2000;
+  bool usac = false;
   // The photometric check: the work's thumbnail against the query warped by the verified
   // projection, over at least min_similar_cells of its cells. At or below min_similarity the
   // match is dropped; above it the inliers count in proportion.
