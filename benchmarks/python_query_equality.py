@@ -12,17 +12,12 @@ The works are registered with AI training denied, so a found copy is a `flag`.
 import argparse
 import collections
 import datetime
-import glob
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
-
-def run_cli(binary, *args):
-    out = subprocess.run([binary, *args], check=True, capture_output=True, text=True)
-    return out.stdout.splitlines()
+from robustness_export import read_export, register_works, run_cli
 
 
 def main():
@@ -38,15 +33,10 @@ def main():
     import imprint  # noqa: E402  (the build's module, not an installed one)
 
     binary = os.path.join(a.build, "tools", "imprint")
-    works = sorted(glob.glob(os.path.join(a.export_dir, "works", "*")))
-    queries = sorted(glob.glob(os.path.join(a.export_dir, "queries", "*", "*")))
-    if not works or not queries:
-        sys.exit(f"{a.export_dir}: no works/ or queries/ (robustness --export writes them)")
+    works, queries = read_export(a.export_dir)
     with tempfile.TemporaryDirectory() as tmp:
         catalog = os.path.join(tmp, "catalog")
-        for i in range(0, len(works), a.chunk):
-            run_cli(binary, "register", "--catalog", catalog, "--deny", "ai-training",
-                    *works[i:i + a.chunk])
+        register_works(binary, catalog, works, a.chunk)
         cli, py = [], []
         with imprint.Catalog(catalog) as cat:
             for i in range(0, len(queries), a.chunk):

@@ -14,7 +14,6 @@ works are registered with AI training denied, so a found copy is a `flag`.
 """
 import argparse
 import datetime
-import glob
 import json
 import os
 import platform
@@ -23,10 +22,7 @@ import sys
 import tarfile
 import tempfile
 
-
-def run_cli(binary, *args):
-    out = subprocess.run([binary, *args], check=True, capture_output=True, text=True)
-    return out.stdout.splitlines()
+from robustness_export import read_export, register_works, run_cli
 
 
 def scan(binary, catalog, shard, report, mode, threads, extra):
@@ -56,17 +52,12 @@ def main():
     a = ap.parse_args()
 
     binary = os.path.join(a.build, "tools", "imprint")
-    works = sorted(glob.glob(os.path.join(a.export_dir, "works", "*")))
-    queries = sorted(glob.glob(os.path.join(a.export_dir, "queries", "*", "*")))
-    if not works or not queries:
-        sys.exit(f"{a.export_dir}: no works/ or queries/ (robustness --export writes them)")
+    works, queries = read_export(a.export_dir)
     member = {q: os.path.basename(os.path.dirname(q)) + "__" + os.path.basename(q) + ".jpg"
               for q in queries}
     with tempfile.TemporaryDirectory() as tmp:
         catalog = os.path.join(tmp, "catalog")
-        for i in range(0, len(works), a.chunk):
-            run_cli(binary, "register", "--catalog", catalog, "--deny", "ai-training",
-                    *works[i:i + a.chunk])
+        register_works(binary, catalog, works, a.chunk)
         answers = {}
         for i in range(0, len(queries), a.chunk):
             part = queries[i:i + a.chunk]

@@ -691,22 +691,35 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
   EXPECT_EQ(events[0].reference(), "post-1");
 }
 
-// Sends `request` as it is on a new connection and returns all the server answers until it closes
-// (one request per connection): for requests httplib's client will not send.
-std::string raw_http(int port, const std::string& request) {
+// A TCP connection to 127.0.0.1:port whose sends and receives give up after 10 s, so a server
+// that stops reading or answering without closing fails the test instead of hanging it; -1 when
+// it cannot connect.
+int connect_loopback(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(uint16_t(port));
-  std::string answer;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    timeval tv{10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buf[4096];
-    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, size_t(n));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
   }
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+// Sends `request` as it is on a new connection and returns all the server answers until it closes
+// (one request per connection): for requests httplib's client will not send.
+std::string raw_http(int port, const std::string& request) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return "";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, size_t(n));
   close(fd);
   return answer;
 }
@@ -1075,17 +1088,8 @@ TEST_F(ServerTest, RegistrarKeyReachesOnlyItsOwnersWorks) {
 // Sends `total` bytes of body in 64 KiB chunks with Transfer-Encoding: chunked; returns how many
 // the server took before it shut the door (a send failed or timed out).
 int64_t send_chunked(int port, const std::string& path, const std::string& key, int64_t total) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(uint16_t(port));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{10, 0};  // a server that stops reading without closing fails the test, not hangs it
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  const int fd = connect_loopback(port);
+  if (fd < 0) return -1;
   std::string head = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
                      "Transfer-Encoding: chunked\r\n";
   if (!key.empty()) head += "Authorization: Bearer " + key + "\r\n";

@@ -97,12 +97,11 @@ class Scan {
   Scan(const ScanOptions& o, std::vector<ScanSource> sources, Catalog& catalog, ReportDir& report,
        Catalog* save)
       : o_(o), sources_(std::move(sources)), catalog_(catalog), report_(report), save_(save) {
-    mo_.purpose = o.purpose;
-    mo_.licensee = o.licensee;
-    mo_.match_distance = o.match_distance;
-    mo_.review_band = o.review_band;
-    mo_.top_k = o.top_k;
-    qo_.match = mo_;
+    qo_.match.purpose = o.purpose;
+    qo_.match.licensee = o.licensee;
+    qo_.match.match_distance = o.match_distance;
+    qo_.match.review_band = o.review_band;
+    qo_.match.top_k = o.top_k;
     qo_.hash.mode = o.mode;
     qo_.hash.dihedral = o.dihedral;
     qo_.hash.fast_min_side = o.fast_min_side;
@@ -150,8 +149,9 @@ class Scan {
   Catalog& catalog_;
   ReportDir& report_;
   Catalog* save_;
-  MatchOptions mo_;
-  ImageQueryOptions qo_;  // the query path (index/image_query.h) with the scan's hashing
+  // The query path (index/image_query.h) with the scan's hashing; its match options serve the
+  // video samples too.
+  ImageQueryOptions qo_;
   ReadLimits limits_;
   int threads_ = 1, readers_ = 1;
 
@@ -393,7 +393,7 @@ void Scan::process_video(Sample& s, ItemOutcome* item) {
   q.mirrored = std::move(v->mirrored);
   q.sha256 = sha256_of(s.bytes);
   const VideoMatchOptions vmo;
-  const VideoQueryResult r = catalog_.match_video(q, mo_, vmo);
+  const VideoQueryResult r = catalog_.match_video(q, qo_.match, vmo);
   item->weak = r.weak;
   if (save_) {
     HashedVideo hv{q.fingerprint, q.cropped, {}};
