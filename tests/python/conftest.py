@@ -29,9 +29,21 @@ def imprint_binary():
     return env_path("IMPRINT_BINARY")
 
 
+def shared_dir():
+    """The reference folder, found as the C++ suites find it (tests/test_support.cc shared_dir):
+    $IMPRINT_SHARED_DIR, else ../shared beside the checkout, else /work/shared."""
+    env = os.environ.get("IMPRINT_SHARED_DIR")
+    if env:
+        return env
+    for p in (os.path.join(SOURCE_DIR, "..", "shared"), "/work/shared"):
+        if os.path.isdir(os.path.join(p, "pdq-reference")):
+            return os.path.realpath(p)
+    return os.path.join(SOURCE_DIR, "..", "shared")
+
+
 @pytest.fixture(scope="session")
 def pdq_reference():
-    path = os.path.join(SOURCE_DIR, "..", "shared", "pdq-reference")
+    path = os.path.join(shared_dir(), "pdq-reference")
     assert os.path.isdir(path), f"{path}: Meta's PDQ reference vectors are missing"
     return path
 
