@@ -119,7 +119,7 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
     } else {
       caller = *who;
       int64_t retry_after_s = 0;
-      result = server_.charge(caller, &retry_after_s);
+      result = server_.charge(caller, ctx->peer(), &retry_after_s);
       if (!result.ok()) {
         ctx->AddTrailingMetadata("retry-after", std::to_string(retry_after_s));
       } else {
@@ -127,7 +127,14 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
       }
     }
   } else {
-    result = guarded(fn, caller);
+    // Without a key file every caller is anonymous: the limit applies per network address.
+    int64_t retry_after_s = 0;
+    result = server_.charge(caller, ctx->peer(), &retry_after_s);
+    if (!result.ok()) {
+      ctx->AddTrailingMetadata("retry-after", std::to_string(retry_after_s));
+    } else {
+      result = guarded(fn, caller);
+    }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const char* code = grpc_code_name(result.error_code());
@@ -174,17 +181,37 @@ void Server::Impl::log_access(const std::string& line) {
   }
 }
 
-grpc::Status Server::Impl::charge(const Caller& caller, int64_t* retry_after_s) {
-  *retry_after_s = 0;
-  if (!keys || !rate.enabled()) return grpc::Status::OK;
-  const double wait = rate.acquire(caller.name);
-  if (wait <= 0) return grpc::Status::OK;
+// The refusal of a call over a limit of `per_second`, for `who`.
+static grpc::Status over_limit(double wait, double per_second, const std::string& who,
+                               int64_t* retry_after_s) {
   *retry_after_s = std::max<int64_t>(1, int64_t(std::ceil(wait)));
   std::ostringstream limit;
-  limit << options.rate_limit;
+  limit << per_second;
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      "key '" + caller.name + "' is over its rate limit of " + limit.str() +
+                      who + " is over its rate limit of " + limit.str() +
                           " calls a second; retry after " + std::to_string(*retry_after_s) + " s");
+}
+
+grpc::Status Server::Impl::charge(const Caller& caller, std::string_view peer,
+                                  int64_t* retry_after_s) {
+  *retry_after_s = 0;
+  if (!rate.enabled()) return grpc::Status::OK;
+  // Keys and addresses share the table; the prefixes keep a key named like an address apart.
+  const std::string bucket = keys ? "key " + caller.name : "address " + client_address(peer);
+  const double wait = rate.acquire(bucket);
+  if (wait <= 0) return grpc::Status::OK;
+  return over_limit(wait, options.rate_limit,
+                    keys ? "key '" + caller.name + "'" : "address " + client_address(peer),
+                    retry_after_s);
+}
+
+grpc::Status Server::Impl::charge_public(std::string_view peer, int64_t* retry_after_s) {
+  *retry_after_s = 0;
+  if (!public_rate.enabled()) return grpc::Status::OK;
+  const double wait = public_rate.acquire(client_address(peer));
+  if (wait <= 0) return grpc::Status::OK;
+  return over_limit(wait, options.public_rate_limit, "address " + client_address(peer),
+                    retry_after_s);
 }
 
 void Server::Impl::update_gauges() {

@@ -290,7 +290,7 @@ class MatchServiceImpl final : public v1::MatchService::Service {
           st = grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or a hash");
         }
         int64_t retry_after_s = 0;
-        if (st.ok()) st = s_.charge(caller, &retry_after_s);  // each message is a call
+        if (st.ok()) st = s_.charge(caller, ctx->peer(), &retry_after_s);  // each message is a call
         if (st.ok()) st = s_.match(parts, caller.name, resp.mutable_result());
         if (!st.ok()) {
           resp.clear_result();

@@ -377,7 +377,9 @@ Status start_http(Server::Impl& s) {
       MatchRequestParts parts;
       v1::MatchResponse unused;
       QueryResult r;
-      grpc::Status st = read_image(req, reader, size_t(s.options.max_message_bytes), &parts.image);
+      int64_t retry_after_s = 0;
+      grpc::Status st = s.charge_public(req.remote_addr, &retry_after_s);
+      if (st.ok()) st = read_image(req, reader, size_t(s.options.max_message_bytes), &parts.image);
       if (st.ok()) {
         CallSlot slot(s);
         st = slot.admitted() ? s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false)
@@ -390,6 +392,10 @@ Status start_http(Server::Impl& s) {
         return jpeg.ok() ? "/api/v1/thumbnail?t=" + s.thumbnails.grant(std::move(*jpeg)) : "";
       };
       res.set_content(dump(check_response(r, st, link)), "application/json");
+      if (retry_after_s > 0) {
+        res.status = 429;
+        res.set_header("Retry-After", std::to_string(retry_after_s));
+      }
       s.metrics.record_call("http.check", grpc_code_name(st.error_code()),
                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     });
@@ -401,7 +407,15 @@ Status start_http(Server::Impl& s) {
       answer_error(res, grpc::Status(code, message));
     };
     res.set_header("Cache-Control", "private, max-age=600");
-    if (req.has_param("t")) {
+    if (req.has_param("t")) {  // the page's links: no key, limited as the page is
+      int64_t retry_after_s = 0;
+      grpc::Status st = s.charge_public(req.remote_addr, &retry_after_s);
+      if (!st.ok()) {
+        answer_error(res, st);
+        res.status = 429;
+        res.set_header("Retry-After", std::to_string(retry_after_s));
+        return;
+      }
       auto jpeg = s.thumbnails.find(req.get_param_value("t"));
       if (!jpeg)
         return refuse(grpc::StatusCode::NOT_FOUND, "no such thumbnail (links last ten minutes)");
@@ -429,7 +443,7 @@ Status start_http(Server::Impl& s) {
     grpc::Status st = may_call(s, req, "POST /api/v1/match", Role::kMatcher, &who);
     if (who.ok()) caller = who->name;
     int64_t retry_after_s = 0;
-    if (st.ok()) st = s.charge(*who, &retry_after_s);
+    if (st.ok()) st = s.charge(*who, req.remote_addr, &retry_after_s);
     v1::MatchContext ctx;
     std::string name;
     if (st.ok()) st = match_context_from_params(req, &ctx, &name);

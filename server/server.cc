@@ -81,8 +81,13 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
     }
   }
   if (!(options.rate_limit >= 0) || !(options.rate_limit_burst >= 0) ||
-      !std::isfinite(options.rate_limit) || !std::isfinite(options.rate_limit_burst)) {
-    return invalid_argument("--rate-limit and --rate-burst must be 0 (none) or above");
+      !std::isfinite(options.rate_limit) || !std::isfinite(options.rate_limit_burst) ||
+      !(options.public_rate_limit >= 0) || !(options.public_rate_limit_burst >= 0) ||
+      !std::isfinite(options.public_rate_limit) ||
+      !std::isfinite(options.public_rate_limit_burst)) {
+    return invalid_argument(
+        "--rate-limit, --rate-burst, --public-rate-limit and --public-rate-burst must be 0 (none) "
+        "or above");
   }
   if (options.max_video_frames <= 0 || !(options.max_video_seconds > 0)) {
     return invalid_argument("--max-video-frames and --max-video-seconds must be above 0");
@@ -196,7 +201,13 @@ std::string Server::banner() const {
   b << "  limits: messages " << (o.max_message_bytes >> 20) << " MiB, images " << o.max_pixels / 1'000'000
     << " MP, " << o.call_deadline_ms << " ms per call, " << o.max_concurrent_calls << " calls at once, streams idle "
     << o.stream_idle_timeout_ms / 1000 << " s / " << o.max_stream_messages << " messages\n";
-  if (s.keys && o.rate_limit > 0) b << "  rate limit: " << o.rate_limit << " calls a second per key\n";
+  if (o.rate_limit > 0) {
+    b << "  rate limit: " << o.rate_limit << " calls a second per "
+      << (s.keys ? "key" : "client address") << "\n";
+  }
+  if (o.public_page && o.public_rate_limit > 0) {
+    b << "  creators' page: " << o.public_rate_limit << " calls a second per client address\n";
+  }
   b << "  usage records: " << (s.usage && o.record_usage ? "on" : "off") << "; hash mode: " << hash_mode_name(o.hash_mode);
   return b.str();
 }

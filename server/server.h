@@ -42,11 +42,17 @@ struct ServerOptions {
   int call_deadline_ms = 10'000;               // server-side cap on one call's work
   int max_concurrent_calls = 64;               // beyond: RESOURCE_EXHAUSTED ("busy")
   // Calls a second each key may make on average (0: no limit), in bursts of up to
-  // rate_limit_burst (0: one second's worth, at least 1). A MatchStream message counts as a
-  // call. Over it: RESOURCE_EXHAUSTED with `retry-after` seconds (gRPC trailing metadata), HTTP
-  // 429 with Retry-After. Callers without a key (no key file, the public page) are not limited.
+  // rate_limit_burst (0: one second's worth, at least 1); without a key file, each client
+  // address (an IPv6 client by its /64). A MatchStream message counts as a call. Over it:
+  // RESOURCE_EXHAUSTED with `retry-after` seconds (gRPC trailing metadata), HTTP 429 with
+  // Retry-After.
   double rate_limit = 0;
   double rate_limit_burst = 0;
+  // The creators' page (POST /api/v1/check and its thumbnail links), open to anyone: calls a
+  // second per client address, in bursts of up to public_rate_limit_burst (0: no limit). A person
+  // checking pictures by hand stays far below it; a script pointed at the page does not.
+  double public_rate_limit = 2;
+  double public_rate_limit_burst = 20;
   int64_t max_stream_messages = 10'000'000;    // per MatchStream
   double max_video_seconds = 600;              // MatchVideo hashes this much; longer is partial
   // MatchVideo hashes at most this many frames, and fewer when max_video_seconds at the call's

@@ -104,7 +104,8 @@ class Server::Impl {
   StreamWatch streams;
   ThumbnailGrants thumbnails;
   std::atomic<int> in_flight{0};
-  RateLimiter rate{options.rate_limit, options.rate_limit_burst};
+  RateLimiter rate{options.rate_limit, options.rate_limit_burst};                       // API calls
+  RateLimiter public_rate{options.public_rate_limit, options.public_rate_limit_burst};  // the page
 
   std::unique_ptr<v1::CatalogService::Service> catalog_service;
   std::unique_ptr<v1::MatchService::Service> match_service;
@@ -138,9 +139,12 @@ class Server::Impl {
   MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();
-  // Charges one call to a keyed caller's rate limit (none without a key file): OK, or
-  // RESOURCE_EXHAUSTED naming the wait, with *retry_after_s the whole seconds to wait.
-  grpc::Status charge(const Caller& caller, int64_t* retry_after_s);
+  // Charges one API call to the caller's --rate-limit bucket: its key's, or without a key file
+  // its network address's (client_address(peer)). OK, or RESOURCE_EXHAUSTED naming the wait,
+  // with *retry_after_s the whole seconds to wait.
+  grpc::Status charge(const Caller& caller, std::string_view peer, int64_t* retry_after_s);
+  // The same for a call of the creators' page (no key by design): --public-rate-limit, by address.
+  grpc::Status charge_public(std::string_view peer, int64_t* retry_after_s);
 };
 
 // One of the --max-concurrent-calls slots, held for as long as this lives: whatever way a call

@@ -1,4 +1,7 @@
 // The gRPC and HTTP service in process: matching, auth and roles, limits, streams, bursts, drain.
+#include "server.h"
+
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -18,7 +21,6 @@
 #include "catalog.h"
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "rate_limit.h"
-#include "server.h"
 #include "test_support.h"
 #include "video_ingest.h"
 
@@ -694,9 +696,20 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
 // A TCP connection to 127.0.0.1:port whose sends and receives give up after 10 s, so a server
 // that stops reading or answering without closing fails the test instead of hanging it; -1 when
 // it cannot connect.
-int connect_loopback(int port) {
+// `from` (a loopback address such as "127.0.0.2") is the client's own address, for tests of what
+// the server does per client address.
+int connect_loopback(int port, const char* from = nullptr) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
+  if (from) {
+    sockaddr_in self{};
+    self.sin_family = AF_INET;
+    inet_pton(AF_INET, from, &self.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -713,8 +726,8 @@ int connect_loopback(int port) {
 
 // Sends `request` as it is on a new connection and returns all the server answers until it closes
 // (one request per connection): for requests httplib's client will not send.
-std::string raw_http(int port, const std::string& request) {
-  const int fd = connect_loopback(port);
+std::string raw_http(int port, const std::string& request, const char* from = nullptr) {
+  const int fd = connect_loopback(port, from);
   if (fd < 0) return "";
   send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string answer;
@@ -1426,6 +1439,107 @@ TEST_F(ServerTest, KeyOverItsRateLimitIsToldWhenToRetry) {
   EXPECT_GE(http_wait, 900);
   EXPECT_NE(h->body.find("rate limit"), std::string::npos) << h->body;
   EXPECT_TRUE(list_usage().empty());
+}
+
+TEST(RateLimiter, TableOfCallersIsBoundedWithoutAFreeBurstForNewcomers) {
+  using std::chrono::seconds;
+  server::RateLimiter limit(1, 2, /*max_buckets=*/2);
+  const auto t0 = server::RateLimiter::Clock::now();
+  EXPECT_EQ(limit.acquire("a", t0), 0);
+  EXPECT_EQ(limit.acquire("b", t0), 0);
+  // Full, and neither a nor b has refilled: a third caller waits a token's time.
+  EXPECT_NEAR(limit.acquire("c", t0), 1.0, 1e-9);
+  EXPECT_EQ(limit.acquire("a", t0), 0);  // callers already known go on
+  // Once a and b have refilled (gone quiet) their buckets make room.
+  EXPECT_EQ(limit.acquire("c", t0 + seconds(10)), 0);
+  EXPECT_EQ(limit.acquire("c", t0 + seconds(10)), 0);
+  EXPECT_GT(limit.acquire("c", t0 + seconds(10)), 0);
+}
+
+TEST(RateLimiter, ClientAddressDropsThePortAndNamesAnIpv6ClientByItsSlash64) {
+  EXPECT_EQ(server::client_address("ipv4:203.0.113.7:5123"), "203.0.113.7");
+  EXPECT_EQ(server::client_address("127.0.0.1"), "127.0.0.1");
+  EXPECT_EQ(server::client_address("ipv6:[2001:db8:1:2:aaaa::1]:5123"), "2001:db8:1:2::/64");
+  EXPECT_EQ(server::client_address("ipv6:%5B2001:db8:1:2:bbbb::9%5D:77"), "2001:db8:1:2::/64");
+  EXPECT_EQ(server::client_address("2001:db8:1:2:cccc::1"), "2001:db8:1:2::/64");
+  EXPECT_EQ(server::client_address("ipv6:[::ffff:198.51.100.4]:80"), "198.51.100.4");
+  EXPECT_EQ(server::client_address("ipv6:[::1]:80"), "::/64");
+  EXPECT_EQ(server::client_address("unix:/run/imprint.sock"), "unix:/run/imprint.sock");
+}
+
+// Issue 21: without a key file every caller is anonymous, and --rate-limit applies per client
+// address (it used to apply to keys only, so an unkeyed server had no limit at all).
+TEST(ServerRateLimit, WithoutKeysEachClientAddressHasItsOwnBucket) {
+  test::TempDir dir;
+  CatalogOptions co;
+  co.dir = dir.file("cat");
+  co.sync_commits = false;
+  auto c = Catalog::open(co);
+  ASSERT_TRUE(c.ok());
+  server::ServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.http_listen = "127.0.0.1:0";
+  o.rate_limit = 0.001;  // one call, then the next token in 1000 s
+  o.access_log = [](const std::string&) {};
+  auto s = server::Server::start(**c, nullptr, o);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  auto match = v1::MatchService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*s)->grpc_port()), grpc::InsecureChannelCredentials()));
+  v1::MatchHashRequest req;
+  req.set_pdq(std::string(64, '0'));
+  v1::MatchResponse r;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(match->MatchHash(&ctx, req, &r).ok());
+  }
+  grpc::ClientContext ctx;
+  const grpc::Status limited = match->MatchHash(&ctx, req, &r);
+  EXPECT_EQ(limited.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(limited.error_message().find("address 127.0.0.1 is over its rate limit"),
+            std::string::npos)
+      << limited.error_message();
+  EXPECT_TRUE(ctx.GetServerTrailingMetadata().count("retry-after"));
+  // HTTP from 127.0.0.1 shares that address's bucket; 127.0.0.2 has its own.
+  const std::string post =
+      "POST /api/v1/match HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+      "Content-Length: 4\r\n\r\nnope";
+  const std::string same = raw_http((*s)->http_port(), post);
+  EXPECT_NE(same.find("HTTP/1.1 429"), std::string::npos) << same;
+  EXPECT_NE(same.find("Retry-After: "), std::string::npos) << same;
+  const std::string other = raw_http((*s)->http_port(), post, "127.0.0.2");
+  ASSERT_FALSE(other.empty()) << "cannot connect from 127.0.0.2";
+  EXPECT_NE(other.find("HTTP/1.1 400"), std::string::npos) << other;  // served: not an image
+  const std::string other_again = raw_http((*s)->http_port(), post, "127.0.0.2");
+  EXPECT_NE(other_again.find("HTTP/1.1 429"), std::string::npos) << other_again;
+}
+
+// Issue 21: the creators' page needs no key, so it is limited per client address
+// (--public-rate-limit) and its callers cannot spend the keyed callers' limits or slots.
+TEST_F(ServerTest, CreatorsPageIsRateLimitedPerClientAddress) {
+  server::ServerOptions o;
+  o.public_rate_limit = 0.001;
+  o.public_rate_limit_burst = 1;
+  start(o);
+  const std::string png = bytes_of(test::encode(photos[2], ".png"));
+  const std::string post =
+      "POST /api/v1/check HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+      "image/png\r\nContent-Length: " +
+      std::to_string(png.size()) + "\r\n\r\n" + png;
+  const std::string first = raw_http(srv->http_port(), post);
+  EXPECT_NE(first.find("HTTP/1.1 200"), std::string::npos) << first.substr(0, 300);
+  EXPECT_NE(first.find("art2"), std::string::npos) << first.substr(0, 600);
+  const std::string second = raw_http(srv->http_port(), post);
+  EXPECT_NE(second.find("HTTP/1.1 429"), std::string::npos) << second.substr(0, 300);
+  EXPECT_NE(second.find("Retry-After: "), std::string::npos) << second.substr(0, 300);
+  EXPECT_NE(second.find("rate limit"), std::string::npos) << second.substr(0, 600);
+  const std::string elsewhere = raw_http(srv->http_port(), post, "127.0.0.2");
+  EXPECT_NE(elsewhere.find("HTTP/1.1 200"), std::string::npos) << elsewhere.substr(0, 300);
+  // A keyed caller from the same address is not charged for the page's calls.
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto h =
+      http.Post("/api/v1/match", {{"Authorization", "Bearer " + matcher_key}}, png, "image/png");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200) << h->body;
 }
 
 TEST(ServerStart, RefusesPublicAddressWithoutKeys) {

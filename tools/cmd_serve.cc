@@ -105,12 +105,21 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--call-deadline-ms", o.call_deadline_ms, "Longest one call may work")->capture_default_str();
   cmd->add_option("--max-concurrent-calls", o.max_concurrent_calls, "Calls served at once")->capture_default_str();
   cmd->add_option("--rate-limit", o.rate_limit,
-                  "Calls a second each API key may make (0: no limit); over it: RESOURCE_EXHAUSTED "
-                  "/ HTTP 429 with retry-after")
+                  "Calls a second each API key may make, or without --keys each client address "
+                  "(0: no limit); over it: RESOURCE_EXHAUSTED / HTTP 429 with retry-after")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--rate-burst", o.rate_limit_burst,
                   "Calls a key may make at once before --rate-limit applies (0: one second's worth)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--public-rate-limit", o.public_rate_limit,
+                  "Calls a second each client address may make to the creators' page (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option(
+         "--public-rate-burst", o.public_rate_limit_burst,
+         "Calls an address may make to the page at once before --public-rate-limit applies")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--max-stream-messages", o.max_stream_messages, "Messages per MatchStream")->capture_default_str();
