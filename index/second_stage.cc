@@ -50,6 +50,40 @@ std::vector<Correspondence> agree_on_rotation(const std::vector<Correspondence>&
   return out;
 }
 
+// The most votes of `in` (closest first) that agree with the placement one vote predicts
+// (SecondStageOptions::min_consistent): ORB's keypoint orientation and size give a vote's turn
+// and scale, its positions the shift. Tolerances absorb ORB's quantised sizes (pyramid steps of
+// 1.2) and the drift of a mild perspective away from the predicting vote.
+int consistent_support(const std::vector<Correspondence>& in, const FeatureIndex& index,
+                       const LocalFeatures& q, const SecondStageOptions& o) {
+  const double tol = o.consistency_tolerance * std::max(q.width, q.height);
+  const double tol2 = tol * tol;
+  const size_t hypotheses = std::min(in.size(), size_t(std::max(1, o.consistency_hypotheses)));
+  int best = 0;
+  for (size_t i = 0; i < hypotheses; ++i) {
+    const LocalKeypoint& wi = index.feature_keypoint(in[i].feature);
+    const LocalKeypoint& qi = q.keypoints[in[i].query];
+    if (wi.size <= 0 || qi.size <= 0) continue;
+    const double scale = qi.size / wi.size;
+    const double turn = qi.angle - wi.angle;
+    const double c = scale * std::cos(turn * CV_PI / 180), s = scale * std::sin(turn * CV_PI / 180);
+    int support = 0;
+    for (const Correspondence& j : in) {
+      const LocalKeypoint& wj = index.feature_keypoint(j.feature);
+      const LocalKeypoint& qj = q.keypoints[j.query];
+      double dturn = std::fmod(std::abs(qj.angle - wj.angle - turn), 360.0);
+      if (std::min(dturn, 360 - dturn) > 30) continue;
+      const double r = wj.size > 0 ? qj.size / wj.size / scale : 0;
+      if (r < 0.5 || r > 2) continue;
+      const double dx = wj.x - wi.x, dy = wj.y - wi.y;
+      const double ex = qi.x + c * dx - s * dy - qj.x, ey = qi.y + s * dx + c * dy - qj.y;
+      if (ex * ex + ey * ey <= tol2) ++support;
+    }
+    best = std::max(best, support);
+  }
+  return best;
+}
+
 cv::Point2d project(const cv::Matx33d& h, double x, double y, bool* ok) {
   const double w = h(2, 0) * x + h(2, 1) * y + h(2, 2);
   if (w <= 1e-9) {
@@ -279,6 +313,9 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
   if (int(unique.size()) < o.min_correspondences) return false;
   std::vector<Correspondence> agreed = agree_on_rotation(unique, index, q);
   if (int(agreed.size()) < std::max(o.min_correspondences, 4)) return false;
+  if (o.min_consistent > 0 && consistent_support(agreed, index, q, o) < o.min_consistent) {
+    return false;
+  }
 
   const double threshold = o.ransac_threshold * std::max(q.width, q.height);
   std::vector<uchar> mask;
