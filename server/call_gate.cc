@@ -102,6 +102,7 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
   // Initial metadata, sent before any response message: a stream's caller has it at once.
   ctx->AddInitialMetadata("x-request-id", request_id);
   CallSlot slot(server_);
+  bool may_run = false;  // admitted, authenticated and authorised: charged, then run
   if (!slot.admitted()) {
     result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "server busy: " + std::to_string(server_.options.max_concurrent_calls) +
@@ -118,16 +119,12 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
       result = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, role_refusal(*who, method, need));
     } else {
       caller = *who;
-      int64_t retry_after_s = 0;
-      result = server_.charge(caller, ctx->peer(), &retry_after_s);
-      if (!result.ok()) {
-        ctx->AddTrailingMetadata("retry-after", std::to_string(retry_after_s));
-      } else {
-        result = guarded(fn, caller);
-      }
+      may_run = true;
     }
   } else {
-    // Without a key file every caller is anonymous: the limit applies per network address.
+    may_run = true;  // without a key file every caller is anonymous, limited by address
+  }
+  if (may_run) {
     int64_t retry_after_s = 0;
     result = server_.charge(caller, ctx->peer(), &retry_after_s);
     if (!result.ok()) {
