@@ -103,7 +103,12 @@ Result<WorkInput> work_input_from_image(std::span<const uint8_t> bytes,
                                         const DecodeOptions& decode = {});
 
 struct CatalogOptions {
+  // A directory (the embedded SQLite form), or a PostgreSQL database by libpq URI
+  // (postgresql://USER@HOST/DB), which any number of processes open as replicas: each follows
+  // the database, so what one registers or removes reaches every other's matches.
   std::string dir;
+  // PostgreSQL: how often a replica looks for other replicas' commits (milliseconds).
+  int follow_interval_ms = 200;
   // Readers take no lock and never write; several may share a catalog with one writer.
   bool read_only = false;
   // Structure of the in-memory PDQ index; kAuto picks by size (fingerprint_index.h).
@@ -258,8 +263,22 @@ class Catalog {
   std::vector<VideoQueryResult> match_stills_in_videos(std::span<const ImageFingerprint> stills,
                                                        const MatchOptions& options) const;
 
-  // Writes pdq.index now (writers also do this on close).
+  // Writes pdq.index now (writers also do this on close). PostgreSQL: nothing to write.
   Status save_index();
+
+  // PostgreSQL: applies what other replicas committed since the last catch-up, now (a thread
+  // does this every follow_interval_ms anyway). The directory form: nothing to do.
+  Status refresh();
+  struct FollowState {
+    bool following = false;    // a PostgreSQL replica
+    int64_t generation = 0;    // the catalog generation its indexes reflect
+    int64_t caught_up_ms = 0;  // steady clock (ms) of its last successful catch-up
+    std::string error;         // the last catch-up's failure, empty after a success
+  };
+  FollowState follow_state() const;
+  // Ready to answer: the directory form always; a replica whose last catch-up succeeded within
+  // max_lag_ms (a lost database makes it unready until it catches up again).
+  bool ready(int64_t max_lag_ms) const;
 
   const std::string& dir() const;
   const std::string& catalog_id() const;
@@ -276,6 +295,7 @@ class Catalog {
                                                  const std::optional<Sha256>& sha256,
                                                  Dihedral transform, const MatchOptions& o,
                                                  const VideoMatchOptions& vo, bool* weak) const;
+  Result<Work> read_work_by_pk(int64_t pk) const;  // from the database, without the work cache
   explicit Catalog(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -1,13 +1,17 @@
 // Internal: the state behind Catalog, shared by its store, index-file and matching parts.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
+#include <unordered_map>
 
 #include "catalog.h"
+#include "database.h"
 #include "feature_index.h"
-#include "sqlite_db.h"
 #include "video_index.h"
 
 namespace imprint {
@@ -54,6 +58,38 @@ class Catalog::Impl {
 
   std::string catalog_id;
   std::string origin;
+
+  // PostgreSQL (catalog_follow.cc): the catalog lives in the database and this process is one of
+  // any number of replicas. Each holds its indexes in memory and follows the database: a thread
+  // polls the generation every options.follow_interval_ms and applies, in one snapshot, the
+  // removals since the generation it has and the fingerprints past the highest row it has
+  // (writers commit one at a time, so rows arrive in commit order). Writes commit, then catch up.
+  bool pg = false;
+  detail::Database fdb;   // the follower's connection
+  std::mutex follow_mu;   // one catch-up at a time; guards fdb and follow_pk
+  int64_t follow_pk = 0;  // highest fingerprint row applied, of any kind
+  std::thread follower;
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::atomic<int64_t> caught_up_ms{0};  // steady clock of the last catch-up that succeeded
+  std::atomic<int64_t> seen_generation{0};
+  mutable std::mutex follow_error_mu;
+  std::string follow_error;
+
+  // Works by pk as matches name them, so a replica's matches need no round trip to the database
+  // for works it has seen (and answer from memory while the database is away). A work's row never
+  // changes under its pk (a replacement gets a new one); catch-ups drop removed works. Bounded:
+  // emptied when it reaches kWorkCacheSize.
+  static constexpr size_t kWorkCacheSize = 1 << 16;
+  mutable std::mutex work_cache_mu;
+  mutable std::unordered_map<int64_t, Work> work_cache;
+
+  Status open_postgres();
+  Status catch_up();
+  void stop_follower();
+  Status create_schema(detail::Database& db);
+  Status check_schema(const std::string& where);
 
   int64_t now_ms() const;
   Result<Work> read_work(detail::Statement& s) const;  // from a SELECT of kWorkColumns

@@ -71,6 +71,8 @@ struct UsageLogOptions {
 class UsageLog {
  public:
   // Opens the usage records of the catalog in `catalog_dir` (creating the table when writable).
+  // A PostgreSQL catalog (a postgresql:// URI) keeps them in its database and has no journal:
+  // record() returns once its events are committed there, from whichever replica.
   static Result<std::unique_ptr<UsageLog>> open(const std::string& catalog_dir, bool read_only,
                                                 const UsageLogOptions& options = {});
   ~UsageLog();
@@ -87,6 +89,8 @@ class UsageLog {
   class Impl;
 
  private:
+  static Result<std::unique_ptr<UsageLog>> open_postgres(std::unique_ptr<Impl> impl,
+                                                         const std::string& uri);
   explicit UsageLog(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

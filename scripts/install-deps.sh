@@ -20,6 +20,7 @@ PACKAGES=(
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-numpy  # `import imprint`
   python3-grpc-tools python3-grpcio         # the Python client test generates stubs from the proto
   clang libclang-rt-14-dev                  # scripts/fuzz.sh: clang++ and libFuzzer (+ ASan runtime)
+  postgresql libpq-dev                      # the PostgreSQL catalog; its tests start their own cluster
 )
 
 missing=()

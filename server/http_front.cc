@@ -362,7 +362,18 @@ Status start_http(Server::Impl& s) {
   http->set_keep_alive_max_count(1);
   http->set_write_timeout(10, 0);
 
+  // Liveness: the process answers. Readiness: it should get traffic (caught up with the catalog).
   http->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  http->Get("/readyz", [&s](const httplib::Request&, httplib::Response& res) {
+    if (s.ready()) {
+      res.set_content("ready\n", "text/plain");
+      return;
+    }
+    const Catalog::FollowState f = s.catalog.follow_state();
+    res.status = 503;
+    res.set_content("not ready" + (f.error.empty() ? std::string() : ": " + f.error) + "\n",
+                    "text/plain");
+  });
   http->Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
     s.update_gauges();
     res.set_content(s.metrics.exposition(), "text/plain; version=0.0.4");

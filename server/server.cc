@@ -130,10 +130,7 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
   s.grpc_server = builder.BuildAndStart();
   if (!s.grpc_server || s.grpc_port == 0) return io_error("cannot listen for gRPC on " + options.listen);
-  if (auto* health = s.grpc_server->GetHealthCheckService()) {
-    health->SetServingStatus("imprint.v1.MatchService", true);
-    health->SetServingStatus("imprint.v1.CatalogService", true);
-  }
+  s.update_readiness();
   Status http = start_http(s);
   if (!http.ok()) {
     s.grpc_server->Shutdown();
@@ -146,10 +143,28 @@ Result<std::unique_ptr<Server>> Server::start(Catalog& catalog, UsageLog* usage,
     while (!raw->stopping) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       raw->streams.cancel_idle(std::chrono::milliseconds(raw->options.stream_idle_timeout_ms));
+      raw->update_readiness();
       if (++tick % 25 == 0) raw->update_gauges();
     }
   });
   return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+void Server::Impl::update_readiness() {
+  const int now = ready() ? 1 : 0;
+  const int before = serving.exchange(now);
+  if (before == now) return;
+  auto* health = grpc_server ? grpc_server->GetHealthCheckService() : nullptr;
+  if (!health) return;
+  // The overall service ("") and each of ours: a load balancer probing either sees the same.
+  health->SetServingStatus(now == 1);
+  health->SetServingStatus("imprint.v1.MatchService", now == 1);
+  health->SetServingStatus("imprint.v1.CatalogService", now == 1);
+  if (before == -1) return;  // the start: the banner says it
+  log_access(nlohmann::json({{"event", now == 1 ? "ready" : "not ready"},
+                             {"generation", catalog.follow_state().generation},
+                             {"error", catalog.follow_state().error}})
+                 .dump());
 }
 
 void Server::shutdown(std::chrono::milliseconds drain) {

@@ -62,6 +62,10 @@ struct ServerOptions {
   int64_t max_video_frames = 18'000;
   int stream_idle_timeout_ms = 60'000;         // a silent stream is cancelled after this
   bool record_usage = true;                    // usage events for flag/allow decisions
+  // A replica of a PostgreSQL catalog is ready (/readyz 200, gRPC health SERVING) while its last
+  // catch-up with the database succeeded within this many milliseconds; a directory catalog is
+  // always ready.
+  int64_t ready_max_lag_ms = 2000;
   bool public_page = true;                     // serve the creators' page without a key
   HashMode hash_mode = HashMode::kExact;
   // One JSON line per call (no image bytes, no keys). Default: standard error.

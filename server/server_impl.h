@@ -139,6 +139,11 @@ class Server::Impl {
   MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();
+  // Readiness (ServerOptions::ready_max_lag_ms): the catalog caught up and not shutting down.
+  // update_readiness() tells gRPC health when it changes; the watchdog calls it.
+  bool ready() const { return !stopping && catalog.ready(options.ready_max_lag_ms); }
+  void update_readiness();
+  std::atomic<int> serving{-1};  // what gRPC health last heard: -1 nothing yet, 0 or 1
   // Charges one API call to the caller's --rate-limit bucket: its key's, or without a key file
   // its network address's (client_address(peer)). OK, or RESOURCE_EXHAUSTED naming the wait,
   // with *retry_after_s the whole seconds to wait.

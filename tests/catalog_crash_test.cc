@@ -18,54 +18,6 @@ namespace imprint {
 namespace {
 namespace fs = std::filesystem;
 
-// Runs `imprint register` on `images` and SIGKILLs it after `kill_after` acknowledgement lines.
-// Returns the ids it acknowledged (complete JSON lines on its stdout).
-//
-// The child cannot finish first, however slow the test is: its stdout is a pipe shrunk to one
-// page (4 KiB, about 9 of its ~450-byte lines), which the test stops reading at the kill point,
-// so the child blocks within a batch and a pipe's worth of the chosen line.
-std::set<std::string> register_and_kill(const std::string& catalog, const std::string& images,
-                                        int kill_after) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  const int pipe_bytes = fcntl(fds[1], F_SETPIPE_SZ, 4096);
-  EXPECT_GE(pipe_bytes, 4096);
-  EXPECT_LE(pipe_bytes, 8192);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    FILE* devnull = std::fopen("/dev/null", "w");
-    dup2(fileno(devnull), 2);
-    const std::string bin = test::imprint_binary();
-    execl(bin.c_str(), "imprint", "register", "--catalog", catalog.c_str(), "--batch", "3",
-          "--threads", "1", "--owner", "crash-test", images.c_str(), nullptr);
-    _exit(127);
-  }
-  close(fds[1]);
-  FILE* out = fdopen(fds[0], "r");
-  std::set<std::string> acked;
-  char* line = nullptr;
-  size_t cap = 0;
-  bool killed = false;
-  while (getline(&line, &cap, out) > 0) {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("work_id")) continue;  // a torn last line
-    acked.insert(j["work_id"].get<std::string>());
-    if (!killed && int(acked.size()) >= kill_after) {
-      kill(pid, SIGKILL);
-      killed = true;
-    }
-  }
-  free(line);
-  fclose(out);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_TRUE(killed) << "the child finished before it could be killed";
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-  return acked;
-}
-
 TEST(CatalogCrash, SurvivesKillDuringRegister) {
   test::TempDir dir;
   const std::string images = dir.file("images");
@@ -80,7 +32,7 @@ TEST(CatalogCrash, SurvivesKillDuringRegister) {
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     const std::string cat = dir.file("cat" + std::to_string(round));
-    const std::set<std::string> acked = register_and_kill(cat, images, 10 + 35 * round);
+    const std::set<std::string> acked = test::register_and_kill(cat, images, 10 + 35 * round);
     ASSERT_GE(acked.size(), size_t(10 + 35 * round));
     // Killed near the chosen point: at most a pipe's worth and a batch past it.
     EXPECT_LE(acked.size(), size_t(10 + 35 * round + 25));

@@ -1,5 +1,9 @@
 // The catalog end to end through its library interface: registration, matching with licences,
-// removal, and the index file's life cycle.
+// removal, and the index file's life cycle. Built twice: catalog_test on the directory form and
+// catalog_pg_test (IMPRINT_TEST_POSTGRES) on a PostgreSQL database of its own per test; tests of
+// the directory form's own files run in the first only.
+#include "catalog.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
@@ -12,10 +16,16 @@
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
-#include "catalog.h"
+#include "database.h"
+#include "pg_test_support.h"
 #include "test_support.h"
-#include "sqlite_db.h"
 #include "usage_log.h"
+
+#ifdef IMPRINT_TEST_POSTGRES
+#define DIRECTORY_FORM_ONLY() GTEST_SKIP() << "the directory form's own files: see catalog_test"
+#else
+#define DIRECTORY_FORM_ONLY()
+#endif
 
 namespace imprint {
 namespace {
@@ -79,7 +89,12 @@ class CatalogTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (int i = 0; i < 8; ++i) photos.push_back(test::synthetic_photo(480, 360, 100 + i));
-    catalog = open_at(dir.file("cat"));
+#ifdef IMPRINT_TEST_POSTGRES
+    where = test::fresh_postgres_database();
+#else
+    where = dir.file("cat");
+#endif
+    catalog = open_at(where);
     ASSERT_TRUE(catalog);
     std::vector<WorkInput> inputs;
     for (int i = 0; i < 8; ++i) inputs.push_back(input_for(test::encode(photos[i], ".png"), "w" + std::to_string(i)));
@@ -88,6 +103,7 @@ class CatalogTest : public ::testing::Test {
   }
 
   test::TempDir dir;
+  std::string where;  // the catalog: a directory, or a PostgreSQL URI
   std::vector<Image> photos;
   std::unique_ptr<Catalog> catalog;
 };
@@ -253,12 +269,13 @@ TEST_F(CatalogTest, RemovalStopsMatchingAtOnceAndDurably) {
   EXPECT_TRUE(catalog->match(std::vector{q}, MatchOptions{})[0].matches.empty());
   EXPECT_EQ(catalog->remove_work("w4").code(), StatusCode::kNotFound);
   catalog.reset();
-  auto reopened = open_at(dir.file("cat"));
+  auto reopened = open_at(where);
   EXPECT_TRUE(reopened->match(std::vector{q}, MatchOptions{})[0].matches.empty());
   EXPECT_EQ(reopened->get_work("w4").status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(CatalogTest, IndexFileIsLoadedCaughtUpOrRebuilt) {
+  DIRECTORY_FORM_ONLY();
   const ImageFingerprint q3 = query_of(test::encode(photos[3], ".jpg", 60));
   catalog.reset();  // saves pdq.index
   const std::string index = dir.file("cat") + "/pdq.index";
@@ -300,6 +317,7 @@ TEST_F(CatalogTest, IndexFileIsLoadedCaughtUpOrRebuilt) {
 }
 
 TEST_F(CatalogTest, OneWriterAtATimeAndReadersAlongside) {
+  DIRECTORY_FORM_ONLY();
   CatalogOptions o;
   o.dir = dir.file("cat");
   Result<std::unique_ptr<Catalog>> second = Catalog::open(o);
@@ -322,7 +340,7 @@ TEST_F(CatalogTest, EveryIndexKindGivesTheSameMatches) {
   for (int i = 0; i < 8; ++i) queries.push_back(query_of(test::encode(photos[i], ".jpg", 50)));
   std::vector<std::string> reference;
   for (IndexKind k : {IndexKind::kFlat, IndexKind::kMih, IndexKind::kFaissFlat, IndexKind::kFaissMih}) {
-    auto c = open_at(dir.file("cat"), true, k);
+    auto c = open_at(where, true, k);
     std::vector<std::string> got;
     for (const auto& r : c->match(queries, MatchOptions{})) {
       got.push_back(r.matches.empty() ? "-" : r.matches[0].work.id + "@" + std::to_string(r.matches[0].distance));
@@ -340,7 +358,7 @@ TEST_F(CatalogTest, EveryIndexKindGivesTheSameMatches) {
 // registering and removing works, recording usage and listing it. Every thread checks what it
 // got; run under ThreadSanitizer this is the catalog's and the usage log's race test.
 TEST_F(CatalogTest, MatchRegisterRemoveAndUsageRunTogether) {
-  Result<std::unique_ptr<UsageLog>> opened = UsageLog::open(dir.file("cat"), false);
+  Result<std::unique_ptr<UsageLog>> opened = UsageLog::open(where, false);
   ASSERT_TRUE(opened.ok()) << opened.status().to_string();
   UsageLog& usage = **opened;
   std::vector<ImageFingerprint> queries;
@@ -428,6 +446,7 @@ TEST(Score, MonotonicAndAnchoredAtTheMatchThreshold) {
 // Issue 21 item 12: a batch the database refuses is kept and committed on a later try, and the
 // journal that holds it is not emptied meanwhile.
 TEST_F(CatalogTest, FailedUsageBatchIsRetriedNotDropped) {
+  DIRECTORY_FORM_ONLY();
   Result<std::unique_ptr<UsageLog>> opened = UsageLog::open(dir.file("cat"), false);
   ASSERT_TRUE(opened.ok()) << opened.status().to_string();
   UsageLog& usage = **opened;
@@ -467,6 +486,7 @@ TEST_F(CatalogTest, FailedUsageBatchIsRetriedNotDropped) {
 // Issue 21 item 12: an event is acknowledged only after the journal that holds it was synced,
 // and a failed sync is reported, not acknowledged.
 TEST_F(CatalogTest, UsageEventsAreSyncedBeforeRecordReturns) {
+  DIRECTORY_FORM_ONLY();
   std::atomic<int> syncs{0};
   std::atomic<bool> fail{false};
   UsageLogOptions o;
@@ -499,6 +519,7 @@ TEST_F(CatalogTest, UsageEventsAreSyncedBeforeRecordReturns) {
 // Issue 21 item 12: a journal is locked before it has the name other processes replay, readable
 // by its owner only; opening the usage log again replays and removes only journals nobody holds.
 TEST_F(CatalogTest, UsageJournalsOfLiveProcessesAreNeverReplayedOrTruncated) {
+  DIRECTORY_FORM_ONLY();
   namespace fs = std::filesystem;
   const std::string cat = dir.file("cat");
   UsageLogOptions slow;

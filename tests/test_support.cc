@@ -1,6 +1,9 @@
 #include "test_support.h"
 
+#include <fcntl.h>
 #include <gif_lib.h>
+#include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
@@ -248,5 +252,53 @@ int run_command(const std::string& command, std::string* out) {
 }
 
 std::string imprint_binary() { return IMPRINT_BINARY; }
+
+// Runs `imprint register` on `images` and SIGKILLs it after `kill_after` acknowledgement lines.
+// Returns the ids it acknowledged (complete JSON lines on its stdout).
+//
+// The child cannot finish first, however slow the test is: its stdout is a pipe shrunk to one
+// page (4 KiB, about 9 of its ~450-byte lines), which the test stops reading at the kill point,
+// so the child blocks within a batch and a pipe's worth of the chosen line.
+std::set<std::string> register_and_kill(const std::string& catalog, const std::string& images,
+                                        int kill_after) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  const int pipe_bytes = fcntl(fds[1], F_SETPIPE_SZ, 4096);
+  EXPECT_GE(pipe_bytes, 4096);
+  EXPECT_LE(pipe_bytes, 8192);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    FILE* devnull = std::fopen("/dev/null", "w");
+    dup2(fileno(devnull), 2);
+    const std::string bin = imprint_binary();
+    execl(bin.c_str(), "imprint", "register", "--catalog", catalog.c_str(), "--batch", "3",
+          "--threads", "1", "--owner", "crash-test", images.c_str(), nullptr);
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* out = fdopen(fds[0], "r");
+  std::set<std::string> acked;
+  char* line = nullptr;
+  size_t cap = 0;
+  bool killed = false;
+  while (getline(&line, &cap, out) > 0) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("work_id")) continue;  // a torn last line
+    acked.insert(j["work_id"].get<std::string>());
+    if (!killed && int(acked.size()) >= kill_after) {
+      kill(pid, SIGKILL);
+      killed = true;
+    }
+  }
+  free(line);
+  fclose(out);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(killed) << "the child finished before it could be killed";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  return acked;
+}
 
 }  // namespace imprint::test

@@ -3,10 +3,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <opencv2/core.hpp>
+#include <set>
 #include <string>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "image.h"
 
@@ -59,5 +59,10 @@ int run_command(const std::string& command, std::string* out = nullptr);
 
 // Path to the built imprint binary.
 std::string imprint_binary();
+
+// Runs `imprint register --batch 3` of `images` into `catalog` (a directory or a PostgreSQL URI)
+// and SIGKILLs it after `kill_after` acknowledgement lines; returns the ids it acknowledged.
+std::set<std::string> register_and_kill(const std::string& catalog, const std::string& images,
+                                        int kill_after);
 
 }  // namespace imprint::test

@@ -1,0 +1,272 @@
+// Replicas on one PostgreSQL catalog (issue 28): what one registers or removes reaches the
+// others' matches within a second, writers on several replicas at once keep every commit, a
+// killed writer loses nothing it acknowledged, and a replica rides out a restart of the database.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "catalog.h"
+#include "pg_test_support.h"
+#include "test_support.h"
+#include "usage_log.h"
+
+namespace imprint {
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::unique_ptr<Catalog> open_replica(const std::string& uri, bool read_only = false) {
+  CatalogOptions o;
+  o.dir = uri;
+  o.read_only = read_only;
+  Result<std::unique_ptr<Catalog>> c = Catalog::open(o);
+  EXPECT_TRUE(c.ok()) << c.status().to_string();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+WorkInput work_of(const Image& image, const std::string& id) {
+  Result<WorkInput> in = work_input_from_image(test::encode(image, ".png"));
+  EXPECT_TRUE(in.ok()) << in.status().to_string();
+  in->work.id = id;
+  in->work.owner = "replica-test";
+  return *in;
+}
+
+ImageFingerprint query_of(const std::vector<uint8_t>& bytes) {
+  HashOptions o;
+  o.dihedral = true;
+  Result<ImageFingerprint> fp = fingerprint_image(bytes, o);
+  EXPECT_TRUE(fp.ok()) << fp.status().to_string();
+  return *fp;
+}
+
+std::string top_match(const Catalog& c, const ImageFingerprint& q) {
+  const std::vector<QueryResult> r = c.match(std::vector{q}, MatchOptions{});
+  return r[0].matches.empty() || !is_copy(r[0].matches[0]) ? "" : r[0].matches[0].work.id;
+}
+
+// Milliseconds until pred() holds, polled every 10 ms; -1 past `limit_ms`.
+template <typename Pred>
+int64_t wait_ms(Pred pred, int64_t limit_ms) {
+  const auto start = Clock::now();
+  while (true) {
+    const int64_t ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+    if (pred()) return ms;
+    if (ms > limit_ms) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+TEST(PostgresCatalog, RegistrationsAndRemovalsReachTheOtherReplicaWithinASecond) {
+  const std::string uri = test::fresh_postgres_database();
+  ASSERT_FALSE(uri.empty());
+  auto a = open_replica(uri), b = open_replica(uri);
+  ASSERT_TRUE(a && b);
+  const Image photo = test::synthetic_photo(480, 360, 4242);
+  const ImageFingerprint copy = query_of(test::encode(photo, ".jpg", 60));
+  ASSERT_EQ(top_match(*b, copy), "");
+
+  ASSERT_TRUE(a->register_works(std::vector{work_of(photo, "shared-work")})[0].ok());
+  EXPECT_EQ(top_match(*a, copy), "shared-work");  // the writer's own matches see it at once
+  const int64_t seen = wait_ms([&] { return top_match(*b, copy) == "shared-work"; }, 1000);
+  EXPECT_GE(seen, 0) << "not matched on the other replica within 1 s";
+  ASSERT_TRUE(b->get_work("shared-work").ok());
+
+  // A cropped copy PDQ does not settle: the second stage's index followed as well.
+  cv::Mat m = test::mat_of(photo);
+  const Image crop = test::image_of(m(cv::Rect(60, 40, 300, 240)).clone());
+  const std::vector<uint8_t> crop_bytes = test::encode(crop, ".jpg", 85);
+  const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
+    Result<Image> img = decode_image(crop_bytes);
+    if (!img.ok()) return img.status();
+    return extract_local_features(*img, query_feature_options());
+  };
+  const std::vector<QueryResult> r =
+      b->match(std::vector{query_of(crop_bytes)}, MatchOptions{}, features);
+  ASSERT_FALSE(r[0].matches.empty());
+  EXPECT_EQ(r[0].matches[0].work.id, "shared-work");
+  EXPECT_TRUE(is_copy(r[0].matches[0]));
+
+  ASSERT_TRUE(b->remove_work("shared-work").ok());
+  EXPECT_EQ(top_match(*b, copy), "");
+  const int64_t gone = wait_ms([&] { return top_match(*a, copy).empty(); }, 1000);
+  EXPECT_GE(gone, 0) << "still matched on the other replica after 1 s";
+  EXPECT_EQ(a->get_work("shared-work").status().code(), StatusCode::kNotFound);
+  const std::vector<QueryResult> after =
+      a->match(std::vector{query_of(crop_bytes)}, MatchOptions{}, features);
+  EXPECT_TRUE(after[0].matches.empty() || !is_copy(after[0].matches[0]));
+}
+
+TEST(PostgresCatalog, WritersOnTwoReplicasAtOnceKeepEveryCommit) {
+  const std::string uri = test::fresh_postgres_database();
+  ASSERT_FALSE(uri.empty());
+  auto a = open_replica(uri), b = open_replica(uri);
+  ASSERT_TRUE(a && b);
+  constexpr int kEach = 12;
+  std::vector<Image> photos;
+  for (int i = 0; i < 2 * kEach; ++i) photos.push_back(test::synthetic_photo(160, 120, 900 + i));
+  std::atomic<int> errors{0};
+  auto writer = [&](Catalog* c, int first) {
+    for (int i = first; i < first + kEach; ++i) {
+      const auto done =
+          c->register_works(std::vector{work_of(photos[size_t(i)], "w" + std::to_string(i))});
+      if (!done[0].ok()) ++errors;
+    }
+  };
+  std::thread ta(writer, a.get(), 0), tb(writer, b.get(), kEach);
+  ta.join();
+  tb.join();
+  EXPECT_EQ(errors.load(), 0);
+  // A registration from the other replica may still be on its way: catch up now.
+  ASSERT_TRUE(a->refresh().ok());
+  ASSERT_TRUE(b->refresh().ok());
+  for (Catalog* c : {a.get(), b.get()}) {
+    std::set<int64_t> pks;
+    ASSERT_TRUE(c->list_works({}, [&](const Work& w) { return pks.insert(w.pk).second; }).ok());
+    EXPECT_EQ(pks.size(), size_t(2 * kEach));
+    for (int i = 0; i < 2 * kEach; ++i) {
+      EXPECT_EQ(top_match(*c, query_of(test::encode(photos[size_t(i)], ".jpg", 70))),
+                "w" + std::to_string(i));
+    }
+    EXPECT_EQ(c->follow_state().generation, 2 * kEach);  // one generation per commit
+  }
+}
+
+TEST(PostgresCatalog, AKilledWriterLosesNothingItAcknowledgedAndTheOtherReplicaKeepsAnswering) {
+  const std::string uri = test::fresh_postgres_database();
+  ASSERT_FALSE(uri.empty());
+  test::TempDir dir;
+  const std::string images = dir.file("images");
+  fs::create_directories(images);
+  for (int i = 0; i < 60; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "img%03d", i);
+    test::write_file(images + "/" + name + ".png",
+                     test::encode(test::synthetic_photo(96, 72, 7000 + i), ".png"));
+  }
+  auto b = open_replica(uri);
+  ASSERT_TRUE(b);
+  const Image mine = test::synthetic_photo(320, 240, 77);
+  ASSERT_TRUE(b->register_works(std::vector{work_of(mine, "mine")})[0].ok());
+  const ImageFingerprint q = query_of(test::encode(mine, ".jpg", 70));
+  std::atomic<bool> done{false};
+  std::atomic<int> answered{0}, wrong{0};
+  std::thread matcher([&] {
+    while (!done) {
+      (top_match(*b, q) == "mine" ? answered : wrong)++;
+    }
+  });
+  const std::set<std::string> acked = test::register_and_kill(uri, images, 15);
+  done = true;
+  matcher.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(answered.load(), 0);
+  ASSERT_GE(acked.size(), 15u);
+  ASSERT_TRUE(b->refresh().ok());
+  for (const std::string& id : acked) {
+    ASSERT_TRUE(b->get_work(id).ok()) << id;
+    EXPECT_EQ(top_match(*b, query_of(test::read_all(images + "/" + id + ".png"))), id);
+  }
+  int64_t works = 0;
+  ASSERT_TRUE(b->list_works({}, [&](const Work&) { return ++works > 0; }).ok());
+  EXPECT_GE(works, int64_t(acked.size()) + 1);
+  EXPECT_LE(works, int64_t(acked.size()) + 1 + 3);  // at most the batch in flight, unacknowledged
+}
+
+TEST(PostgresCatalog, UsageFromTwoReplicasIsCommittedBeforeItIsAcknowledged) {
+  const std::string uri = test::fresh_postgres_database();
+  ASSERT_FALSE(uri.empty());
+  auto a = open_replica(uri);  // creates the catalog's tables
+  ASSERT_TRUE(a);
+  Result<std::unique_ptr<UsageLog>> ua = UsageLog::open(uri, false),
+                                    ub = UsageLog::open(uri, false);
+  ASSERT_TRUE(ua.ok() && ub.ok()) << ua.status().to_string() << ub.status().to_string();
+  Result<std::unique_ptr<UsageLog>> reader = UsageLog::open(uri, true);
+  ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+  auto recorder = [&](UsageLog* log, const std::string& caller) {
+    for (int i = 0; i < 20; ++i) {
+      UsageEvent e;
+      e.time_ms = 1000 + i;
+      e.work_id = "w" + std::to_string(i % 3);
+      e.owner = "o";
+      e.decision = MatchDecision::kFlag;
+      e.caller = caller;
+      ASSERT_TRUE(log->record(std::vector{e}).ok());
+      // Acknowledged: another connection sees it now, without a flush.
+      int64_t mine = 0;
+      ASSERT_TRUE((*reader)
+                      ->list({},
+                             [&](const UsageEvent& x) {
+                               mine += x.caller == caller;
+                               return true;
+                             })
+                      .ok());
+      EXPECT_EQ(mine, i + 1);
+    }
+  };
+  std::thread ta(recorder, ua->get(), "replica-a"), tb(recorder, ub->get(), "replica-b");
+  ta.join();
+  tb.join();
+  Result<std::vector<UsageTotal>> totals = (*reader)->totals();
+  ASSERT_TRUE(totals.ok());
+  int64_t sum = 0;
+  for (const UsageTotal& t : *totals) sum += t.count;
+  EXPECT_EQ(sum, 40);
+}
+
+// The cluster's own, so that stopping it disturbs no other test.
+class PostgresRestart : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state = dir.file("pg.state");
+    std::string out;
+    ASSERT_EQ(test::run_command(script + " start " + state, &out), 0) << out;
+    base = out.substr(0, out.find('\n'));
+  }
+  void TearDown() override { test::run_command(script + " stop " + state); }
+
+  test::TempDir dir;
+  const std::string script = std::string(IMPRINT_SOURCE_DIR) + "/scripts/pg-cluster.sh";
+  std::string state, base;
+};
+
+TEST_F(PostgresRestart, ReplicaIsUnreadyWhileTheDatabaseIsDownAndRecoversWithoutARestart) {
+  const std::string uri = test::fresh_postgres_database(base);
+  ASSERT_FALSE(uri.empty());
+  auto a = open_replica(uri);
+  ASSERT_TRUE(a);
+  const Image before = test::synthetic_photo(320, 240, 5);
+  ASSERT_TRUE(a->register_works(std::vector{work_of(before, "before")})[0].ok());
+  EXPECT_TRUE(a->ready(1000));
+  EXPECT_EQ(top_match(*a, query_of(test::encode(before, ".jpg", 70))), "before");
+
+  ASSERT_EQ(test::run_command(script + " down " + state), 0);
+  // Catch-ups fail while it is down: unready within the lag allowed, and matching still answers
+  // from memory for works it has named before.
+  EXPECT_GE(wait_ms([&] { return !a->ready(1000); }, 5000), 0);
+  EXPECT_FALSE(a->follow_state().error.empty());
+  EXPECT_EQ(top_match(*a, query_of(test::encode(before, ".jpg", 70))), "before");
+  EXPECT_FALSE(
+      a->register_works(std::vector{work_of(test::synthetic_photo(320, 240, 6), "x")})[0].ok());
+
+  ASSERT_EQ(test::run_command(script + " up " + state), 0);
+  EXPECT_GE(wait_ms([&] { return a->ready(1000); }, 10000), 0) << a->follow_state().error;
+  // Writes work again on the same replica (the first may meet the broken connection).
+  const Image after = test::synthetic_photo(320, 240, 7);
+  bool registered = false;
+  for (int attempt = 0; attempt < 3 && !registered; ++attempt) {
+    registered = a->register_works(std::vector{work_of(after, "after")})[0].ok();
+  }
+  EXPECT_TRUE(registered);
+  auto fresh = open_replica(uri, /*read_only=*/true);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(top_match(*fresh, query_of(test::encode(before, ".jpg", 70))), "before");
+  EXPECT_EQ(top_match(*fresh, query_of(test::encode(after, ".jpg", 70))), "after");
+}
+
+}  // namespace
+}  // namespace imprint
