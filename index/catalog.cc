@@ -573,8 +573,9 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
       }
     }
     Work w = in.work;
-    w.registered_at_ms = now;
-    ins->bind(1, w.id).bind(2, w.title).bind(3, w.owner).bind(4, w.media).bind(5, w.source).bind(6, now);
+    w.registered_at_ms = in.keep_registered_at && w.registered_at_ms > 0 ? w.registered_at_ms : now;
+    ins->bind(1, w.id).bind(2, w.title).bind(3, w.owner).bind(4, w.media).bind(5, w.source);
+    ins->bind(6, w.registered_at_ms);
     if (w.sha256) {
       ins->bind_blob(7, *w.sha256);
     } else {
@@ -861,8 +862,10 @@ Status Catalog::list_fingerprints(
   std::string marks;
   for (size_t i = 0; i < kinds.size(); ++i) marks += i == 0 ? "?" : ", ?";
   Result<Statement> s = impl_->rdb.prepare(
-      "SELECT " + cols + ", f.kind, f.data, f.quality, f.t_ms FROM fingerprints f "
-      "JOIN works w ON w.pk = f.work_pk WHERE f.kind IN (" + marks + ") ORDER BY f.pk");
+      "SELECT " + cols +
+      ", f.kind, f.data, f.quality, f.t_ms FROM fingerprints f "
+      "JOIN works w ON w.pk = f.work_pk" +
+      (kinds.empty() ? std::string() : " WHERE f.kind IN (" + marks + ")") + " ORDER BY f.pk");
   if (!s.ok()) return s.status();
   for (size_t i = 0; i < kinds.size(); ++i) s->bind(int(i) + 1, kinds[i]);
   Status st;

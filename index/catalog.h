@@ -94,6 +94,8 @@ WorkFingerprint local_features_fingerprint(const LocalFeatures& features);
 struct WorkInput {
   Work work;  // pk and registered_at_ms are assigned by the catalog
   std::vector<WorkFingerprint> fingerprints;
+  // A copy between catalogs keeps the work's registration time (work.registered_at_ms).
+  bool keep_registered_at = false;
 };
 
 // Fingerprints image bytes for registration: exact-mode PDQ (interoperable), SHA-256, size, and
@@ -212,6 +214,27 @@ struct WorkFilter {
   int64_t limit = -1;
 };
 
+// A catalog location as logs and reports may show it: a directory as given, a PostgreSQL URI
+// without its password.
+std::string display_location(const std::string& location);
+// True for the PostgreSQL form (postgresql:// or postgres://).
+bool is_postgres_location(const std::string& location);
+
+// Copies every work (its fields, licence and every fingerprint, in registration order) and every
+// usage event from the catalog at `src` into the empty catalog at `dst`, either form to either
+// (a directory, a PostgreSQL URI), then checks the copy: the same counts and the same checksum.
+struct CatalogCopyReport {
+  int64_t works = 0;
+  int64_t fingerprints = 0;
+  int64_t usage_events = 0;
+  std::string checksum;  // catalog_checksum of both
+};
+Result<CatalogCopyReport> copy_catalog(const std::string& src, const std::string& dst);
+// SHA-256 over every work (by id: its fields, licence and fingerprints in order), independent of
+// the form and of row ids; counts in *works and *fingerprints.
+class Catalog;
+Result<std::string> catalog_checksum(const Catalog& c, int64_t* works, int64_t* fingerprints);
+
 class Catalog {
  public:
   static Result<std::unique_ptr<Catalog>> open(const CatalogOptions& options);
@@ -235,9 +258,9 @@ class Catalog {
   // Every stored fingerprint of a kind with its work (for export), in fingerprint order.
   Status list_fingerprints(const std::string& kind,
                            const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const;
-  // The same for several kinds at once, still in fingerprint order: a work's fingerprints were
-  // stored together, so they arrive one after another (an export reads a work's hash and its
-  // list fields in one pass).
+  // The same for several kinds at once (none: every kind), still in fingerprint order: a work's
+  // fingerprints were stored together, so they arrive one after another (an export reads a work's
+  // hash and its list fields in one pass).
   Status list_fingerprints(const std::vector<std::string>& kinds,
                            const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const;
   // One work's fingerprints of a kind, in the order they were stored (empty if it has none).

@@ -216,6 +216,9 @@ Status Catalog::Impl::catch_up() {
   return Status::Ok();
 }
 
+std::string display_location(const std::string& location) { return detail::redact_uri(location); }
+bool is_postgres_location(const std::string& location) { return detail::is_postgres_uri(location); }
+
 Status Catalog::refresh() {
   if (!impl_->pg) return Status::Ok();
   return impl_->catch_up();

@@ -47,7 +47,7 @@ nlohmann::json catalog_stats_to_json(const Catalog& c, const CatalogStats& s) {
   nlohmann::json owners = nlohmann::json::object(), media = nlohmann::json::object();
   for (const auto& [k, v] : s.works_by_owner) owners[k.empty() ? "(none)" : k] = v;
   for (const auto& [k, v] : s.works_by_media) media[k] = v;
-  nlohmann::json j = {{"catalog", c.dir()},
+  nlohmann::json j = {{"catalog", display_location(c.dir())},
                       {"catalog_id", s.catalog_id},
                       {"works", s.works},
                       {"fingerprints", s.fingerprints},

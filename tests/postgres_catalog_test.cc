@@ -218,6 +218,66 @@ TEST(PostgresCatalog, UsageFromTwoReplicasIsCommittedBeforeItIsAcknowledged) {
   EXPECT_EQ(sum, 40);
 }
 
+TEST(PostgresCatalog, CopyBetweenTheFormsBothWaysKeepsEveryWorkAndTheChecksum) {
+  const std::string uri = test::fresh_postgres_database();
+  ASSERT_FALSE(uri.empty());
+  test::TempDir dir;
+  const std::string src = dir.file("src"), back = dir.file("back");
+  std::vector<Image> photos;
+  {
+    CatalogOptions o;
+    o.dir = src;
+    o.now_ms = [] { return int64_t(1'700'000'000'000); };
+    Result<std::unique_ptr<Catalog>> c = Catalog::open(o);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    std::vector<WorkInput> inputs;
+    for (int i = 0; i < 5; ++i) {
+      photos.push_back(test::synthetic_photo(200, 150, 600 + i));
+      inputs.push_back(work_of(photos.back(), "w" + std::to_string(i)));
+      inputs.back().work.licence.set(Purpose::kAiTraining, {Permission::kAllow, {}});
+    }
+    WorkInput bare;  // a work with no fingerprint at all is copied too
+    bare.work.id = "bare";
+    inputs.push_back(bare);
+    for (const auto& r : (*c)->register_works(inputs))
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_TRUE((*c)->remove_work("w4").ok());
+    Result<std::unique_ptr<UsageLog>> u = UsageLog::open(src, false);
+    ASSERT_TRUE(u.ok());
+    UsageEvent e;
+    e.time_ms = 5;
+    e.work_id = "w1";
+    e.decision = MatchDecision::kFlag;
+    ASSERT_TRUE((*u)->record(std::vector{e, e}).ok());
+  }
+  Result<CatalogCopyReport> there = copy_catalog(src, uri);
+  ASSERT_TRUE(there.ok()) << there.status().to_string();
+  EXPECT_EQ(there->works, 5);
+  EXPECT_EQ(there->usage_events, 2);
+  Result<CatalogCopyReport> again = copy_catalog(uri, back);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->checksum, there->checksum);
+  EXPECT_EQ(again->fingerprints, there->fingerprints);
+  EXPECT_EQ(again->usage_events, 2);
+  // Into a catalog that has works: refused, nothing written.
+  Result<CatalogCopyReport> onto = copy_catalog(src, uri);
+  EXPECT_EQ(onto.status().code(), StatusCode::kFailedPrecondition);
+
+  auto copy = open_replica(uri, true);
+  ASSERT_TRUE(copy);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(top_match(*copy, query_of(test::encode(photos[size_t(i)], ".jpg", 70))),
+              "w" + std::to_string(i));
+  }
+  EXPECT_EQ(top_match(*copy, query_of(test::encode(photos[4], ".jpg", 70))), "");
+  Result<Work> w = copy->get_work("w2");
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->registered_at_ms, 1'700'000'000'000);
+  EXPECT_TRUE(w->licence.permits(Purpose::kAiTraining, ""));
+  EXPECT_FALSE(w->licence.permits(Purpose::kCommercial, ""));
+  EXPECT_TRUE(copy->get_work("bare").ok());
+}
+
 // The cluster's own, so that stopping it disturbs no other test.
 class PostgresRestart : public ::testing::Test {
  protected:

@@ -9,7 +9,9 @@ namespace imprint::cli {
 
 void add_catalog_option(CLI::App* cmd, CatalogArgs& a) {
   if (const char* env = std::getenv("IMPRINT_CATALOG")) a.dir = env;
-  cmd->add_option("--catalog", a.dir, "Catalog directory (default: $IMPRINT_CATALOG)");
+  cmd->add_option("--catalog", a.dir,
+                  "Catalog: a directory, or a PostgreSQL database postgresql://USER@HOST/DB "
+                  "(default: $IMPRINT_CATALOG)");
   cmd->add_option("--index", a.index, "In-memory index: auto, flat, mih, faiss-flat, faiss-mih")
       ->capture_default_str();
 }

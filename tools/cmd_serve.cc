@@ -101,6 +101,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "several); others are refused (DNS rebinding)");
   cmd->add_option("--keys", o.keys_file, "API key file (imprint keys add); without it, loopback only");
   cmd->add_option("--max-message-bytes", o.max_message_bytes, "Largest request")->capture_default_str();
+  cmd->add_option(
+         "--ready-max-lag-ms", o.ready_max_lag_ms,
+         "PostgreSQL catalog: unready (/readyz 503, gRPC health NOT_SERVING) when the last "
+         "catch-up with the database is older than this")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(100), int64_t(3'600'000)));
   cmd->add_option("--max-pixels", o.max_pixels, "Largest decoded image")->capture_default_str();
   cmd->add_option("--call-deadline-ms", o.call_deadline_ms, "Longest one call may work")->capture_default_str();
   cmd->add_option("--max-concurrent-calls", o.max_concurrent_calls, "Calls served at once")->capture_default_str();

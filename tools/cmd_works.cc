@@ -124,4 +124,34 @@ void add_stats_command(CLI::App& app, int& exit_code) {
   });
 }
 
+// imprint catalog copy SRC DST: between the directory and PostgreSQL forms, checked.
+void add_catalog_command(CLI::App& app, int& exit_code) {
+  CLI::App* cmd = app.add_subcommand("catalog", "Catalog maintenance");
+  cmd->require_subcommand(1);
+  auto src = std::make_shared<std::string>(), dst = std::make_shared<std::string>();
+  CLI::App* copy = cmd->add_subcommand(
+      "copy",
+      "Copy every work, fingerprint and usage event into an empty catalog (a directory or a "
+      "postgresql:// URI, either way), then check both by counts and checksum");
+  copy->add_option("SRC", *src, "Source catalog")->required();
+  copy->add_option("DST", *dst, "Destination catalog (empty or new)")->required();
+  copy->callback([src, dst, &exit_code] {
+    Result<CatalogCopyReport> r = copy_catalog(*src, *dst);
+    if (!r.ok()) {
+      std::cerr << "imprint catalog copy: " << r.status().message() << '\n';
+      exit_code = 1;
+      return;
+    }
+    std::cout << nlohmann::json{{"source", display_location(*src)},
+                                {"destination", display_location(*dst)},
+                                {"works", r->works},
+                                {"fingerprints", r->fingerprints},
+                                {"usage_events", r->usage_events},
+                                {"checksum", r->checksum},
+                                {"checked", true}}
+                     .dump()
+              << '\n';
+  });
+}
+
 }  // namespace imprint::cli

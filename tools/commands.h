@@ -12,6 +12,7 @@ void add_register_command(CLI::App& app, int& exit_code);
 void add_query_command(CLI::App& app, int& exit_code);
 void add_works_command(CLI::App& app, int& exit_code);
 void add_stats_command(CLI::App& app, int& exit_code);
+void add_catalog_command(CLI::App& app, int& exit_code);
 void add_hashes_commands(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
 void add_usage_command(CLI::App& app, int& exit_code);

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   imprint::cli::add_query_command(app, exit_code);
   imprint::cli::add_works_command(app, exit_code);
   imprint::cli::add_stats_command(app, exit_code);
+  imprint::cli::add_catalog_command(app, exit_code);
   imprint::cli::add_hashes_commands(app, exit_code);
   imprint::cli::add_serve_command(app, exit_code);
   imprint::cli::add_usage_command(app, exit_code);

@@ -716,7 +716,9 @@ int run_scan(const ScanOptions& o, Status* error) {
   const nlohmann::json scan = {
       {"identity", scan_identity(o, *stats)},
       {"catalog",
-       {{"dir", fs::absolute(o.catalog_dir, ec).lexically_normal().string()},
+       {{"dir", is_postgres_location(o.catalog_dir)
+                    ? display_location(o.catalog_dir)
+                    : fs::absolute(o.catalog_dir, ec).lexically_normal().string()},
         {"catalog_id", stats->catalog_id},
         {"generation", stats->generation},
         {"works", stats->works},
