@@ -5,7 +5,9 @@
 // the same run.
 //
 //   build/benchmarks/grpc_load [--works 1000000] [--streams 8] [--seconds 10] [--inflight 8,16]
-//                              [--no-images]
+//                              [--no-images] [--catalog postgresql://...]
+// --catalog runs the server on that catalog (an empty PostgreSQL database, say) instead of a
+// fresh directory, to compare the two forms run against run.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -167,6 +169,7 @@ int main(int argc, char** argv) {
   std::vector<int> inflights = {8, 16};  // hash rows: requests in flight per stream
   double seconds = 10;
   bool images = true;
+  std::string location;  // --catalog: instead of a fresh directory
   for (int i = 1; i < argc; ++i) {
     const bool value = i + 1 < argc;
     if (!std::strcmp(argv[i], "--no-images")) images = false;
@@ -180,13 +183,19 @@ int main(int argc, char** argv) {
       }
     }
     else if (value && !std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[++i]);
+    else if (value && !std::strcmp(argv[i], "--catalog"))
+      location = argv[++i];
     else {
       std::fprintf(stderr, "unknown argument %s\n", argv[i]);
       return 2;
     }
   }
-  const std::string dir = (std::filesystem::temp_directory_path() / "imprint-grpc-load").string();
-  std::filesystem::remove_all(dir);
+  std::string dir = (std::filesystem::temp_directory_path() / "imprint-grpc-load").string();
+  if (location.empty()) {
+    std::filesystem::remove_all(dir);
+  } else {
+    dir = location;
+  }
 
   // The catalog: real works (1 MP cuts of the wallpapers) plus synthetic balanced hashes.
   const std::vector<SourcePhoto> photos = load_source_photos();
@@ -248,6 +257,8 @@ int main(int argc, char** argv) {
   };
 
   std::printf("# gRPC load on loopback\n\nMachine: %s\n", machine_description().c_str());
+  std::printf("Catalog form: %s\n",
+              location.empty() ? "directory (SQLite)" : display_location(location).c_str());
   std::printf("Catalog: %zu works (%zu real 1 MP photos + random balanced hashes); %d MatchStream streams, "
               "%.0f s per row; server and load generator share the machine; usage records %s.\n\n",
               works, photos.size(), streams, seconds, so.record_usage ? "on" : "off");
