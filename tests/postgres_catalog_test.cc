@@ -10,6 +10,7 @@
 
 #include "catalog.h"
 #include "pg_test_support.h"
+#include "server.h"
 #include "test_support.h"
 #include "usage_log.h"
 
@@ -303,18 +304,34 @@ TEST_F(PostgresRestart, ReplicaIsUnreadyWhileTheDatabaseIsDownAndRecoversWithout
   ASSERT_TRUE(a->register_works(std::vector{work_of(before, "before")})[0].ok());
   EXPECT_TRUE(a->ready(1000));
   EXPECT_EQ(top_match(*a, query_of(test::encode(before, ".jpg", 70))), "before");
+  // A server on the replica: /readyz follows it (the watchdog checks every 200 ms).
+  server::ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.http_listen = "127.0.0.1:0";
+  so.ready_max_lag_ms = 1000;
+  so.access_log = [](const std::string&) {};
+  Result<std::unique_ptr<server::Server>> srv = server::Server::start(*a, nullptr, so);
+  ASSERT_TRUE(srv.ok()) << srv.status().to_string();
+  const int port = (*srv)->http_port();
+  const auto readyz = [&] {
+    const std::string r = test::raw_http(port, "GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    return r.substr(0, r.find("\r\n"));
+  };
+  EXPECT_EQ(readyz(), "HTTP/1.1 200 OK");
 
   ASSERT_EQ(test::run_command(script + " down " + state), 0);
   // Catch-ups fail while it is down: unready within the lag allowed, and matching still answers
   // from memory for works it has named before.
   EXPECT_GE(wait_ms([&] { return !a->ready(1000); }, 5000), 0);
   EXPECT_FALSE(a->follow_state().error.empty());
+  EXPECT_EQ(readyz(), "HTTP/1.1 503 Service Unavailable");
   EXPECT_EQ(top_match(*a, query_of(test::encode(before, ".jpg", 70))), "before");
   EXPECT_FALSE(
       a->register_works(std::vector{work_of(test::synthetic_photo(320, 240, 6), "x")})[0].ok());
 
   ASSERT_EQ(test::run_command(script + " up " + state), 0);
   EXPECT_GE(wait_ms([&] { return a->ready(1000); }, 10000), 0) << a->follow_state().error;
+  EXPECT_EQ(readyz(), "HTTP/1.1 200 OK");
   // Writes work again on the same replica (the first may meet the broken connection).
   const Image after = test::synthetic_photo(320, 240, 7);
   bool registered = false;
@@ -326,6 +343,7 @@ TEST_F(PostgresRestart, ReplicaIsUnreadyWhileTheDatabaseIsDownAndRecoversWithout
   ASSERT_TRUE(fresh);
   EXPECT_EQ(top_match(*fresh, query_of(test::encode(before, ".jpg", 70))), "before");
   EXPECT_EQ(top_match(*fresh, query_of(test::encode(after, ".jpg", 70))), "after");
+  (*srv)->shutdown(std::chrono::milliseconds(100));
 }
 
 }  // namespace

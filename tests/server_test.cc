@@ -693,49 +693,8 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
   EXPECT_EQ(events[0].reference(), "post-1");
 }
 
-// A TCP connection to 127.0.0.1:port whose sends and receives give up after 10 s, so a server
-// that stops reading or answering without closing fails the test instead of hanging it; -1 when
-// it cannot connect.
-// `from` (a loopback address such as "127.0.0.2") is the client's own address, for tests of what
-// the server does per client address.
-int connect_loopback(int port, const char* from = nullptr) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  if (from) {
-    sockaddr_in self{};
-    self.sin_family = AF_INET;
-    inet_pton(AF_INET, from, &self.sin_addr);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self) != 0) {
-      close(fd);
-      return -1;
-    }
-  }
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(uint16_t(port));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
-// Sends `request` as it is on a new connection and returns all the server answers until it closes
-// (one request per connection): for requests httplib's client will not send.
-std::string raw_http(int port, const std::string& request, const char* from = nullptr) {
-  const int fd = connect_loopback(port, from);
-  if (fd < 0) return "";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string answer;
-  char buf[4096];
-  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, size_t(n));
-  close(fd);
-  return answer;
-}
+using test::connect_loopback;
+using test::raw_http;
 
 // Issue 25 item 3: every HTTP error is a JSON body {code, message, field?} with the status of its
 // code, and a refused role is named in the words gRPC uses.

@@ -1,9 +1,12 @@
 #include "test_support.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gif_lib.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -299,6 +302,43 @@ std::set<std::string> register_and_kill(const std::string& catalog, const std::s
   EXPECT_TRUE(killed) << "the child finished before it could be killed";
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   return acked;
+}
+
+int connect_loopback(int port, const char* from) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (from) {
+    sockaddr_in self{};
+    self.sin_family = AF_INET;
+    inet_pton(AF_INET, from, &self.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+std::string raw_http(int port, const std::string& request, const char* from) {
+  const int fd = connect_loopback(port, from);
+  if (fd < 0) return "";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, size_t(n));
+  close(fd);
+  return answer;
 }
 
 }  // namespace imprint::test

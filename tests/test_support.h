@@ -65,4 +65,15 @@ std::string imprint_binary();
 std::set<std::string> register_and_kill(const std::string& catalog, const std::string& images,
                                         int kill_after);
 
+// A TCP connection to 127.0.0.1:port whose sends and receives give up after 10 s, so a server
+// that stops reading or answering without closing fails the test instead of hanging it; -1 when
+// it cannot connect.
+// `from` (a loopback address such as "127.0.0.2") is the client's own address, for tests of what
+// the server does per client address.
+int connect_loopback(int port, const char* from = nullptr);
+
+// Sends `request` as it is on a new connection and returns all the server answers until it closes
+// (one request per connection): for requests httplib's client will not send.
+std::string raw_http(int port, const std::string& request, const char* from = nullptr);
+
 }  // namespace imprint::test
