@@ -86,6 +86,10 @@ class Database {
   bool is_open() const { return db_ != nullptr || pg_ != nullptr; }
 
   Status exec(const std::string& sql);
+  // Runs DDL written for SQLite; on PostgreSQL its types are translated first (an
+  // INTEGER PRIMARY KEY AUTOINCREMENT becomes a BIGINT identity, INTEGER BIGINT, BLOB BYTEA), so
+  // each table is written once for both forms.
+  Status exec_schema(const std::string& sqlite_ddl);
   Result<Statement> prepare(const std::string& sql);
   // Starts a write transaction that excludes every other writer of the catalog: SQLite's
   // BEGIN IMMEDIATE; on PostgreSQL, BEGIN and a transaction-scoped advisory lock, so that writers
