@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include <opencv2/core.hpp>
@@ -521,7 +522,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
       replaced_pk = old_pk;
       find->reset();
       if (!replace) {
-        undo(already_exists("work id '" + in.work.id + "' is already registered (use --replace)"));
+        undo(already_exists("work id '" + in.work.id + "' is already registered"));
         continue;
       }
       Result<Statement> olds = db.prepare("SELECT pk FROM fingerprints WHERE work_pk = ? AND kind = 'pdq'");
@@ -784,19 +785,45 @@ Result<Work> Catalog::read_work_by_pk(int64_t pk) const {
   return impl_->read_work(*s);
 }
 
+Result<bool> Catalog::holds_registration(const WorkInput& in) const {
+  Result<Work> w = get_work(in.work.id);
+  if (!w.ok()) return w.status();
+  if (w->title != in.work.title || w->owner != in.work.owner || w->media != in.work.media ||
+      w->source != in.work.source || !(w->licence == in.work.licence)) {
+    return false;
+  }
+  if (in.work.sha256 && w->sha256 != in.work.sha256) return false;
+  Result<std::vector<WorkFingerprint>> stored = work_fingerprints(in.work.id, "pdq");
+  if (!stored.ok()) return stored.status();
+  size_t k = 0;
+  for (const WorkFingerprint& f : in.fingerprints) {
+    if (f.kind != "pdq") continue;
+    if (k >= stored->size() || (*stored)[k].data != f.data || (*stored)[k].quality != f.quality) {
+      return false;
+    }
+    ++k;
+  }
+  return k == stored->size();
+}
+
 Status Catalog::list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const {
   // A page at a time is copied under the read lock and handed to fn without it: fn may block (a
   // gRPC stream whose client stopped reading) and must not hold up matching and lookups.
   constexpr int64_t kPage = 256;
-  int64_t after_pk = 0, left = filter.limit;
+  // Reverse order starts below every row id when no cursor is given.
+  int64_t after_pk = filter.after_pk > 0 ? filter.after_pk
+                                         : (filter.newest_first ? std::numeric_limits<int64_t>::max() : 0);
+  int64_t left = filter.limit;
   while (left != 0) {
     const int64_t want = left < 0 ? kPage : std::min(kPage, left);
     std::vector<Work> page;
     {
       std::lock_guard<std::mutex> lk(impl_->rdb_mu);
-      std::string sql = std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk > ?";
+      std::string sql = std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk " +
+                        (filter.newest_first ? "<" : ">") + " ?";
       if (!filter.owner.empty()) sql += " AND owner = ?";
-      sql += " ORDER BY pk LIMIT " + std::to_string(want);
+      sql += filter.newest_first ? " ORDER BY pk DESC" : " ORDER BY pk";
+      sql += " LIMIT " + std::to_string(want);
       Result<Statement> s = impl_->rdb.prepare(sql);
       if (!s.ok()) return s.status();
       s->bind(1, after_pk);

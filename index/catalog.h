@@ -212,6 +212,10 @@ struct CatalogStats {
 struct WorkFilter {
   std::string owner;  // empty: all
   int64_t limit = -1;
+  // Registration order (row ids), or its reverse; after_pk > 0 continues after the work with
+  // that row id (Work::pk of the last work an earlier listing in the same order gave).
+  bool newest_first = false;
+  int64_t after_pk = 0;
 };
 
 // A catalog location as logs and reports may show it: a directory as given, a PostgreSQL URI
@@ -249,10 +253,15 @@ class Catalog {
   Status remove_work(const std::string& id);
 
   Result<Work> get_work(const std::string& id) const;
+  // Whether the work registered under in.work.id is what `in` would register: the same title,
+  // owner, media, source and licence, the same content digest when `in` has one, and the same
+  // PDQ hashes with their qualities, in order. A retried registration (idempotent front ends
+  // answer it with the stored work). kNotFound when no work has the id.
+  Result<bool> holds_registration(const WorkInput& in) const;
   Result<Work> get_work_by_pk(int64_t pk) const;
   // The preview JPEG stored at registration (kPreviewKind); kNotFound when there is none.
   Result<std::vector<uint8_t>> preview(const std::string& id) const;
-  // Calls fn for each work in registration order until it returns false. fn runs without the
+  // Calls fn for each work in registration order (WorkFilter) until it returns false. fn runs without the
   // catalog's lock (works are read a page at a time), so it may block or call back in.
   Status list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const;
   // Every stored fingerprint of a kind with its work (for export), in fingerprint order.

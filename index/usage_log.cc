@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS usage_events(
   query_sha256 TEXT NOT NULL DEFAULT '',
   reference TEXT NOT NULL DEFAULT '',
   distance INTEGER NOT NULL DEFAULT 0,
-  event_id TEXT NOT NULL UNIQUE);
+  event_id TEXT NOT NULL UNIQUE,
+  request_id TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS usage_by_work ON usage_events(work_id, time_ms);
 CREATE INDEX IF NOT EXISTS usage_by_owner ON usage_events(owner, time_ms);
 CREATE INDEX IF NOT EXISTS usage_by_time ON usage_events(time_ms);
@@ -53,6 +54,8 @@ class UsageLog::Impl {
   Database rdb;
   mutable std::mutex rdb_mu;
   bool read_only = false;
+  // False for a catalog read-only here whose usage table predates request ids.
+  bool has_request_id = true;
 
   std::mutex mu;
   std::condition_variable wake_writer, committed;
@@ -134,7 +137,7 @@ class UsageLog::Impl {
     }
     Result<Statement> ins = wdb.prepare(
         "INSERT INTO usage_events(time_ms, work_id, owner, decision, purpose, caller, "
-        "query_sha256, reference, distance, event_id) VALUES (?,?,?,?,?,?,?,?,?,?) "
+        "query_sha256, reference, distance, event_id, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
         "ON CONFLICT DO NOTHING");
     if (!ins.ok()) {
       (void)wdb.exec("ROLLBACK");
@@ -144,7 +147,7 @@ class UsageLog::Impl {
       ins->bind(10, id);
       ins->bind(1, e.time_ms).bind(2, e.work_id).bind(3, e.owner).bind(4, std::string(decision_name(e.decision)));
       ins->bind(5, std::string(purpose_name(e.purpose))).bind(6, e.caller).bind(7, e.query_sha256);
-      ins->bind(8, e.reference).bind(9, int64_t(e.distance));
+      ins->bind(8, e.reference).bind(9, int64_t(e.distance)).bind(11, e.request_id);
       Status s = ins->run();
       if (!s.ok()) {
         (void)wdb.exec("ROLLBACK");
@@ -156,10 +159,33 @@ class UsageLog::Impl {
     return s;
   }
 
+  static bool column_exists(Database& db, const std::string& column) {
+    Result<Statement> s = db.prepare("SELECT " + column + " FROM usage_events LIMIT 0");
+    if (!s.ok()) return false;
+    Status st;
+    (void)s->step(&st);
+    return st.ok();
+  }
+
+  // The event's own id when it has one (from an idempotency key), else a fresh one.
+  std::string event_id_for(const UsageEvent& e) {
+    return e.event_id.empty() ? id_prefix + std::to_string(next_id++) : e.event_id;
+  }
+
+  // Catalogs made before request ids were recorded gain the column (empty for older events).
+  Status add_request_id_column(Database& db) {
+    if (pg) {
+      return db.exec(
+          "ALTER TABLE usage_events ADD COLUMN IF NOT EXISTS request_id TEXT NOT NULL DEFAULT ''");
+    }
+    if (column_exists(db, "request_id")) return Status::Ok();
+    return db.exec("ALTER TABLE usage_events ADD COLUMN request_id TEXT NOT NULL DEFAULT ''");
+  }
+
   static nlohmann::json to_json(const std::string& id, const UsageEvent& e) {
     return {{"id", id}, {"t", e.time_ms}, {"w", e.work_id}, {"o", e.owner}, {"d", decision_name(e.decision)},
             {"p", purpose_name(e.purpose)}, {"c", e.caller}, {"s", e.query_sha256}, {"r", e.reference},
-            {"k", e.distance}};
+            {"k", e.distance}, {"q", e.request_id}};
   }
 
   // Events a killed process left in a journal go into the database before anything else.
@@ -181,6 +207,7 @@ class UsageLog::Impl {
       e.query_sha256 = j.value("s", "");
       e.reference = j.value("r", "");
       e.distance = j.value("k", 0);
+      e.request_id = j.value("q", "");
       batch.emplace_back(j["id"].get<std::string>(), std::move(e));
     }
     if (!batch.empty()) IMPRINT_RETURN_IF_ERROR(write(batch));
@@ -222,6 +249,7 @@ Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir,
     // only writes usage batches, a few commits a second at most.
     IMPRINT_RETURN_IF_ERROR(impl->wdb.exec("PRAGMA synchronous=FULL"));
     IMPRINT_RETURN_IF_ERROR(impl->wdb.exec_schema(kUsageSchema));
+    IMPRINT_RETURN_IF_ERROR(impl->add_request_id_column(impl->wdb));
     // Each writing process keeps its own journal, locked while it lives. A journal nobody holds
     // belonged to a process that died: replay it and remove it.
     std::error_code ec;
@@ -286,6 +314,7 @@ Result<std::unique_ptr<UsageLog>> UsageLog::open(const std::string& catalog_dir,
     // An older catalog may have no usage table yet: reads then see no events.
     Result<Statement> probe = impl->rdb.prepare("SELECT 1 FROM usage_events LIMIT 1");
     if (!probe.ok()) return not_found("catalog " + catalog_dir + " has no usage records yet");
+    impl->has_request_id = Impl::column_exists(impl->rdb, "request_id");
   }
   Impl* raw = impl.get();
   if (!read_only) raw->writer = std::thread([raw] { raw->run_writer(); });
@@ -303,6 +332,7 @@ Result<std::unique_ptr<UsageLog>> UsageLog::open_postgres(std::unique_ptr<Impl> 
     // Under the catalog's writer lock, so replicas starting together do not race to create it.
     Status s = impl->wdb.begin_write();
     if (s.ok()) s = impl->wdb.exec_schema(kUsageSchema);
+    if (s.ok()) s = impl->add_request_id_column(impl->wdb);
     if (s.ok()) s = impl->wdb.exec("COMMIT");
     if (!s.ok()) {
       (void)impl->wdb.exec("ROLLBACK");
@@ -322,6 +352,7 @@ Result<std::unique_ptr<UsageLog>> UsageLog::open_postgres(std::unique_ptr<Impl> 
     if (!probe.ok() || (probe->step(&st), !st.ok())) {
       return not_found("catalog " + detail::redact_uri(uri) + " has no usage records yet");
     }
+    impl->has_request_id = Impl::column_exists(impl->rdb, "request_id");
   }
   Impl* raw = impl.get();
   if (!raw->read_only) raw->writer = std::thread([raw] { raw->run_writer(); });
@@ -334,17 +365,18 @@ Status UsageLog::record(std::span<const UsageEvent> events) {
   if (m.read_only) return failed_precondition("usage log opened read-only");
   // A stored event that is not UTF-8 would break every later listing (proto3 strings, JSON).
   for (const UsageEvent& e : events) {
-    for (const std::string* text : {&e.work_id, &e.owner, &e.caller, &e.query_sha256, &e.reference}) {
+    for (const std::string* text : {&e.work_id, &e.owner, &e.caller, &e.query_sha256, &e.reference,
+                                    &e.event_id, &e.request_id}) {
       if (!is_valid_utf8(*text)) return invalid_argument("usage event: a text field is not valid UTF-8");
     }
+    if (e.event_id.size() > 128) return invalid_argument("usage event: event_id over 128 bytes");
   }
   std::unique_lock<std::mutex> lk(m.mu);
   if (m.pg) {
     // Acknowledged once committed: the writer commits what waits as one batch, so concurrent
     // callers share a commit. A failed commit fails the callers waiting on it; their events stay
     // queued and are retried (the event id makes a retry insert nothing twice).
-    for (const UsageEvent& e : events)
-      m.pending.emplace_back(m.id_prefix + std::to_string(m.next_id++), e);
+    for (const UsageEvent& e : events) m.pending.emplace_back(m.event_id_for(e), e);
     const uint64_t mine = (m.events_queued += events.size());
     const uint64_t failures_before = m.committed_seq;
     m.wake_writer.notify_one();
@@ -357,7 +389,7 @@ Status UsageLog::record(std::span<const UsageEvent> events) {
   std::string lines;
   const size_t first = m.pending.size();
   for (const UsageEvent& e : events) {
-    m.pending.emplace_back(m.id_prefix + std::to_string(m.next_id++), e);
+    m.pending.emplace_back(m.event_id_for(e), e);
     lines += Impl::to_json(m.pending.back().first, e).dump() + "\n";
   }
   // One append under the lock: journal order is queue order, and a line is never interleaved.
@@ -415,21 +447,64 @@ void UsageLog::flush() {
   m.committed.wait(lk, [&] { return m.committed_seq >= target && (m.pending.empty() || !m.last_error.ok()); });
 }
 
+namespace {
+
+// A listing cursor: "u1.<time_ms>.<pk>", the last event a page ended on.
+std::string usage_cursor(int64_t time_ms, int64_t pk) {
+  return "u1." + std::to_string(time_ms) + "." + std::to_string(pk);
+}
+
+bool parse_usage_cursor(const std::string& text, int64_t* time_ms, int64_t* pk) {
+  if (text.rfind("u1.", 0) != 0) return false;
+  const size_t dot = text.find('.', 3);
+  if (dot == std::string::npos) return false;
+  auto number = [](const std::string& digits, int64_t* out) {
+    if (digits.empty() || digits.size() > 18) return false;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+    }
+    *out = std::stoll(digits);
+    return true;
+  };
+  return number(text.substr(3, dot - 3), time_ms) && number(text.substr(dot + 1), pk);
+}
+
+}  // namespace
+
 Status UsageLog::list(const UsageFilter& f, const std::function<bool(const UsageEvent&)>& fn) const {
+  int64_t after_time = 0, after_pk = 0;
+  if (!f.after.empty() && !parse_usage_cursor(f.after, &after_time, &after_pk)) {
+    return invalid_argument("page_token: not a cursor this listing gave ('" +
+                            f.after.substr(0, 64) + "')");
+  }
   std::lock_guard<std::mutex> lk(impl_->rdb_mu);
-  std::string sql =
-      "SELECT time_ms, work_id, owner, decision, purpose, caller, query_sha256, reference, distance "
-      "FROM usage_events WHERE time_ms >= ?";
+  std::string sql = std::string(
+      "SELECT time_ms, work_id, owner, decision, purpose, caller, query_sha256, reference, "
+      "distance, event_id, ") + (impl_->has_request_id ? "request_id" : "''") +
+      ", pk FROM usage_events WHERE time_ms >= ?";
+  if (f.until_ms > 0) sql += " AND time_ms < ?";
   if (!f.work_id.empty()) sql += " AND work_id = ?";
   if (!f.owner.empty()) sql += " AND owner = ?";
-  sql += " ORDER BY time_ms, pk";
+  if (f.decision) sql += " AND decision = ?";
+  // Past the cursor in the listing's order: (time, pk) after or before the cursor's.
+  const char* past = f.newest_first ? "<" : ">";
+  if (!f.after.empty()) {
+    sql += std::string(" AND (time_ms ") + past + " ? OR (time_ms = ? AND pk " + past + " ?))";
+  }
+  sql += f.newest_first ? " ORDER BY time_ms DESC, pk DESC" : " ORDER BY time_ms, pk";
   if (f.limit >= 0) sql += " LIMIT " + std::to_string(f.limit);
   Result<Statement> s = impl_->rdb.prepare(sql);
   if (!s.ok()) return s.status();
   int i = 1;
   s->bind(i++, f.since_ms);
+  if (f.until_ms > 0) s->bind(i++, f.until_ms);
   if (!f.work_id.empty()) s->bind(i++, f.work_id);
   if (!f.owner.empty()) s->bind(i++, f.owner);
+  if (f.decision) s->bind(i++, std::string(decision_name(*f.decision)));
+  if (!f.after.empty()) {
+    s->bind(i, after_time).bind(i + 1, after_time).bind(i + 2, after_pk);
+    i += 3;
+  }
   Status st;
   while (s->step(&st)) {
     UsageEvent e;
@@ -443,6 +518,9 @@ Status UsageLog::list(const UsageFilter& f, const std::function<bool(const Usage
     e.query_sha256 = s->text(6);
     e.reference = s->text(7);
     e.distance = int(s->int64(8));
+    e.event_id = s->text(9);
+    e.request_id = s->text(10);
+    e.cursor = usage_cursor(e.time_ms, s->int64(11));
     if (!fn(e)) break;
   }
   return st;
@@ -465,6 +543,18 @@ int64_t usage_time_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::string usage_event_id(const std::string& caller, const std::string& idempotency_key,
+                           const std::string& work_id) {
+  if (idempotency_key.empty()) return "";
+  // Length-prefixed parts, so no two (caller, key, work) triples share a digest input.
+  std::string in;
+  for (const std::string* part : {&caller, &idempotency_key, &work_id}) {
+    in += std::to_string(part->size()) + ":" + *part;
+  }
+  const Sha256 d = sha256_of(std::span(reinterpret_cast<const uint8_t*>(in.data()), in.size()));
+  return "k-" + to_hex(d);
 }
 
 std::string usage_digest_hex(const Sha256& digest) {

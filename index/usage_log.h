@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,12 +41,27 @@ struct UsageEvent {
   std::string query_sha256;  // hex, empty when unknown (a hash-only query)
   std::string reference;
   int distance = 0;
+  // Unique per event. Empty in record(): the log makes a fresh one. Set (usage_event_id(), from
+  // an idempotency key): recording an id that is already stored inserts nothing, so a retried
+  // call is one use.
+  std::string event_id;
+  std::string request_id;  // the call's x-request-id, empty when none (the CLI)
+  // Set by list(): where this event stands in the listing, to continue after it
+  // (UsageFilter::after).
+  std::string cursor;
 };
 
 struct UsageFilter {
   std::string work_id;  // empty: all
   std::string owner;    // empty: all
-  int64_t since_ms = 0;
+  int64_t since_ms = 0;           // events at or after this time
+  int64_t until_ms = 0;           // and before this one (0: no end)
+  std::optional<MatchDecision> decision;  // unset: flag and allow
+  bool newest_first = false;
+  // An event's cursor from an earlier list() with the same order: the listing continues after
+  // that event. Events are ordered by time and then by the order they were stored, so a listing
+  // resumed while events are being recorded sees those stored after its cursor's time.
+  std::string after;
   int64_t limit = -1;
 };
 
@@ -82,7 +98,7 @@ class UsageLog {
   // Waits until every recorded event is in the database (for readers in the same process), or
   // until an attempt to commit them failed: a failed batch is kept and retried, never dropped.
   void flush();
-  // Oldest first.
+  // Oldest first, or newest first (UsageFilter). kInvalidArgument for a malformed cursor.
   Status list(const UsageFilter& filter, const std::function<bool(const UsageEvent&)>& fn) const;
   Result<std::vector<UsageTotal>> totals() const;
 
@@ -102,12 +118,21 @@ struct UsageContext {
   int64_t time_ms = 0;
   std::string query_sha256;  // hex, empty when unknown
   std::string reference;
+  std::string request_id;
+  // Non-empty: the events' ids are derived from it (usage_event_id), so the same key from the
+  // same caller records each work's use once however often the call is retried.
+  std::string idempotency_key;
 };
 
 // The fields of a UsageContext that come from a clock and a digest: now, and the hex digest or ""
 // when the digest is unknown (all zero).
 int64_t usage_time_now_ms();
 std::string usage_digest_hex(const Sha256& digest);
+
+// The id of the event an idempotency key names: one per (caller, key, work), so a retry or a
+// replica's duplicate of the same call inserts nothing twice. Empty when the key is empty.
+std::string usage_event_id(const std::string& caller, const std::string& idempotency_key,
+                           const std::string& work_id);
 
 // Appends one event per match whose decision was acted on (flag or allow; review and none are not
 // records). Match is Candidate (catalog.h) or VideoCandidate (video_match.h): anything with work,
@@ -118,7 +143,9 @@ void append_usage_events(std::span<const Match> matches, const UsageContext& ctx
   for (const Match& c : matches) {
     if (c.decision != MatchDecision::kFlag && c.decision != MatchDecision::kAllow) continue;
     out->push_back({c.work.id, c.work.owner, c.decision, ctx.purpose, ctx.caller, ctx.time_ms,
-                    ctx.query_sha256, ctx.reference, c.distance});
+                    ctx.query_sha256, ctx.reference, c.distance,
+                    usage_event_id(ctx.caller, ctx.idempotency_key, c.work.id), ctx.request_id,
+                    ""});
   }
 }
 

@@ -51,7 +51,7 @@ Result<ApiKeys> ApiKeys::load(const std::string& path) {
     }
     Result<Role> r = parse_role(role);
     if (!r.ok()) return r.status().with_context(path + ":" + std::to_string(n));
-    Caller caller{name, *r, {}};
+    Caller caller{name, *r, {}, {}};
     if (*r == Role::kRegistrar) {
       std::string rest;
       std::getline(ss, rest);

@@ -26,6 +26,7 @@ struct Caller {
   std::string name;  // the key's name, or "anonymous" without a key file
   Role role = Role::kAdmin;
   std::vector<std::string> owners;  // a registrar's; admins act for every owner
+  std::string request_id;           // the call's x-request-id (set by the call gate)
 
   // May this caller register, replace or remove a work of `owner`?
   bool acts_for(const std::string& owner) const;

@@ -92,7 +92,7 @@ static grpc::Status guarded(const std::function<grpc::Status(const Caller&)>& fn
 grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role need,
                            const std::function<grpc::Status(const Caller&)>& fn) {
   const auto start = std::chrono::steady_clock::now();
-  Caller caller{"anonymous", Role::kAdmin, {}};
+  Caller caller{"anonymous", Role::kAdmin, {}, {}};
   grpc::Status result;
   const auto& md = ctx->client_metadata();
   const auto sent_id = md.find("x-request-id");
@@ -124,6 +124,7 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
   } else {
     may_run = true;  // without a key file every caller is anonymous, limited by address
   }
+  caller.request_id = request_id;
   if (may_run) {
     int64_t retry_after_s = 0;
     result = server_.charge(caller, ctx->peer(), &retry_after_s);

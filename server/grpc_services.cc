@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <tuple>
 
 #include "image_query.h"
 #include "video_ingest.h"
@@ -25,6 +26,20 @@ grpc::Status check_deadline(const Server::Impl& s, std::chrono::steady_clock::ti
                             std::to_string(s.options.call_deadline_ms) + " ms");
   }
   return grpc::Status::OK;
+}
+
+// ListWorks' page tokens: "w1.<row id>" of the last work a page gave.
+std::string work_page_token(int64_t pk) { return "w1." + std::to_string(pk); }
+
+std::optional<int64_t> parse_work_page_token(const std::string& token) {
+  if (token.rfind("w1.", 0) != 0 || token.size() < 4 || token.size() > 21) return std::nullopt;
+  int64_t pk = 0;
+  for (size_t i = 3; i < token.size(); ++i) {
+    if (token[i] < '0' || token[i] > '9') return std::nullopt;
+    pk = pk * 10 + (token[i] - '0');
+  }
+  if (pk <= 0) return std::nullopt;
+  return pk;
 }
 
 class CatalogServiceImpl final : public v1::CatalogService::Service {
@@ -92,6 +107,21 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
       if (!lic.ok()) return to_grpc(lic.status());
       in.work.licence = *lic;
       std::vector<Result<Work>> done = s_.catalog.register_works(std::vector{in}, req->replace());
+      if (!done[0].ok() && done[0].status().code() == imprint::StatusCode::kAlreadyExists) {
+        // A retry of a registration that succeeded (its answer lost on the way) is answered as
+        // the first one was; other content under a taken id is refused.
+        Result<bool> same = s_.catalog.holds_registration(in);
+        if (same.ok() && *same) {
+          done[0] = s_.catalog.get_work(in.work.id);
+        } else if (same.ok() || same.status().code() == imprint::StatusCode::kNotFound) {
+          return grpc::Status(StatusCode::ALREADY_EXISTS,
+                              "work_id: '" + in.work.id +
+                                  "' is registered with other fields or content; set replace to "
+                                  "replace it");
+        } else {
+          return to_grpc(same.status());
+        }
+      }
       if (!done[0].ok()) return to_grpc(done[0].status());
       to_proto(*done[0], resp->mutable_work());
       const WorkFingerprint& f = in.fingerprints.front();
@@ -121,10 +151,20 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
       WorkFilter f;
       f.owner = req->owner();
       f.limit = req->limit() > 0 ? req->limit() : -1;
+      f.newest_first = req->newest_first();
+      if (!req->page_token().empty()) {
+        std::optional<int64_t> pk = parse_work_page_token(req->page_token());
+        if (!pk) {
+          return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                              "page_token: not a token ListWorks gave");
+        }
+        f.after_pk = *pk;
+      }
       bool cancelled = false;
       Status s = s_.catalog.list_works(f, [&](const Work& w) {
         v1::Work out;
         to_proto(w, &out);
+        out.set_page_token(work_page_token(w.pk));
         if (ctx->IsCancelled() || !writer->Write(out)) {
           cancelled = true;
           return false;
@@ -159,10 +199,22 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
       f.work_id = req->work_id();
       f.owner = req->owner();
       f.limit = req->limit() > 0 ? req->limit() : -1;
-      if (!req->since().empty()) {
-        Result<int64_t> t = parse_time(req->since());
-        if (!t.ok()) return to_grpc(t.status());
-        f.since_ms = *t;
+      f.newest_first = req->newest_first();
+      f.after = req->page_token();
+      for (auto [field, text, out] : {std::tuple{"since", &req->since(), &f.since_ms},
+                                      std::tuple{"until", &req->until(), &f.until_ms}}) {
+        if (text->empty()) continue;
+        Result<int64_t> t = parse_time(*text);
+        if (!t.ok()) return to_grpc(t.status().with_context(field));
+        *out = *t;
+      }
+      if (req->decision() == "flag") {
+        f.decision = MatchDecision::kFlag;
+      } else if (req->decision() == "allow") {
+        f.decision = MatchDecision::kAllow;
+      } else if (!req->decision().empty()) {
+        return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                            "decision: must be flag, allow or empty (both)");
       }
       Status s = s_.usage->list(f, [&](const UsageEvent& e) {
         v1::UsageEvent out;
@@ -210,6 +262,7 @@ class MatchServiceImpl final : public v1::MatchService::Service {
       MatchRequestParts parts;
       parts.image = req->image();
       parts.context = &req->context();
+      parts.request_id = caller.request_id;
       parts.still_wanted = [&] { return check_deadline(s_, start, ctx); };
       grpc::Status st = s_.match(parts, caller.name, resp);
       if (!st.ok()) return st;
@@ -224,7 +277,7 @@ class MatchServiceImpl final : public v1::MatchService::Service {
       if (!checked.ok()) return checked;
       const auto start = std::chrono::steady_clock::now();
       grpc::Status st =
-          s_.match_video(*req, caller.name, resp, nullptr, nullptr, [&] { return check_deadline(s_, start, ctx); });
+          s_.match_video(*req, caller.name, caller.request_id, resp, nullptr, nullptr, [&] { return check_deadline(s_, start, ctx); });
       if (!st.ok()) return st;
       return check_deadline(s_, start, ctx);
     });
@@ -242,6 +295,7 @@ class MatchServiceImpl final : public v1::MatchService::Service {
       parts.hash = *h;
       parts.quality = req->quality() == 0 ? 100 : req->quality();
       parts.context = &req->context();
+      parts.request_id = caller.request_id;
       const auto start = std::chrono::steady_clock::now();
       parts.still_wanted = [&] { return check_deadline(s_, start, ctx); };
       return s_.match(parts, caller.name, resp);
@@ -271,6 +325,7 @@ class MatchServiceImpl final : public v1::MatchService::Service {
         resp.set_id(req.id());
         MatchRequestParts parts;
         parts.context = &req.context();
+        parts.request_id = caller.request_id;
         parts.still_wanted = [ctx] {
           return ctx->IsCancelled() ? grpc::Status(StatusCode::CANCELLED, "the caller cancelled")
                                     : grpc::Status::OK;
@@ -311,6 +366,35 @@ class MatchServiceImpl final : public v1::MatchService::Service {
 
 }  // namespace
 
+namespace {
+
+// Who recorded a use, when, of which upload; and the idempotency key: the caller's, else its
+// reference with the purpose and licensee asked about (a post id names one upload: recording
+// the same question about it twice would count one use twice; another purpose or licensee is
+// another use).
+UsageContext usage_context(const MatchOptions& mo, const std::string& caller,
+                           const std::string& request_id, std::string query_sha256,
+                           const v1::MatchContext* ctx) {
+  UsageContext uc;
+  uc.purpose = mo.purpose;
+  uc.caller = caller;
+  uc.time_ms = usage_time_now_ms();
+  uc.query_sha256 = std::move(query_sha256);
+  uc.request_id = request_id;
+  if (ctx) {
+    uc.reference = ctx->reference();
+    if (!ctx->idempotency_key().empty()) {
+      uc.idempotency_key = "key\n" + ctx->idempotency_key();
+    } else if (!ctx->reference().empty()) {
+      uc.idempotency_key = "reference\n" + ctx->reference() + "\n" + purpose_name(mo.purpose) +
+                           "\n" + mo.licensee;
+    }
+  }
+  return uc;
+}
+
+}  // namespace
+
 grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string& caller,
                                  v1::MatchResponse* out, ImageFingerprint* fp_out,
                                  QueryResult* result_out, bool record) {
@@ -342,8 +426,8 @@ grpc::Status Server::Impl::match(const MatchRequestParts& req, const std::string
   }
   if (record && usage && options.record_usage) {
     std::vector<UsageEvent> events;
-    const UsageContext uc{mo.purpose, caller, usage_time_now_ms(), usage_digest_hex(fp.sha256),
-                          ctx ? ctx->reference() : ""};
+    const UsageContext uc =
+        usage_context(mo, caller, req.request_id, usage_digest_hex(fp.sha256), ctx);
     append_usage_events(std::span<const Candidate>(r.matches), uc, &events);
     Status s = usage->record(events);
     if (!s.ok()) return to_grpc(s.with_context("recording usage"));
@@ -366,6 +450,7 @@ MatchOptions Server::Impl::match_options(const v1::MatchContext* ctx) const {
 }
 
 grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const std::string& caller,
+                                       const std::string& request_id,
                                        v1::MatchVideoResponse* out, VideoQuery* query_out,
                                        VideoQueryResult* result_out,
                                        const std::function<grpc::Status()>& still_wanted) {
@@ -417,8 +502,7 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
   }
   if (usage && options.record_usage) {
     std::vector<UsageEvent> events;
-    const UsageContext uc{mo.purpose, caller, usage_time_now_ms(), to_hex(*q.sha256),
-                          req.context().reference()};
+    const UsageContext uc = usage_context(mo, caller, request_id, to_hex(*q.sha256), &req.context());
     append_usage_events(std::span<const VideoCandidate>(r.matches), uc, &events);
     Status s = usage->record(events);
     if (!s.ok()) return to_grpc(s.with_context("recording usage"));

@@ -129,7 +129,7 @@ std::string dump(const nlohmann::json& j) {
 // The caller of an HTTP request: anonymous (every role) without a key file, else by its
 // `Authorization: Bearer` header.
 Result<Caller> http_caller(const Server::Impl& s, const httplib::Request& req) {
-  if (!s.keys) return Caller{"anonymous", Role::kAdmin, {}};
+  if (!s.keys) return Caller{"anonymous", Role::kAdmin, {}, {}};
   return s.keys->authenticate(req.get_header_value("Authorization"));
 }
 
@@ -148,6 +148,9 @@ grpc::Status match_context_from_params(const httplib::Request& req, v1::MatchCon
   }
   ctx->set_licensee(req.get_param_value("licensee"));
   ctx->set_reference(req.get_param_value("reference"));
+  // The IETF draft's header, or a parameter for clients that cannot set headers.
+  ctx->set_idempotency_key(req.has_header("Idempotency-Key") ? req.get_header_value("Idempotency-Key")
+                                                             : req.get_param_value("idempotency_key"));
   if (req.has_param("top_k")) {
     const std::string text = req.get_param_value("top_k");
     int k = 0;
@@ -490,11 +493,12 @@ Status start_http(Server::Impl& s) {
                               "the call took longer than the server's limit of " +
                                   std::to_string(s.options.call_deadline_ms) + " ms");
         };
-        st = s.match_video(vreq, caller, &unused, &vq, &vr, within_deadline);
+        st = s.match_video(vreq, caller, request_id, &unused, &vq, &vr, within_deadline);
       } else {
         MatchRequestParts parts;
         parts.image = body;
         parts.context = &ctx;
+        parts.request_id = request_id;
         v1::MatchResponse unused;
         st = s.match(parts, caller, &unused, &fp, &r);
       }

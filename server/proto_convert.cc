@@ -135,6 +135,9 @@ void to_proto(const UsageEvent& e, v1::UsageEvent* out) {
   out->set_query_sha256(e.query_sha256);
   out->set_reference(e.reference);
   out->set_distance(e.distance);
+  out->set_event_id(e.event_id);
+  out->set_request_id(e.request_id);
+  out->set_page_token(e.cursor);
 }
 
 Purpose purpose_from_proto(v1::Purpose p) {

@@ -76,8 +76,9 @@ grpc::Status check_match_context(const v1::MatchContext& ctx) {
     return invalid("min_score: " + std::to_string(ctx.min_score()) + " (must be 0..1)");
   }
   grpc::Status st = check_text("licensee", ctx.licensee(), FieldLimits::kLicensee);
-  if (!st.ok()) return st;
-  return check_text("reference", ctx.reference(), FieldLimits::kReference);
+  if (st.ok()) st = check_text("reference", ctx.reference(), FieldLimits::kReference);
+  if (st.ok()) st = check_text("idempotency_key", ctx.idempotency_key(), FieldLimits::kIdempotencyKey);
+  return st;
 }
 
 grpc::Status check_work(const v1::Work& w) {

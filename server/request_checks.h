@@ -24,6 +24,7 @@ struct FieldLimits {
   // Stored in every usage event: a post id or a URL, not a document.
   static constexpr size_t kReference = 1024;
   static constexpr size_t kLicensee = 256;
+  static constexpr size_t kIdempotencyKey = 128;
   static constexpr size_t kUploadName = 1024;  // /api/v1/match?name=, echoed in the answer
   // A licence names its licensees; a thousand is a large syndication deal.
   static constexpr int kLicensees = 1000;

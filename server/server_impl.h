@@ -89,6 +89,7 @@ struct MatchRequestParts {
   std::optional<PdqHash> hash;
   int quality = 100;
   const v1::MatchContext* context = nullptr;
+  std::string request_id;  // kept in the usage events
   // Asked after matching and before any usage is recorded: an answer nobody will receive (the
   // caller cancelled, a deadline passed) is not a use. Unset: always wanted.
   std::function<grpc::Status()> still_wanted;
@@ -133,7 +134,7 @@ class Server::Impl {
   // `query_out` and `result_out` (may be null) receive the hashed upload and its matches, for the
   // HTTP front's JSON.
   grpc::Status match_video(const v1::MatchVideoRequest& req, const std::string& caller,
-                           v1::MatchVideoResponse* out, VideoQuery* query_out = nullptr,
+                           const std::string& request_id, v1::MatchVideoResponse* out, VideoQuery* query_out = nullptr,
                            VideoQueryResult* result_out = nullptr,
                            const std::function<grpc::Status()>& still_wanted = {});
   MatchOptions match_options(const v1::MatchContext* ctx) const;

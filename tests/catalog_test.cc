@@ -443,6 +443,60 @@ TEST(Score, MonotonicAndAnchoredAtTheMatchThreshold) {
   for (int d = 1; d <= 64; ++d) EXPECT_LT(score_for_distance(d), score_for_distance(d - 1));
 }
 
+// Issue 25: an event whose id an idempotency key made is stored once however often it is
+// recorded; a catalog made before request ids were kept gains the column and lists its old
+// events with none.
+TEST_F(CatalogTest, KeyedUsageEventsAreStoredOnceAndOldTablesGainRequestIds) {
+  DIRECTORY_FORM_ONLY();
+  {
+    Result<detail::Database> old = detail::Database::open(dir.file("cat") + "/catalog.sqlite", false);
+    ASSERT_TRUE(old.ok());
+    ASSERT_TRUE(old->exec("CREATE TABLE usage_events(pk INTEGER PRIMARY KEY AUTOINCREMENT, "
+                          "time_ms INTEGER NOT NULL, work_id TEXT NOT NULL, owner TEXT NOT NULL, "
+                          "decision TEXT NOT NULL, purpose TEXT NOT NULL, caller TEXT NOT NULL, "
+                          "query_sha256 TEXT NOT NULL DEFAULT '', reference TEXT NOT NULL DEFAULT "
+                          "'', distance INTEGER NOT NULL DEFAULT 0, event_id TEXT NOT NULL UNIQUE)")
+                    .ok());
+    ASSERT_TRUE(old->exec("INSERT INTO usage_events(time_ms, work_id, owner, decision, purpose, "
+                          "caller, event_id) VALUES (500, 'w0', 'Ana', 'flag', 'any-use', 'cli', "
+                          "'old-1')")
+                    .ok());
+  }
+  Result<std::unique_ptr<UsageLog>> opened = UsageLog::open(dir.file("cat"), false);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  UsageLog& usage = **opened;
+  UsageEvent e;
+  e.work_id = "w1";
+  e.owner = "Ana";
+  e.caller = "platform";
+  e.time_ms = 1000;
+  e.request_id = "req-7";
+  e.event_id = usage_event_id("platform", "upload-9", "w1");
+  ASSERT_FALSE(e.event_id.empty());
+  EXPECT_NE(e.event_id, usage_event_id("platform", "upload-9", "w2"));
+  EXPECT_NE(e.event_id, usage_event_id("other-key", "upload-9", "w1"));
+  EXPECT_TRUE(usage_event_id("platform", "", "w1").empty());
+  ASSERT_TRUE(usage.record(std::vector{e}).ok());
+  usage.flush();
+  ASSERT_TRUE(usage.record(std::vector{e, e}).ok());
+  usage.flush();
+  std::vector<UsageEvent> listed;
+  ASSERT_TRUE(usage.list({}, [&](const UsageEvent& x) {
+    listed.push_back(x);
+    return true;
+  }).ok());
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].event_id, "old-1");
+  EXPECT_EQ(listed[0].request_id, "");
+  EXPECT_EQ(listed[1].event_id, e.event_id);
+  EXPECT_EQ(listed[1].request_id, "req-7");
+  // A cursor that is not one is refused, not read as the start.
+  UsageFilter f;
+  f.after = "u1.x.1";
+  EXPECT_EQ(usage.list(f, [](const UsageEvent&) { return true; }).code(),
+            StatusCode::kInvalidArgument);
+}
+
 // Issue 21 item 12: a batch the database refuses is kept and committed on a later try, and the
 // journal that holds it is not emptied meanwhile.
 TEST_F(CatalogTest, FailedUsageBatchIsRetriedNotDropped) {

@@ -256,6 +256,32 @@ TEST_F(CliCatalog, QueryRecordAndUsageFiltersAndCsv) {
   EXPECT_EQ(json_lines(run("usage --json --catalog " + cat + " --limit 1")).size(), 1u);
   run("usage --catalog " + cat + " --since yesterday", &rc);
   EXPECT_EQ(rc, 2);
+  EXPECT_EQ(works_of("--decision allow"), std::set<std::string>{"art1"});
+  EXPECT_EQ(works_of("--decision flag"), std::set<std::string>{"art0"});
+  EXPECT_EQ(works_of("--until 2000-01-01"), std::set<std::string>{});
+  EXPECT_EQ(works_of("--until 2999-01-01"), (std::set<std::string>{"art0", "art1"}));
+
+  // Every event has its own id; a listing read a page of one at a time, newest first, through
+  // the cursors is the whole listing reversed (both events were recorded in the same
+  // millisecond or nearly: the cursor orders them by time and then by storage).
+  std::vector<std::string> forward, paged;
+  for (const auto& e : all) forward.push_back(e["event_id"].get<std::string>());
+  ASSERT_EQ(forward.size(), 2u);
+  EXPECT_FALSE(forward[0].empty());
+  EXPECT_NE(forward[0], forward[1]);
+  std::string after;
+  for (int page = 0; page < 4; ++page) {
+    const auto got = json_lines(run("usage --json --newest-first --limit 1 --catalog " + cat +
+                                    (after.empty() ? "" : " --after " + after), &rc));
+    ASSERT_EQ(rc, 0);
+    if (got.empty()) break;
+    ASSERT_EQ(got.size(), 1u);
+    paged.push_back(got[0]["event_id"].get<std::string>());
+    after = got[0]["cursor"].get<std::string>();
+  }
+  EXPECT_EQ(paged, std::vector<std::string>(forward.rbegin(), forward.rend()));
+  run("usage --catalog " + cat + " --after w1.5", &rc);
+  EXPECT_EQ(rc, 1);  // not a usage cursor
 
   // CSV: a header, then one row per event with the same fields.
   const std::string csv = run("usage --csv --catalog " + cat + " --work art1", &rc);
@@ -263,13 +289,15 @@ TEST_F(CliCatalog, QueryRecordAndUsageFiltersAndCsv) {
   std::stringstream ss(csv);
   std::string header, row, extra;
   ASSERT_TRUE(std::getline(ss, header));
-  EXPECT_EQ(header, "time,work_id,owner,decision,purpose,caller,distance,query_sha256,reference");
+  EXPECT_EQ(header,
+            "time,work_id,owner,decision,purpose,caller,distance,query_sha256,reference,event_id,"
+            "request_id");
   ASSERT_TRUE(std::getline(ss, row));
   EXPECT_FALSE(std::getline(ss, extra)) << extra;
   std::vector<std::string> cells;
   std::stringstream rs(row);
   for (std::string c; std::getline(rs, c, ',');) cells.push_back(c);
-  ASSERT_EQ(cells.size(), 9u) << row;
+  ASSERT_GE(cells.size(), 10u) << row;  // the request id, last, is empty: the CLI has none
   EXPECT_EQ(cells[0], by_work["art1"]["time"]);
   EXPECT_EQ(cells[1], "art1");
   EXPECT_EQ(cells[2], "Bob");
@@ -279,6 +307,7 @@ TEST_F(CliCatalog, QueryRecordAndUsageFiltersAndCsv) {
   EXPECT_EQ(cells[6], std::to_string(by_work["art1"]["distance"].get<int>()));
   EXPECT_EQ(cells[7], by_work["art1"]["query_sha256"]);
   EXPECT_EQ(cells[8], "post-7");
+  EXPECT_EQ(cells[9], by_work["art1"]["event_id"]);
 }
 
 TEST_F(CliCatalog, ImportAndExportHashLists) {

@@ -217,6 +217,29 @@ TEST(PostgresCatalog, UsageFromTwoReplicasIsCommittedBeforeItIsAcknowledged) {
   int64_t sum = 0;
   for (const UsageTotal& t : *totals) sum += t.count;
   EXPECT_EQ(sum, 40);
+
+  // One call retried through both replicas (the same idempotency key): one event, whichever
+  // replica stored it first, and its listing carries the request id.
+  UsageEvent retried;
+  retried.time_ms = 5000;
+  retried.work_id = "w0";
+  retried.owner = "o";
+  retried.caller = "platform";
+  retried.request_id = "req-1";
+  retried.event_id = usage_event_id("platform", "upload-9", "w0");
+  ASSERT_TRUE((*ua)->record(std::vector{retried}).ok());
+  ASSERT_TRUE((*ub)->record(std::vector{retried}).ok());
+  ASSERT_TRUE((*ua)->record(std::vector{retried}).ok());
+  std::vector<UsageEvent> listed;
+  UsageFilter since;
+  since.since_ms = 5000;
+  ASSERT_TRUE((*reader)->list(since, [&](const UsageEvent& x) {
+    listed.push_back(x);
+    return true;
+  }).ok());
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].event_id, retried.event_id);
+  EXPECT_EQ(listed[0].request_id, "req-1");
 }
 
 TEST(PostgresCatalog, CopyBetweenTheFormsBothWaysKeepsEveryWorkAndTheChecksum) {

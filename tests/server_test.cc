@@ -14,7 +14,9 @@
 #include <cmath>
 #include <fstream>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "api_keys.h"
@@ -125,17 +127,38 @@ class ServerTest : public ::testing::Test {
     return false;
   }
 
-  // Every usage record, oldest first, as an admin lists them over gRPC.
-  std::vector<v1::UsageEvent> list_usage() {
-    v1::ListUsageRequest lr;
+  // Usage records as an admin lists them over gRPC (every one, oldest first, by default). The
+  // call's status goes to *status when given, else it must be OK.
+  std::vector<v1::UsageEvent> list_usage(const v1::ListUsageRequest& lr = {},
+                                         grpc::Status* status = nullptr) {
     auto c = ctx(admin_key);
     auto reader = cat->ListUsage(c.get(), lr);
     std::vector<v1::UsageEvent> events;
     v1::UsageEvent e;
     while (reader->Read(&e)) events.push_back(e);
     const grpc::Status st = reader->Finish();
-    EXPECT_TRUE(st.ok()) << st.error_message();
+    if (status) {
+      *status = st;
+    } else {
+      EXPECT_TRUE(st.ok()) << st.error_message();
+    }
     return events;
+  }
+
+  // Works as ListWorks gives them to the registrar.
+  std::vector<v1::Work> list_works(const v1::ListWorksRequest& lr, grpc::Status* status = nullptr) {
+    auto c = ctx(registrar_key);
+    auto reader = cat->ListWorks(c.get(), lr);
+    std::vector<v1::Work> works;
+    v1::Work w;
+    while (reader->Read(&w)) works.push_back(w);
+    const grpc::Status st = reader->Finish();
+    if (status) {
+      *status = st;
+    } else {
+      EXPECT_TRUE(st.ok()) << st.error_message();
+    }
+    return works;
   }
 
   test::TempDir dir;
@@ -316,6 +339,8 @@ TEST_F(ServerTest, KeysAndRolesGuardEveryCall) {
   ASSERT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).ok());
   EXPECT_EQ(rr.work().work_id(), "new");
   EXPECT_EQ(rr.work().licence().ai_training().permission(), v1::DENY);
+  EXPECT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).ok());  // a retry
+  reg.mutable_work()->set_title("Changed");
   EXPECT_EQ(cat->RegisterWork(ctx(registrar_key).get(), reg, &rr).error_code(), grpc::StatusCode::ALREADY_EXISTS);
   // Registered while serving: visible to the next match at once.
   ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(test::synthetic_photo(320, 240, 77), ".jpg")), &r).ok());
@@ -876,6 +901,161 @@ TEST_F(ServerTest, RequestIdsAreEchoedOrMadeAndLogged) {
   ASSERT_TRUE(match->MatchHash(c.get(), req, &resp).ok());
   EXPECT_TRUE(is_new_id(server_id(*c))) << server_id(*c);
   EXPECT_EQ(logged(server_id(*c)), 1);
+
+  // Each usage event carries the request id of the call that recorded it.
+  std::map<std::string, std::string> work_of_request;
+  for (const v1::UsageEvent& e : list_usage()) work_of_request[e.request_id()] = e.work_id();
+  EXPECT_EQ(work_of_request["upload-7f3a"], "art3");
+  EXPECT_EQ(work_of_request["grpc-call-" + matcher_key.substr(0, 6)], "art2");
+  EXPECT_EQ(work_of_request[server_id(*c)], "art2");
+  EXPECT_EQ(work_of_request.size(), 3u);
+}
+
+// Issue 25: a retried call changes nothing twice (a registration answers with the stored work, a
+// match records its use once), and listings come a page at a time with page tokens.
+TEST_F(ServerTest, RetriedCallsCountOnceAndListingsComeInPages) {
+  start();
+  v1::RegisterWorkRequest reg;
+  reg.mutable_work()->set_work_id("retry");
+  reg.mutable_work()->set_owner("Bo");
+  reg.mutable_work()->set_title("Retry");
+  reg.set_image(bytes_of(test::encode(test::synthetic_photo(320, 240, 78), ".png")));
+  v1::RegisterWorkResponse first, again;
+  ASSERT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), reg, &first).ok());
+  grpc::Status st = cat->RegisterWork(ctx(registrar_key).get(), reg, &again);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(again.work().work_id(), "retry");
+  EXPECT_EQ(again.work().registered_at(), first.work().registered_at());
+  EXPECT_EQ(again.pdq().hash(), first.pdq().hash());
+  // Another title or other bytes under the taken id: refused, saying what to set.
+  v1::RegisterWorkRequest other = reg;
+  other.mutable_work()->set_title("Other");
+  st = cat->RegisterWork(ctx(registrar_key).get(), other, &again);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(st.error_message().find("set replace"), std::string::npos) << st.error_message();
+  EXPECT_EQ(st.error_message().find("--replace"), std::string::npos) << st.error_message();
+  other = reg;
+  other.set_image(bytes_of(test::encode(test::synthetic_photo(320, 240, 79), ".png")));
+  EXPECT_EQ(cat->RegisterWork(ctx(registrar_key).get(), other, &again).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(catalog->get_work("retry")->title, "Retry");
+  // By hashes: the same hashes and qualities are a retry, another quality is not.
+  v1::RegisterWorkRequest by_hash;
+  by_hash.mutable_work()->set_work_id("hashed");
+  by_hash.mutable_work()->set_owner("Bo");
+  v1::PdqFingerprint* f = by_hash.mutable_fingerprints()->add_pdq();
+  f->set_hash(first.pdq().hash());
+  f->set_quality(90);
+  ASSERT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), by_hash, &again).ok());
+  ASSERT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), by_hash, &again).ok());
+  EXPECT_EQ(again.pdq().quality(), 90);
+  f->set_quality(80);
+  EXPECT_EQ(cat->RegisterWork(ctx(registrar_key).get(), by_hash, &again).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+
+  // A match retried with the same reference, or the same idempotency key, is one use of the
+  // work; the same upload asked about for another purpose is another use.
+  v1::MatchImageRequest mr;
+  mr.set_image(bytes_of(test::encode(photos[2], ".jpg", 70)));
+  mr.mutable_context()->set_purpose(v1::AI_TRAINING);
+  mr.mutable_context()->set_reference("post-77");
+  v1::MatchResponse r;
+  auto ask = [&] {
+    ASSERT_TRUE(match->MatchImage(ctx(matcher_key).get(), mr, &r).ok());
+    ASSERT_EQ(r.decision(), "flag");
+  };
+  ask();
+  ask();
+  ask();
+  mr.mutable_context()->set_idempotency_key("upload-9");
+  ask();
+  ask();
+  mr.mutable_context()->clear_idempotency_key();
+  mr.mutable_context()->set_purpose(v1::COMMERCIAL);
+  ask();
+  ask();
+  const std::vector<v1::UsageEvent> events = list_usage();
+  ASSERT_EQ(events.size(), 3u);
+  std::set<std::string> ids;
+  for (const v1::UsageEvent& e : events) {
+    EXPECT_EQ(e.work_id(), "art2");
+    EXPECT_EQ(e.reference(), "post-77");
+    EXPECT_FALSE(e.event_id().empty());
+    ids.insert(e.event_id());
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(events[2].purpose(), "commercial");
+  // Without a reference or a key every call is its own use.
+  mr.mutable_context()->clear_reference();
+  ask();
+  ask();
+  EXPECT_EQ(list_usage().size(), 5u);
+  // Over HTTP the key is the Idempotency-Key header.
+  httplib::Client http("127.0.0.1", srv->http_port());
+  for (int i = 0; i < 2; ++i) {
+    auto h = http.Post("/api/v1/match?purpose=ai-training",
+                       {{"Authorization", "Bearer " + matcher_key}, {"Idempotency-Key", "http-1"}},
+                       mr.image(), "image/jpeg");
+    ASSERT_TRUE(h);
+    ASSERT_EQ(h->status, 200) << h->body;
+  }
+  EXPECT_EQ(list_usage().size(), 6u);
+
+  // ListUsage a page of one at a time, newest first, through the page tokens: the listing
+  // reversed. Filters: decision and time range.
+  std::vector<std::string> forward, paged;
+  for (const v1::UsageEvent& e : list_usage()) forward.push_back(e.event_id());
+  v1::ListUsageRequest lr;
+  lr.set_limit(1);
+  lr.set_newest_first(true);
+  for (int page = 0; page < 8; ++page) {
+    const std::vector<v1::UsageEvent> got = list_usage(lr);
+    if (got.empty()) break;
+    ASSERT_EQ(got.size(), 1u);
+    paged.push_back(got[0].event_id());
+    lr.set_page_token(got[0].page_token());
+  }
+  EXPECT_EQ(paged, std::vector<std::string>(forward.rbegin(), forward.rend()));
+  v1::ListUsageRequest only;
+  only.set_decision("allow");
+  EXPECT_TRUE(list_usage(only).empty());
+  only.set_decision("flag");
+  only.set_until("2999-01-01");
+  EXPECT_EQ(list_usage(only).size(), 6u);
+  only.set_since("2999-01-01");
+  EXPECT_TRUE(list_usage(only).empty());
+  for (auto bad : {+[](v1::ListUsageRequest* q) { q->set_decision("deny"); },
+                   +[](v1::ListUsageRequest* q) { q->set_page_token("w1.3"); },
+                   +[](v1::ListUsageRequest* q) { q->set_until("tomorrow"); }}) {
+    v1::ListUsageRequest q;
+    bad(&q);
+    list_usage(q, &st);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  }
+
+  // ListWorks two at a time, oldest first then newest first, through the page tokens.
+  std::vector<std::string> all_works;
+  for (const v1::Work& w : list_works({})) all_works.push_back(w.work_id());
+  ASSERT_EQ(all_works.size(), 6u);  // art0-3, retry, hashed
+  for (bool newest : {false, true}) {
+    std::vector<std::string> pages;
+    v1::ListWorksRequest wr;
+    wr.set_limit(2);
+    wr.set_newest_first(newest);
+    for (int page = 0; page < 6; ++page) {
+      const std::vector<v1::Work> got = list_works(wr);
+      if (got.empty()) break;
+      EXPECT_LE(got.size(), 2u);
+      for (const v1::Work& w : got) pages.push_back(w.work_id());
+      wr.set_page_token(got.back().page_token());
+    }
+    EXPECT_EQ(pages, newest ? std::vector<std::string>(all_works.rbegin(), all_works.rend())
+                            : all_works);
+  }
+  v1::ListWorksRequest bad_token;
+  bad_token.set_page_token("u1.5.5");
+  list_works(bad_token, &st);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 // Issue 21 item 1: no thumbnail without a key (when keys are on) or a link from a result the

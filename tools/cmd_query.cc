@@ -207,8 +207,13 @@ int run_query(const QueryArgs& a) {
       std::vector<UsageEvent> events;
       const int64_t now = usage_time_now_ms();
       auto context = [&](size_t input, const std::string& sha) {
-        return UsageContext{mo.purpose, "cli", now, sha,
-                            a.reference.empty() ? batch[input].path : a.reference};
+        UsageContext uc;
+        uc.purpose = mo.purpose;
+        uc.caller = "cli";
+        uc.time_ms = now;
+        uc.query_sha256 = sha;
+        uc.reference = a.reference.empty() ? batch[input].path : a.reference;
+        return uc;
       };
       for (size_t i = 0; i < batch.size(); ++i) {
         if (image_slot[i] >= 0) {

@@ -102,7 +102,9 @@ int run_register(const RegisterArgs& a) {
       if (!done[k].ok()) {
         ++failures;
         std::cerr << "imprint register: error: " << batch[origin[k]].path << ": "
-                  << done[k].status().message() << '\n';
+                  << done[k].status().message()
+                  << (done[k].status().code() == StatusCode::kAlreadyExists ? " (use --replace)" : "")
+                  << '\n';
         continue;
       }
       nlohmann::json j = registration_to_json(*done[k], inputs[k]);

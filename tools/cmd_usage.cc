@@ -23,7 +23,7 @@ void add_usage_command(CLI::App& app, int& exit_code) {
   struct Args {
     CatalogArgs catalog;
     UsageFilter filter;
-    std::string since;
+    std::string since, until, decision;
     bool json = false, csv = false;
   };
   auto a = std::make_shared<Args>();
@@ -32,18 +32,29 @@ void add_usage_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--work", a->filter.work_id, "Only this work");
   cmd->add_option("--owner", a->filter.owner, "Only this owner's works");
   cmd->add_option("--since", a->since, "From this time (YYYY-MM-DD or RFC 3339)");
+  cmd->add_option("--until", a->until, "Before this time (YYYY-MM-DD or RFC 3339)");
+  cmd->add_option("--decision", a->decision, "Only flag or only allow events")
+      ->check(CLI::IsMember({"flag", "allow"}));
+  cmd->add_flag("--newest-first", a->filter.newest_first, "Newest events first");
+  cmd->add_option("--after", a->filter.after,
+                  "Continue after the event with this cursor (--json gives each event's)");
   cmd->add_option("--limit", a->filter.limit, "At most this many");
   cmd->add_flag("--json", a->json, "One JSON object per event");
   cmd->add_flag("--csv", a->csv, "CSV with a header row");
   cmd->callback([a, &exit_code] {
-    if (!a->since.empty()) {
-      Result<int64_t> t = parse_time(a->since);
+    for (auto [text, out] : {std::pair{&a->since, &a->filter.since_ms},
+                             std::pair{&a->until, &a->filter.until_ms}}) {
+      if (text->empty()) continue;
+      Result<int64_t> t = parse_time(*text);
       if (!t.ok()) {
         std::cerr << "imprint usage: " << t.status().message() << '\n';
         exit_code = 2;
         return;
       }
-      a->filter.since_ms = *t;
+      *out = *t;
+    }
+    if (!a->decision.empty()) {
+      a->filter.decision = a->decision == "allow" ? MatchDecision::kAllow : MatchDecision::kFlag;
     }
     if (a->catalog.dir.empty()) {
       std::cerr << "imprint usage: no catalog directory given (--catalog or IMPRINT_CATALOG)\n";
@@ -56,19 +67,25 @@ void add_usage_command(CLI::App& app, int& exit_code) {
       exit_code = 2;
       return;
     }
-    if (a->csv) std::cout << "time,work_id,owner,decision,purpose,caller,distance,query_sha256,reference\n";
+    if (a->csv) {
+      std::cout << "time,work_id,owner,decision,purpose,caller,distance,query_sha256,reference,"
+                   "event_id,request_id\n";
+    }
     Status s = (*log)->list(a->filter, [&](const UsageEvent& e) {
       if (a->json) {
         std::cout << nlohmann::json{{"time", iso8601_utc(e.time_ms)}, {"work_id", e.work_id}, {"owner", e.owner},
                                     {"decision", decision_name(e.decision)}, {"purpose", purpose_name(e.purpose)},
                                     {"caller", e.caller}, {"distance", e.distance},
-                                    {"query_sha256", e.query_sha256}, {"reference", e.reference}}
+                                    {"query_sha256", e.query_sha256}, {"reference", e.reference},
+                                    {"event_id", e.event_id}, {"request_id", e.request_id},
+                                    {"cursor", e.cursor}}
                          .dump()
                   << '\n';
       } else if (a->csv) {
         std::cout << iso8601_utc(e.time_ms) << ',' << csv_cell(e.work_id) << ',' << csv_cell(e.owner) << ','
                   << decision_name(e.decision) << ',' << purpose_name(e.purpose) << ',' << csv_cell(e.caller)
-                  << ',' << e.distance << ',' << e.query_sha256 << ',' << csv_cell(e.reference) << '\n';
+                  << ',' << e.distance << ',' << e.query_sha256 << ',' << csv_cell(e.reference) << ','
+                  << csv_cell(e.event_id) << ',' << csv_cell(e.request_id) << '\n';
       } else {
         std::cout << iso8601_utc(e.time_ms) << "  " << decision_name(e.decision) << "  " << e.work_id << " ("
                   << e.owner << ")  " << purpose_name(e.purpose) << " by " << e.caller
