@@ -75,6 +75,16 @@ std::string tombstone_sql(const Database& db) {
                          "ON CONFLICT(pk) DO UPDATE SET generation = excluded.generation";
 }
 
+// Sets the catalog's generation inside a write transaction. On PostgreSQL it also queues the
+// notification that wakes every replica's follower once the transaction commits (none if it
+// rolls back).
+Status write_generation(Database& db, int64_t gen) {
+  Status s =
+      db.exec("UPDATE meta SET value = '" + std::to_string(gen) + "' WHERE key = 'generation'");
+  if (s.ok() && db.postgres()) s = db.exec(std::string("NOTIFY ") + Catalog::Impl::kFollowChannel);
+  return s;
+}
+
 std::string random_id() {
   std::random_device rd;
   std::string s;
@@ -615,7 +625,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     (void)db.exec("ROLLBACK");
     return results;
   }
-  st = db.exec("UPDATE meta SET value = '" + std::to_string(gen) + "' WHERE key = 'generation'");
+  st = write_generation(db, gen);
   if (st.ok()) st = db.exec("COMMIT");
   if (!st.ok()) {
     (void)db.exec("ROLLBACK");
@@ -682,7 +692,7 @@ Status Catalog::remove_work(const std::string& id) {
     del->bind(1, pk);
     s = del->run();
   }
-  if (s.ok()) s = db.exec("UPDATE meta SET value = '" + std::to_string(gen) + "' WHERE key = 'generation'");
+  if (s.ok()) s = write_generation(db, gen);
   if (s.ok()) s = db.exec("COMMIT");
   if (!s.ok()) return rollback(s);
   if (m.pg) {

@@ -109,8 +109,13 @@ struct CatalogOptions {
   // (postgresql://USER@HOST/DB), which any number of processes open as replicas: each follows
   // the database, so what one registers or removes reaches every other's matches.
   std::string dir;
-  // PostgreSQL: how often a replica looks for other replicas' commits (milliseconds).
+  // PostgreSQL: a replica catches up as soon as another's commit notifies it (LISTEN/NOTIFY),
+  // and at least this often (milliseconds) without one: readiness counts on that heartbeat, and it
+  // covers notifications lost while the database was away.
   int follow_interval_ms = 200;
+  // PostgreSQL: listen for other replicas' commits. Off: polling only, every follow_interval_ms
+  // (benchmarks/replica_propagation compares the two).
+  bool wake_on_commit = true;
   // Readers take no lock and never write; several may share a catalog with one writer.
   bool read_only = false;
   // Structure of the in-memory PDQ index; kAuto picks by size (fingerprint_index.h).

@@ -33,7 +33,8 @@ Status Catalog::Impl::open_postgres() {
     wdb = std::move(*w);
     IMPRINT_RETURN_IF_ERROR(create_schema(wdb));
   }
-  for (Database* db : {&rdb, &fdb}) {
+  for (Database* db : {&rdb, &fdb, &ldb}) {
+    if (db == &ldb && !options.wake_on_commit) continue;
     Result<Database> c = Database::connect(uri);
     if (!c.ok()) return c.status();
     *db = std::move(*c);
@@ -54,14 +55,39 @@ Status Catalog::Impl::open_postgres() {
   }
   IMPRINT_RETURN_IF_ERROR(catch_up());
   follower = std::thread([this] {
-    std::unique_lock<std::mutex> lk(stop_mu);
-    while (!stopping) {
-      stop_cv.wait_for(lk, std::chrono::milliseconds(std::max(1, options.follow_interval_ms)),
-                       [&] { return stopping; });
-      if (stopping) break;
-      lk.unlock();
+    const int interval_ms = std::max(1, options.follow_interval_ms);
+    // Woken by a writer's commit on any replica, or after the interval. While the database is
+    // away it waits out the interval and tries to listen again (which reconnects).
+    bool listening = options.wake_on_commit && ldb.listen(kFollowChannel).ok();
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lk(stop_mu);
+        if (!listening) {
+          stop_cv.wait_for(lk, std::chrono::milliseconds(interval_ms), [&] { return stopping; });
+        }
+        if (stopping) break;
+      }
+      if (listening) {
+        // At most 50 ms at a time, so that closing the catalog never waits long on it.
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);
+        bool woken = false;
+        while (listening && !woken && std::chrono::steady_clock::now() < until) {
+          {
+            std::lock_guard<std::mutex> lk(stop_mu);
+            if (stopping) break;
+          }
+          const int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   until - std::chrono::steady_clock::now())
+                                   .count());
+          Result<bool> n = ldb.wait_notification(std::clamp(left, 0, 50));
+          listening = n.ok();
+          woken = n.ok() && *n;
+        }
+      } else if (options.wake_on_commit) {
+        listening = ldb.listen(kFollowChannel).ok();
+      }
       (void)catch_up();  // the failure is kept for follow_state(); the next turn tries again
-      lk.lock();
     }
   });
   return Status::Ok();

@@ -61,11 +61,14 @@ class Catalog::Impl {
 
   // PostgreSQL (catalog_follow.cc): the catalog lives in the database and this process is one of
   // any number of replicas. Each holds its indexes in memory and follows the database: a thread
-  // polls the generation every options.follow_interval_ms and applies, in one snapshot, the
-  // removals since the generation it has and the fingerprints past the highest row it has
-  // (writers commit one at a time, so rows arrive in commit order). Writes commit, then catch up.
+  // catches up when a writer's commit notifies it (NOTIFY on kFollowChannel, in the writing
+  // transaction) and at least every options.follow_interval_ms (the heartbeat readiness checks,
+  // and the fallback when notifications are lost), applying in one snapshot the removals since the
+  // generation it has and the fingerprints past the highest row it has (writers commit one at a
+  // time, so rows arrive in commit order). Writes commit, then catch up.
   bool pg = false;
   detail::Database fdb;   // the follower's connection
+  detail::Database ldb;   // the follower thread's LISTEN connection
   std::mutex follow_mu;   // one catch-up at a time; guards fdb and follow_pk
   int64_t follow_pk = 0;  // highest fingerprint row applied, of any kind
   std::thread follower;
@@ -84,6 +87,8 @@ class Catalog::Impl {
   static constexpr size_t kWorkCacheSize = 1 << 16;
   mutable std::mutex work_cache_mu;
   mutable std::unordered_map<int64_t, Work> work_cache;
+
+  static constexpr const char* kFollowChannel = "imprint_catalog";
 
   Status open_postgres();
   Status catch_up();

@@ -2,7 +2,10 @@
 
 #include <endian.h>
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace imprint::detail {
@@ -360,6 +363,38 @@ Status Database::exec(const std::string& sql) {
     return io_error("database: " + msg);
   }
   return Status::Ok();
+}
+
+Status Database::listen(const std::string& channel) {
+  if (!pg_) return failed_precondition("LISTEN needs a PostgreSQL catalog");
+  return exec("LISTEN " + channel);
+}
+
+Result<bool> Database::wait_notification(int timeout_ms) {
+  if (!pg_) return failed_precondition("notifications need a PostgreSQL catalog");
+  bool got = false;
+  const auto drain = [&] {
+    while (PGnotify* n = PQnotifies(pg_)) {
+      got = true;
+      PQfreemem(n);
+    }
+  };
+  drain();  // arrived with an earlier result
+  if (got) return true;
+  const int fd = PQsocket(pg_);
+  if (fd < 0 || PQstatus(pg_) != CONNECTION_OK) return io_error("database connection lost");
+  pollfd p{fd, POLLIN, 0};
+  const int rc = ::poll(&p, 1, std::max(0, timeout_ms));
+  if (rc < 0 && errno != EINTR) return io_error(std::string("poll: ") + std::strerror(errno));
+  if (rc > 0) {
+    if (!PQconsumeInput(pg_)) {
+      std::string msg = PQerrorMessage(pg_);
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+      return io_error("database connection: " + msg);
+    }
+    drain();
+  }
+  return got;
 }
 
 Status Database::exec_schema(const std::string& sqlite_ddl) {

@@ -98,6 +98,12 @@ class Database {
   Status begin_write();
   // A read transaction that sees one snapshot (on PostgreSQL, REPEATABLE READ).
   Status begin_read();
+  // PostgreSQL only. listen() subscribes this connection to NOTIFY on `channel`;
+  // wait_notification() returns true as soon as a notification on a channel it listens to has
+  // arrived (one committed since the last call), false after timeout_ms without one, and an error
+  // when the connection broke: listen() again, which reconnects.
+  Status listen(const std::string& channel);
+  Result<bool> wait_notification(int timeout_ms);
   Status error(const std::string& what) const;
   sqlite3* handle() { return db_; }
 

@@ -1,6 +1,8 @@
 // Replicas on one PostgreSQL catalog (issue 28): what one registers or removes reaches the
 // others' matches within a second, writers on several replicas at once keep every commit, a
 // killed writer loses nothing it acknowledged, and a replica rides out a restart of the database.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -100,6 +102,31 @@ TEST(PostgresCatalog, RegistrationsAndRemovalsReachTheOtherReplicaWithinASecond)
   const std::vector<QueryResult> after =
       a->match(std::vector{query_of(crop_bytes)}, MatchOptions{}, features);
   EXPECT_TRUE(after[0].matches.empty() || !is_copy(after[0].matches[0]));
+}
+
+// A commit notifies every replica (LISTEN/NOTIFY): one that would poll only once a minute still
+// sees another's registration and removal within seconds, and closes at once.
+TEST(PostgresCatalog, CommitsWakeTheOtherReplicasWithoutWaitingForTheirPoll) {
+  const std::string uri = test::fresh_postgres_database();
+  ASSERT_FALSE(uri.empty());
+  auto a = open_replica(uri);
+  ASSERT_TRUE(a);
+  CatalogOptions slow;
+  slow.dir = uri;
+  slow.follow_interval_ms = 60'000;
+  Result<std::unique_ptr<Catalog>> b = Catalog::open(slow);
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  const Image photo = test::synthetic_photo(480, 360, 4343);
+  const ImageFingerprint copy = query_of(test::encode(photo, ".jpg", 60));
+  ASSERT_TRUE(a->register_works(std::vector{work_of(photo, "notified")})[0].ok());
+  EXPECT_GE(wait_ms([&] { return top_match(**b, copy) == "notified"; }, 5000), 0)
+      << "the registration did not wake the other replica";
+  ASSERT_TRUE(a->remove_work("notified").ok());
+  EXPECT_GE(wait_ms([&] { return top_match(**b, copy).empty(); }, 5000), 0)
+      << "the removal did not wake the other replica";
+  const auto closing = Clock::now();
+  b->reset();
+  EXPECT_LT(Clock::now() - closing, std::chrono::seconds(5));
 }
 
 TEST(PostgresCatalog, WritersOnTwoReplicasAtOnceKeepEveryCommit) {
@@ -302,6 +329,39 @@ TEST(PostgresCatalog, CopyBetweenTheFormsBothWaysKeepsEveryWorkAndTheChecksum) {
   EXPECT_TRUE(copy->get_work("bare").ok());
 }
 
+// grpc.health.v1 Check of the whole server, written by hand (the health proto is not installed
+// for C++): an empty HealthCheckRequest, and the answer's status field, 1 SERVING or
+// 2 NOT_SERVING; -1 when the call fails, -2 for an answer of another shape.
+int grpc_health(int port) {
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::CompletionQueue cq;
+  grpc::Slice empty;
+  grpc::ByteBuffer request(&empty, 1);
+  auto call = stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  if (!status.ok()) return -1;
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return -2;
+  std::string bytes;
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  if (bytes.size() == 2 && bytes[0] == 0x08) return bytes[1];  // field 1, varint
+  return -2;
+}
+
 // The cluster's own, so that stopping it disturbs no other test.
 class PostgresRestart : public ::testing::Test {
  protected:
@@ -341,6 +401,9 @@ TEST_F(PostgresRestart, ReplicaIsUnreadyWhileTheDatabaseIsDownAndRecoversWithout
     return r.substr(0, r.find("\r\n"));
   };
   EXPECT_EQ(readyz(), "HTTP/1.1 200 OK");
+  // gRPC health says the same (set by the server's watchdog every 200 ms).
+  const int grpc_port = (*srv)->grpc_port();
+  EXPECT_EQ(grpc_health(grpc_port), 1);
 
   ASSERT_EQ(test::run_command(script + " down " + state), 0);
   // Catch-ups fail while it is down: unready within the lag allowed, and matching still answers
@@ -348,6 +411,8 @@ TEST_F(PostgresRestart, ReplicaIsUnreadyWhileTheDatabaseIsDownAndRecoversWithout
   EXPECT_GE(wait_ms([&] { return !a->ready(1000); }, 5000), 0);
   EXPECT_FALSE(a->follow_state().error.empty());
   EXPECT_EQ(readyz(), "HTTP/1.1 503 Service Unavailable");
+  EXPECT_GE(wait_ms([&] { return grpc_health(grpc_port) == 2; }, 5000), 0)
+      << "gRPC health: " << grpc_health(grpc_port);
   EXPECT_EQ(top_match(*a, query_of(test::encode(before, ".jpg", 70))), "before");
   EXPECT_FALSE(
       a->register_works(std::vector{work_of(test::synthetic_photo(320, 240, 6), "x")})[0].ok());
@@ -355,6 +420,8 @@ TEST_F(PostgresRestart, ReplicaIsUnreadyWhileTheDatabaseIsDownAndRecoversWithout
   ASSERT_EQ(test::run_command(script + " up " + state), 0);
   EXPECT_GE(wait_ms([&] { return a->ready(1000); }, 10000), 0) << a->follow_state().error;
   EXPECT_EQ(readyz(), "HTTP/1.1 200 OK");
+  EXPECT_GE(wait_ms([&] { return grpc_health(grpc_port) == 1; }, 5000), 0)
+      << "gRPC health: " << grpc_health(grpc_port);
   // Writes work again on the same replica (the first may meet the broken connection).
   const Image after = test::synthetic_photo(320, 240, 7);
   bool registered = false;
