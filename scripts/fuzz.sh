@@ -30,11 +30,13 @@ cd "$root"
 CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMPRINT_FUZZ=ON \
   -DIMPRINT_WERROR=OFF -DIMPRINT_BUILD_TESTS=OFF -DIMPRINT_BUILD_BENCHMARKS=OFF \
   -DIMPRINT_BUILD_PYTHON=OFF >/dev/null
-targets=(image_probe_fuzzer hash_list_fuzzer tar_member_fuzzer proto_request_fuzzer)
+targets=(image_probe_fuzzer image_decode_fuzzer hash_list_fuzzer tar_member_fuzzer
+         proto_request_fuzzer)
 ninja -C "$build" "${targets[@]}"
 
 # Inputs each target runs in --ci: about 10 s each on one core of this project's CI machine.
-declare -A ci_runs=([image_probe_fuzzer]=1000000 [hash_list_fuzzer]=200000
+declare -A ci_runs=([image_probe_fuzzer]=1000000 [image_decode_fuzzer]=50000
+                    [hash_list_fuzzer]=200000
                     [tar_member_fuzzer]=20000 [proto_request_fuzzer]=300000)
 
 # Seeds: a few small valid inputs of each kind (fuzz/seeds/TARGET/), so the fuzzer starts past
@@ -50,8 +52,10 @@ for t in "${targets[@]}"; do
   cp -n fuzz/seeds/"$t"/* "$corpus/$t/" || true  # -n: a kept corpus is not replaced
 done
 if (( ! ci )); then
-  find ../shared/pdq-reference/images -name '*.jpg' -size -64k \
-    -exec cp -n {} "$corpus/image_probe_fuzzer/" \; 2>/dev/null || true
+  for t in image_probe_fuzzer image_decode_fuzzer; do
+    find ../shared/pdq-reference/images -name '*.jpg' -size -64k \
+      -exec cp -n {} "$corpus/$t/" \; 2>/dev/null || true
+  done
 fi
 
 status=0
