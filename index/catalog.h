@@ -171,6 +171,25 @@ double score_for_distance(int distance);
 // review band for every method: score_for_distance(match_distance + review_band).
 double review_line(const MatchOptions& o);
 
+// Why a match has its decision, so an integrator need not re-derive the thresholds: what the
+// method measured, the two lines the matcher held it against (this call's settings), and the
+// licence terms that turned the evidence into the decision (licence_decision). The decision is
+// computed from this very explanation (explain_match), so the two cannot disagree.
+struct MatchExplanation {
+  Evidence evidence = Evidence::kNone;
+  // "pdq-distance" (pdq: lower is closer), "score" (the second stage's local-features and
+  // pdq-region: higher is closer) or "same-bytes" (sha256).
+  const char* measure = "";
+  double value = 0;        // the distance or the score
+  double match_line = 0;   // a copy at or under this distance, or at or over this score
+  double review_line = 0;  // a near miss up to this distance, or down to this score
+  // The query's PDQ quality is under 50: its "pdq" matches are not acted on.
+  bool weak_query = false;
+  Purpose purpose = Purpose::kAnyUse;
+  Permission permission = Permission::kDeny;  // the work's terms for the purpose
+  bool licensee_named = false;  // kLicensed: the asking licensee is one of the named licensees
+};
+
 struct Candidate {
   Work work;
   int distance = 0;
@@ -183,7 +202,12 @@ struct Candidate {
   // distance is -1 for local features (score from the inlier count), the region's PDQ distance
   // for pdq-region.
   std::optional<MatchRegion> region;
+  MatchExplanation why;  // set with the decision (image matches)
 };
+
+// The explanation of a candidate's decision for a query (weak: the query's PDQ quality is under
+// 50) under these options; decision = licence_decision(why.evidence, ...).
+MatchExplanation explain_match(const Candidate& c, bool weak, const MatchOptions& o);
 
 // A copy, in every front end's words (scan counts, report totals, creator page): a match the
 // matcher decides is one, flagged or allowed by the licence, whatever the method found it.

@@ -157,7 +157,8 @@ Status write_index_file(const std::string& path, const IndexFileContents& c);
 
 // Second stage (feature_store.cc): the decision for a local-features candidate, and merging one
 // query's second-stage matches into its result (one candidate per work, best score first).
-MatchDecision decide_local_match(const Candidate& c, const MatchOptions& o);
+// Sets c.why (explain_match) and the decision it gives.
+void decide(Candidate& c, bool weak, const MatchOptions& o);
 void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& found,
                          const MatchOptions& o, double min_score, QueryResult* r);
 Result<IndexFileContents> read_index_file(const std::string& path);

@@ -83,15 +83,6 @@ std::vector<LocalMatch> Catalog::Impl::second_stage(
   return out;
 }
 
-MatchDecision decide_local_match(const Candidate& c, const MatchOptions& o) {
-  // The same lines as PDQ's in score space: a match at 0.5, the review band below it. The
-  // evidence is geometric, so a query's weak PDQ quality does not silence it.
-  const Evidence e = c.score >= 0.5             ? Evidence::kCopy
-                     : c.score >= review_line(o) ? Evidence::kNearMiss
-                                                 : Evidence::kNone;
-  return licence_decision(e, c.work.licence, o.purpose, o.licensee);
-}
-
 namespace {
 
 // The work's centre crop nearest in aspect to the query region that matched one of them: the
@@ -131,7 +122,7 @@ void merge_local_matches(const Catalog& catalog, const std::vector<LocalMatch>& 
     } else if (lm.found == LocalMatch::Found::kCroppedPicture) {
       c.region->work_box = centre_crop_like(c.work, lm.region.query_box);
     }
-    c.decision = decide_local_match(c, o);
+    decide(c, /*weak=*/false, o);
     if (same != r->matches.end()) {
       *same = std::move(c);
     } else {

@@ -148,6 +148,15 @@ const char* decision_name(MatchDecision d) {
   return "unknown";
 }
 
+const char* evidence_name(Evidence e) {
+  switch (e) {
+    case Evidence::kNone: return "none";
+    case Evidence::kNearMiss: return "near-miss";
+    case Evidence::kCopy: return "copy";
+  }
+  return "unknown";
+}
+
 MatchDecision licence_decision(Evidence e, const LicencePolicy& terms, Purpose purpose,
                                std::string_view licensee) {
   if (e == Evidence::kNone) return MatchDecision::kNone;

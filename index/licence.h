@@ -85,6 +85,7 @@ enum class Evidence {
 // The one licence rule, for every method and medium: a copy is allowed when the terms permit
 // the purpose for this licensee and flagged when they do not; a near miss goes to review only
 // when the use is not permitted (a permitted near miss needs nobody's attention).
+const char* evidence_name(Evidence e);  // "none", "near-miss", "copy"
 MatchDecision licence_decision(Evidence e, const LicencePolicy& terms, Purpose purpose,
                                std::string_view licensee);
 

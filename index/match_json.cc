@@ -32,17 +32,28 @@ nlohmann::json work_to_json(const Work& w) {
 }
 
 nlohmann::json candidate_to_json(const Candidate& c) {
-  nlohmann::json j = {{"work_id", c.work.id},
-          {"title", c.work.title},
-          {"owner", c.work.owner},
-          // No Hamming distance stands behind a local-features match: null, not a number.
-          {"distance", c.distance >= 0 ? nlohmann::json(c.distance) : nlohmann::json(nullptr)},
-          {"score", std::round(c.score * 1000) / 1000},
-          {"transform", dihedral_name(c.transform)},
-          {"method", c.method},
-          {"decision", decision_name(c.decision)},
-          {"flagged", c.decision == MatchDecision::kFlag},
-          {"licence", licence_to_json(c.work.licence)}};
+  nlohmann::json j = {
+      {"work_id", c.work.id},
+      {"title", c.work.title},
+      {"owner", c.work.owner},
+      // No Hamming distance stands behind a local-features match: null, not a number.
+      {"distance", c.distance >= 0 ? nlohmann::json(c.distance) : nlohmann::json(nullptr)},
+      {"score", std::round(c.score * 1000) / 1000},
+      {"transform", dihedral_name(c.transform)},
+      {"method", c.method},
+      {"decision", decision_name(c.decision)},
+      {"flagged", c.decision == MatchDecision::kFlag},
+      {"licence", licence_to_json(c.work.licence)},
+      {"explanation",
+       {{"evidence", evidence_name(c.why.evidence)},
+        {"measure", c.why.measure},
+        {"value", c.why.value},
+        {"match_line", c.why.match_line},
+        {"review_line", c.why.review_line},
+        {"weak_query", c.why.weak_query},
+        {"purpose", purpose_name(c.why.purpose)},
+        {"permission", permission_name(c.why.permission)},
+        {"licensee_named", c.why.licensee_named}}}};
   if (c.region) {
     // Where the work sits in the query, and which part of the work the query shows (pixels).
     auto box = [](const PixelBox& b) { return nlohmann::json{b.x, b.y, b.width, b.height}; };

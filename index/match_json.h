@@ -2,7 +2,9 @@
 // and the HTTP front so every surface speaks the same contract:
 //   {"path", "pdq", "quality", "weak", "decision",
 //    "matches": [{"work_id", "title", "owner", "distance", "score", "transform", "method",
-//                 "decision", "flagged", "licence"}]}
+//                 "decision", "flagged", "licence",
+//                 "explanation": {"evidence", "measure", "value", "match_line", "review_line",
+//                                 "weak_query", "purpose", "permission", "licensee_named"}}]}
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -18,17 +18,50 @@ bool sha_present(const Sha256& s) {
   return std::any_of(s.begin(), s.end(), [](uint8_t b) { return b != 0; });
 }
 
-MatchDecision decide(const Candidate& c, bool weak, const MatchOptions& o) {
-  if (is_second_stage_method(c.method)) return decide_local_match(c, o);
-  const bool exact_bytes = c.method == "sha256";
-  if (weak && !exact_bytes) return MatchDecision::kNone;  // reported, never acted on
-  const Evidence e = exact_bytes || c.distance <= o.match_distance ? Evidence::kCopy
-                     : c.distance <= o.match_distance + o.review_band ? Evidence::kNearMiss
-                                                                      : Evidence::kNone;
-  return licence_decision(e, c.work.licence, o.purpose, o.licensee);
+}  // namespace
+
+MatchExplanation explain_match(const Candidate& c, bool weak, const MatchOptions& o) {
+  MatchExplanation x;
+  x.purpose = o.purpose;
+  const PurposeTerms& terms = c.work.licence.terms(o.purpose);
+  x.permission = terms.permission;
+  x.licensee_named =
+      terms.permission == Permission::kLicensed &&
+      std::any_of(terms.licensees.begin(), terms.licensees.end(),
+                  [&](const std::string& name) { return same_licensee(name, o.licensee); });
+  if (is_second_stage_method(c.method)) {
+    // The same lines as PDQ's in score space: a match at 0.5, the review band below it. The
+    // evidence is geometric (or a region's own hash), so a weak whole-image hash does not
+    // silence it.
+    x.measure = "score";
+    x.value = c.score;
+    x.match_line = 0.5;
+    x.review_line = review_line(o);
+    x.evidence = c.score >= x.match_line    ? Evidence::kCopy
+                 : c.score >= x.review_line ? Evidence::kNearMiss
+                                            : Evidence::kNone;
+  } else if (c.method == "sha256") {
+    x.measure = "same-bytes";
+    x.evidence = Evidence::kCopy;
+  } else {
+    x.measure = "pdq-distance";
+    x.value = c.distance;
+    x.match_line = o.match_distance;
+    x.review_line = o.match_distance + o.review_band;
+    x.weak_query = weak;
+    // A weak query's PDQ matches are reported, never acted on.
+    x.evidence = weak                             ? Evidence::kNone
+                 : c.distance <= o.match_distance ? Evidence::kCopy
+                 : c.distance <= x.review_line    ? Evidence::kNearMiss
+                                                  : Evidence::kNone;
+  }
+  return x;
 }
 
-}  // namespace
+void decide(Candidate& c, bool weak, const MatchOptions& o) {
+  c.why = explain_match(c, weak, o);
+  c.decision = licence_decision(c.why.evidence, c.work.licence, o.purpose, o.licensee);
+}
 
 double review_line(const MatchOptions& o) {
   return score_for_distance(o.match_distance + o.review_band);
@@ -111,7 +144,7 @@ std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> querie
       c.score = score;
       c.transform = hit.transform;
       c.method = hit.exact_bytes ? "sha256" : "pdq";
-      c.decision = decide(c, r.weak, o);
+      decide(c, r.weak, o);
       if (decision_severity(c.decision) > decision_severity(r.decision)) r.decision = c.decision;
       r.matches.push_back(std::move(c));
     }

@@ -112,6 +112,16 @@ void to_proto(const ImageFingerprint& q, const QueryResult& r, v1::MatchResponse
   for (const Candidate& c : r.matches) {
     v1::Match* m = out->add_matches();
     match_basics(c.work, c.distance, c.score, c.transform, c.method, c.decision, m);
+    v1::Explanation* x = m->mutable_explanation();
+    x->set_evidence(evidence_name(c.why.evidence));
+    x->set_measure(c.why.measure);
+    x->set_value(c.why.value);
+    x->set_match_line(c.why.match_line);
+    x->set_review_line(c.why.review_line);
+    x->set_weak_query(c.why.weak_query);
+    x->set_purpose(purpose_name(c.why.purpose));
+    x->set_permission(permission_name(c.why.permission));
+    x->set_licensee_named(c.why.licensee_named);
     if (c.region) {
       auto box = [](const PixelBox& b, v1::Box* out) {
         out->set_x(b.x);

@@ -195,6 +195,19 @@ TEST_F(CatalogTest, ReviewBandWeakQueriesAndNearestMode) {
   EXPECT_TRUE(r[3].weak);
   EXPECT_EQ(r[3].matches[0].decision, MatchDecision::kNone);  // ...never flagged
   EXPECT_EQ(r[3].decision, MatchDecision::kNone);
+  // Each decision's explanation: the distance against the match line (31) and the review band's
+  // edge (39), and for the weak query the reason it was not acted on.
+  const MatchExplanation& copy = r[0].matches[0].why;
+  EXPECT_STREQ(copy.measure, "pdq-distance");
+  EXPECT_EQ(copy.evidence, Evidence::kCopy);
+  EXPECT_DOUBLE_EQ(copy.value, 20);
+  EXPECT_DOUBLE_EQ(copy.match_line, kPdqMatchDistance);
+  EXPECT_DOUBLE_EQ(copy.review_line, kPdqMatchDistance + MatchOptions{}.review_band);
+  EXPECT_EQ(copy.permission, Permission::kDeny);
+  EXPECT_EQ(r[1].matches[0].why.evidence, Evidence::kNearMiss);
+  EXPECT_DOUBLE_EQ(r[1].matches[0].why.value, 35);
+  EXPECT_TRUE(r[3].matches[0].why.weak_query);
+  EXPECT_EQ(r[3].matches[0].why.evidence, Evidence::kNone);
 
   MatchOptions nearest;
   nearest.min_score = 0;
@@ -225,6 +238,9 @@ TEST_F(CatalogTest, ExactByteCopiesOfTinyOrFlatImagesAreReported) {
   EXPECT_EQ(r[0].matches[0].method, "sha256");
   EXPECT_EQ(r[0].matches[0].decision, MatchDecision::kFlag);
   EXPECT_TRUE(r[0].weak);
+  // The same bytes are a copy whatever the weak hash says.
+  EXPECT_STREQ(r[0].matches[0].why.measure, "same-bytes");
+  EXPECT_EQ(r[0].matches[0].why.evidence, Evidence::kCopy);
   // A different flat image: weak hashes are not indexed, so nothing matches it.
   EXPECT_TRUE(r[1].matches.empty());
 }

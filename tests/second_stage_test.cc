@@ -77,6 +77,14 @@ class SecondStageTest : public ::testing::Test {
     EXPECT_EQ(c.method, method);
     EXPECT_EQ(c.decision, MatchDecision::kFlag);
     ASSERT_TRUE(c.region.has_value());
+    // Explained by its score against the score lines, and the any-use terms (denied).
+    EXPECT_STREQ(c.why.measure, "score");
+    EXPECT_EQ(c.why.evidence, Evidence::kCopy);
+    EXPECT_DOUBLE_EQ(c.why.value, c.score);
+    EXPECT_DOUBLE_EQ(c.why.match_line, 0.5);
+    EXPECT_GE(c.why.value, c.why.match_line);
+    EXPECT_LT(c.why.review_line, c.why.match_line);
+    EXPECT_EQ(c.why.permission, Permission::kDeny);
   }
 
   test::TempDir dir;

@@ -183,9 +183,22 @@ TEST_F(ServerTest, MatchImageDecidesByLicenceAndRecordsUsage) {
   EXPECT_EQ(r.matches(0).work_id(), "art1");
   EXPECT_EQ(r.decision(), "allow");
   EXPECT_EQ(r.matches(0).licence().commercial().permission(), v1::LICENSED);
+  // The explanation: a copy by its PDQ distance against the lines, allowed as Acme is named.
+  const v1::Explanation& why = r.matches(0).explanation();
+  EXPECT_EQ(why.evidence(), "copy");
+  EXPECT_EQ(why.measure(), "pdq-distance");
+  EXPECT_EQ(why.value(), r.matches(0).distance());
+  EXPECT_EQ(why.match_line(), 31);
+  EXPECT_EQ(why.review_line(), 39);
+  EXPECT_EQ(why.purpose(), "commercial");
+  EXPECT_EQ(why.permission(), "licensed");
+  EXPECT_TRUE(why.licensee_named());
   ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(photos[1], ".jpg", 70)), &r, v1::AI_TRAINING).ok());
   EXPECT_EQ(r.decision(), "flag");
   EXPECT_TRUE(r.matches(0).flagged());
+  EXPECT_EQ(r.matches(0).explanation().permission(), "deny");
+  EXPECT_EQ(r.matches(0).explanation().purpose(), "ai-training");
+  EXPECT_FALSE(r.matches(0).explanation().licensee_named());
   ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(test::synthetic_photo(400, 300, 9), ".jpg")), &r).ok());
   EXPECT_EQ(r.matches_size(), 0);
   EXPECT_EQ(r.decision(), "none");
@@ -578,6 +591,9 @@ TEST_F(ServerTest, HttpMetricsJsonMatchAndCreatorCheck) {
   const auto j = nlohmann::json::parse(m->body);
   EXPECT_EQ(j["decision"], "flag");
   EXPECT_EQ(j["matches"][0]["work_id"], "art3");
+  EXPECT_EQ(j["matches"][0]["explanation"]["evidence"], "copy");
+  EXPECT_EQ(j["matches"][0]["explanation"]["permission"], "deny");
+  EXPECT_EQ(j["matches"][0]["explanation"]["purpose"], "ai-training");
   // The creators' page and its check need no key, and say things in words.
   auto page = http.Get("/");
   ASSERT_TRUE(page);
