@@ -49,84 +49,93 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   grpc::Status RegisterWork(ServerContext* ctx, const v1::RegisterWorkRequest* req,
                             v1::RegisterWorkResponse* resp) override {
     return gate_.run(ctx, "RegisterWork", Role::kRegistrar, [&](const Caller& caller) -> grpc::Status {
-      grpc::Status checked = check_work(req->work());
-      if (!checked.ok()) return checked;
-      std::string owner = req->work().owner();
-      if (owner.empty() && caller.role == Role::kRegistrar && caller.owners.size() == 1) {
-        owner = caller.owners[0];  // a key for one owner registers that owner's works
-      }
-      checked = may_touch(caller, owner, req->replace() ? req->work().work_id() : "");
-      if (!checked.ok()) return checked;
-      if (req->has_fingerprints() && req->fingerprints().pdq_size() > FieldLimits::kPdqPerWork) {
-        return grpc::Status(StatusCode::INVALID_ARGUMENT,
-                            "fingerprints.pdq: " + std::to_string(req->fingerprints().pdq_size()) +
-                                " hashes, over the limit of " + std::to_string(FieldLimits::kPdqPerWork));
-      }
       WorkInput in;
-      if (req->has_image()) {
-        DecodeOptions d;
-        d.max_pixels = s_.options.max_pixels;
-        Result<WorkInput> made = work_input_from_image(
-            std::span(reinterpret_cast<const uint8_t*>(req->image().data()), req->image().size()), d);
-        if (!made.ok()) return to_grpc(made.status().with_context("image"));
-        in = std::move(*made);
-      } else if (req->has_fingerprints()) {
-        for (const v1::PdqFingerprint& f : req->fingerprints().pdq()) {
-          Result<PdqHash> h = PdqHash::from_hex(f.hash());
-          if (!h.ok()) return to_grpc(h.status());
-          checked = check_quality("fingerprints.pdq.quality", f.quality());
-          if (!checked.ok()) return checked;
-          // Unset is 100, as MatchHash takes it: a hash list's entries are usable.
-          in.fingerprints.push_back(WorkFingerprint::pdq(*h, f.quality() == 0 ? 100 : f.quality()));
-        }
-        if (in.fingerprints.empty()) {
-          return grpc::Status(StatusCode::INVALID_ARGUMENT, "fingerprints holds no PDQ hash");
-        }
-        const std::string& sha = req->fingerprints().sha256();
-        if (!sha.empty()) {
-          if (sha.size() != 64) return grpc::Status(StatusCode::INVALID_ARGUMENT, "sha256 must be 64 hex digits");
-          Sha256 d{};
-          for (int i = 0; i < 32; ++i) {
-            const std::string byte = sha.substr(size_t(i) * 2, 2);
-            char* end = nullptr;
-            d[i] = uint8_t(std::strtoul(byte.c_str(), &end, 16));
-            if (*end) return grpc::Status(StatusCode::INVALID_ARGUMENT, "sha256 must be hex");
-          }
-          in.work.sha256 = d;
-        }
-      } else {
-        return grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or fingerprints");
-      }
-      const v1::Work& w = req->work();
-      in.work.id = w.work_id();
-      in.work.title = w.title().empty() ? w.work_id() : w.title();
-      in.work.owner = owner;
-      in.work.source = w.source();
-      in.work.media = w.media().empty() ? "image" : w.media();
-      Result<LicencePolicy> lic = from_proto(w.licence());
-      if (!lic.ok()) return to_grpc(lic.status());
-      in.work.licence = *lic;
+      grpc::Status checked = input_of(caller, *req, &in);
+      if (!checked.ok()) return checked;
       std::vector<Result<Work>> done = s_.catalog.register_works(std::vector{in}, req->replace());
-      if (!done[0].ok() && done[0].status().code() == imprint::StatusCode::kAlreadyExists) {
-        // A retry of a registration that succeeded (its answer lost on the way) is answered as
-        // the first one was; other content under a taken id is refused.
-        Result<bool> same = s_.catalog.holds_registration(in);
-        if (same.ok() && *same) {
-          done[0] = s_.catalog.get_work(in.work.id);
-        } else if (same.ok() || same.status().code() == imprint::StatusCode::kNotFound) {
-          return grpc::Status(StatusCode::ALREADY_EXISTS,
-                              "work_id: '" + in.work.id +
-                                  "' is registered with other fields or content; set replace to "
-                                  "replace it");
-        } else {
-          return to_grpc(same.status());
+      return answer(in, std::move(done[0]), resp);
+    });
+  }
+
+  // Many works on one stream: each request is checked and fingerprinted as RegisterWork does,
+  // then registered in batches (one transaction each, up to kBatchWorks works or kBatchBytes of
+  // uploaded bytes), and answered per request in order, with its index in the stream and its own
+  // result or error; one bad work does not stop the others.
+  grpc::Status RegisterWorks(
+      ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::RegisterWorksResponse, v1::RegisterWorkRequest>* stream) override {
+    return gate_.run(ctx, "RegisterWorks", Role::kRegistrar, [&](const Caller& caller) {
+      s_.streams.touch(ctx);
+      struct Forget {
+        Server::Impl& s;
+        ServerContext* ctx;
+        ~Forget() { s.streams.forget(ctx); }
+      } forget{s_, ctx};
+      constexpr size_t kBatchWorks = 64;
+      constexpr size_t kBatchBytes = 64u << 20;
+      struct Item {
+        int64_t index = 0;
+        bool replace = false;
+        WorkInput in;
+        grpc::Status status;  // not OK: refused before registration
+        std::optional<Result<Work>> done;  // the catalog's answer, once registered
+      };
+      std::vector<Item> batch;
+      size_t batch_bytes = 0;
+      int64_t n = 0;
+      bool writing = true;
+      // Registers what the batch holds (replacements and the rest in one transaction each) and
+      // answers each item in stream order.
+      auto flush = [&] {
+        for (bool replace : {false, true}) {
+          std::vector<WorkInput> inputs;
+          std::vector<Item*> of;
+          for (Item& item : batch) {
+            if (item.status.ok() && item.replace == replace) {
+              inputs.push_back(item.in);
+              of.push_back(&item);
+            }
+          }
+          if (inputs.empty()) continue;
+          std::vector<Result<Work>> done = s_.catalog.register_works(inputs, replace);
+          for (size_t k = 0; k < of.size(); ++k) of[k]->done = std::move(done[k]);
         }
+        for (Item& item : batch) {
+          v1::RegisterWorksResponse out;
+          out.set_index(item.index);
+          grpc::Status st = item.status;
+          if (st.ok() && item.done) st = answer(item.in, std::move(*item.done), out.mutable_result());
+          if (!st.ok()) {
+            out.clear_result();
+            out.set_error_code(int(st.error_code()));
+            out.set_error_message(st.error_message());
+          }
+          if (writing && !stream->Write(out)) writing = false;
+        }
+        batch.clear();
+        batch_bytes = 0;
+      };
+      v1::RegisterWorkRequest req;
+      while (writing && stream->Read(&req)) {
+        s_.streams.touch(ctx);
+        if (++n > s_.options.max_stream_messages) {
+          flush();
+          return grpc::Status(StatusCode::RESOURCE_EXHAUSTED,
+                              "stream longer than " + std::to_string(s_.options.max_stream_messages) +
+                                  " messages; open a new one");
+        }
+        Item item;
+        item.index = n - 1;
+        item.replace = req.replace();
+        int64_t retry_after_s = 0;
+        item.status = s_.charge(caller, ctx->peer(), &retry_after_s);  // each message is a call
+        if (item.status.ok()) item.status = input_of(caller, req, &item.in);
+        batch_bytes += req.image().size();
+        batch.push_back(std::move(item));
+        if (batch.size() >= kBatchWorks || batch_bytes >= kBatchBytes) flush();
       }
-      if (!done[0].ok()) return to_grpc(done[0].status());
-      to_proto(*done[0], resp->mutable_work());
-      const WorkFingerprint& f = in.fingerprints.front();
-      resp->mutable_pdq()->set_hash(PdqHash::from_bytes(f.data.data()).to_hex());
-      resp->mutable_pdq()->set_quality(f.quality);
+      flush();
+      if (ctx->IsCancelled()) return grpc::Status(StatusCode::CANCELLED, "stream cancelled (idle or by the caller)");
       return grpc::Status::OK;
     });
   }
@@ -226,6 +235,95 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
   }
 
  private:
+  // A registration request as the catalog's input: every field checked, the caller's right to
+  // the owner (and to the work it replaces) checked, the image fingerprinted or the hashes read.
+  grpc::Status input_of(const Caller& caller, const v1::RegisterWorkRequest& req, WorkInput* out) {
+    grpc::Status checked = check_work(req.work());
+    if (!checked.ok()) return checked;
+    std::string owner = req.work().owner();
+    if (owner.empty() && caller.role == Role::kRegistrar && caller.owners.size() == 1) {
+      owner = caller.owners[0];  // a key for one owner registers that owner's works
+    }
+    checked = may_touch(caller, owner, req.replace() ? req.work().work_id() : "");
+    if (!checked.ok()) return checked;
+    if (req.has_fingerprints() && req.fingerprints().pdq_size() > FieldLimits::kPdqPerWork) {
+      return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                          "fingerprints.pdq: " + std::to_string(req.fingerprints().pdq_size()) +
+                              " hashes, over the limit of " + std::to_string(FieldLimits::kPdqPerWork));
+    }
+    WorkInput in;
+    if (req.has_image()) {
+      DecodeOptions d;
+      d.max_pixels = s_.options.max_pixels;
+      Result<WorkInput> made = work_input_from_image(
+          std::span(reinterpret_cast<const uint8_t*>(req.image().data()), req.image().size()), d);
+      if (!made.ok()) return to_grpc(made.status().with_context("image"));
+      in = std::move(*made);
+    } else if (req.has_fingerprints()) {
+      for (const v1::PdqFingerprint& f : req.fingerprints().pdq()) {
+        Result<PdqHash> h = PdqHash::from_hex(f.hash());
+        if (!h.ok()) return to_grpc(h.status());
+        checked = check_quality("fingerprints.pdq.quality", f.quality());
+        if (!checked.ok()) return checked;
+        // Unset is 100, as MatchHash takes it: a hash list's entries are usable.
+        in.fingerprints.push_back(WorkFingerprint::pdq(*h, f.quality() == 0 ? 100 : f.quality()));
+      }
+      if (in.fingerprints.empty()) {
+        return grpc::Status(StatusCode::INVALID_ARGUMENT, "fingerprints holds no PDQ hash");
+      }
+      const std::string& sha = req.fingerprints().sha256();
+      if (!sha.empty()) {
+        if (sha.size() != 64) return grpc::Status(StatusCode::INVALID_ARGUMENT, "sha256 must be 64 hex digits");
+        Sha256 d{};
+        for (int i = 0; i < 32; ++i) {
+          const std::string byte = sha.substr(size_t(i) * 2, 2);
+          char* end = nullptr;
+          d[i] = uint8_t(std::strtoul(byte.c_str(), &end, 16));
+          if (*end) return grpc::Status(StatusCode::INVALID_ARGUMENT, "sha256 must be hex");
+        }
+        in.work.sha256 = d;
+      }
+    } else {
+      return grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or fingerprints");
+    }
+    const v1::Work& w = req.work();
+    in.work.id = w.work_id();
+    in.work.title = w.title().empty() ? w.work_id() : w.title();
+    in.work.owner = owner;
+    in.work.source = w.source();
+    in.work.media = w.media().empty() ? "image" : w.media();
+    Result<LicencePolicy> lic = from_proto(w.licence());
+    if (!lic.ok()) return to_grpc(lic.status());
+    in.work.licence = *lic;
+    *out = std::move(in);
+    return grpc::Status::OK;
+  }
+
+  // The answer to a registration the catalog did (or refused): a retry of a registration that
+  // succeeded (its answer lost on the way) is answered as the first one was; other content under
+  // a taken id is refused.
+  grpc::Status answer(const WorkInput& in, Result<Work> done, v1::RegisterWorkResponse* resp) {
+    if (!done.ok() && done.status().code() == imprint::StatusCode::kAlreadyExists) {
+      Result<bool> same = s_.catalog.holds_registration(in);
+      if (same.ok() && *same) {
+        done = s_.catalog.get_work(in.work.id);
+      } else if (same.ok() || same.status().code() == imprint::StatusCode::kNotFound) {
+        return grpc::Status(StatusCode::ALREADY_EXISTS,
+                            "work_id: '" + in.work.id +
+                                "' is registered with other fields or content; set replace to "
+                                "replace it");
+      } else {
+        return to_grpc(same.status());
+      }
+    }
+    if (!done.ok()) return to_grpc(done.status());
+    to_proto(*done, resp->mutable_work());
+    const WorkFingerprint& f = in.fingerprints.front();
+    resp->mutable_pdq()->set_hash(PdqHash::from_bytes(f.data.data()).to_hex());
+    resp->mutable_pdq()->set_quality(f.quality);
+    return grpc::Status::OK;
+  }
+
   // A registrar key acts only for its owners: for the owner a work is being given (`owner`) and
   // for the current owner of the work `existing_id` names, if there is one (a replacement or a
   // removal). The check and the write are not one transaction; a work that changes owner

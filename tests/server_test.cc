@@ -927,6 +927,66 @@ TEST_F(ServerTest, RequestIdsAreEchoedOrMadeAndLogged) {
   EXPECT_EQ(work_of_request.size(), 3u);
 }
 
+// Issue 25: many works on one stream, each answered in order with its own result or error, a bad
+// one not stopping the rest; retries on the stream are as safe as RegisterWork's.
+TEST_F(ServerTest, RegisterWorksStreamAnswersEachWorkInOrder) {
+  start();
+  std::vector<v1::RegisterWorkRequest> reqs(6);
+  reqs[0].mutable_work()->set_work_id("s0");
+  reqs[0].set_image(bytes_of(test::encode(test::synthetic_photo(320, 240, 81), ".png")));
+  reqs[1].mutable_work()->set_work_id("s1");
+  v1::PdqFingerprint* f = reqs[1].mutable_fingerprints()->add_pdq();
+  f->set_hash(pdq_hash(test::synthetic_photo(320, 240, 82)).hash.to_hex());
+  reqs[2].mutable_work()->set_work_id("  ");  // blank: refused
+  reqs[2].set_image(reqs[0].image());
+  reqs[3] = reqs[0];  // the same work again: a retry, answered with the stored work
+  reqs[4].mutable_work()->set_work_id("theirs");
+  reqs[4].mutable_work()->set_owner("Zed");  // not an owner the registrar key acts for
+  reqs[4].set_image(reqs[0].image());
+  reqs[5].mutable_work()->set_work_id("s2");
+  reqs[5].set_image(bytes_of(test::encode(test::synthetic_photo(320, 240, 83), ".png")));
+  for (auto& r : reqs) {
+    if (r.work().owner().empty()) r.mutable_work()->set_owner("Bo");
+  }
+  auto c = ctx(registrar_key);
+  auto stream = cat->RegisterWorks(c.get());
+  for (const auto& r : reqs) ASSERT_TRUE(stream->Write(r));
+  ASSERT_TRUE(stream->WritesDone());
+  std::vector<v1::RegisterWorksResponse> answers;
+  v1::RegisterWorksResponse a;
+  while (stream->Read(&a)) answers.push_back(a);
+  const grpc::Status st = stream->Finish();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(answers.size(), reqs.size());
+  for (size_t i = 0; i < answers.size(); ++i) EXPECT_EQ(answers[i].index(), int64_t(i));
+  const std::vector<grpc::StatusCode> want = {
+      grpc::StatusCode::OK, grpc::StatusCode::OK, grpc::StatusCode::INVALID_ARGUMENT,
+      grpc::StatusCode::OK, grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::OK};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(answers[i].error_code(), int(want[i])) << i << ": " << answers[i].error_message();
+    EXPECT_EQ(answers[i].has_result(), want[i] == grpc::StatusCode::OK) << i;
+  }
+  EXPECT_NE(answers[2].error_message().find("work_id"), std::string::npos);
+  EXPECT_EQ(answers[0].result().work().work_id(), "s0");
+  EXPECT_EQ(answers[3].result().work().registered_at(), answers[0].result().work().registered_at());
+  EXPECT_EQ(answers[1].result().pdq().quality(), 100);
+  for (const char* id : {"s0", "s1", "s2"}) EXPECT_TRUE(catalog->get_work(id).ok()) << id;
+  EXPECT_FALSE(catalog->get_work("theirs").ok());
+  // Registered while serving: the next match finds them.
+  v1::MatchResponse r;
+  ASSERT_TRUE(match_image(matcher_key, bytes_of(test::encode(test::synthetic_photo(320, 240, 83), ".jpg")), &r).ok());
+  ASSERT_GE(r.matches_size(), 1);
+  EXPECT_EQ(r.matches(0).work_id(), "s2");
+  // Only registrars and admins may stream registrations.
+  auto mc = ctx(matcher_key);
+  auto refused = cat->RegisterWorks(mc.get());
+  refused->Write(reqs[5]);
+  refused->WritesDone();
+  while (refused->Read(&a)) {
+  }
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
 // Issue 25: a retried call changes nothing twice (a registration answers with the stored work, a
 // match records its use once), and listings come a page at a time with page tokens.
 TEST_F(ServerTest, RetriedCallsCountOnceAndListingsComeInPages) {

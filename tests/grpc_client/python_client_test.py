@@ -157,6 +157,34 @@ def main():
             registered = catalog_stub.RegisterWork(reg, metadata=auth(registrar), timeout=30)
             check(registered.work.work_id == "sunset-01" and len(registered.pdq.hash) == 64,
                   "RegisterWork returns the work and its PDQ hash")
+            again = catalog_stub.RegisterWork(reg, metadata=auth(registrar), timeout=30)
+            check(again.work.registered_at == registered.work.registered_at,
+                  "RegisterWork retried answers with the stored work")
+
+            # 4b. RegisterWorks: a stream of works, each answered in order.
+            def batch():
+                for i in range(3):
+                    yield pb.RegisterWorkRequest(
+                        work=pb.Work(work_id="batch-%d" % i, owner="Ana"),
+                        fingerprints=pb.PrecomputedFingerprints(
+                            pdq=[pb.PdqFingerprint(hash="%064x" % (0x1234567 * (i + 3)))]))
+                yield pb.RegisterWorkRequest(work=pb.Work(work_id="", owner="Ana"), image=art)
+            answers = list(catalog_stub.RegisterWorks(batch(), metadata=auth(registrar), timeout=30))
+            check([a.index for a in answers] == [0, 1, 2, 3] and
+                  all(a.HasField("result") for a in answers[:3]) and
+                  answers[3].error_code == grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                  "RegisterWorks answers each work in order (%r)" % [a.error_message for a in answers])
+            # ListWorks two at a time through the page tokens: every work once.
+            listed, token = [], ""
+            for _ in range(10):
+                page = list(catalog_stub.ListWorks(pb.ListWorksRequest(limit=2, page_token=token),
+                                                   metadata=auth(registrar), timeout=30))
+                if not page:
+                    break
+                listed += [w.work_id for w in page]
+                token = page[-1].page_token
+            check(listed == ["sunset-01", "batch-0", "batch-1", "batch-2"],
+                  "ListWorks pages through its page tokens (%r)" % listed)
 
             # 5. MatchImage: the licensee in another case and with spaces is Acme; others are not.
             for licensee, decision in (("acme", "allow"), ("  ACME ", "allow"), ("Mallory", "flag")):
