@@ -482,6 +482,7 @@ nlohmann::json video_candidate_to_json(const VideoCandidate& c) {
   image_form.method = c.method;
   image_form.decision = c.decision;
   nlohmann::json j = candidate_to_json(image_form);
+  j.erase("explanation");  // image matches' (video decisions have their own rules)
   j["media"] = "video";
   if (c.method == "video-frame") {
     j["work_time"] = std::round(c.work_time_s * 1000) / 1000;

@@ -19,6 +19,7 @@
 
 #include "creator_page.h"
 #include "match_json.h"
+#include "openapi.h"
 #include "request_checks.h"
 #include "server_impl.h"
 #include "text.h"
@@ -376,6 +377,9 @@ Status start_http(Server::Impl& s) {
     res.status = 503;
     res.set_content("not ready" + (f.error.empty() ? std::string() : ": " + f.error) + "\n",
                     "text/plain");
+  });
+  http->Get("/api/v1/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(openapi_json(), "application/json");
   });
   http->Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
     s.update_gauges();

@@ -16,6 +16,7 @@
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -48,6 +49,128 @@ std::string bytes_of(const std::vector<uint8_t>& b) { return std::string(b.begin
 long heap_in_use_kb() {
   const struct mallinfo2 m = mallinfo2();
   return long((m.uordblks + m.hblkhd) / 1024);
+}
+
+// The first way `v` breaks `schema`, as "where: why", or "" when it conforms. The subset of JSON
+// Schema the OpenAPI document uses: $ref into the document, type (with nullable), enum, oneOf,
+// required, properties and additionalProperties, items with minItems and maxItems, minimum,
+// maximum, pattern, maxLength.
+std::string schema_mismatch(const nlohmann::json& doc, const nlohmann::json& schema,
+                            const nlohmann::json& v, const std::string& at) {
+  using nlohmann::json;
+  if (schema.contains("$ref")) {
+    const std::string ref = schema["$ref"];
+    return schema_mismatch(doc, doc.at(json::json_pointer(ref.substr(1))), v, at);
+  }
+  if (schema.contains("oneOf")) {
+    int fits = 0;
+    std::string why;
+    for (const json& s : schema["oneOf"]) {
+      const std::string m = schema_mismatch(doc, s, v, at);
+      if (m.empty()) ++fits;
+      why += " [" + m + "]";
+    }
+    return fits == 1 ? "" : at + ": fits " + std::to_string(fits) + " of oneOf" + why;
+  }
+  if (v.is_null() && schema.value("nullable", false)) return "";
+  if (schema.contains("type")) {
+    const std::string t = schema["type"];
+    const bool fits = t == "object"    ? v.is_object()
+                      : t == "array"   ? v.is_array()
+                      : t == "string"  ? v.is_string()
+                      : t == "integer" ? v.is_number_integer()
+                      : t == "number"  ? v.is_number()
+                      : t == "boolean" ? v.is_boolean()
+                                       : false;
+    if (!fits) return at + ": " + v.dump().substr(0, 60) + " is not " + t;
+  }
+  if (schema.contains("enum")) {
+    bool listed = false;
+    for (const json& e : schema["enum"]) listed |= e == v;
+    if (!listed) return at + ": " + v.dump() + " is not one of " + schema["enum"].dump();
+  }
+  if (v.is_number()) {
+    if (schema.contains("minimum") && v.get<double>() < schema["minimum"].get<double>()) {
+      return at + ": under the minimum";
+    }
+    if (schema.contains("maximum") && v.get<double>() > schema["maximum"].get<double>()) {
+      return at + ": over the maximum";
+    }
+  }
+  if (v.is_string()) {
+    const std::string text = v;
+    if (schema.contains("pattern") &&
+        !std::regex_search(text, std::regex(schema["pattern"].get<std::string>()))) {
+      return at + ": '" + text + "' does not match " + schema["pattern"].get<std::string>();
+    }
+    if (schema.contains("maxLength") && text.size() > schema["maxLength"].get<size_t>()) {
+      return at + ": longer than maxLength";
+    }
+  }
+  if (v.is_object()) {
+    for (const json& r : schema.value("required", json::array())) {
+      if (!v.contains(r.get<std::string>())) return at + ": missing " + r.get<std::string>();
+    }
+    const json props = schema.value("properties", json::object());
+    for (const auto& [key, value] : v.items()) {
+      if (props.contains(key)) {
+        const std::string m = schema_mismatch(doc, props[key], value, at + "." + key);
+        if (!m.empty()) return m;
+      } else if (schema.contains("additionalProperties") &&
+                 schema["additionalProperties"].is_boolean() &&
+                 !schema["additionalProperties"].get<bool>()) {
+        return at + ": '" + key + "' is not in the document";
+      } else if (schema.contains("additionalProperties") &&
+                 schema["additionalProperties"].is_object()) {
+        const std::string m =
+            schema_mismatch(doc, schema["additionalProperties"], value, at + "." + key);
+        if (!m.empty()) return m;
+      }
+    }
+  }
+  if (v.is_array()) {
+    if (schema.contains("minItems") && v.size() < schema["minItems"].get<size_t>()) {
+      return at + ": fewer items than minItems";
+    }
+    if (schema.contains("maxItems") && v.size() > schema["maxItems"].get<size_t>()) {
+      return at + ": more items than maxItems";
+    }
+    if (schema.contains("items")) {
+      for (size_t i = 0; i < v.size(); ++i) {
+        const std::string m =
+            schema_mismatch(doc, schema["items"], v[i], at + "[" + std::to_string(i) + "]");
+        if (!m.empty()) return m;
+      }
+    }
+  }
+  return "";
+}
+
+// How an HTTP answer breaks the server's own OpenAPI document (GET /api/v1/openapi.json): its
+// status must be documented for the route (or fall under "default") and its JSON body must fit
+// the documented schema. "" when it conforms.
+std::string openapi_mismatch(int http_port, const std::string& path, const std::string& method,
+                             const httplib::Result& answer) {
+  if (!answer) return "no answer";
+  httplib::Client http("127.0.0.1", http_port);
+  auto got = http.Get("/api/v1/openapi.json");
+  if (!got || got->status != 200) return "no OpenAPI document";
+  const nlohmann::json doc = nlohmann::json::parse(got->body);
+  const nlohmann::json& responses = doc["paths"][path][method]["responses"];
+  const std::string status = std::to_string(answer->status);
+  const nlohmann::json& documented = responses.contains(status) ? responses[status]
+                                     : responses.contains("default")
+                                         ? responses["default"]
+                                         : nlohmann::json();
+  if (documented.is_null()) return method + " " + path + ": status " + status + " undocumented";
+  const std::string type = answer->get_header_value("Content-Type");
+  if (!documented["content"].contains(type)) {
+    return method + " " + path + " " + status + ": content type " + type + " undocumented";
+  }
+  if (type != "application/json") return "";
+  const nlohmann::json body = nlohmann::json::parse(answer->body, nullptr, false);
+  if (body.is_discarded()) return "the body is not JSON";
+  return schema_mismatch(doc, documented["content"][type]["schema"], body, "body");
 }
 
 class ServerTest : public ::testing::Test {
@@ -283,6 +406,7 @@ TEST_F(ServerTest, MatchVideoReportsTheCopiedSecondsAndRecordsUsage) {
   EXPECT_EQ(j["decision"], "flag");
   EXPECT_EQ(j["matches"][0]["work_id"], "chair");
   EXPECT_FALSE(j["matches"][0]["segments"].empty());
+  EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/match", "post", h), "");
 
   // The flag is a usage record with the caller's reference.
   const std::vector<v1::UsageEvent> events = list_usage();
@@ -927,6 +1051,63 @@ TEST_F(ServerTest, RequestIdsAreEchoedOrMadeAndLogged) {
   EXPECT_EQ(work_of_request["grpc-call-" + matcher_key.substr(0, 6)], "art2");
   EXPECT_EQ(work_of_request[server_id(*c)], "art2");
   EXPECT_EQ(work_of_request.size(), 3u);
+}
+
+// Issue 25: the server describes its HTTP API as OpenAPI 3, and what it answers fits the
+// description: matches (a PDQ copy, a partial copy, nothing), errors, the creators' check.
+TEST_F(ServerTest, HttpAnswersFitTheServedOpenApiDocument) {
+  start();
+  httplib::Client http("127.0.0.1", srv->http_port());
+  auto doc = http.Get("/api/v1/openapi.json");
+  ASSERT_TRUE(doc);
+  ASSERT_EQ(doc->status, 200);
+  const nlohmann::json d = nlohmann::json::parse(doc->body);
+  EXPECT_EQ(d["openapi"], "3.0.3");
+  const httplib::Headers key = {{"Authorization", "Bearer " + matcher_key}};
+  const std::string copy = bytes_of(test::encode(photos[3], ".jpg", 70));
+  const cv::Mat whole = test::mat_of(photos[0]);
+  const std::string crop =
+      bytes_of(test::encode(test::image_of(whole(cv::Rect(40, 30, 300, 220)).clone()), ".jpg", 90));
+  const std::string unrelated = bytes_of(test::encode(test::synthetic_photo(400, 300, 9), ".jpg"));
+  bool saw_region = false;
+  for (const std::string* body : {&copy, &crop, &unrelated}) {
+    auto r = http.Post("/api/v1/match?purpose=commercial&licensee=Acme&name=up.jpg", key, *body,
+                       "image/jpeg");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/match", "post", r), "") << r->body;
+    const auto j = nlohmann::json::parse(r->body);
+    for (const auto& m : j["matches"]) saw_region |= m.contains("region");
+    // What the document does not name fails: the check bites.
+    nlohmann::json extra = j;
+    extra["surprise"] = 1;
+    EXPECT_NE(schema_mismatch(d, d["paths"]["/api/v1/match"]["post"]["responses"]["200"]["content"]
+                                   ["application/json"]["schema"],
+                              extra, "body"),
+              "");
+  }
+  EXPECT_TRUE(saw_region) << "the crop was not found as a partial copy";
+  for (const auto& [target, headers] :
+       {std::pair{std::string("/api/v1/match?purpose=bogus"), key},
+        std::pair{std::string("/api/v1/match"), httplib::Headers{}},
+        std::pair{std::string("/api/v1/match"),
+                  httplib::Headers{{"Authorization", "Bearer " + registrar_key}}}}) {
+    auto r = http.Post(target, headers, copy, "image/jpeg");
+    ASSERT_TRUE(r);
+    EXPECT_GE(r->status, 400);
+    EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/match", "post", r), "") << r->body;
+  }
+  for (const std::string* body : {&copy, &unrelated}) {
+    auto r = http.Post("/api/v1/check", *body, "image/jpeg");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/check", "post", r), "") << r->body;
+  }
+  auto thumb = http.Get("/api/v1/thumbnail?id=art0");  // no key
+  EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/thumbnail", "get", thumb), "");
+  EXPECT_EQ(thumb->status, 401);
+  auto ready = http.Get("/readyz");
+  EXPECT_EQ(openapi_mismatch(srv->http_port(), "/readyz", "get", ready), "");
 }
 
 // Issue 25: many works on one stream, each answered in order with its own result or error, a bad
