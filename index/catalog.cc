@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include <opencv2/core.hpp>
@@ -16,6 +17,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "catalog_impl.h"
+#include "text.h"
 
 namespace imprint {
 namespace fs = std::filesystem;
@@ -39,7 +41,8 @@ CREATE TABLE IF NOT EXISTS works(
   sha256 BLOB,
   width INTEGER NOT NULL DEFAULT 0,
   height INTEGER NOT NULL DEFAULT 0,
-  licence TEXT NOT NULL);
+  licence TEXT NOT NULL,
+  metadata TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX IF NOT EXISTS works_sha256 ON works(sha256) WHERE sha256 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS works_owner ON works(owner);
 CREATE TABLE IF NOT EXISTS fingerprints(
@@ -64,6 +67,15 @@ constexpr const char* kPostgresSchemaExtra = R"sql(
 ALTER TABLE removed_fingerprints ADD COLUMN IF NOT EXISTS work_pk BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS removed_fingerprints_generation ON removed_fingerprints(generation);
 )sql";
+
+// Whether `table` has `column` (a statement naming it prepares and runs).
+bool column_exists(Database& db, const std::string& table, const std::string& column) {
+  Result<Statement> s = db.prepare("SELECT " + column + " FROM " + table + " LIMIT 0");
+  if (!s.ok()) return false;
+  Status st;
+  (void)s->step(&st);
+  return st.ok();
+}
 
 // Tombstones for a work's fingerprints, at a generation: (generation, work pk).
 std::string tombstone_sql(const Database& db) {
@@ -149,6 +161,21 @@ Status validate(const WorkInput& in) {
   }
   if (in.work.media != "image" && in.work.media != "video") {
     return invalid_argument("work " + id + ": media must be image or video");
+  }
+  if (in.work.metadata.size() > kMaxMetadataEntries) {
+    return invalid_argument("work " + id + ": metadata has " +
+                            std::to_string(in.work.metadata.size()) +
+                            " entries, over the limit of " + std::to_string(kMaxMetadataEntries));
+  }
+  for (const auto& [key, value] : in.work.metadata) {
+    if (key.empty() || key.size() > kMaxMetadataKeyBytes || !is_valid_utf8(key)) {
+      return invalid_argument("work " + id + ": a metadata key must be 1 to " +
+                              std::to_string(kMaxMetadataKeyBytes) + " bytes of UTF-8");
+    }
+    if (value.size() > kMaxMetadataValueBytes || !is_valid_utf8(value)) {
+      return invalid_argument("work " + id + ": metadata '" + key + "' must be at most " +
+                              std::to_string(kMaxMetadataValueBytes) + " bytes of UTF-8");
+    }
   }
   for (const WorkFingerprint& f : in.fingerprints) {
     if ((f.kind == kPdqKind || f.kind == kCropPdqKind) && f.data.size() != 32) {
@@ -253,6 +280,12 @@ Result<Work> Catalog::Impl::read_work(Statement& s) const {
   Result<LicencePolicy> lic = LicencePolicy::from_json(s.text(10));
   if (!lic.ok()) return corruption("work " + w.id + ": stored licence unreadable");
   w.licence = *lic;
+  const nlohmann::json meta = nlohmann::json::parse(s.text(11), nullptr, false);
+  if (!meta.is_object()) return corruption("work " + w.id + ": stored metadata unreadable");
+  for (const auto& [key, value] : meta.items()) {
+    if (!value.is_string()) return corruption("work " + w.id + ": stored metadata unreadable");
+    w.metadata[key] = value.get<std::string>();
+  }
   return w;
 }
 
@@ -270,6 +303,10 @@ Status Catalog::Impl::create_schema(Database& db) {
   IMPRINT_RETURN_IF_ERROR(db.begin_write());
   Status s = db.exec_schema(kSchema);
   if (s.ok() && db.postgres()) s = db.exec(kPostgresSchemaExtra);
+  // Catalogs made before works had metadata gain the column (an empty object for old works).
+  if (s.ok() && !column_exists(db, "works", "metadata")) {
+    s = db.exec("ALTER TABLE works ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'");
+  }
   if (s.ok()) {
     s = db.exec("INSERT INTO meta(key, value) VALUES ('schema_version', '" +
                 std::to_string(kSchemaVersion) + "'), ('generation', '0'), ('catalog_id', '" +
@@ -292,6 +329,9 @@ Status Catalog::Impl::check_schema(const std::string& where) {
   Result<std::string> id = meta_value(rdb, "catalog_id");
   if (!id.ok()) return id.status();
   catalog_id = *id;
+  // A catalog opened read-only that predates work metadata reads every work's as empty.
+  work_columns = std::string(kWorkColumns) +
+                 (column_exists(rdb, "works", "metadata") ? ", metadata" : ", '{}'");
   return Status::Ok();
 }
 
@@ -489,7 +529,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
   Result<Statement> del = db.prepare("DELETE FROM works WHERE pk = ?");
   Result<Statement> ins = db.prepare(
       "INSERT INTO works(id, title, owner, media, source, registered_at_ms, sha256, width, height, "
-      "licence) VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING pk");
+      "licence, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING pk");
   Result<Statement> ins_fp = db.prepare(
       "INSERT INTO fingerprints(work_pk, kind, data, quality, t_ms) VALUES (?,?,?,?,?) RETURNING "
       "pk");
@@ -567,6 +607,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
       ins->bind_null(7);
     }
     ins->bind(8, int64_t(w.width)).bind(9, int64_t(w.height)).bind(10, w.licence.to_json());
+    ins->bind(11, nlohmann::json(w.metadata).dump());
     Result<int64_t> work_pk = ins->insert_returning();
     if (!work_pk.ok()) {
       undo(work_pk.status());
@@ -712,7 +753,8 @@ Status Catalog::remove_work(const std::string& id) {
 
 Result<Work> Catalog::get_work(const std::string& id) const {
   std::lock_guard<std::mutex> lk(impl_->rdb_mu);
-  Result<Statement> s = impl_->rdb.prepare(std::string("SELECT ") + kWorkColumns + " FROM works WHERE id = ?");
+  Result<Statement> s =
+      impl_->rdb.prepare("SELECT " + impl_->work_columns + " FROM works WHERE id = ?");
   if (!s.ok()) return s.status();
   s->bind(1, id);
   Status st;
@@ -786,7 +828,7 @@ Result<Work> Catalog::get_work_by_pk(int64_t pk) const {
 Result<Work> Catalog::read_work_by_pk(int64_t pk) const {
   std::lock_guard<std::mutex> lk(impl_->rdb_mu);
   Result<Statement*> cached =
-      impl_->cached_read(std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk = ?");
+      impl_->cached_read("SELECT " + impl_->work_columns + " FROM works WHERE pk = ?");
   if (!cached.ok()) return cached.status();
   CachedRead s(*cached);
   s->bind(1, pk);
@@ -803,6 +845,7 @@ Result<bool> Catalog::holds_registration(const WorkInput& in) const {
     return false;
   }
   if (in.work.sha256 && w->sha256 != in.work.sha256) return false;
+  if (w->metadata != in.work.metadata) return false;
   Result<std::vector<WorkFingerprint>> stored = work_fingerprints(in.work.id, "pdq");
   if (!stored.ok()) return stored.status();
   size_t k = 0;
@@ -829,7 +872,7 @@ Status Catalog::list_works(const WorkFilter& filter, const std::function<bool(co
     std::vector<Work> page;
     {
       std::lock_guard<std::mutex> lk(impl_->rdb_mu);
-      std::string sql = std::string("SELECT ") + kWorkColumns + " FROM works WHERE pk " +
+      std::string sql = "SELECT " + impl_->work_columns + " FROM works WHERE pk " +
                         (filter.newest_first ? "<" : ">") + " ?";
       if (!filter.owner.empty()) sql += " AND owner = ?";
       sql += filter.newest_first ? " ORDER BY pk DESC" : " ORDER BY pk";
@@ -870,6 +913,7 @@ Status Catalog::list_fingerprints(
                         "sha256", "width", "height", "licence"}) {
     cols += std::string(cols.empty() ? "" : ", ") + "w." + c;
   }
+  cols += impl_->work_columns.find("metadata") != std::string::npos ? ", w.metadata" : ", '{}'";
   std::string marks;
   for (size_t i = 0; i < kinds.size(); ++i) marks += i == 0 ? "?" : ", ?";
   Result<Statement> s = impl_->rdb.prepare(
@@ -884,10 +928,10 @@ Status Catalog::list_fingerprints(
     Result<Work> w = impl_->read_work(*s);
     if (!w.ok()) return w.status();
     WorkFingerprint f;
-    f.kind = s->text(11);
-    f.data = s->blob(12);
-    f.quality = int(s->int64(13));
-    f.t_ms = s->int64(14);
+    f.kind = s->text(12);
+    f.data = s->blob(13);
+    f.quality = int(s->int64(14));
+    f.t_ms = s->int64(15);
     if (!fn(*w, f)) break;
   }
   return st;

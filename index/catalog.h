@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -55,7 +56,14 @@ struct Work {
   int width = 0;
   int height = 0;
   LicencePolicy licence;
+  // The registrant's own fields (a catalogue number, a rights URL, a collection): UTF-8 strings,
+  // at most kMaxMetadataEntries, keys 1 to kMaxMetadataKeyBytes, values up to
+  // kMaxMetadataValueBytes. Stored and returned as given; never used for matching.
+  std::map<std::string, std::string> metadata;
 };
+inline constexpr size_t kMaxMetadataEntries = 64;
+inline constexpr size_t kMaxMetadataKeyBytes = 128;
+inline constexpr size_t kMaxMetadataValueBytes = 4096;
 
 // A stored fingerprint. Kinds so far: "pdq" (32-byte hash); for video works "pdq-frame",
 // "pdq-frame-crop" and "video-info" (video_index.h). The schema keeps kind-specific data as a

@@ -32,6 +32,11 @@ std::vector<uint8_t> work_bytes(const Work& w) {
   put(&b, int64_t(w.width));
   put(&b, int64_t(w.height));
   put(&b, w.licence.to_json());
+  put(&b, int64_t(w.metadata.size()));
+  for (const auto& [key, value] : w.metadata) {  // in key order
+    put(&b, key);
+    put(&b, value);
+  }
   return b;
 }
 

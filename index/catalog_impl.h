@@ -16,6 +16,10 @@
 
 namespace imprint {
 
+// Columns read by Impl::read_work, in order, but the last: metadata (Impl::work_columns).
+inline constexpr const char* kWorkColumns =
+    "pk, id, title, owner, media, source, registered_at_ms, sha256, width, height, licence";
+
 class Catalog::Impl {
  public:
   CatalogOptions options;
@@ -97,7 +101,9 @@ class Catalog::Impl {
   Status check_schema(const std::string& where);
 
   int64_t now_ms() const;
-  Result<Work> read_work(detail::Statement& s) const;  // from a SELECT of kWorkColumns
+  Result<Work> read_work(detail::Statement& s) const;  // from a SELECT of work_columns
+  // kWorkColumns and the metadata column ('{}' where an old catalog opened read-only has none).
+  std::string work_columns = std::string(kWorkColumns) + ", metadata";
   Status load_or_rebuild_index();
   Status load_feature_index();  // feature_store.cc
   Status load_video_index();    // video_index.cc
@@ -135,10 +141,6 @@ class CachedRead {
  private:
   detail::Statement* s_;
 };
-
-// Columns read by Impl::read_work, in order.
-inline constexpr const char* kWorkColumns =
-    "pk, id, title, owner, media, source, registered_at_ms, sha256, width, height, licence";
 
 // Fingerprints of this kind with at least this quality go into the PDQ index; weaker ones are
 // kept (and matched by content digest) but would only produce false matches (pdq/README).

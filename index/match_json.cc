@@ -26,7 +26,8 @@ nlohmann::json work_to_json(const Work& w) {
                       {"registered_at", iso8601_utc(w.registered_at_ms)},
                       {"width", w.width},
                       {"height", w.height},
-                      {"licence", licence_to_json(w.licence)}};
+                      {"licence", licence_to_json(w.licence)},
+                      {"metadata", w.metadata}};
   j["sha256"] = w.sha256 ? nlohmann::json(to_hex(*w.sha256)) : nlohmann::json(nullptr);
   return j;
 }
@@ -44,6 +45,7 @@ nlohmann::json candidate_to_json(const Candidate& c) {
       {"decision", decision_name(c.decision)},
       {"flagged", c.decision == MatchDecision::kFlag},
       {"licence", licence_to_json(c.work.licence)},
+      {"metadata", c.work.metadata},
       {"explanation",
        {{"evidence", evidence_name(c.why.evidence)},
         {"measure", c.why.measure},

@@ -292,6 +292,7 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
     in.work.owner = owner;
     in.work.source = w.source();
     in.work.media = w.media().empty() ? "image" : w.media();
+    in.work.metadata.insert(w.metadata().begin(), w.metadata().end());
     Result<LicencePolicy> lic = from_proto(w.licence());
     if (!lic.ok()) return to_grpc(lic.status());
     in.work.licence = *lic;

@@ -44,6 +44,10 @@ const char* openapi_json() {
           "any-use": {"$ref": "#/components/schemas/Terms"}
         }
       },
+      "Metadata": {
+        "type": "object", "additionalProperties": {"type": "string", "maxLength": 4096},
+        "description": "the registrant's own fields, as registered"
+      },
       "Explanation": {
         "type": "object", "additionalProperties": false,
         "required": ["evidence", "measure", "value", "match_line", "review_line", "weak_query", "purpose", "permission", "licensee_named"],
@@ -70,7 +74,7 @@ const char* openapi_json() {
       },
       "ImageMatch": {
         "type": "object", "additionalProperties": false,
-        "required": ["work_id", "title", "owner", "distance", "score", "transform", "method", "decision", "flagged", "licence", "explanation"],
+        "required": ["work_id", "title", "owner", "distance", "score", "transform", "method", "decision", "flagged", "licence", "metadata", "explanation"],
         "properties": {
           "work_id": {"type": "string"},
           "title": {"type": "string"},
@@ -82,6 +86,7 @@ const char* openapi_json() {
           "decision": {"type": "string", "enum": ["flag", "allow", "review", "none"]},
           "flagged": {"type": "boolean"},
           "licence": {"$ref": "#/components/schemas/Licence"},
+          "metadata": {"$ref": "#/components/schemas/Metadata"},
           "explanation": {"$ref": "#/components/schemas/Explanation"},
           "region": {"$ref": "#/components/schemas/Region"}
         }
@@ -109,7 +114,7 @@ const char* openapi_json() {
       },
       "VideoMatch": {
         "type": "object", "additionalProperties": false,
-        "required": ["work_id", "title", "owner", "distance", "score", "transform", "method", "decision", "flagged", "licence", "media"],
+        "required": ["work_id", "title", "owner", "distance", "score", "transform", "method", "decision", "flagged", "licence", "metadata", "media"],
         "properties": {
           "work_id": {"type": "string"},
           "title": {"type": "string"},
@@ -121,6 +126,7 @@ const char* openapi_json() {
           "decision": {"type": "string", "enum": ["flag", "allow", "review", "none"]},
           "flagged": {"type": "boolean"},
           "licence": {"$ref": "#/components/schemas/Licence"},
+          "metadata": {"$ref": "#/components/schemas/Metadata"},
           "media": {"type": "string", "enum": ["video"]},
           "work_time": {"type": "number", "description": "video-frame: the second of the work the still shows"},
           "query_match_pct": {"type": "number"},

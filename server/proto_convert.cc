@@ -54,6 +54,7 @@ void to_proto(const Work& w, v1::Work* out) {
   out->set_width(w.width);
   out->set_height(w.height);
   to_proto(w.licence, out->mutable_licence());
+  out->mutable_metadata()->insert(w.metadata.begin(), w.metadata.end());
 }
 
 namespace {
@@ -71,6 +72,7 @@ void match_basics(const Work& w, int distance, double score, Dihedral transform,
   m->set_decision(decision_name(decision));
   m->set_flagged(decision == MatchDecision::kFlag);
   to_proto(w.licence, m->mutable_licence());
+  m->mutable_metadata()->insert(w.metadata.begin(), w.metadata.end());
 }
 
 }  // namespace

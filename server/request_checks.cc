@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "catalog.h"
 #include "text.h"
 
 namespace imprint::server {
@@ -89,6 +90,16 @@ grpc::Status check_work(const v1::Work& w) {
   if (!st.ok()) return st;
   if (!w.media().empty() && w.media() != "image" && w.media() != "video") {
     return invalid("media: must be image or video");
+  }
+  if (st.ok() && size_t(w.metadata_size()) > kMaxMetadataEntries) {
+    st = invalid("metadata: " + std::to_string(w.metadata_size()) + " entries, over the limit of " +
+                 std::to_string(kMaxMetadataEntries));
+  }
+  for (const auto& [key, value] : w.metadata()) {
+    if (!st.ok()) break;
+    if (key.empty()) st = invalid("metadata: a key is empty");
+    if (st.ok()) st = check_text("metadata key", key, kMaxMetadataKeyBytes);
+    if (st.ok()) st = check_text("metadata value", value, kMaxMetadataValueBytes);
   }
   if (st.ok()) st = check_terms("ai_training", w.licence().ai_training());
   if (st.ok()) st = check_terms("commercial", w.licence().commercial());

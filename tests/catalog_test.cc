@@ -267,6 +267,68 @@ TEST_F(CatalogTest, DuplicateIdsFailUnlessReplaced) {
   EXPECT_EQ(r2[0].matches[0].work.id, "w1");
 }
 
+// Issue 25: a work's own fields come back as registered, from lookups, listings and matches; a
+// retry must carry the same; limits are checked.
+TEST_F(CatalogTest, WorkMetadataIsKeptAndReturnedEverywhere) {
+  const Image photo = test::synthetic_photo(320, 240, 91);
+  WorkInput in = input_for(test::encode(photo, ".png"), "meta");
+  in.work.metadata = {{"catalogue", "GX-1182"}, {"rights-url", "https://example.org/r/1182"},
+                      {"note", "caf\xc3\xa9"}};
+  ASSERT_TRUE(catalog->register_works(std::vector{in})[0].ok());
+  EXPECT_EQ(catalog->get_work("meta")->metadata, in.work.metadata);
+  bool listed = false;
+  ASSERT_TRUE(catalog->list_works({}, [&](const Work& w) {
+    if (w.id == "meta") listed = w.metadata == in.work.metadata;
+    return true;
+  }).ok());
+  EXPECT_TRUE(listed);
+  const auto r = catalog->match(std::vector{query_of(test::encode(photo, ".jpg", 80))}, MatchOptions{});
+  ASSERT_FALSE(r[0].matches.empty());
+  EXPECT_EQ(r[0].matches[0].work.metadata.at("catalogue"), "GX-1182");
+  EXPECT_TRUE(*catalog->holds_registration(in));
+  WorkInput other = in;
+  other.work.metadata["catalogue"] = "GX-1183";
+  EXPECT_FALSE(*catalog->holds_registration(other));
+  // Limits: entries, key and value sizes, UTF-8.
+  for (auto spoil : {+[](WorkInput* w) {
+                       for (int i = 0; i < 65; ++i) w->work.metadata["k" + std::to_string(i)] = "v";
+                     },
+                     +[](WorkInput* w) { w->work.metadata[""] = "v"; },
+                     +[](WorkInput* w) { w->work.metadata[std::string(129, 'k')] = "v"; },
+                     +[](WorkInput* w) { w->work.metadata["k"] = std::string(4097, 'v'); },
+                     +[](WorkInput* w) { w->work.metadata["k"] = "\xff"; }}) {
+    WorkInput bad = input_for(test::encode(test::synthetic_photo(320, 240, 92), ".png"), "bad");
+    spoil(&bad);
+    const auto done = catalog->register_works(std::vector{bad});
+    EXPECT_EQ(done[0].status().code(), StatusCode::kInvalidArgument) << done[0].status().to_string();
+  }
+}
+
+// A catalog made before works had metadata opens: written to, it gains the column; read-only,
+// its works read with none.
+TEST_F(CatalogTest, CatalogsWithoutMetadataOpenReadOnlyAndGainItWhenWritten) {
+  DIRECTORY_FORM_ONLY();
+  catalog.reset();
+  {
+    Result<detail::Database> db = detail::Database::open(dir.file("cat") + "/catalog.sqlite", false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->exec("ALTER TABLE works DROP COLUMN metadata").ok());
+  }
+  auto reader = open_at(dir.file("cat"), /*read_only=*/true);
+  ASSERT_TRUE(reader);
+  Result<Work> w = reader->get_work("w1");
+  ASSERT_TRUE(w.ok()) << w.status().to_string();
+  EXPECT_TRUE(w->metadata.empty());
+  reader.reset();
+  catalog = open_at(dir.file("cat"));
+  ASSERT_TRUE(catalog);
+  WorkInput in = input_for(test::encode(test::synthetic_photo(320, 240, 93), ".png"), "later");
+  in.work.metadata = {{"k", "v"}};
+  ASSERT_TRUE(catalog->register_works(std::vector{in})[0].ok());
+  EXPECT_EQ(catalog->get_work("later")->metadata, in.work.metadata);
+  EXPECT_TRUE(catalog->get_work("w1")->metadata.empty());
+}
+
 TEST_F(CatalogTest, InvalidInputsAreRejected) {
   WorkInput bad = input_for(test::encode(photos[0], ".png"), "");
   EXPECT_EQ(catalog->register_works(std::vector{bad})[0].status().code(), StatusCode::kInvalidArgument);

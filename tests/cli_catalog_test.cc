@@ -106,10 +106,15 @@ TEST_F(CliCatalog, DuplicatesWorksStatsAndEnvironmentCatalog) {
   EXPECT_EQ(rc, 1);  // duplicate id
   const std::vector<uint8_t> err = test::read_all(dir.file("err.txt"));
   EXPECT_NE(std::string(err.begin(), err.end()).find("already registered"), std::string::npos);
-  run("register --catalog " + cat + " --replace --id art0 --title New " + dir.file("works/art1.png"), &rc);
+  run("register --catalog " + cat + " --replace --id art0 --title New --meta catalogue=GX-7 " +
+          "--meta note=a=b " + dir.file("works/art1.png"),
+      &rc);
   EXPECT_EQ(rc, 0);
   const auto shown = nlohmann::json::parse(run("works show --catalog " + cat + " art0"));
   EXPECT_EQ(shown["title"], "New");
+  EXPECT_EQ(shown["metadata"], (nlohmann::json{{"catalogue", "GX-7"}, {"note", "a=b"}}));
+  run("register --catalog " + cat + " --id art9 --meta novalue " + dir.file("works/art1.png"), &rc);
+  EXPECT_EQ(rc, 2);
 
   std::string out;
   ASSERT_EQ(test::run_command("IMPRINT_CATALOG=" + cat + " " + imprint + " stats --json", &out), 0);

@@ -1178,9 +1178,25 @@ TEST_F(ServerTest, RetriedCallsCountOnceAndListingsComeInPages) {
   reg.mutable_work()->set_work_id("retry");
   reg.mutable_work()->set_owner("Bo");
   reg.mutable_work()->set_title("Retry");
+  (*reg.mutable_work()->mutable_metadata())["catalogue"] = "GX-1182";
   reg.set_image(bytes_of(test::encode(test::synthetic_photo(320, 240, 78), ".png")));
   v1::RegisterWorkResponse first, again;
   ASSERT_TRUE(cat->RegisterWork(ctx(registrar_key).get(), reg, &first).ok());
+  EXPECT_EQ(first.work().metadata().at("catalogue"), "GX-1182");
+  {  // the work's own fields come back from GetWork and with its matches
+    v1::GetWorkRequest g;
+    g.set_work_id("retry");
+    v1::Work got;
+    ASSERT_TRUE(cat->GetWork(ctx(registrar_key).get(), g, &got).ok());
+    EXPECT_EQ(got.metadata().at("catalogue"), "GX-1182");
+    v1::RegisterWorkRequest crowded = reg;
+    crowded.mutable_work()->set_work_id("crowded");
+    for (int i = 0; i < 65; ++i) (*crowded.mutable_work()->mutable_metadata())["k" + std::to_string(i)] = "v";
+    const grpc::Status refused = cat->RegisterWork(ctx(registrar_key).get(), crowded, &again);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(refused.error_message().find("metadata: 66 entries, over the limit of 64"), std::string::npos)
+        << refused.error_message();
+  }
   grpc::Status st = cat->RegisterWork(ctx(registrar_key).get(), reg, &again);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(again.work().work_id(), "retry");
@@ -1315,6 +1331,14 @@ TEST_F(ServerTest, RetriedCallsCountOnceAndListingsComeInPages) {
   bad_token.set_page_token("u1.5.5");
   list_works(bad_token, &st);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // The work's own fields come with its matches too.
+  ASSERT_TRUE(match_image(matcher_key,
+                          bytes_of(test::encode(test::synthetic_photo(320, 240, 78), ".jpg")), &r)
+                  .ok());
+  ASSERT_GE(r.matches_size(), 1);
+  EXPECT_EQ(r.matches(0).work_id(), "retry");
+  EXPECT_EQ(r.matches(0).metadata().at("catalogue"), "GX-1182");
 }
 
 // Issue 21 item 1: no thumbnail without a key (when keys are on) or a link from a result the

@@ -2,6 +2,7 @@
 // licence.
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "catalog_args.h"
 #include "commands.h"
@@ -18,6 +19,7 @@ struct RegisterArgs {
   LicenceArgs licence;
   std::vector<std::string> paths;
   std::string id, title, owner;
+  std::vector<std::string> meta;  // KEY=VALUE
   bool replace = false;
   int threads = 0;
   int batch = 0;
@@ -50,6 +52,15 @@ int run_register(const RegisterArgs& a) {
   if (!a.id.empty() && (a.paths.size() != 1 || a.paths[0] == "-" || fs::is_directory(a.paths[0]))) {
     std::cerr << "imprint register: --id names one work, so give exactly one image or video file\n";
     return 2;
+  }
+  std::map<std::string, std::string> metadata;
+  for (const std::string& kv : a.meta) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "imprint register: --meta takes KEY=VALUE, not '" << kv << "'\n";
+      return 2;
+    }
+    metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   std::unique_ptr<Catalog> catalog = open_catalog(a.catalog, false, "register");
   if (!catalog) return 2;
@@ -93,6 +104,7 @@ int run_register(const RegisterArgs& a) {
       if (!a.title.empty()) in.work.title = a.title;
       in.work.owner = a.owner;
       in.work.licence = *policy;
+      in.work.metadata = metadata;
       inputs.push_back(std::move(in));
       origin.push_back(i);
     }
@@ -142,6 +154,8 @@ void add_register_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--id", a->id, "Work id (one file only; default: the file name without extension)");
   cmd->add_option("--title", a->title, "Title (default: the file name without extension)");
   cmd->add_option("--owner", a->owner, "Rights holder");
+  cmd->add_option("--meta", a->meta,
+                  "KEY=VALUE kept with each work and returned with it (repeat for more)");
   cmd->add_flag("--replace", a->replace, "Replace works whose id is already registered");
   cmd->add_option("--threads", a->threads, "Hashing threads (0: one per core)");
   cmd->add_option("--seconds-per-hash", a->seconds_per_hash,
