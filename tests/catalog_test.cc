@@ -55,13 +55,7 @@ WorkInput input_for(const std::vector<uint8_t>& bytes, const std::string& id,
   return w;
 }
 
-ImageFingerprint query_of(const std::vector<uint8_t>& bytes) {
-  HashOptions o;
-  o.dihedral = true;
-  Result<ImageFingerprint> fp = fingerprint_image(bytes, o);
-  EXPECT_TRUE(fp.ok()) << fp.status().to_string();
-  return *fp;
-}
+using test::query_of;
 
 ImageFingerprint hash_query(const PdqHash& h, int quality = 100) {
   ImageFingerprint f;

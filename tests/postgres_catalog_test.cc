@@ -38,13 +38,7 @@ WorkInput work_of(const Image& image, const std::string& id) {
   return *in;
 }
 
-ImageFingerprint query_of(const std::vector<uint8_t>& bytes) {
-  HashOptions o;
-  o.dihedral = true;
-  Result<ImageFingerprint> fp = fingerprint_image(bytes, o);
-  EXPECT_TRUE(fp.ok()) << fp.status().to_string();
-  return *fp;
-}
+using test::query_of;
 
 std::string top_match(const Catalog& c, const ImageFingerprint& q) {
   const std::vector<QueryResult> r = c.match(std::vector{q}, MatchOptions{});

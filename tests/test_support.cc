@@ -341,4 +341,12 @@ std::string raw_http(int port, const std::string& request, const char* from) {
   return answer;
 }
 
+ImageFingerprint query_of(const std::vector<uint8_t>& bytes) {
+  HashOptions o;
+  o.dihedral = true;
+  Result<ImageFingerprint> fp = fingerprint_image(bytes, o);
+  EXPECT_TRUE(fp.ok()) << fp.status().to_string();
+  return fp.ok() ? *fp : ImageFingerprint{};
+}
+
 }  // namespace imprint::test

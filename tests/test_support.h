@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "fingerprint.h"
 #include "image.h"
 
 namespace imprint::test {
@@ -37,6 +38,10 @@ Image image_of(const cv::Mat& rgb);
 
 // Encodes with OpenCV (".png", ".jpg", ".webp", ".bmp", ".tiff"); RGB or grey input.
 std::vector<uint8_t> encode(const Image& image, const std::string& ext, int quality = 90);
+
+// Image bytes as a catalog query: exact PDQ with the eight dihedral hashes (a failure to hash
+// fails the test).
+ImageFingerprint query_of(const std::vector<uint8_t>& bytes);
 
 // A GIF of an RGB image on a fixed 6x7x6 colour cube (nearest colour, no dithering).
 std::vector<uint8_t> encode_gif(const Image& rgb);
