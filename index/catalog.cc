@@ -907,7 +907,10 @@ Status Catalog::list_fingerprints(
 Status Catalog::list_fingerprints(
     const std::vector<std::string>& kinds,
     const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const {
-  std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+  // A page of rows at a time, by fingerprint row id, read under the lock and handed to fn
+  // without it: memory stays bounded however large the catalog (PostgreSQL would otherwise hold
+  // a whole result), and fn may block or call back in.
+  constexpr int kPageRows = 1024;
   std::string cols;
   for (const char* c : {"pk", "id", "title", "owner", "media", "source", "registered_at_ms",
                         "sha256", "width", "height", "licence"}) {
@@ -916,25 +919,40 @@ Status Catalog::list_fingerprints(
   cols += impl_->work_columns.find("metadata") != std::string::npos ? ", w.metadata" : ", '{}'";
   std::string marks;
   for (size_t i = 0; i < kinds.size(); ++i) marks += i == 0 ? "?" : ", ?";
-  Result<Statement> s = impl_->rdb.prepare(
+  const std::string sql =
       "SELECT " + cols +
-      ", f.kind, f.data, f.quality, f.t_ms FROM fingerprints f "
-      "JOIN works w ON w.pk = f.work_pk" +
-      (kinds.empty() ? std::string() : " WHERE f.kind IN (" + marks + ")") + " ORDER BY f.pk");
-  if (!s.ok()) return s.status();
-  for (size_t i = 0; i < kinds.size(); ++i) s->bind(int(i) + 1, kinds[i]);
-  Status st;
-  while (s->step(&st)) {
-    Result<Work> w = impl_->read_work(*s);
-    if (!w.ok()) return w.status();
-    WorkFingerprint f;
-    f.kind = s->text(12);
-    f.data = s->blob(13);
-    f.quality = int(s->int64(14));
-    f.t_ms = s->int64(15);
-    if (!fn(*w, f)) break;
+      ", f.kind, f.data, f.quality, f.t_ms, f.pk FROM fingerprints f "
+      "JOIN works w ON w.pk = f.work_pk WHERE f.pk > ?" +
+      (kinds.empty() ? std::string() : " AND f.kind IN (" + marks + ")") + " ORDER BY f.pk LIMIT " +
+      std::to_string(kPageRows);
+  int64_t after = 0;
+  while (true) {
+    std::vector<std::pair<Work, WorkFingerprint>> page;
+    {
+      std::lock_guard<std::mutex> lk(impl_->rdb_mu);
+      Result<Statement> s = impl_->rdb.prepare(sql);
+      if (!s.ok()) return s.status();
+      s->bind(1, after);
+      for (size_t i = 0; i < kinds.size(); ++i) s->bind(int(i) + 2, kinds[i]);
+      Status st;
+      while (s->step(&st)) {
+        Result<Work> w = impl_->read_work(*s);
+        if (!w.ok()) return w.status();
+        WorkFingerprint f;
+        f.kind = s->text(12);
+        f.data = s->blob(13);
+        f.quality = int(s->int64(14));
+        f.t_ms = s->int64(15);
+        after = s->int64(16);
+        page.emplace_back(std::move(*w), std::move(f));
+      }
+      if (!st.ok()) return st;
+    }
+    for (const auto& [w, f] : page) {
+      if (!fn(w, f)) return Status::Ok();
+    }
+    if (page.size() < size_t(kPageRows)) return Status::Ok();
   }
-  return st;
 }
 
 Result<CatalogStats> Catalog::stats() const {

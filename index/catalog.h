@@ -301,7 +301,8 @@ class Catalog {
   // Calls fn for each work in registration order (WorkFilter) until it returns false. fn runs without the
   // catalog's lock (works are read a page at a time), so it may block or call back in.
   Status list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const;
-  // Every stored fingerprint of a kind with its work (for export), in fingerprint order.
+  // Every stored fingerprint of a kind with its work (for export), in fingerprint order. Read a
+  // page at a time: fn runs without the catalog's lock and memory stays bounded.
   Status list_fingerprints(const std::string& kind,
                            const std::function<bool(const Work&, const WorkFingerprint&)>& fn) const;
   // The same for several kinds at once (none: every kind), still in fingerprint order: a work's
