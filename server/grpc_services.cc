@@ -65,12 +65,7 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
       ServerContext* ctx,
       grpc::ServerReaderWriter<v1::RegisterWorksResponse, v1::RegisterWorkRequest>* stream) override {
     return gate_.run(ctx, "RegisterWorks", Role::kRegistrar, [&](const Caller& caller) {
-      s_.streams.touch(ctx);
-      struct Forget {
-        Server::Impl& s;
-        ServerContext* ctx;
-        ~Forget() { s.streams.forget(ctx); }
-      } forget{s_, ctx};
+      const StreamWatch::Watched watched(s_.streams, ctx);
       constexpr size_t kBatchWorks = 64;
       constexpr size_t kBatchBytes = 64u << 20;
       struct Item {
@@ -405,12 +400,7 @@ class MatchServiceImpl final : public v1::MatchService::Service {
                            grpc::ServerReaderWriter<v1::MatchStreamResponse, v1::MatchStreamRequest>* stream)
       override {
     return gate_.run(ctx, "MatchStream", Role::kMatcher, [&](const Caller& caller) {
-      s_.streams.touch(ctx);
-      struct Forget {
-        Server::Impl& s;
-        ServerContext* ctx;
-        ~Forget() { s.streams.forget(ctx); }
-      } forget{s_, ctx};
+      const StreamWatch::Watched watched(s_.streams, ctx);
       v1::MatchStreamRequest req;
       int64_t n = 0;
       while (stream->Read(&req)) {

@@ -55,6 +55,19 @@ class StreamWatch {
   // Cancels streams idle longer than `idle`; returns how many.
   int cancel_idle(std::chrono::milliseconds idle);
 
+  // Watches a stream from its creation (touched now) until the handler returns (forgotten).
+  class Watched {
+   public:
+    Watched(StreamWatch& w, grpc::ServerContext* ctx) : w_(w), ctx_(ctx) { w_.touch(ctx_); }
+    ~Watched() { w_.forget(ctx_); }
+    Watched(const Watched&) = delete;
+    Watched& operator=(const Watched&) = delete;
+
+   private:
+    StreamWatch& w_;
+    grpc::ServerContext* ctx_;
+  };
+
  private:
   std::mutex mu_;
   std::map<grpc::ServerContext*, std::chrono::steady_clock::time_point> last_;
