@@ -32,7 +32,9 @@ done
 check_x264() {
   local lib
   lib="$(pkg-config --variable=libdir libavcodec)/libavcodec.so"
-  if ! ldd "$lib" | grep -q 'libx264\.so'; then
+  # Not grep -q: it stops reading at the first match, and under pipefail ldd's SIGPIPE would fail
+  # the pipeline (and this check) on a correct library now and then.
+  if ! ldd "$lib" | grep 'libx264\.so' >/dev/null; then
     echo "install-deps: $lib has no libx264 encoder (Debian's libavcodec59 with libx264-164 has)" >&2
     exit 1
   fi
