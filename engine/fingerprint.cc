@@ -41,6 +41,23 @@ std::string to_hex(std::span<const uint8_t> bytes) {
   return s;
 }
 
+Result<Sha256> sha256_from_hex(std::string_view hex) {
+  if (hex.size() != 64) {
+    return invalid_argument("sha256 must be 64 hex digits, got " + std::to_string(hex.size()) +
+                            " characters");
+  }
+  Sha256 d{};
+  for (size_t i = 0; i < hex.size(); ++i) {
+    const int digit = hex_digit_value(hex[i]);
+    if (digit < 0) {
+      return invalid_argument("sha256 has a non-hex character at position " +
+                              std::to_string(i + 1));
+    }
+    d[i / 2] = uint8_t(d[i / 2] << 4 | digit);
+  }
+  return d;
+}
+
 namespace {
 
 ImageFingerprint fingerprint_view(const ImageView& pixels, const HashOptions& o) {

@@ -42,6 +42,9 @@ struct HashOptions {
 using Sha256 = std::array<uint8_t, 32>;
 Sha256 sha256_of(std::span<const uint8_t> bytes);
 std::string to_hex(std::span<const uint8_t> bytes);
+// A SHA-256 digest from its 64 hex digits (either case); anything else is an InvalidArgument
+// naming what is wrong.
+Result<Sha256> sha256_from_hex(std::string_view hex);
 
 struct ImageFingerprint {
   PdqResult pdq;

@@ -21,6 +21,14 @@
 
 namespace imprint {
 
+// The value of one hexadecimal digit (either case), or -1 for any other character.
+constexpr int hex_digit_value(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
 inline constexpr int kPdqMatchDistance = 31;    // pdq/README: "confident match"
 inline constexpr int kPdqMinUsefulQuality = 50;  // pdq/README: below this, too weak to act on
 inline constexpr int kPdqMinDimension = 5;       // smaller images hash to zero with quality 0

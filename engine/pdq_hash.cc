@@ -26,18 +26,12 @@ Result<PdqHash> PdqHash::from_hex(std::string_view hex) {
   }
   PdqHash h;
   for (int i = 0; i < 64; ++i) {
-    char c = hex[i];
-    uint64_t v;
-    if (c >= '0' && c <= '9') {
-      v = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      v = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      v = c - 'A' + 10;
-    } else {
+    const int digit = hex_digit_value(hex[i]);
+    if (digit < 0) {
       return invalid_argument("PDQ hash has a non-hex character at position " +
                               std::to_string(i + 1));
     }
+    const uint64_t v = uint64_t(digit);
     int low_bit = 252 - 4 * i;
     h.words_[low_bit >> 6] |= v << (low_bit & 63);
   }

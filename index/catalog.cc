@@ -10,11 +10,11 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <random>
-
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <random>
+#include <string_view>
 
 #include "catalog_impl.h"
 #include "text.h"
@@ -911,12 +911,17 @@ Status Catalog::list_fingerprints(
   // without it: memory stays bounded however large the catalog (PostgreSQL would otherwise hold
   // a whole result), and fn may block or call back in.
   constexpr int kPageRows = 1024;
+  // The work's columns as read_work reads them, each named by the joined table (a literal such
+  // as an old catalog's '{}' stays as it is).
   std::string cols;
-  for (const char* c : {"pk", "id", "title", "owner", "media", "source", "registered_at_ms",
-                        "sha256", "width", "height", "licence"}) {
-    cols += std::string(cols.empty() ? "" : ", ") + "w." + c;
+  for (std::string_view rest = impl_->work_columns; !rest.empty();) {
+    const size_t comma = rest.find(',');
+    std::string_view c = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (c.starts_with(' ')) c.remove_prefix(1);
+    cols +=
+        std::string(cols.empty() ? "" : ", ") + (c.starts_with('\'') ? "" : "w.") + std::string(c);
   }
-  cols += impl_->work_columns.find("metadata") != std::string::npos ? ", w.metadata" : ", '{}'";
   std::string marks;
   for (size_t i = 0; i < kinds.size(); ++i) marks += i == 0 ? "?" : ", ?";
   const std::string sql =

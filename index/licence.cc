@@ -60,14 +60,18 @@ bool same_licensee(std::string_view a, std::string_view b) {
                     [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
+bool PurposeTerms::names(std::string_view licensee) const {
+  return std::any_of(licensees.begin(), licensees.end(),
+                     [&](const std::string& name) { return same_licensee(name, licensee); });
+}
+
 bool LicencePolicy::permits(Purpose p, std::string_view licensee) const {
   const PurposeTerms& t = terms(p);
   switch (t.permission) {
     case Permission::kAllow: return true;
     case Permission::kDeny: return false;
     case Permission::kLicensed:
-      return std::any_of(t.licensees.begin(), t.licensees.end(),
-                         [&](const std::string& name) { return same_licensee(name, licensee); });
+      return t.names(licensee);
   }
   return false;
 }

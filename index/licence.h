@@ -33,6 +33,8 @@ Result<Permission> parse_permission(std::string_view name);
 struct PurposeTerms {
   Permission permission = Permission::kDeny;
   std::vector<std::string> licensees;  // meaningful for kLicensed
+  // Whether `licensee` is one of the named licensees (same_licensee), whatever the permission.
+  bool names(std::string_view licensee) const;
   bool operator==(const PurposeTerms&) const = default;
 };
 

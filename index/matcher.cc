@@ -25,10 +25,7 @@ MatchExplanation explain_match(const Candidate& c, bool weak, const MatchOptions
   x.purpose = o.purpose;
   const PurposeTerms& terms = c.work.licence.terms(o.purpose);
   x.permission = terms.permission;
-  x.licensee_named =
-      terms.permission == Permission::kLicensed &&
-      std::any_of(terms.licensees.begin(), terms.licensees.end(),
-                  [&](const std::string& name) { return same_licensee(name, o.licensee); });
+  x.licensee_named = terms.permission == Permission::kLicensed && terms.names(o.licensee);
   if (is_second_stage_method(c.method)) {
     // The same lines as PDQ's in score space: a match at 0.5, the review band below it. The
     // evidence is geometric (or a region's own hash), so a weak whole-image hash does not

@@ -268,15 +268,9 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
       }
       const std::string& sha = req.fingerprints().sha256();
       if (!sha.empty()) {
-        if (sha.size() != 64) return grpc::Status(StatusCode::INVALID_ARGUMENT, "sha256 must be 64 hex digits");
-        Sha256 d{};
-        for (int i = 0; i < 32; ++i) {
-          const std::string byte = sha.substr(size_t(i) * 2, 2);
-          char* end = nullptr;
-          d[i] = uint8_t(std::strtoul(byte.c_str(), &end, 16));
-          if (*end) return grpc::Status(StatusCode::INVALID_ARGUMENT, "sha256 must be hex");
-        }
-        in.work.sha256 = d;
+        Result<Sha256> d = sha256_from_hex(sha);
+        if (!d.ok()) return grpc::Status(StatusCode::INVALID_ARGUMENT, "fingerprints." + d.status().message());
+        in.work.sha256 = *d;
       }
     } else {
       return grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or fingerprints");

@@ -313,6 +313,21 @@ TEST_F(CatalogTest, CatalogsWithoutMetadataOpenReadOnlyAndGainItWhenWritten) {
   Result<Work> w = reader->get_work("w1");
   ASSERT_TRUE(w.ok()) << w.status().to_string();
   EXPECT_TRUE(w->metadata.empty());
+  // A listing of such a catalog (an export or a copy) reads the works' fields and no metadata.
+  size_t listed = 0;
+  ASSERT_TRUE(reader->list_fingerprints("pdq", [&](const Work& lw, const WorkFingerprint&) {
+    Result<Work> got = reader->get_work(lw.id);
+    EXPECT_TRUE(got.ok()) << lw.id;
+    if (got.ok()) {
+      EXPECT_EQ(lw.pk, got->pk);
+      EXPECT_EQ(lw.title, got->title);
+      EXPECT_EQ(lw.licence, got->licence);
+    }
+    EXPECT_TRUE(lw.metadata.empty());
+    ++listed;
+    return true;
+  }).ok());
+  EXPECT_GE(listed, 1u);
   reader.reset();
   catalog = open_at(dir.file("cat"));
   ASSERT_TRUE(catalog);

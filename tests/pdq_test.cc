@@ -31,6 +31,28 @@ TEST(PdqHash, HexRejectsWrongLengthAndNonHex) {
   EXPECT_NE(r.status().message().find("position 11"), std::string::npos);
 }
 
+TEST(Sha256Hex, RoundTripsAndRejectsWhatStrtoulWouldTake) {
+  const std::string text = "imprint";
+  const Sha256 d = sha256_of(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+  std::string hex = to_hex(d);
+  Result<Sha256> back = sha256_from_hex(hex);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, d);
+  for (char& c : hex) c = char(std::toupper(c));
+  ASSERT_TRUE(sha256_from_hex(hex).ok());
+  EXPECT_EQ(*sha256_from_hex(hex), d);
+  EXPECT_EQ(sha256_from_hex(hex.substr(1)).status().code(), StatusCode::kInvalidArgument);
+  // A sign or a space reads as a number to strtoul ("-1" is 255 in a byte, " f" is 15): here
+  // they are what they are, characters that are not hex digits.
+  for (const char* bad : {"-1", " f", "+f", "x0"}) {
+    std::string h = to_hex(d);
+    h.replace(6, 2, bad);
+    Result<Sha256> r = sha256_from_hex(h);
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("position 7"), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(PdqHash, BitOrderFollowsTheReferenceWords) {
   // Bit 0 is the lowest bit of word w[0], printed last; bit 255 is printed first.
   PdqHash h;

@@ -525,6 +525,13 @@ TEST_F(ServerTest, LimitsAnswerWithClearCodes) {
   v1::RegisterWorkResponse rr;
   EXPECT_EQ(cat->RegisterWork(ctx(admin_key).get(), reg, &rr).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   reg.mutable_fingerprints()->mutable_pdq(0)->set_hash(std::string(64, 'a'));
+  // A digest with a sign or a space in it is refused, not read as a number.
+  reg.mutable_fingerprints()->set_sha256(std::string(10, 'a') + "-1" + std::string(52, 'b'));
+  grpc::Status bad_sha = cat->RegisterWork(ctx(admin_key).get(), reg, &rr);
+  EXPECT_EQ(bad_sha.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad_sha.error_message().find("fingerprints.sha256 has a non-hex character at position 11"),
+            std::string::npos) << bad_sha.error_message();
+  reg.mutable_fingerprints()->clear_sha256();
   reg.mutable_work()->mutable_licence()->mutable_commercial()->set_permission(v1::LICENSED);
   EXPECT_EQ(cat->RegisterWork(ctx(admin_key).get(), reg, &rr).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   // The server is still fine.
