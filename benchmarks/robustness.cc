@@ -137,6 +137,14 @@ std::vector<size_t> distinct_photos(const std::vector<SourcePhoto>& photos, bool
         if (theme.ends_with("-theme")) theme.resize(theme.size() - 6);
         return "theme:" + theme;
       }
+      // An icon theme draws its document icons from its application icons (lemon-theme's tar.png
+      // is its kpackage.png on a sheet of paper): a theme is one design, or a "negative" cut from
+      // one icon would be a copy of another registered as a work.
+      if (const size_t at = path.find("/icons/"); at != std::string::npos) {
+        const std::string rest = path.substr(at + 7);
+        const std::string theme = rest.substr(0, rest.find('/'));
+        if (theme.ends_with("-theme") && theme.size() < rest.size()) return "icons:" + theme;
+      }
       // Game art and clip art number their variants (basic_range3_1, basic_range4_1; banana_01,
       // banana_02): variants in one folder share drawn parts, so they are one design.
       std::erase_if(s, [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
@@ -1122,7 +1130,7 @@ int main(int argc, char** argv) {
      << (wide ? " pictures from gnome/mate/sway-backgrounds, desktop-base, debian-edu-artwork-*, "
                 "wesnoth-1.16-data, openclipart-png and tuxpaint-stamps-default, any PDQ quality"
               : " wallpapers in gnome/mate/sway-backgrounds")
-     << "; versions of one picture merged), cut into "
+     << "; versions of one picture, and the icons of one icon theme, merged), cut into "
         "non-overlapping pieces: "
      << corpus.works.size() << " registered works, " << corpus.distractors.size()
      << " unregistered distractors (" << n_hard

@@ -102,6 +102,7 @@ LocalFeatureOptions work_feature_options() { return LocalFeatureOptions{}; }
 LocalFeatureOptions query_feature_options() {
   LocalFeatureOptions o;
   o.max_side = 1024;
+  o.min_side = 512;
   o.max_features = 1500;
   o.grid = 6;
   o.thumbnail_side = 384;
@@ -134,15 +135,16 @@ LocalFeatures extract_local_features(const Image& image, const LocalFeatureOptio
     cv::Mat dst(th, tw, CV_8UC1, out.thumbnail.pixels.data());
     cv::resize(grey, dst, dst.size(), 0, 0, cv::INTER_AREA);
   }
-  const double scale =
-      std::min(1.0, double(std::max(1, o.max_side)) / std::max(image.width, image.height));
-  if (scale < 1.0) {
-    cv::Mat small;
-    cv::resize(grey, small,
+  const int longer = std::max(image.width, image.height);
+  double scale = std::min(1.0, double(std::max(1, o.max_side)) / longer);
+  if (o.min_side > longer) scale = double(std::min(o.min_side, std::max(1, o.max_side))) / longer;
+  if (scale != 1.0) {
+    cv::Mat scaled;
+    cv::resize(grey, scaled,
                cv::Size(std::max(1, int(std::lround(image.width * scale))),
                         std::max(1, int(std::lround(image.height * scale)))),
-               0, 0, cv::INTER_AREA);
-    grey = small;
+               0, 0, scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+    grey = scaled;
   }
   if (std::min(grey.cols, grey.rows) < kMinSide) return out;
   stretch_contrast(grey);

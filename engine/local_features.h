@@ -60,6 +60,11 @@ struct LocalFeatureOptions {
   // The image is scaled (never up) so its longer side is at most this before detection: detail
   // finer than this is not what survives copying, and the cost of detection follows the area.
   int max_side = 512;
+  // An image whose longer side is below this is scaled up (bilinear) to it first: ORB finds no
+  // keypoint within 31 pixels of a border at any pyramid level, so a 250 px thumbnail would keep
+  // features only in its middle and its coarse levels none at all. Scaling adds no detail; it
+  // gives the detector room. 0: never scale up.
+  int min_side = 0;
   // Features kept. Per feature the catalog stores 44 bytes and indexes 48.
   int max_features = 400;
   // Keypoints are chosen by response within each cell of a grid x grid partition, so textured

@@ -157,8 +157,9 @@ struct MatchOptions {
 //             score_for_distance(match_distance + review_band). For "pdq" it is a fixed function
 //             of the distance (score_for_distance); "local-features" and "pdq-region" scores are
 //             mapped onto the same scale from their own evidence (second_stage.h), so that on the
-//             robustness benchmark's tuning half no unrelated picture reaches the line
-//             (benchmarks/results/robustness-wide.md measures both halves). A score depends only
+//             robustness benchmark's tuning half no unrelated picture reaches the line but edits
+//             of one road sign that shares another's frame (README; benchmarks/results/
+//             robustness-wide.md measures both halves). A score depends only
 //             on the query and the work, not on what else is registered, except that the
 //             second stage's first projection comes from an approximate search (see README).
 //   distance  the PDQ Hamming distance of the hash that matched: the query's (in the listed

@@ -108,6 +108,33 @@ TEST(LocalFeatures, ExtractionLeavesAGreyInputUntouched) {
   EXPECT_TRUE(image.pixels == before.pixels);
 }
 
+// ORB finds nothing within 31 pixels of a border, which on a thumbnail is most of the picture:
+// a query under min_side is scaled up first, so its features reach nearer its edges, and they
+// come back in the query's own pixels.
+TEST(LocalFeatures, SmallQueriesAreScaledUpBeforeDetection) {
+  const Image small = test::synthetic_photo(240, 180, 9);
+  LocalFeatureOptions as_is = query_feature_options();
+  as_is.min_side = 0;
+  const LocalFeatures scaled = extract_local_features(small, query_feature_options());
+  const LocalFeatures plain = extract_local_features(small, as_is);
+  ASSERT_GT(plain.size(), 0u);
+  const auto near_edge = [&](const LocalFeatures& f) {
+    return std::count_if(f.keypoints.begin(), f.keypoints.end(), [&](const LocalKeypoint& k) {
+      return std::min({k.x, k.y, small.width - 1 - k.x, small.height - 1 - k.y}) < 28;
+    });
+  };
+  EXPECT_EQ(near_edge(plain), 0);
+  EXPECT_GT(near_edge(scaled), 10);
+  for (const LocalKeypoint& k : scaled.keypoints) {
+    EXPECT_GE(k.x, 0);
+    EXPECT_GE(k.y, 0);
+    EXPECT_LT(k.x, small.width);
+    EXPECT_LT(k.y, small.height);
+  }
+  EXPECT_EQ(scaled.width, small.width);
+  EXPECT_EQ(scaled.height, small.height);
+}
+
 TEST_F(SecondStageTest, CropIsFoundWithItsRegion) {
   // Half the area of w3, off-centre: PDQ does not survive this.
   const Image crop = test::image_of(test::mat_of(works[3])(cv::Rect(200, 150, 440, 330)).clone());
@@ -119,6 +146,17 @@ TEST_F(SecondStageTest, CropIsFoundWithItsRegion) {
   EXPECT_NEAR(c.region->work_box.y, 150, 33);
   EXPECT_NEAR(c.region->work_box.width, 440, 44);
   EXPECT_NEAR(c.region->work_box.height, 330, 33);
+}
+
+TEST_F(SecondStageTest, SmallThumbnailOfACornerCropIsFound) {
+  // 70% of w2's area from its top-left corner, shrunk to 240 px wide and brightened: what a feed
+  // or a search result shows of a picture.
+  cv::Mat crop = test::mat_of(works[2])(cv::Rect(0, 0, 535, 402)).clone(), thumb;
+  cv::resize(crop, thumb, cv::Size(240, 180), 0, 0, cv::INTER_AREA);
+  thumb += cv::Scalar(30, 30, 30);
+  const QueryResult r = query(test::image_of(thumb));
+  ASSERT_NO_FATAL_FAILURE(expect_flagged_first(r, "w2", kLocalFeaturesMethod));
+  EXPECT_NEAR(r.matches[0].region->work_box.width, 535, 54);
 }
 
 TEST_F(SecondStageTest, PictureInPictureIsFoundWhereItWasPasted) {
