@@ -199,6 +199,20 @@ Status validate(const WorkInput& in) {
 
 }  // namespace
 
+std::string work_column_list(std::string_view table, bool has_metadata) {
+  std::string out;
+  for (const char* c : kWorkColumns) {
+    if (!out.empty()) out += ", ";
+    if (!has_metadata && std::string_view(c) == "metadata") {
+      out += "'{}'";
+      continue;
+    }
+    if (!table.empty()) out.append(table).append(".");
+    out += c;
+  }
+  return out;
+}
+
 WorkFingerprint WorkFingerprint::pdq(const PdqHash& h, int quality) {
   WorkFingerprint f;
   f.kind = kPdqKind;
@@ -330,8 +344,9 @@ Status Catalog::Impl::check_schema(const std::string& where) {
   if (!id.ok()) return id.status();
   catalog_id = *id;
   // A catalog opened read-only that predates work metadata reads every work's as empty.
-  work_columns = std::string(kWorkColumns) +
-                 (column_exists(rdb, "works", "metadata") ? ", metadata" : ", '{}'");
+  const bool has_metadata = column_exists(rdb, "works", "metadata");
+  work_columns = work_column_list("", has_metadata);
+  joined_work_columns = work_column_list("w", has_metadata);
   return Status::Ok();
 }
 
@@ -911,25 +926,13 @@ Status Catalog::list_fingerprints(
   // without it: memory stays bounded however large the catalog (PostgreSQL would otherwise hold
   // a whole result), and fn may block or call back in.
   constexpr int kPageRows = 1024;
-  // The work's columns as read_work reads them, each named by the joined table (a literal such
-  // as an old catalog's '{}' stays as it is).
-  std::string cols;
-  for (std::string_view rest = impl_->work_columns; !rest.empty();) {
-    const size_t comma = rest.find(',');
-    std::string_view c = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (c.starts_with(' ')) c.remove_prefix(1);
-    cols +=
-        std::string(cols.empty() ? "" : ", ") + (c.starts_with('\'') ? "" : "w.") + std::string(c);
-  }
   std::string marks;
   for (size_t i = 0; i < kinds.size(); ++i) marks += i == 0 ? "?" : ", ?";
-  const std::string sql =
-      "SELECT " + cols +
-      ", f.kind, f.data, f.quality, f.t_ms, f.pk FROM fingerprints f "
-      "JOIN works w ON w.pk = f.work_pk WHERE f.pk > ?" +
-      (kinds.empty() ? std::string() : " AND f.kind IN (" + marks + ")") + " ORDER BY f.pk LIMIT " +
-      std::to_string(kPageRows);
+  const std::string sql = "SELECT " + impl_->joined_work_columns +
+                          ", f.kind, f.data, f.quality, f.t_ms, f.pk FROM fingerprints f "
+                          "JOIN works w ON w.pk = f.work_pk WHERE f.pk > ?" +
+                          (kinds.empty() ? std::string() : " AND f.kind IN (" + marks + ")") +
+                          " ORDER BY f.pk LIMIT " + std::to_string(kPageRows);
   int64_t after = 0;
   while (true) {
     std::vector<std::pair<Work, WorkFingerprint>> page;

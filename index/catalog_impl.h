@@ -1,11 +1,14 @@
 // Internal: the state behind Catalog, shared by its store, index-file and matching parts.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -16,9 +19,13 @@
 
 namespace imprint {
 
-// Columns read by Impl::read_work, in order, but the last: metadata (Impl::work_columns).
-inline constexpr const char* kWorkColumns =
-    "pk, id, title, owner, media, source, registered_at_ms, sha256, width, height, licence";
+// Columns read by Impl::read_work, in order.
+inline constexpr std::array<const char*, 12> kWorkColumns = {
+    "pk",     "id",    "title",  "owner",   "media",   "source", "registered_at_ms",
+    "sha256", "width", "height", "licence", "metadata"};
+// kWorkColumns for a SELECT, each named through `table` (a join's alias; empty: unqualified), and
+// metadata read as '{}' where the catalog has no such column (an old one opened read-only).
+std::string work_column_list(std::string_view table, bool has_metadata);
 
 class Catalog::Impl {
  public:
@@ -102,8 +109,9 @@ class Catalog::Impl {
 
   int64_t now_ms() const;
   Result<Work> read_work(detail::Statement& s) const;  // from a SELECT of work_columns
-  // kWorkColumns and the metadata column ('{}' where an old catalog opened read-only has none).
-  std::string work_columns = std::string(kWorkColumns) + ", metadata";
+  // work_column_list() unqualified and through the alias "w", set by check_schema.
+  std::string work_columns = work_column_list("", true);
+  std::string joined_work_columns = work_column_list("w", true);
   Status load_or_rebuild_index();
   Status load_feature_index();  // feature_store.cc
   Status load_video_index();    // video_index.cc
