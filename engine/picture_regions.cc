@@ -190,91 +190,205 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
   std::sort(rows.begin(), rows.end(), [](const Line& a, const Line& b) { return a.pos < b.pos; });
   std::sort(cols.begin(), cols.end(), [](const Line& a, const Line& b) { return a.pos < b.pos; });
 
-  struct Scored {
-    PixelRect analysis;
-    int sides;  // sides on an edge rather than the image border
-    double support;
-    double area;
-    bool crossed;  // a supported edge runs right across it: a union of pictures, not one
-  };
-  std::vector<Scored> found;
-  auto cover_row = [&](const Line& l, int from, int to) {
-    return l.index < 0 ? 1.0 : rm.coverage(l.index, from, to);
-  };
-  auto cover_col = [&](const Line& l, int from, int to) {
-    return l.index < 0 ? 1.0 : cm.coverage(l.index, from, to);
-  };
-  // Whether an edge line (not the border) crosses the rectangle's inside from side to side, a
-  // few pixels clear of its own sides: the gutter between two collage cells does that to the
-  // rectangle around both cells.
-  auto crossed = [&](int y0, int y1, int x0, int x1) {
-    constexpr int kClear = 3;
-    for (const Line& l : rows) {
-      if (l.index >= 0 && l.pos > y0 + kClear && l.pos < y1 - kClear &&
-          rm.coverage(l.index, x0, x1) >= o.min_support) {
-        return true;
-      }
-    }
-    for (const Line& l : cols) {
-      if (l.index >= 0 && l.pos > x0 + kClear && l.pos < x1 - kClear &&
-          cm.coverage(l.index, y0, y1) >= o.min_support) {
-        return true;
-      }
-    }
-    return false;
-  };
-  for (size_t t = 0; t < rows.size(); ++t) {
-    for (size_t b = t + 1; b < rows.size(); ++b) {
-      const int y0 = int(rows[t].pos), y1 = int(rows[b].pos);
-      if (y1 - y0 < min_h) continue;
-      for (size_t l = 0; l < cols.size(); ++l) {
-        for (size_t r = l + 1; r < cols.size(); ++r) {
-          const int x0 = int(cols[l].pos), x1 = int(cols[r].pos);
-          if (x1 - x0 < min_w) continue;
-          // At least two sides on real edges: the border alone bounds any strip of the image.
-          const int sides = (rows[t].index >= 0) + (rows[b].index >= 0) + (cols[l].index >= 0) +
-                            (cols[r].index >= 0);
-          if (sides < 2) continue;
-          const double aspect = double(x1 - x0) / (y1 - y0);
-          if (aspect > 4 || aspect < 0.25) continue;
-          double sup = cover_row(rows[t], x0, x1);
-          if (sup < o.min_support) continue;
-          sup = std::min(sup, cover_row(rows[b], x0, x1));
-          if (sup < o.min_support) continue;
-          sup = std::min(sup, cover_col(cols[l], y0, y1));
-          if (sup < o.min_support) continue;
-          sup = std::min(sup, cover_col(cols[r], y0, y1));
-          if (sup < o.min_support) continue;
-          found.push_back({{x0, y0, x1 - x0, y1 - y0}, sides, sup, double(x1 - x0) * (y1 - y0),
-                           crossed(y0, y1, x0, x1)});
-        }
+  if (o.max_regions <= 0) return out;
+  const int nr = int(rows.size()), nc = int(cols.size());
+  // Support tables: row_cover[i * nc * nc + l * nc + r] is how much of row line i is edge between
+  // column lines l and r (1 for the border), and col_cover likewise; every rectangle's sides and
+  // the crossing test below are lookups in them.
+  std::vector<double> row_cover(size_t(nr) * nc * nc, 0), col_cover(size_t(nc) * nr * nr, 0);
+  for (int i = 0; i < nr; ++i) {
+    for (int l = 0; l < nc; ++l) {
+      for (int r = l + 1; r < nc; ++r) {
+        row_cover[(size_t(i) * nc + l) * nc + r] =
+            rows[i].index < 0 ? 1.0
+                              : rm.coverage(rows[i].index, int(cols[l].pos), int(cols[r].pos));
       }
     }
   }
-  // Rectangles no edge crosses first: the best supported, then the larger (a picture rather than
-  // a part of it: stripes inside a picture make rectangles too, but smaller ones). Then crossed
-  // ones, the smaller first: a picture with a horizon of its own is crossed once, a union of
-  // collage cells is larger.
-  std::sort(found.begin(), found.end(), [](const Scored& a, const Scored& b) {
-    if (a.crossed != b.crossed) return b.crossed;
-    const int sa = int(a.support * 20), sb = int(b.support * 20);
-    if (a.crossed) return a.area != b.area ? a.area < b.area : sa > sb;
-    return sa != sb ? sa > sb : a.area > b.area;
-  });
-  std::vector<PixelRect> kept;
-  // Near-duplicates (a rectangle and the same one taking in a gutter or a frame a pixel or two
-  // wide at the analysis scale) keep the smaller: the picture without its surround.
-  for (const Scored& f : found) {
-    bool dup = false;
-    for (PixelRect& k : kept) {
-      if (iou(k, f.analysis) <= 0.98) continue;
-      dup = true;
-      if (double(f.analysis.width) * f.analysis.height < double(k.width) * k.height) {
-        k = f.analysis;
+  for (int j = 0; j < nc; ++j) {
+    for (int t = 0; t < nr; ++t) {
+      for (int b = t + 1; b < nr; ++b) {
+        col_cover[(size_t(j) * nr + t) * nr + b] =
+            cols[j].index < 0 ? 1.0
+                              : cm.coverage(cols[j].index, int(rows[t].pos), int(rows[b].pos));
       }
-      break;
     }
-    if (!dup && int(kept.size()) < o.max_regions) kept.push_back(f.analysis);
+  }
+  // A rectangle is crossed when an edge line (not the border) runs right across its inside, a few
+  // pixels clear of its own sides: the gutter between two collage cells does that to the rectangle
+  // around both cells. crossing_rows[(l * nc + r) * (nr + 1) + k] counts the row lines before k
+  // supported between column lines l and r; inner_from[t] is the first line more than kClear below
+  // line t, inner_to[b] one past the last line more than kClear above line b.
+  constexpr int kClear = 3;
+  std::vector<uint8_t> crossing_rows(size_t(nc) * nc * (nr + 1), 0);
+  std::vector<uint8_t> crossing_cols(size_t(nr) * nr * (nc + 1), 0);
+  for (int l = 0; l < nc; ++l) {
+    for (int r = l + 1; r < nc; ++r) {
+      uint8_t* p = crossing_rows.data() + (size_t(l) * nc + r) * (nr + 1);
+      for (int i = 0; i < nr; ++i) {
+        p[i + 1] = p[i] + (rows[i].index >= 0 &&
+                           row_cover[(size_t(i) * nc + l) * nc + r] >= o.min_support);
+      }
+    }
+  }
+  for (int t = 0; t < nr; ++t) {
+    for (int b = t + 1; b < nr; ++b) {
+      uint8_t* p = crossing_cols.data() + (size_t(t) * nr + b) * (nc + 1);
+      for (int j = 0; j < nc; ++j) {
+        p[j + 1] = p[j] + (cols[j].index >= 0 &&
+                           col_cover[(size_t(j) * nr + t) * nr + b] >= o.min_support);
+      }
+    }
+  }
+  auto inner_bounds = [](const std::vector<Line>& lines, std::vector<int>* from,
+                         std::vector<int>* to) {
+    const int n = int(lines.size());
+    from->assign(size_t(n), n);
+    to->assign(size_t(n), 0);
+    for (int a = 0; a < n; ++a) {
+      const int p = int(lines[a].pos);
+      for (int k = 0; k < n; ++k) {
+        if (lines[k].pos > p + kClear) {
+          (*from)[a] = k;
+          break;
+        }
+      }
+      for (int k = n - 1; k >= 0; --k) {
+        if (lines[k].pos < p - kClear) {
+          (*to)[a] = k + 1;
+          break;
+        }
+      }
+    }
+  };
+  std::vector<int> row_from, row_to, col_from, col_to;
+  inner_bounds(rows, &row_from, &row_to);
+  inner_bounds(cols, &col_from, &col_to);
+
+  // Each supported rectangle as one sortable key, smaller first: rectangles no edge crosses first,
+  // the best supported (in steps of 5%), then the larger (a picture rather than a part of it:
+  // stripes inside a picture make rectangles too, but smaller ones). Then crossed ones, the
+  // smaller first: a picture with a horizon of its own is crossed once, a union of collage cells
+  // is larger. Ties go by the lines' order, so that the result does not depend on a sort.
+  constexpr int kLineBits = 6;  // kMaxCandidates + 2 lines per direction
+  constexpr uint64_t kAreaLimit = uint64_t(1) << 20;
+  static_assert(kMaxCandidates + 2 <= (1 << kLineBits));
+  auto for_each_rectangle = [&](auto&& visit) {
+    for (int t = 0; t < nr; ++t) {
+      for (int b = t + 1; b < nr; ++b) {
+        const int y0 = int(rows[t].pos), y1 = int(rows[b].pos);
+        if (y1 - y0 < min_h) continue;
+        const uint8_t* cross_c = crossing_cols.data() + (size_t(t) * nr + b) * (nc + 1);
+        const bool rows_between = row_from[t] < row_to[b];
+        for (int l = 0; l < nc; ++l) {
+          for (int r = l + 1; r < nc; ++r) {
+            const int x0 = int(cols[l].pos), x1 = int(cols[r].pos);
+            if (x1 - x0 < min_w) continue;
+            // At least two sides on real edges: the border alone bounds any strip of the image.
+            const int sides = (rows[t].index >= 0) + (rows[b].index >= 0) + (cols[l].index >= 0) +
+                              (cols[r].index >= 0);
+            if (sides < 2) continue;
+            const double aspect = double(x1 - x0) / (y1 - y0);
+            if (aspect > 4 || aspect < 0.25) continue;
+            const size_t lr = size_t(l) * nc + r;
+            double sup = row_cover[size_t(t) * nc * nc + lr];
+            if (sup < o.min_support) continue;
+            sup = std::min(sup, row_cover[size_t(b) * nc * nc + lr]);
+            if (sup < o.min_support) continue;
+            sup = std::min(sup, col_cover[(size_t(l) * nr + t) * nr + b]);
+            if (sup < o.min_support) continue;
+            sup = std::min(sup, col_cover[(size_t(r) * nr + t) * nr + b]);
+            if (sup < o.min_support) continue;
+            const uint8_t* cross_r = crossing_rows.data() + lr * (nr + 1);
+            const bool crossed =
+                (rows_between && cross_r[row_to[b]] > cross_r[row_from[t]]) ||
+                (col_from[l] < col_to[r] && cross_c[col_to[r]] > cross_c[col_from[l]]);
+            const uint64_t bucket = 20 - std::clamp(int(sup * 20), 0, 20);
+            const uint64_t area = std::min<uint64_t>(uint64_t(x1 - x0) * (y1 - y0), kAreaLimit - 1);
+            const uint64_t order =
+                crossed ? (area << 5 | bucket) : (bucket << 20 | (kAreaLimit - 1 - area));
+            const uint64_t lines = uint64_t(t) << (3 * kLineBits) | uint64_t(b) << (2 * kLineBits) |
+                                   uint64_t(l) << kLineBits | uint64_t(r);
+            visit(uint64_t(crossed) << 62 | order << (4 * kLineBits) | lines);
+          }
+        }
+      }
+    }
+  };
+  const uint64_t kLineMask = (uint64_t(1) << kLineBits) - 1;
+  auto rectangle_of = [&](uint64_t key) {
+    const int t = int(key >> (3 * kLineBits) & kLineMask),
+              b = int(key >> (2 * kLineBits) & kLineMask);
+    const int l = int(key >> kLineBits & kLineMask), r = int(key & kLineMask);
+    const int x0 = int(cols[l].pos), y0 = int(rows[t].pos);
+    return PixelRect{x0, y0, int(cols[r].pos) - x0, int(rows[b].pos) - y0};
+  };
+
+  // Rectangles in key order; near-duplicates (a rectangle and the same one taking in a gutter or
+  // a frame a pixel or two wide at the analysis scale) keep the smaller: the picture without its
+  // surround.
+  std::vector<PixelRect> kept;
+  auto take = [&](const PixelRect& f) {
+    for (PixelRect& k : kept) {
+      if (iou(k, f) <= 0.98) continue;
+      if (double(f.width) * f.height < double(k.width) * k.height) k = f;
+      return;
+    }
+    if (int(kept.size()) < o.max_regions) kept.push_back(f);
+  };
+  // A grid of blocks makes a million supported rectangles, so they are not all sorted: the first
+  // `first` keys are (options.ranked), growing until they fill `kept`. After that, a later
+  // rectangle changes the result only as a near-duplicate of a kept one or of such a
+  // near-duplicate, so those are collected (to a fixed point) and taken in order too: the same
+  // result as sorting them all.
+  size_t first = size_t(std::max(1, o.ranked)), total = 0;
+  std::vector<uint64_t> best;
+  for (;;) {
+    best.clear();
+    total = 0;
+    for_each_rectangle([&](uint64_t key) {
+      ++total;
+      if (best.size() < first) {
+        best.push_back(key);
+        std::push_heap(best.begin(), best.end());
+      } else if (key < best.front()) {
+        std::pop_heap(best.begin(), best.end());
+        best.back() = key;
+        std::push_heap(best.begin(), best.end());
+      }
+    });
+    std::sort(best.begin(), best.end());
+    kept.clear();
+    for (uint64_t key : best) take(rectangle_of(key));
+    if (total <= first || int(kept.size()) == o.max_regions) break;
+    first *= 8;
+  }
+  if (total > first) {
+    const uint64_t last = best.back();
+    std::vector<PixelRect> frontier = kept;
+    std::vector<uint64_t> near, added;
+    while (!frontier.empty()) {
+      added.clear();
+      for_each_rectangle([&](uint64_t key) {
+        if (key <= last || std::binary_search(near.begin(), near.end(), key)) return;
+        const PixelRect f = rectangle_of(key);
+        const double area = double(f.width) * f.height;
+        for (const PixelRect& k : frontier) {
+          // The overlap is at most the ratio of the areas: most rectangles fail on that alone.
+          const double k_area = double(k.width) * k.height;
+          if (std::min(area, k_area) <= 0.98 * std::max(area, k_area)) continue;
+          if (iou(k, f) > 0.98) {
+            added.push_back(key);
+            return;
+          }
+        }
+      });
+      frontier.clear();
+      for (uint64_t key : added) frontier.push_back(rectangle_of(key));
+      near.insert(near.end(), added.begin(), added.end());
+      std::sort(near.begin(), near.end());
+    }
+    for (uint64_t key : near) take(rectangle_of(key));
   }
   cv::Mat in_t;
   cv::transpose(in, in_t);

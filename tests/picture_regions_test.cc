@@ -84,5 +84,90 @@ TEST(PictureRegions, CentreCropsToCommonAspectsKeepBetween40And95PercentOfTheAre
   }
 }
 
+TEST(PictureRegions, AGridOfBlocksGivesTheSameRegionsWhateverTheLimit) {
+  // 40 x 40 blocks of random colours: every pair of grid lines bounds a supported rectangle, about
+  // a million in all, and only the best are ranked. Asking for fewer regions must give a prefix of
+  // asking for more (the near-duplicates that replace kept rectangles are found however far down
+  // the ranking they sit), and every region is a whole number of blocks.
+  constexpr int kSide = 1200, kCells = 40, kCell = kSide / kCells;
+  cv::Mat grid(kSide, kSide, CV_8UC3);
+  cv::RNG rng(11);
+  for (int i = 0; i < kCells; ++i) {
+    for (int j = 0; j < kCells; ++j) {
+      cv::rectangle(grid, cv::Rect(i * kCell, j * kCell, kCell, kCell),
+                    cv::Scalar(rng.uniform(0, 256), rng.uniform(0, 256), rng.uniform(0, 256)),
+                    cv::FILLED);
+    }
+  }
+  const Image image = test::image_of(grid);
+  PictureRegionOptions few, many;
+  few.max_regions = 16;
+  many.max_regions = 40;
+  const std::vector<PixelRect> a = find_picture_regions(image, few);
+  const std::vector<PixelRect> b = find_picture_regions(image, many);
+  ASSERT_EQ(a.size(), 16u);
+  ASSERT_EQ(b.size(), 40u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].x, b[i].x);
+    EXPECT_EQ(a[i].y, b[i].y);
+    EXPECT_EQ(a[i].width, b[i].width);
+    EXPECT_EQ(a[i].height, b[i].height);
+  }
+  for (const PixelRect& r : b) {
+    for (int v : {r.x, r.y, r.x + r.width, r.y + r.height}) {
+      const int off = v % kCell;
+      EXPECT_LE(std::min(off, kCell - off), 1)
+          << r.x << "," << r.y << " " << r.width << "x" << r.height;
+    }
+  }
+  // Deterministic: the same regions again.
+  const std::vector<PixelRect> again = find_picture_regions(image, few);
+  ASSERT_EQ(again.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(again[i].x, a[i].x);
+}
+
+TEST(PictureRegions, RankingAFewRectanglesFirstGivesWhatRankingThemAllGives) {
+  // 5 x 5 tiles with 8-pixel gutters, every fifth a photo in a one-pixel dark frame: each such
+  // tile is found with and without its frame, near-duplicates of which the smaller is kept, and
+  // with many flat tiles ranked ahead, some of those smaller ones rank far down. Whatever number is
+  // ranked before the search for near-duplicates, the result is that of sorting every rectangle.
+  constexpr int kSide = 1200, kTiles = 5, kGutter = 8, kFrame = 1;
+  constexpr int kTile = (kSide - kGutter * (kTiles + 1)) / kTiles;
+  cv::Mat page(kSide, kSide, CV_8UC3, cv::Scalar(255, 255, 255));
+  cv::RNG rng(2);
+  for (int i = 0; i < kTiles; ++i) {
+    for (int j = 0; j < kTiles; ++j) {
+      const cv::Rect tile(kGutter + i * (kTile + kGutter), kGutter + j * (kTile + kGutter), kTile,
+                          kTile);
+      if ((i + j + 2) % 5 == 0) {
+        page(tile).setTo(cv::Scalar(20, 20, 20));
+        const cv::Rect inner(tile.x + kFrame, tile.y + kFrame, kTile - 2 * kFrame,
+                             kTile - 2 * kFrame);
+        test::mat_of(test::synthetic_photo(inner.width, inner.height, 200 + i * kTiles + j))
+            .copyTo(page(inner));
+      } else {
+        page(tile).setTo(cv::Scalar(rng.uniform(0, 256), rng.uniform(0, 256), rng.uniform(0, 256)));
+      }
+    }
+  }
+  const Image image = test::image_of(page);
+  PictureRegionOptions all;
+  all.ranked = 1 << 30;
+  const std::vector<PixelRect> want = find_picture_regions(image, all);
+  ASSERT_EQ(want.size(), 16u);
+  for (int ranked : {1, 5, 64}) {
+    PictureRegionOptions o;
+    o.ranked = ranked;
+    const std::vector<PixelRect> got = find_picture_regions(image, o);
+    ASSERT_EQ(got.size(), want.size()) << ranked;
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].x, want[i].x) << ranked << " #" << i;
+      EXPECT_EQ(got[i].y, want[i].y) << ranked << " #" << i;
+      EXPECT_EQ(got[i].width, want[i].width) << ranked << " #" << i;
+      EXPECT_EQ(got[i].height, want[i].height) << ranked << " #" << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace imprint
