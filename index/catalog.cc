@@ -146,37 +146,10 @@ constexpr size_t kMaxPreviewBytes = 64 << 10;
 
 Status validate(const WorkInput& in) {
   const std::string& id = in.work.id;
-  if (id.empty()) return invalid_argument("work id is empty");
-  if (id.size() > 512) return invalid_argument("work id is longer than 512 bytes");
-  for (unsigned char c : id) {
-    if (c < 0x20 || c == 0x7f) return invalid_argument("work id contains a control character");
-  }
-  const std::pair<const char*, std::pair<const std::string*, size_t>> texts[] = {
-      {"title", {&in.work.title, 4096}}, {"owner", {&in.work.owner, 1024}}, {"source", {&in.work.source, 8192}}};
-  for (const auto& [field, text] : texts) {
-    if (text.first->size() > text.second) {
-      return invalid_argument("work " + id + ": " + field + " is " + std::to_string(text.first->size()) +
-                              " bytes, over the limit of " + std::to_string(text.second));
-    }
-  }
-  if (in.work.media != "image" && in.work.media != "video") {
-    return invalid_argument("work " + id + ": media must be image or video");
-  }
-  if (in.work.metadata.size() > kMaxMetadataEntries) {
-    return invalid_argument("work " + id + ": metadata has " +
-                            std::to_string(in.work.metadata.size()) +
-                            " entries, over the limit of " + std::to_string(kMaxMetadataEntries));
-  }
-  for (const auto& [key, value] : in.work.metadata) {
-    if (key.empty() || key.size() > kMaxMetadataKeyBytes || !is_valid_utf8(key)) {
-      return invalid_argument("work " + id + ": a metadata key must be 1 to " +
-                              std::to_string(kMaxMetadataKeyBytes) + " bytes of UTF-8");
-    }
-    if (value.size() > kMaxMetadataValueBytes || !is_valid_utf8(value)) {
-      return invalid_argument("work " + id + ": metadata '" + key + "' must be at most " +
-                              std::to_string(kMaxMetadataValueBytes) + " bytes of UTF-8");
-    }
-  }
+  Status checked = check_work_id(id);
+  if (!checked.ok()) return invalid_argument("work id: " + checked.message());
+  checked = check_work_fields(in.work);
+  if (!checked.ok()) return invalid_argument("work " + id + ": " + checked.message());
   for (const WorkFingerprint& f : in.fingerprints) {
     if ((f.kind == kPdqKind || f.kind == kCropPdqKind) && f.data.size() != 32) {
       return invalid_argument("work " + id + ": a PDQ fingerprint must be 32 bytes");
@@ -198,6 +171,55 @@ Status validate(const WorkInput& in) {
 }
 
 }  // namespace
+
+Status check_work_id(const std::string& id) {
+  if (id.find_first_not_of(" \t\r\n") == std::string::npos)
+    return invalid_argument("empty or blank");
+  if (id.size() > WorkLimits::kId) {
+    return invalid_argument(std::to_string(id.size()) + " bytes, over the limit of " +
+                            std::to_string(WorkLimits::kId));
+  }
+  if (!is_valid_utf8(id)) return invalid_argument("not valid UTF-8");
+  for (unsigned char c : id) {
+    if (c < 0x20 || c == 0x7f) return invalid_argument("contains a control character");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+Status check_text(const char* field, const std::string& value, size_t max_bytes) {
+  if (value.size() > max_bytes) {
+    return invalid_argument(std::string(field) + ": " + std::to_string(value.size()) +
+                            " bytes, over the limit of " + std::to_string(max_bytes));
+  }
+  if (!is_valid_utf8(value)) return invalid_argument(std::string(field) + ": not valid UTF-8");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status check_work_fields(const Work& w) {
+  Status st = check_text("title", w.title, WorkLimits::kTitle);
+  if (st.ok()) st = check_text("owner", w.owner, WorkLimits::kOwner);
+  if (st.ok()) st = check_text("source", w.source, WorkLimits::kSource);
+  if (!st.ok()) return st;
+  if (w.media != "image" && w.media != "video") {
+    return invalid_argument("media: must be image or video");
+  }
+  if (w.metadata.size() > WorkLimits::kMetadataEntries) {
+    return invalid_argument("metadata: " + std::to_string(w.metadata.size()) +
+                            " entries, over the limit of " +
+                            std::to_string(WorkLimits::kMetadataEntries));
+  }
+  for (const auto& [key, value] : w.metadata) {
+    if (key.empty()) return invalid_argument("metadata: a key is empty");
+    st = check_text("metadata key", key, WorkLimits::kMetadataKey);
+    if (st.ok()) st = check_text("metadata value", value, WorkLimits::kMetadataValue);
+    if (!st.ok()) return st;
+  }
+  return Status::Ok();
+}
 
 std::string work_column_list(std::string_view table, bool has_metadata) {
   std::string out;

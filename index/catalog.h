@@ -56,14 +56,30 @@ struct Work {
   int width = 0;
   int height = 0;
   LicencePolicy licence;
-  // The registrant's own fields (a catalogue number, a rights URL, a collection): UTF-8 strings,
-  // at most kMaxMetadataEntries, keys 1 to kMaxMetadataKeyBytes, values up to
-  // kMaxMetadataValueBytes. Stored and returned as given; never used for matching.
+  // The registrant's own fields (a catalogue number, a rights URL, a collection): UTF-8 strings
+  // within WorkLimits. Stored and returned as given; never used for matching.
   std::map<std::string, std::string> metadata;
 };
-inline constexpr size_t kMaxMetadataEntries = 64;
-inline constexpr size_t kMaxMetadataKeyBytes = 128;
-inline constexpr size_t kMaxMetadataValueBytes = 4096;
+
+// The limits on a work's own fields, in bytes of UTF-8, the same for every way in: the catalog
+// refuses a work past them, and the server checks a request against them (the same functions)
+// before any work.
+struct WorkLimits {
+  static constexpr size_t kId = 512;
+  static constexpr size_t kTitle = 4096;
+  static constexpr size_t kOwner = 1024;
+  static constexpr size_t kSource = 8192;
+  static constexpr size_t kMetadataEntries = 64;
+  static constexpr size_t kMetadataKey = 128;
+  static constexpr size_t kMetadataValue = 4096;
+};
+
+// Why `id` cannot name a work (blank, over WorkLimits::kId, not UTF-8, a control character), as
+// a message for the caller to put after the field's name; OK when it can.
+Status check_work_id(const std::string& id);
+// Why a work's own fields other than its id (title, owner, source, media, metadata) are refused,
+// naming the field ("title: 5000 bytes, over the limit of 4096"); OK when they are not.
+Status check_work_fields(const Work& work);
 
 // A stored fingerprint. Kinds so far: "pdq" (32-byte hash); for video works "pdq-frame",
 // "pdq-frame-crop" and "video-info" (video_index.h). The schema keeps kind-specific data as a

@@ -42,15 +42,8 @@ grpc::Status check_text(const char* field, const std::string& value, size_t max_
 }
 
 grpc::Status check_work_id(const char* field, const std::string& id) {
-  if (id.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return invalid(std::string(field) + ": empty or blank");
-  }
-  grpc::Status st = check_text(field, id, FieldLimits::kWorkId);
-  if (!st.ok()) return st;
-  for (unsigned char c : id) {
-    if (c < 0x20 || c == 0x7f) return invalid(std::string(field) + ": contains a control character");
-  }
-  return grpc::Status::OK;
+  const Status st = imprint::check_work_id(id);
+  return st.ok() ? grpc::Status::OK : invalid(std::string(field) + ": " + st.message());
 }
 
 grpc::Status check_limit(const char* field, int64_t limit) {
@@ -84,23 +77,16 @@ grpc::Status check_match_context(const v1::MatchContext& ctx) {
 
 grpc::Status check_work(const v1::Work& w) {
   grpc::Status st = check_work_id("work_id", w.work_id());
-  if (st.ok()) st = check_text("title", w.title(), FieldLimits::kTitle);
-  if (st.ok()) st = check_text("owner", w.owner(), FieldLimits::kOwner);
-  if (st.ok()) st = check_text("source", w.source(), FieldLimits::kSource);
   if (!st.ok()) return st;
-  if (!w.media().empty() && w.media() != "image" && w.media() != "video") {
-    return invalid("media: must be image or video");
-  }
-  if (st.ok() && size_t(w.metadata_size()) > kMaxMetadataEntries) {
-    st = invalid("metadata: " + std::to_string(w.metadata_size()) + " entries, over the limit of " +
-                 std::to_string(kMaxMetadataEntries));
-  }
-  for (const auto& [key, value] : w.metadata()) {
-    if (!st.ok()) break;
-    if (key.empty()) st = invalid("metadata: a key is empty");
-    if (st.ok()) st = check_text("metadata key", key, kMaxMetadataKeyBytes);
-    if (st.ok()) st = check_text("metadata value", value, kMaxMetadataValueBytes);
-  }
+  // The catalog's own check of the fields, on them as registration will store them.
+  Work fields;
+  fields.title = w.title();
+  fields.owner = w.owner();
+  fields.source = w.source();
+  fields.media = w.media().empty() ? "image" : w.media();
+  fields.metadata.insert(w.metadata().begin(), w.metadata().end());
+  const Status checked = check_work_fields(fields);
+  if (!checked.ok()) return invalid(checked.message());
   if (st.ok()) st = check_terms("ai_training", w.licence().ai_training());
   if (st.ok()) st = check_terms("commercial", w.licence().commercial());
   if (st.ok()) st = check_terms("any_use", w.licence().any_use());

@@ -10,17 +10,16 @@
 #include <cstdint>
 #include <string>
 
+#include "catalog.h"
 #include "imprint/v1/imprint.pb.h"
 
 namespace imprint::server {
 
 struct FieldLimits {
-  // The catalog's own limits (index/catalog.cc validate), checked here first so the answer names
-  // the field.
-  static constexpr size_t kWorkId = 512;
-  static constexpr size_t kTitle = 4096;
-  static constexpr size_t kOwner = 1024;
-  static constexpr size_t kSource = 8192;
+  // The catalog's own limits (index/catalog.h WorkLimits), for the requests that name a work or
+  // an owner without registering one.
+  static constexpr size_t kWorkId = WorkLimits::kId;
+  static constexpr size_t kOwner = WorkLimits::kOwner;
   // Stored in every usage event: a post id or a URL, not a document.
   static constexpr size_t kReference = 1024;
   static constexpr size_t kLicensee = 256;

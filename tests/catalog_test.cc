@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -374,6 +375,25 @@ TEST_F(CatalogTest, InvalidInputsAreRejected) {
   EXPECT_EQ(catalog->register_works(std::vector{bad})[0].status().code(), StatusCode::kInvalidArgument);
   bad.work.id = "tab\tid";
   EXPECT_FALSE(catalog->register_works(std::vector{bad})[0].ok());
+  // The work's own fields, checked as the server checks a request (the same function): blank ids,
+  // text that is not UTF-8 (which no JSON answer could carry) or past its limit, named.
+  const std::pair<std::function<void(Work*)>, std::string> spoiled[] = {
+      {[](Work* w) { w->id = "  "; }, "work id: empty or blank"},
+      {[](Work* w) { w->id = std::string(513, 'i'); }, "work id: 513 bytes, over the limit of 512"},
+      {[](Work* w) { w->id = "caf\xe9"; }, "work id: not valid UTF-8"},
+      {[](Work* w) { w->title = "\xff"; }, "work t: title: not valid UTF-8"},
+      {[](Work* w) { w->owner = std::string(1025, 'o'); }, "work t: owner: 1025 bytes, over the limit of 1024"},
+      {[](Work* w) { w->source = "\xc3"; }, "work t: source: not valid UTF-8"},
+      {[](Work* w) { w->media = "audio"; }, "work t: media: must be image or video"},
+  };
+  for (const auto& [spoil, message] : spoiled) {
+    WorkInput b = input_for(test::encode(photos[0], ".png"), "t");
+    spoil(&b.work);
+    const Status st = catalog->register_works(std::vector{b})[0].status();
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << message;
+    EXPECT_EQ(st.message(), message);
+  }
+  EXPECT_FALSE(catalog->get_work("t").ok());
   bad.work.id = "shortfp";
   bad.fingerprints[0].data.resize(10);
   EXPECT_FALSE(catalog->register_works(std::vector{bad})[0].ok());
