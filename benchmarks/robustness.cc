@@ -16,7 +16,7 @@
 //   build/benchmarks/robustness [--quick] [--works N] [--distractors N] [--threads N]
 //                               [--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]
 //                               [--list-misses] [--guided-rounds N] [--no-region-hashes]
-//                               [--ransac-iterations N] [--usac] [--min-consistent N]
+//                               [--ransac-iterations N] [--classic-ransac] [--min-consistent N]
 //                               [--corpus photos|wide] [--per-group N] [--dump FILE] [--export DIR]
 //                               [--accuracy-floor R]
 //
@@ -79,7 +79,7 @@ struct Args {
   int guided_rounds = -1;  // -1: the catalog's default
   int ransac_iterations = -1;  // -1: the catalog's default
   int min_consistent = -1;     // -1: the catalog's default
-  bool usac = false;
+  bool classic_ransac = false;  // classic RANSAC instead of the default USAC_FAST
   bool region_hashes = true;
   // "photos": the wallpaper photos (PDQ quality >= 50); "wide": every picture kind of the eight
   // allowed packages, soft and flat works included (photo_corpus.h load_wide_sources).
@@ -698,8 +698,8 @@ int main(int argc, char** argv) {
       a.ransac_iterations = std::atoi(v), ++i;
     } else if (k == "--no-region-hashes") {
       a.region_hashes = false;
-    } else if (k == "--usac") {
-      a.usac = true;
+    } else if (k == "--classic-ransac") {
+      a.classic_ransac = true;
     } else if (k == "--min-consistent") {
       a.min_consistent = std::atoi(v), ++i;
     } else if (k == "--out") {
@@ -761,7 +761,7 @@ int main(int argc, char** argv) {
   co.sync_commits = false;
   if (a.guided_rounds >= 0) co.second_stage_options.guided_rounds = a.guided_rounds;
   if (a.ransac_iterations > 0) co.second_stage_options.ransac_iterations = a.ransac_iterations;
-  co.second_stage_options.usac = a.usac;
+  if (a.classic_ransac) co.second_stage_options.usac = false;
   if (a.min_consistent >= 0) co.second_stage_options.min_consistent = a.min_consistent;
   LocalFeatureOptions query_options = query_feature_options();
   if (!a.region_hashes) query_options.region_hashes = 0;

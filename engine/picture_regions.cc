@@ -217,8 +217,9 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
   // A rectangle is crossed when an edge line (not the border) runs right across its inside, a few
   // pixels clear of its own sides: the gutter between two collage cells does that to the rectangle
   // around both cells. crossing_rows[(l * nc + r) * (nr + 1) + k] counts the row lines before k
-  // supported between column lines l and r; inner_from[t] is the first line more than kClear below
-  // line t, inner_to[b] one past the last line more than kClear above line b.
+  // supported between column lines l and r; row_from[t] is the first row line more than kClear
+  // below line t and row_to[b] one past the last more than kClear above line b (col_from, col_to
+  // likewise for columns).
   constexpr int kClear = 3;
   std::vector<uint8_t> crossing_rows(size_t(nc) * nc * (nr + 1), 0);
   std::vector<uint8_t> crossing_cols(size_t(nr) * nr * (nc + 1), 0);
