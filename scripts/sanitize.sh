@@ -12,12 +12,14 @@ root="$(pwd)"
 
 # ASan+UBSan: the engine and index libraries under the suites that feed them bytes from outside
 # (decoders on garbage, hostile files and text, corrupt input interleaved with valid input on one
-# thread and on several), the PDQ arithmetic, licences, and the catalog (storage, matching, usage).
+# thread and on several), the PDQ arithmetic, licences, the catalog (storage, matching, usage), and
+# the picture-region search (tables indexed by line pairs, on collages and block grids).
 # Left out for time (the whole test command must stay under 30 minutes on 2 cores): the suites
 # that run the imprint binary (cli_hash_test, cli_catalog_test, hash_lists_test: 2-7 minutes each
 # under ASan, and the binary needs the server and the CLI built a third time), pdq_reference_test
 # (the same PDQ code as pdq_test, on 80 more images), video, scan and second-stage suites.
-ASAN_SUITES=(pdq_test decode_test decode_state_test hostile_input_test licence_test catalog_test)
+ASAN_SUITES=(pdq_test decode_test decode_state_test hostile_input_test licence_test catalog_test
+             picture_regions_test)
 # TSan: the catalog's concurrency test (matchers, registrar, lister and usage writer at once) and
 # the rest of catalog_test. server_test is left out for now: under TSan it ran 20 minutes on 2
 # cores (its gRPC side is uninstrumented Debian code, suppressed anyway) and two of its tests
