@@ -337,58 +337,58 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
     }
     if (int(kept.size()) < o.max_regions) kept.push_back(f);
   };
-  // A grid of blocks makes a million supported rectangles, so they are not all sorted: the first
-  // `first` keys are (options.ranked), growing until they fill `kept`. After that, a later
-  // rectangle changes the result only as a near-duplicate of a kept one or of such a
-  // near-duplicate, so those are collected (to a fixed point) and taken in order too: the same
-  // result as sorting them all.
-  size_t first = size_t(std::max(1, o.ranked)), total = 0;
-  std::vector<uint64_t> best;
+  // A grid of blocks makes a million supported rectangles, so they are not all sorted: the keys
+  // are gathered in one pass, the first `first` of them (options.ranked) are selected and sorted,
+  // growing until they fill `kept`. After that, a later rectangle changes the result only as a
+  // near-duplicate of a kept one or of such a near-duplicate, so those are collected from the
+  // rest (to a fixed point) and taken in order too: the same result as sorting them all.
+  std::vector<uint64_t> keys;
+  for_each_rectangle([&](uint64_t key) { keys.push_back(key); });
+  size_t first = size_t(std::max(1, o.ranked)), sorted = 0;
   for (;;) {
-    best.clear();
-    total = 0;
-    for_each_rectangle([&](uint64_t key) {
-      ++total;
-      if (best.size() < first) {
-        best.push_back(key);
-        std::push_heap(best.begin(), best.end());
-      } else if (key < best.front()) {
-        std::pop_heap(best.begin(), best.end());
-        best.back() = key;
-        std::push_heap(best.begin(), best.end());
-      }
-    });
-    std::sort(best.begin(), best.end());
-    kept.clear();
-    for (uint64_t key : best) take(rectangle_of(key));
-    if (total <= first || int(kept.size()) == o.max_regions) break;
+    first = std::min(first, keys.size());
+    // keys[0, sorted) are the smallest, in order; select and sort the next ones up to `first`.
+    if (first > sorted) {
+      std::nth_element(keys.begin() + long(sorted), keys.begin() + long(first - 1), keys.end());
+      std::sort(keys.begin() + long(sorted), keys.begin() + long(first));
+      for (size_t i = sorted; i < first; ++i) take(rectangle_of(keys[i]));
+      sorted = first;
+    }
+    if (sorted == keys.size() || int(kept.size()) == o.max_regions) break;
     first *= 8;
   }
-  if (total > first) {
-    const uint64_t last = best.back();
+  if (sorted < keys.size()) {
     std::vector<PixelRect> frontier = kept;
-    std::vector<uint64_t> near, added;
+    std::vector<uint64_t> near;
+    std::vector<char> taken(keys.size() - sorted, 0);
     while (!frontier.empty()) {
-      added.clear();
-      for_each_rectangle([&](uint64_t key) {
-        if (key <= last || std::binary_search(near.begin(), near.end(), key)) return;
-        const PixelRect f = rectangle_of(key);
+      // The overlap of two rectangles is at most the ratio of their areas, so most rectangles are
+      // out of reach of the whole frontier on their area alone.
+      double least = 1e300, most = 0;
+      for (const PixelRect& k : frontier) {
+        least = std::min(least, double(k.width) * k.height);
+        most = std::max(most, double(k.width) * k.height);
+      }
+      std::vector<PixelRect> added;
+      for (size_t i = sorted; i < keys.size(); ++i) {
+        if (taken[i - sorted]) continue;
+        const PixelRect f = rectangle_of(keys[i]);
         const double area = double(f.width) * f.height;
+        if (area < 0.98 * least || 0.98 * area > most) continue;
         for (const PixelRect& k : frontier) {
-          // The overlap is at most the ratio of the areas: most rectangles fail on that alone.
           const double k_area = double(k.width) * k.height;
           if (std::min(area, k_area) <= 0.98 * std::max(area, k_area)) continue;
           if (iou(k, f) > 0.98) {
-            added.push_back(key);
-            return;
+            taken[i - sorted] = 1;
+            near.push_back(keys[i]);
+            added.push_back(f);
+            break;
           }
         }
-      });
-      frontier.clear();
-      for (uint64_t key : added) frontier.push_back(rectangle_of(key));
-      near.insert(near.end(), added.begin(), added.end());
-      std::sort(near.begin(), near.end());
+      }
+      frontier = std::move(added);
     }
+    std::sort(near.begin(), near.end());
     for (uint64_t key : near) take(rectangle_of(key));
   }
   cv::Mat in_t;
