@@ -192,55 +192,52 @@ std::vector<PixelRect> find_picture_regions(const Image& image, const PictureReg
 
   if (o.max_regions <= 0) return out;
   const int nr = int(rows.size()), nc = int(cols.size());
-  // Support tables: row_cover[i * nc * nc + l * nc + r] is how much of row line i is edge between
-  // column lines l and r (1 for the border), and col_cover likewise; every rectangle's sides and
-  // the crossing test below are lookups in them.
-  std::vector<double> row_cover(size_t(nr) * nc * nc, 0), col_cover(size_t(nc) * nr * nr, 0);
-  for (int i = 0; i < nr; ++i) {
-    for (int l = 0; l < nc; ++l) {
-      for (int r = l + 1; r < nc; ++r) {
-        row_cover[(size_t(i) * nc + l) * nc + r] =
-            rows[i].index < 0 ? 1.0
-                              : rm.coverage(rows[i].index, int(cols[l].pos), int(cols[r].pos));
+  // Support tables: row_cover[(i * nc + l) * nc + r] is how much of row line i is edge between
+  // column lines l and r (1 for the border), and col_cover[(j * nr + t) * nr + b] likewise for
+  // column line j between row lines t and b; every rectangle's sides and the crossing test below
+  // are lookups in them.
+  auto cover_table = [](const std::vector<Line>& lines, const std::vector<Line>& across,
+                        const EdgeMap& map) {
+    const int n = int(lines.size()), m = int(across.size());
+    std::vector<double> cover(size_t(n) * m * m, 0);
+    for (int i = 0; i < n; ++i) {
+      for (int l = 0; l < m; ++l) {
+        for (int r = l + 1; r < m; ++r) {
+          cover[(size_t(i) * m + l) * m + r] =
+              lines[i].index < 0
+                  ? 1.0
+                  : map.coverage(lines[i].index, int(across[l].pos), int(across[r].pos));
+        }
       }
     }
-  }
-  for (int j = 0; j < nc; ++j) {
-    for (int t = 0; t < nr; ++t) {
-      for (int b = t + 1; b < nr; ++b) {
-        col_cover[(size_t(j) * nr + t) * nr + b] =
-            cols[j].index < 0 ? 1.0
-                              : cm.coverage(cols[j].index, int(rows[t].pos), int(rows[b].pos));
-      }
-    }
-  }
+    return cover;
+  };
+  const std::vector<double> row_cover = cover_table(rows, cols, rm);
+  const std::vector<double> col_cover = cover_table(cols, rows, cm);
   // A rectangle is crossed when an edge line (not the border) runs right across its inside, a few
   // pixels clear of its own sides: the gutter between two collage cells does that to the rectangle
   // around both cells. crossing_rows[(l * nc + r) * (nr + 1) + k] counts the row lines before k
-  // supported between column lines l and r; row_from[t] is the first row line more than kClear
-  // below line t and row_to[b] one past the last more than kClear above line b (col_from, col_to
-  // likewise for columns).
+  // supported between column lines l and r (crossing_cols likewise for column lines between row
+  // lines); row_from[t] is the first row line more than kClear below line t and row_to[b] one past
+  // the last more than kClear above line b (col_from, col_to likewise for columns).
   constexpr int kClear = 3;
-  std::vector<uint8_t> crossing_rows(size_t(nc) * nc * (nr + 1), 0);
-  std::vector<uint8_t> crossing_cols(size_t(nr) * nr * (nc + 1), 0);
-  for (int l = 0; l < nc; ++l) {
-    for (int r = l + 1; r < nc; ++r) {
-      uint8_t* p = crossing_rows.data() + (size_t(l) * nc + r) * (nr + 1);
-      for (int i = 0; i < nr; ++i) {
-        p[i + 1] = p[i] + (rows[i].index >= 0 &&
-                           row_cover[(size_t(i) * nc + l) * nc + r] >= o.min_support);
+  auto crossing_table = [&o](const std::vector<Line>& lines, int m,
+                             const std::vector<double>& cover) {
+    const int n = int(lines.size());
+    std::vector<uint8_t> counts(size_t(m) * m * (n + 1), 0);
+    for (int l = 0; l < m; ++l) {
+      for (int r = l + 1; r < m; ++r) {
+        uint8_t* p = counts.data() + (size_t(l) * m + r) * (n + 1);
+        for (int i = 0; i < n; ++i) {
+          p[i + 1] =
+              p[i] + (lines[i].index >= 0 && cover[(size_t(i) * m + l) * m + r] >= o.min_support);
+        }
       }
     }
-  }
-  for (int t = 0; t < nr; ++t) {
-    for (int b = t + 1; b < nr; ++b) {
-      uint8_t* p = crossing_cols.data() + (size_t(t) * nr + b) * (nc + 1);
-      for (int j = 0; j < nc; ++j) {
-        p[j + 1] = p[j] + (cols[j].index >= 0 &&
-                           col_cover[(size_t(j) * nr + t) * nr + b] >= o.min_support);
-      }
-    }
-  }
+    return counts;
+  };
+  const std::vector<uint8_t> crossing_rows = crossing_table(rows, nc, row_cover);
+  const std::vector<uint8_t> crossing_cols = crossing_table(cols, nr, col_cover);
   auto inner_bounds = [](const std::vector<Line>& lines, std::vector<int>* from,
                          std::vector<int>* to) {
     const int n = int(lines.size());

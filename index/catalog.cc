@@ -186,9 +186,7 @@ Status check_work_id(const std::string& id) {
   return Status::Ok();
 }
 
-namespace {
-
-Status check_text(const char* field, const std::string& value, size_t max_bytes) {
+Status check_text_field(const char* field, const std::string& value, size_t max_bytes) {
   if (value.size() > max_bytes) {
     return invalid_argument(std::string(field) + ": " + std::to_string(value.size()) +
                             " bytes, over the limit of " + std::to_string(max_bytes));
@@ -197,12 +195,10 @@ Status check_text(const char* field, const std::string& value, size_t max_bytes)
   return Status::Ok();
 }
 
-}  // namespace
-
 Status check_work_fields(const Work& w) {
-  Status st = check_text("title", w.title, WorkLimits::kTitle);
-  if (st.ok()) st = check_text("owner", w.owner, WorkLimits::kOwner);
-  if (st.ok()) st = check_text("source", w.source, WorkLimits::kSource);
+  Status st = check_text_field("title", w.title, WorkLimits::kTitle);
+  if (st.ok()) st = check_text_field("owner", w.owner, WorkLimits::kOwner);
+  if (st.ok()) st = check_text_field("source", w.source, WorkLimits::kSource);
   if (!st.ok()) return st;
   if (w.media != "image" && w.media != "video") {
     return invalid_argument("media: must be image or video");
@@ -214,8 +210,8 @@ Status check_work_fields(const Work& w) {
   }
   for (const auto& [key, value] : w.metadata) {
     if (key.empty()) return invalid_argument("metadata: a key is empty");
-    st = check_text("metadata key", key, WorkLimits::kMetadataKey);
-    if (st.ok()) st = check_text("metadata value", value, WorkLimits::kMetadataValue);
+    st = check_text_field("metadata key", key, WorkLimits::kMetadataKey);
+    if (st.ok()) st = check_text_field("metadata value", value, WorkLimits::kMetadataValue);
     if (!st.ok()) return st;
   }
   return Status::Ok();

@@ -77,6 +77,10 @@ struct WorkLimits {
 // Why `id` cannot name a work (blank, over WorkLimits::kId, not UTF-8, a control character), as
 // a message for the caller to put after the field's name; OK when it can.
 Status check_work_id(const std::string& id);
+// Why `value` cannot be stored as text field `field`: over max_bytes or not UTF-8, named
+// ("title: 5000 bytes, over the limit of 4096"); OK when it can. The server checks its request
+// fields with it too.
+Status check_text_field(const char* field, const std::string& value, size_t max_bytes);
 // Why a work's own fields other than its id (title, owner, source, media, metadata) are refused,
 // naming the field ("title: 5000 bytes, over the limit of 4096"); OK when they are not.
 Status check_work_fields(const Work& work);

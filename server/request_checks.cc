@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "catalog.h"
-#include "text.h"
 
 namespace imprint::server {
 namespace {
@@ -33,12 +32,8 @@ grpc::Status check_terms(const char* purpose, const v1::PurposeTerms& t) {
 }  // namespace
 
 grpc::Status check_text(const char* field, const std::string& value, size_t max_bytes) {
-  if (value.size() > max_bytes) {
-    return invalid(std::string(field) + ": " + std::to_string(value.size()) + " bytes, over the limit of " +
-                   std::to_string(max_bytes));
-  }
-  if (!is_valid_utf8(value)) return invalid(std::string(field) + ": not valid UTF-8");
-  return grpc::Status::OK;
+  const Status st = check_text_field(field, value, max_bytes);
+  return st.ok() ? grpc::Status::OK : invalid(st.message());
 }
 
 grpc::Status check_work_id(const char* field, const std::string& id) {
