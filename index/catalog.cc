@@ -526,6 +526,7 @@ Status Catalog::save_index() {
   }
   IMPRINT_RETURN_IF_ERROR(write_index_file(m.index_path, c));
   IMPRINT_RETURN_IF_ERROR(m.save_video_index());
+  IMPRINT_RETURN_IF_ERROR(m.save_feature_index());
   m.index_dirty = false;
   return Status::Ok();
 }
@@ -1008,11 +1009,17 @@ Result<CatalogStats> Catalog::stats() const {
   out.index_kind = index_kind_name(impl_->pdq->kind());
   out.index_entries = impl_->pdq->size();
   out.index_memory_bytes = impl_->pdq->memory_bytes() + impl_->work_of.capacity() * 8;
+  if (impl_->features) {
+    out.feature_works = impl_->features->live_works();
+    out.features = impl_->features->live_features();
+    out.feature_memory_bytes = impl_->features->memory_bytes();
+  }
   return out;
 }
 
 const std::string& Catalog::dir() const { return impl_->options.dir; }
 const std::string& Catalog::catalog_id() const { return impl_->catalog_id; }
 const std::string& Catalog::index_origin() const { return impl_->origin; }
+const std::string& Catalog::feature_index_origin() const { return impl_->feature_origin; }
 
 }  // namespace imprint

@@ -158,6 +158,11 @@ struct CatalogOptions {
   // features either way, so turning it on later needs no re-registration.
   bool second_stage = true;
   SecondStageOptions second_stage_options;
+  // Told how a slow open goes: while the feature index is rebuilt from the database (its file
+  // missing, stale beyond catch-up or damaged), `done` of `total` works read, every 10,000 and
+  // at the end, then once more with stage "training" before the tree is trained (the longest
+  // step). Called on the opening thread; not called when the file loads.
+  std::function<void(std::string_view stage, int64_t done, int64_t total)> open_progress;
 };
 
 struct MatchOptions {
@@ -263,6 +268,11 @@ struct CatalogStats {
   std::string index_kind;
   size_t index_entries = 0;
   size_t index_memory_bytes = 0;
+  // The second stage's feature index (0 when the stage is off): works and features it holds, and
+  // its memory.
+  size_t feature_works = 0;
+  size_t features = 0;
+  size_t feature_memory_bytes = 0;
   std::vector<std::pair<std::string, int64_t>> works_by_owner;  // most works first
   std::vector<std::pair<std::string, int64_t>> works_by_media;
 };
@@ -375,6 +385,8 @@ class Catalog {
   const std::string& catalog_id() const;
   // How the index was obtained at open: "loaded", "caught-up", "rebuilt" (for logs and tests).
   const std::string& index_origin() const;
+  // The same for the second stage's feature index (features.index; empty when the stage is off).
+  const std::string& feature_index_origin() const;
 
   class Impl;
 

@@ -52,7 +52,8 @@ class Catalog::Impl {
   std::unique_ptr<FingerprintIndex> pdq;
   std::vector<int64_t> work_of;  // fingerprint pk -> work pk
   // The second stage's local features by work; null when CatalogOptions::second_stage is off.
-  // Rebuilt from the database at open (feature_store.cc), updated after commits like pdq.
+  // Loaded from features.index and caught up, or rebuilt from the database, at open
+  // (feature_store.cc); updated after commits like pdq and saved with it.
   std::unique_ptr<FeatureIndex> features;
   // With it, the PDQ hashes of works' centre crops (kCropPdqKind) of at least
   // kPdqMinUsefulQuality, and the weaker crop and whole-work hashes, labelled by work pk. Weak
@@ -63,6 +64,7 @@ class Catalog::Impl {
   // like pdq, saved with it as frames.index.
   std::unique_ptr<VideoFrameIndex> video;
   std::string video_origin;  // as `origin`, for frames.index
+  std::string feature_origin;    // as `origin`, for features.index
   int64_t generation = 0;        // database generation the index reflects
   int64_t max_fp_pk = 0;         // highest fingerprint pk the index has seen
   bool index_dirty = false;
@@ -116,6 +118,7 @@ class Catalog::Impl {
   Status load_feature_index();  // feature_store.cc
   Status load_video_index();    // video_index.cc
   Status save_video_index();    // video_index.cc
+  Status save_feature_index();  // feature_store.cc
   // The second stage on one query's features and picture regions, under a shared index lock
   // (feature_store.cc); regions match registered PDQ hashes within match_distance.
   // `dihedral`, when given, holds the whole query's eight dihedral hashes (ImageFingerprint).

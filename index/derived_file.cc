@@ -49,6 +49,11 @@ std::vector<uint8_t> begin_derived_file(const char magic[8], uint32_t entry_size
   return b;
 }
 
+void set_derived_byte_count(std::vector<uint8_t>& b) {
+  const uint64_t count = b.size() - kHeaderSize;
+  std::memcpy(b.data() + 64, &count, sizeof(count));
+}
+
 Status write_derived_file(const std::string& path, std::vector<uint8_t>& b) {
   put<uint64_t>(b, checksum(b.data(), b.size()));
   const std::string tmp = path + ".tmp";

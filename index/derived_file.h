@@ -38,6 +38,9 @@ struct DerivedFileHeader {
 // A buffer holding the header for `count` entries; append the entries, then write it.
 std::vector<uint8_t> begin_derived_file(const char magic[8], uint32_t entry_size,
                                         const DerivedFileHeader& header, uint64_t count);
+// For a file whose entries are bytes (entry size 1) of a length known only once they are
+// appended: sets the header's count to the bytes after the header. Call before writing.
+void set_derived_byte_count(std::vector<uint8_t>& buffer);
 // Appends the checksum and writes the buffer atomically.
 Status write_derived_file(const std::string& path, std::vector<uint8_t>& buffer);
 

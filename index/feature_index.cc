@@ -1,12 +1,14 @@
 #include "feature_index.h"
 
-#include "layout_check.h"
-
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <queue>
 #include <random>
+#include <string>
+
+#include "layout_check.h"
 
 namespace imprint {
 namespace {
@@ -40,8 +42,9 @@ struct FeatureIndex::Tree {
     uint32_t leaf = 0;
   };
   struct Leaf {
-    std::vector<uint8_t> codes;  // kCode bytes per entry
-    std::vector<uint32_t> ids;   // feature ids
+    uint32_t begin = 0;  // feature ids [begin, end): the leaf as laid out
+    uint32_t end = 0;
+    std::vector<uint32_t> added;  // feature ids added since, in order
   };
   std::vector<Node> nodes;
   std::vector<uint8_t> centres;  // kCode bytes per node (the root's is unused)
@@ -73,20 +76,15 @@ struct FeatureIndex::Tree {
     return nodes[n].leaf;
   }
 
-  void append(uint32_t leaf, const uint8_t* code, uint32_t id) {
-    Leaf& l = leaves[leaf];
-    l.codes.insert(l.codes.end(), code, code + kCode);
-    l.ids.push_back(id);
-  }
-
   // Builds the subtree of `node` over the feature ids members[0..n) (codes by feature id),
-  // permuting members so that each leaf's entries are contiguous.
-  void build(uint32_t node, const uint8_t* codes, uint32_t* members,
-             size_t n, int level, const FeatureIndexOptions& o, std::mt19937& rng) {
+  // permuting members so that each leaf's entries are contiguous: the leaves, in order, cover
+  // the final members array, and each leaf's range is its offset there (from `base`).
+  void build(uint32_t node, const uint8_t* codes, const uint32_t* base, uint32_t* members, size_t n,
+             int level, const FeatureIndexOptions& o, std::mt19937& rng) {
     depth = std::max(depth, level);
     const size_t k = size_t(std::max(2, o.branching));
     if (n <= size_t(o.leaf_size) || level >= 12) {
-      make_leaf(node, codes, members, n);
+      make_leaf(node, uint32_t(members - base), n);
       return;
     }
     // Train centres on at most 1024 members: enough for 16 clusters, and the cost of a level
@@ -137,7 +135,7 @@ struct FeatureIndex::Tree {
       ++counts[cluster[i]];
     }
     if (*std::max_element(counts.begin(), counts.end()) == n) {  // identical codes: cannot split
-      make_leaf(node, codes, members, n);
+      make_leaf(node, uint32_t(members - base), n);
       return;
     }
     std::vector<size_t> start(k + 1, 0);
@@ -153,7 +151,7 @@ struct FeatureIndex::Tree {
     centres.resize(nodes.size() * kCode);
     std::memcpy(centres.data() + size_t(first) * kCode, cent.data(), k * kCode);
     for (size_t c = 0; c < k; ++c) {
-      build(first + uint32_t(c), codes, members + start[c], counts[c], level + 1, o, rng);
+      build(first + uint32_t(c), codes, base, members + start[c], counts[c], level + 1, o, rng);
     }
   }
 
@@ -170,16 +168,13 @@ struct FeatureIndex::Tree {
     return best;
   }
 
-  void make_leaf(uint32_t node, const uint8_t* codes, const uint32_t* members, size_t n) {
+  // A leaf over positions [at, at + n) of the members array its build was given.
+  void make_leaf(uint32_t node, uint32_t at, size_t n) {
     nodes[node].children = 0;
     nodes[node].leaf = uint32_t(leaves.size());
     Leaf l;
-    l.codes.resize(n * kCode);
-    l.ids.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      std::memcpy(l.codes.data() + i * kCode, codes + size_t(members[i]) * kCode, kCode);
-      l.ids[i] = members[i];
-    }
+    l.begin = at;
+    l.end = at + uint32_t(n);
     leaves.push_back(std::move(l));
   }
 };
@@ -193,26 +188,28 @@ void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
   if (f.empty()) return;
   Slot s;
   s.info = {work_pk, f.width, f.height, f.thumbnail, float(self_similarity(f.thumbnail))};
-  s.first = uint32_t(keypoints_.size());
+  s.first = uint32_t(work_ids_.size());
   s.count = uint32_t(f.size());
   s.live = true;
   const uint32_t slot = uint32_t(slots_.size());
+  const uint32_t first_id = uint32_t(keypoints_.size());
   slots_.push_back(s);
   slot_of_work_[work_pk] = slot;
   keypoints_.insert(keypoints_.end(), f.keypoints.begin(), f.keypoints.end());
   codes_.insert(codes_.end(), f.descriptors.begin(), f.descriptors.end());
   slot_of_.insert(slot_of_.end(), f.size(), slot);
+  for (uint32_t i = 0; i < s.count; ++i) work_ids_.push_back(first_id + i);
   ++live_works_;
   live_features_ += f.size();
   if (bulk_) return;  // end_bulk() builds the tree
-  insert_codes(s.first, s.count, f.descriptors.data());
-  if (live_features_ >= options_.min_tree_features && live_features_ >= 2 * trained_at_) retrain();
-}
-
-void FeatureIndex::insert_codes(uint32_t first, uint32_t count, const uint8_t* codes) {
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint8_t* c = codes + size_t(i) * kCode;
-    tree_->append(tree_->leaf_for(c), c, first + i);
+  for (uint32_t i = 0; i < s.count; ++i) {
+    tree_->leaves[tree_->leaf_for(f.descriptor(i))].added.push_back(first_id + i);
+  }
+  added_features_ += s.count;
+  if (live_features_ >= options_.min_tree_features && live_features_ >= 2 * trained_at_) {
+    retrain();
+  } else if (added_features_ > (live_features_ + dead_features_) / 8) {
+    layout();  // keep leaf scans on consecutive descriptors
   }
 }
 
@@ -225,7 +222,10 @@ void FeatureIndex::remove(int64_t work_pk) {
   live_features_ -= s.count;
   dead_features_ += s.count;
   slot_of_work_.erase(it);
-  if (dead_features_ > (live_features_ + dead_features_) / 3) compact();
+  if (dead_features_ > (live_features_ + dead_features_) / 3) {
+    layout();
+    if (live_features_ < trained_at_ / 2) retrain();
+  }
 }
 
 void FeatureIndex::retrain() {
@@ -234,62 +234,75 @@ void FeatureIndex::retrain() {
   members.reserve(live_features_);
   for (const Slot& s : slots_) {
     if (!s.live) continue;
-    for (uint32_t i = 0; i < s.count; ++i) members.push_back(s.first + i);
+    for (uint32_t i = 0; i < s.count; ++i) members.push_back(work_ids_[s.first + i]);
   }
   auto tree = std::make_unique<Tree>();
   tree->leaves.clear();
   std::mt19937 rng(20240611);  // fixed: the same catalog builds the same tree
   if (members.size() >= options_.min_tree_features) {
-    tree->build(0, codes_.data(), members.data(), members.size(), 0, options_, rng);
+    tree->build(0, codes_.data(), members.data(), members.data(), members.size(), 0, options_, rng);
   } else {
-    tree->make_leaf(0, codes_.data(), members.data(), members.size());
+    tree->make_leaf(0, 0, members.size());
+  }
+  // The leaves cover `members` in order: give their features the ids of their positions.
+  for (Tree::Leaf& l : tree->leaves) {
+    l.added.assign(members.begin() + l.begin, members.begin() + l.end);
+    l.begin = l.end = 0;
   }
   tree_ = std::move(tree);
   trained_at_ = members.size();
+  layout();
 }
 
-void FeatureIndex::compact() {
+void FeatureIndex::layout() {
   std::vector<uint32_t> new_id(keypoints_.size(), UINT32_MAX);
-  std::vector<Slot> slots;
   std::vector<LocalKeypoint> keypoints;
   std::vector<uint8_t> codes;
-  std::vector<uint32_t> slot_of;
+  std::vector<uint32_t> old_slot_of;
   keypoints.reserve(live_features_);
   codes.reserve(live_features_ * kCode);
-  slot_of.reserve(live_features_);
+  old_slot_of.reserve(live_features_);
+  for (Tree::Leaf& l : tree_->leaves) {
+    const uint32_t begin = uint32_t(keypoints.size());
+    auto take = [&](uint32_t id) {
+      if (!slots_[slot_of_[id]].live || new_id[id] != UINT32_MAX) return;
+      new_id[id] = uint32_t(keypoints.size());
+      keypoints.push_back(keypoints_[id]);
+      codes.insert(codes.end(), codes_.begin() + long(id) * kCode,
+                   codes_.begin() + long(id + 1) * kCode);
+      old_slot_of.push_back(slot_of_[id]);
+    };
+    for (uint32_t id = l.begin; id < l.end; ++id) take(id);
+    for (uint32_t id : l.added) take(id);
+    l.begin = begin;
+    l.end = uint32_t(keypoints.size());
+    l.added.clear();
+    l.added.shrink_to_fit();
+  }
+  std::vector<uint32_t> new_slot(slots_.size(), UINT32_MAX);
+  std::vector<Slot> slots;
+  std::vector<uint32_t> work_ids;
+  work_ids.reserve(live_features_);
   slot_of_work_.clear();
-  for (const Slot& s : slots_) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
     if (!s.live) continue;
     Slot t = s;
-    t.first = uint32_t(keypoints.size());
-    const uint32_t slot = uint32_t(slots.size());
-    for (uint32_t i = 0; i < s.count; ++i) {
-      new_id[s.first + i] = t.first + i;
-      keypoints.push_back(keypoints_[s.first + i]);
-      codes.insert(codes.end(), codes_.begin() + long(s.first + i) * kCode,
-                   codes_.begin() + long(s.first + i + 1) * kCode);
-      slot_of.push_back(slot);
-    }
-    slot_of_work_[s.info.pk] = slot;
-    slots.push_back(t);
+    t.first = uint32_t(work_ids.size());
+    for (uint32_t k = 0; k < s.count; ++k) work_ids.push_back(new_id[work_ids_[s.first + k]]);
+    new_slot[i] = uint32_t(slots.size());
+    slot_of_work_[s.info.pk] = uint32_t(slots.size());
+    slots.push_back(std::move(t));
   }
-  for (Tree::Leaf& l : tree_->leaves) {
-    size_t out = 0;
-    for (size_t i = 0; i < l.ids.size(); ++i) {
-      const uint32_t id = new_id[l.ids[i]];
-      if (id == UINT32_MAX) continue;
-      std::memmove(l.codes.data() + out * kCode, l.codes.data() + i * kCode, kCode);
-      l.ids[out++] = id;
-    }
-    l.ids.resize(out);
-    l.codes.resize(out * kCode);
-  }
+  std::vector<uint32_t> slot_of(old_slot_of.size());
+  for (size_t i = 0; i < old_slot_of.size(); ++i) slot_of[i] = new_slot[old_slot_of[i]];
   slots_ = std::move(slots);
   keypoints_ = std::move(keypoints);
   codes_ = std::move(codes);
   slot_of_ = std::move(slot_of);
+  work_ids_ = std::move(work_ids);
   dead_features_ = 0;
-  if (live_features_ < trained_at_ / 2) retrain();
+  added_features_ = 0;
 }
 
 std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, int radius, int k,
@@ -310,6 +323,18 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
     heap.clear();
     heap.push_back({0, 0});
     int scanned = 0;
+    auto consider = [&](uint32_t id) {
+      const int d = descriptor_distance(code, codes_.data() + size_t(id) * kCode);
+      if (d > radius) return;
+      if (int(best.size()) == k && d >= best.back().distance) return;
+      if (!slots_[slot_of_[id]].live) return;
+      DescriptorMatch m{uint32_t(q), id, d};
+      auto pos = std::upper_bound(best.begin(), best.end(), m, [](const auto& a, const auto& b) {
+        return a.distance < b.distance;
+      });
+      best.insert(pos, m);
+      if (int(best.size()) > k) best.pop_back();
+    };
     while (!heap.empty() && scanned < checks) {
       std::pop_heap(heap.begin(), heap.end(), std::greater<>());
       const uint32_t node = heap.back().node;
@@ -317,19 +342,9 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
       const Tree::Node& n = t.nodes[node];
       if (n.children == 0) {
         const Tree::Leaf& l = t.leaves[n.leaf];
-        for (size_t i = 0; i < l.ids.size(); ++i) {
-          const int d = descriptor_distance(code, l.codes.data() + i * kCode);
-          if (d > radius) continue;
-          if (int(best.size()) == k && d >= best.back().distance) continue;
-          if (!slots_[slot_of_[l.ids[i]]].live) continue;
-          DescriptorMatch m{uint32_t(q), l.ids[i], d};
-          auto pos = std::upper_bound(best.begin(), best.end(), m, [](const auto& a, const auto& b) {
-            return a.distance < b.distance;
-          });
-          best.insert(pos, m);
-          if (int(best.size()) > k) best.pop_back();
-        }
-        scanned += int(l.ids.size());
+        for (uint32_t id = l.begin; id < l.end; ++id) consider(id);
+        for (uint32_t id : l.added) consider(id);
+        scanned += int(l.end - l.begin + l.added.size());
         continue;
       }
       for (uint32_t c = n.first_child; c < n.first_child + n.children; ++c) {
@@ -348,8 +363,8 @@ const LocalKeypoint& FeatureIndex::feature_keypoint(uint32_t feature) const {
 const uint8_t* FeatureIndex::feature_code(uint32_t feature) const {
   return codes_.data() + size_t(feature) * kCode;
 }
-std::pair<uint32_t, uint32_t> FeatureIndex::work_features(uint32_t slot) const {
-  return {slots_[slot].first, slots_[slot].count};
+std::span<const uint32_t> FeatureIndex::work_features(uint32_t slot) const {
+  return {work_ids_.data() + slots_[slot].first, slots_[slot].count};
 }
 uint32_t FeatureIndex::feature_work(uint32_t feature) const { return slot_of_[feature]; }
 const FeatureIndex::WorkInfo& FeatureIndex::work(uint32_t slot) const { return slots_[slot].info; }
@@ -359,15 +374,25 @@ const FeatureIndex::WorkInfo* FeatureIndex::find_work(int64_t work_pk) const {
   return it == slot_of_work_.end() ? nullptr : &slots_[it->second].info;
 }
 
+std::vector<int64_t> FeatureIndex::work_pks() const {
+  std::vector<int64_t> out;
+  out.reserve(live_works_);
+  for (const Slot& s : slots_) {
+    if (s.live) out.push_back(s.info.pk);
+  }
+  return out;
+}
+
 size_t FeatureIndex::memory_bytes() const {
   size_t bytes = 0;
   for (const Slot& s : slots_) bytes += s.info.thumbnail.pixels.capacity();
   bytes += slots_.capacity() * sizeof(Slot) + keypoints_.capacity() * sizeof(LocalKeypoint) +
            codes_.capacity() + slot_of_.capacity() * sizeof(uint32_t) +
+           work_ids_.capacity() * sizeof(uint32_t) +
            slot_of_work_.size() * (sizeof(int64_t) + sizeof(uint32_t) + 16);
   bytes += tree_->nodes.capacity() * sizeof(Tree::Node) + tree_->centres.capacity();
   for (const Tree::Leaf& l : tree_->leaves) {
-    bytes += sizeof(Tree::Leaf) + l.codes.capacity() + l.ids.capacity() * sizeof(uint32_t);
+    bytes += sizeof(Tree::Leaf) + l.added.capacity() * sizeof(uint32_t);
   }
   return bytes;
 }
@@ -377,11 +402,202 @@ void FeatureIndex::begin_bulk() { bulk_ = true; }
 void FeatureIndex::end_bulk() {
   if (!bulk_) return;
   bulk_ = false;
-  slots_.shrink_to_fit();
-  keypoints_.shrink_to_fit();
-  codes_.shrink_to_fit();
-  slot_of_.shrink_to_fit();
-  retrain();  // its leaves are made to size
+  retrain();  // lays the features out in the new tree's leaves, arrays made to size
+}
+
+namespace {
+
+template <typename T>
+void put_value(std::vector<uint8_t>& b, T v) {
+  const size_t at = b.size();
+  b.resize(at + sizeof(T));
+  std::memcpy(b.data() + at, &v, sizeof(T));
+}
+
+template <typename T>
+void put_array(std::vector<uint8_t>& b, const std::vector<T>& v) {
+  put_value<uint64_t>(b, v.size());
+  const size_t at = b.size();
+  b.resize(at + v.size() * sizeof(T));
+  if (!v.empty()) std::memcpy(b.data() + at, v.data(), v.size() * sizeof(T));
+}
+
+// Reads what save() wrote, refusing to read past the end.
+struct Reader {
+  std::span<const uint8_t> b;
+  size_t at = 0;
+  bool ok = true;
+
+  template <typename T>
+  T value() {
+    T v{};
+    if (!ok || b.size() - at < sizeof(T)) {
+      ok = false;
+      return v;
+    }
+    std::memcpy(&v, b.data() + at, sizeof(T));
+    at += sizeof(T);
+    return v;
+  }
+  template <typename T>
+  bool array(std::vector<T>& v, uint64_t expected = UINT64_MAX) {
+    const uint64_t n = value<uint64_t>();
+    if (!ok || (expected != UINT64_MAX && n != expected) || n > (b.size() - at) / sizeof(T)) {
+      return ok = false;
+    }
+    v.resize(size_t(n));
+    if (n) std::memcpy(v.data(), b.data() + at, size_t(n) * sizeof(T));
+    at += size_t(n) * sizeof(T);
+    return true;
+  }
+};
+
+constexpr uint32_t kSaveVersion = 1;
+
+}  // namespace
+
+void FeatureIndex::save(std::vector<uint8_t>& b) const {
+  static_assert(sizeof(LocalKeypoint) == 16 && sizeof(Tree::Node) == 12);
+  put_value<uint32_t>(b, kSaveVersion);
+  put_value<uint64_t>(b, trained_at_);
+  put_value<int32_t>(b, tree_->depth);
+  put_value<uint64_t>(b, slots_.size());
+  for (const Slot& s : slots_) {
+    put_value<int64_t>(b, s.info.pk);
+    put_value<int32_t>(b, s.info.width);
+    put_value<int32_t>(b, s.info.height);
+    put_value<float>(b, s.info.self_similarity);
+    put_value<uint32_t>(b, s.first);
+    put_value<uint32_t>(b, s.count);
+    put_value<uint8_t>(b, s.live);
+    put_value<int32_t>(b, s.info.thumbnail.width);
+    put_value<int32_t>(b, s.info.thumbnail.height);
+    put_value<int32_t>(b, s.info.thumbnail.channels);
+    put_array(b, s.info.thumbnail.pixels);
+  }
+  put_array(b, work_ids_);
+  put_array(b, keypoints_);
+  put_array(b, codes_);
+  put_array(b, slot_of_);
+  put_array(b, tree_->nodes);
+  put_array(b, tree_->centres);
+  put_value<uint64_t>(b, tree_->leaves.size());
+  for (const Tree::Leaf& l : tree_->leaves) {
+    put_value<uint32_t>(b, l.begin);
+    put_value<uint32_t>(b, l.end);
+    put_array(b, l.added);
+  }
+  put_value<uint64_t>(b, added_features_);
+}
+
+Result<std::unique_ptr<FeatureIndex>> FeatureIndex::load(std::span<const uint8_t> bytes,
+                                                         FeatureIndexOptions options) {
+  auto index = std::make_unique<FeatureIndex>(options);
+  FeatureIndex& x = *index;
+  Reader r{bytes};
+  auto bad = [](const std::string& what) { return corruption("feature index: " + what); };
+  if (r.value<uint32_t>() != kSaveVersion) return bad("unknown version");
+  x.trained_at_ = size_t(r.value<uint64_t>());
+  const int32_t depth = r.value<int32_t>();
+  const uint64_t n_slots = r.value<uint64_t>();
+  // A slot takes at least 53 bytes of the file: a count beyond that is a lie.
+  if (!r.ok || depth < 0 || depth > 64 || n_slots > bytes.size() / 53) return bad("bad header");
+  x.slots_.resize(size_t(n_slots));
+  for (Slot& s : x.slots_) {
+    s.info.pk = r.value<int64_t>();
+    s.info.width = r.value<int32_t>();
+    s.info.height = r.value<int32_t>();
+    s.info.self_similarity = r.value<float>();
+    s.first = r.value<uint32_t>();
+    s.count = r.value<uint32_t>();
+    s.live = r.value<uint8_t>() != 0;
+    Image& t = s.info.thumbnail;
+    t.width = r.value<int32_t>();
+    t.height = r.value<int32_t>();
+    t.channels = r.value<int32_t>();
+    if (!r.ok || t.width < 0 || t.height < 0 || t.width > 4096 || t.height > 4096 ||
+        (t.channels != 1 && t.channels != 3 && !(t.channels == 0 && t.empty())) ||
+        !r.array(t.pixels, uint64_t(t.width) * uint64_t(t.height) * uint64_t(t.channels)) ||
+        s.info.width <= 0 || s.info.height <= 0 || !std::isfinite(s.info.self_similarity)) {
+      return bad("work record " + std::to_string(&s - x.slots_.data()) + " is malformed");
+    }
+  }
+  if (!r.array(x.work_ids_) || !r.array(x.keypoints_)) return bad("truncated feature lists");
+  const size_t n = x.keypoints_.size();
+  if (!r.array(x.codes_, uint64_t(n) * kCode) || !r.array(x.slot_of_, n)) {
+    return bad("descriptor or work arrays do not match the keypoints");
+  }
+  Tree& t = *x.tree_;
+  if (!r.array(t.nodes) || t.nodes.empty() || !r.array(t.centres, t.nodes.size() * kCode)) {
+    return bad("truncated tree");
+  }
+  const uint64_t n_leaves = r.value<uint64_t>();
+  if (!r.ok || n_leaves == 0 || n_leaves > bytes.size() / 16) return bad("bad leaf count");
+  t.leaves.resize(size_t(n_leaves));
+  for (Tree::Leaf& l : t.leaves) {
+    l.begin = r.value<uint32_t>();
+    l.end = r.value<uint32_t>();
+    if (!r.array(l.added) || l.begin > l.end || l.end > n) return bad("bad leaf");
+    for (uint32_t id : l.added) {
+      if (id >= n) return bad("leaf lists an unknown feature");
+    }
+  }
+  x.added_features_ = size_t(r.value<uint64_t>());
+  if (!r.ok || r.at != bytes.size()) return bad("size mismatch");
+  t.depth = depth;
+  // Every reference points inside its array, children follow their parent and every node but
+  // the root has exactly one: a tree, so a search visits each node at most once.
+  std::vector<uint8_t> parents(t.nodes.size(), 0);
+  for (size_t i = 0; i < t.nodes.size(); ++i) {
+    const Tree::Node& nd = t.nodes[i];
+    if (nd.children == 0 ? nd.leaf >= n_leaves
+                         : (nd.first_child <= i || nd.children > 1024 ||
+                            uint64_t(nd.first_child) + nd.children > t.nodes.size())) {
+      return bad("tree node " + std::to_string(i) + " is malformed");
+    }
+    for (uint32_t c = nd.first_child; c < nd.first_child + nd.children; ++c) {
+      if (parents[c]++) return bad("tree node " + std::to_string(c) + " has two parents");
+    }
+  }
+  for (size_t i = 1; i < t.nodes.size(); ++i) {
+    if (!parents[i]) return bad("tree node " + std::to_string(i) + " is unreachable");
+  }
+  for (uint32_t id : x.work_ids_) {
+    if (id >= n) return bad("a work lists an unknown feature");
+  }
+  for (uint32_t s : x.slot_of_) {
+    if (s >= x.slots_.size()) return bad("a feature names an unknown work");
+  }
+  for (const LocalKeypoint& k : x.keypoints_) {
+    if (!std::isfinite(k.x) || !std::isfinite(k.y) || !std::isfinite(k.size) ||
+        !std::isfinite(k.angle)) {
+      return bad("a keypoint is not finite");
+    }
+  }
+  // Every feature of a live work is in a leaf: searches can find it, and a layout keeps it.
+  std::vector<uint8_t> in_leaf(n, 0);
+  for (const Tree::Leaf& l : t.leaves) {
+    std::fill(in_leaf.begin() + l.begin, in_leaf.begin() + l.end, 1);
+    for (uint32_t id : l.added) in_leaf[id] = 1;
+  }
+  for (size_t i = 0; i < x.slots_.size(); ++i) {
+    const Slot& s = x.slots_[i];
+    if (uint64_t(s.first) + s.count > x.work_ids_.size()) return bad("a work's features overrun");
+    for (uint32_t k = 0; s.live && k < s.count; ++k) {
+      if (!in_leaf[x.work_ids_[s.first + k]]) return bad("a work's feature is in no leaf");
+    }
+    for (uint32_t k = 0; k < s.count; ++k) {
+      if (x.slot_of_[x.work_ids_[s.first + k]] != i) return bad("a work lists another's feature");
+    }
+    if (!s.live) {
+      x.dead_features_ += s.count;
+      continue;
+    }
+    if (!x.slot_of_work_.emplace(s.info.pk, uint32_t(i)).second) return bad("a work twice");
+    ++x.live_works_;
+    x.live_features_ += s.count;
+  }
+  return index;
 }
 
 int FeatureIndex::depth() const { return tree_->depth; }

@@ -12,7 +12,15 @@
 // The tree is trained on the indexed descriptors themselves (a strided sample over 256k), and
 // retrained when the index has doubled since, so it follows whatever the catalog holds; below
 // min_tree_features it is a single leaf, i.e. an exact scan. The index is derived data: the
-// catalog rebuilds it from SQLite on open (index/feature_store.cc).
+// catalog saves it beside pdq.index (features.index) and rebuilds it from SQLite when that file
+// is missing or stale (index/feature_store.cc).
+//
+// Memory: each descriptor is held once. Feature ids follow the leaves, so a leaf is a range of
+// ids and its scan reads consecutive descriptors; a work's features are a list of ids. Features
+// added after the tree was laid out are listed by their leaf until the next layout (when they
+// reach an eighth of the index, or at a retrain or compaction), which renumbers features and
+// changes no search result. Per feature: 32 bytes of descriptor, 16 of keypoint, 4 for its
+// work, 4 in its work's list.
 //
 // Works are keyed by their catalog pk; removing one hides its features at once, and their
 // space is reclaimed when dead features outnumber a third of the index.
@@ -24,11 +32,13 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "local_features.h"
+#include "status.h"
 
 namespace imprint {
 
@@ -83,9 +93,10 @@ class FeatureIndex {
   const LocalKeypoint& feature_keypoint(uint32_t feature) const;
   // The feature's descriptor (kLocalDescriptorBytes), for verification near a known position.
   const uint8_t* feature_code(uint32_t feature) const;
-  // The feature ids of the work in `slot`: [first, first + count).
-  std::pair<uint32_t, uint32_t> work_features(uint32_t slot) const;
-  // Index into works(): stable until the next add or remove.
+  // The feature ids of the work in `slot`, in the order of its keypoints when it was added.
+  std::span<const uint32_t> work_features(uint32_t slot) const;
+  // Index into works(): stable until the next add or remove. Feature ids, too, hold only until
+  // the next add or remove.
   uint32_t feature_work(uint32_t feature) const;
   const WorkInfo& work(uint32_t slot) const;
   // The work with this catalog pk, or null when it has no features indexed.
@@ -103,18 +114,28 @@ class FeatureIndex {
   // Depth of the tree (0: one leaf, an exact scan) and its leaf count, for logs and benchmarks.
   int depth() const;
   size_t leaves() const;
+  // The catalog pks of the works indexed.
+  std::vector<int64_t> work_pks() const;
+
+  // The whole index (tree, descriptors, keypoints, works) as bytes, for a derived file; load()
+  // gives back an index that searches exactly as this one. load() checks every count and id
+  // against the bytes' size and kCorruption names what is wrong; it trusts no field.
+  void save(std::vector<uint8_t>& out) const;
+  static Result<std::unique_ptr<FeatureIndex>> load(std::span<const uint8_t> bytes,
+                                                    FeatureIndexOptions options = {});
 
  private:
   struct Tree;
   struct Slot {
     WorkInfo info;
-    uint32_t first = 0;  // features [first, first + count) in keypoints_/slot_of_
+    uint32_t first = 0;  // the work's feature ids are work_ids_[first, first + count)
     uint32_t count = 0;
     bool live = false;
   };
-  void insert_codes(uint32_t first, uint32_t count, const uint8_t* codes);
   void retrain();
-  void compact();
+  // Renumbers the live features in leaf order (each leaf's range, then its later additions),
+  // drops dead works and features, and rebuilds the works' id lists.
+  void layout();
 
   FeatureIndexOptions options_;
   std::vector<Slot> slots_;
@@ -122,12 +143,14 @@ class FeatureIndex {
   std::vector<LocalKeypoint> keypoints_;  // by feature id
   std::vector<uint8_t> codes_;            // by feature id, kLocalDescriptorBytes each
   std::vector<uint32_t> slot_of_;         // by feature id
+  std::vector<uint32_t> work_ids_;        // feature ids, grouped by slot (Slot::first)
   std::unique_ptr<Tree> tree_;
   size_t live_works_ = 0;
   size_t live_features_ = 0;
   size_t dead_features_ = 0;
-  size_t trained_at_ = 0;  // features indexed when the tree was last trained
-  bool bulk_ = false;      // between begin_bulk() and end_bulk()
+  size_t added_features_ = 0;  // listed by leaf since the last layout
+  size_t trained_at_ = 0;      // features indexed when the tree was last trained
+  bool bulk_ = false;          // between begin_bulk() and end_bulk()
 };
 
 }  // namespace imprint

@@ -1,12 +1,16 @@
 // The catalog's side of the second stage: local features as stored fingerprints, the feature
 // index built from them at open, and second-stage matches as catalog candidates.
 //
-// The feature index is derived data, like pdq.index, but it is rebuilt from SQLite at every open
-// instead of being saved beside it: its rows are already in feature order, decoding them is a
-// copy, and the rebuild is measured in benchmarks/robustness (open time per 10k works).
+// The feature index is derived data, like pdq.index: saved beside it as features.index with the
+// generation it reflects, loaded at open and caught up from SQLite (works whose features are gone
+// are dropped, rows past the highest fingerprint pk the file had are added), or rebuilt from
+// SQLite when the file is missing, damaged or another catalog's. Training the tree is what makes
+// a rebuild slow (benchmarks/robustness: build s per 10k works); a load copies arrays.
 #include <algorithm>
+#include <unordered_set>
 
 #include "catalog_impl.h"
+#include "derived_file.h"
 
 namespace imprint {
 
@@ -25,26 +29,100 @@ RegionIndex region_index_for(std::string_view kind, int quality) {
   return RegionIndex::kNone;
 }
 
+namespace {
+
+constexpr char kFeatureIndexMagic[8] = {'I', 'M', 'P', 'F', 'E', 'A', 'T', '1'};
+
+std::string feature_index_path(const CatalogOptions& o) { return o.dir + "/features.index"; }
+
+}  // namespace
+
 Status Catalog::Impl::load_feature_index() {
-  auto index = std::make_unique<FeatureIndex>();
+  std::unique_ptr<FeatureIndex> index;
   std::unique_ptr<FingerprintIndex> crop_index = make_index(IndexKind::kMih);
   std::unique_ptr<FingerprintIndex> weak_index = make_index(IndexKind::kMih);
   {
     std::lock_guard<std::mutex> lk(rdb_mu);
-    Result<detail::Statement> s = rdb.prepare(
-        "SELECT work_pk, data, quality FROM fingerprints WHERE kind = ? ORDER BY pk");
-    if (!s.ok()) return s.status();
-    s->bind(1, std::string(kLocalFeaturesKind));
+    // The generation and every row read below in one read transaction, so they agree.
+    IMPRINT_RETURN_IF_ERROR(rdb.begin_read());
+    struct EndRead {
+      detail::Database& db;
+      ~EndRead() { (void)db.exec("COMMIT"); }
+    } end_read{rdb};
     Status st;
-    index->begin_bulk();
+    Result<detail::Statement> gen = rdb.prepare("SELECT value FROM meta WHERE key = 'generation'");
+    if (!gen.ok()) return gen.status();
+    if (!gen->step(&st)) return st.ok() ? corruption("catalog has no generation") : st;
+    const int64_t db_generation = std::stoll(gen->text(0));
+    int64_t since_pk = -1;
+    {
+      Result<detail::DerivedFile> file = detail::read_derived_file(
+          feature_index_path(options), kFeatureIndexMagic, 1, "feature index");
+      if (file.ok() && file->header.catalog_id == catalog_id &&
+          file->header.generation <= db_generation) {
+        Result<std::unique_ptr<FeatureIndex>> loaded =
+            FeatureIndex::load(std::span<const uint8_t>(file->entry(0), size_t(file->count)));
+        if (loaded.ok()) {
+          index = std::move(*loaded);
+          since_pk = file->header.max_fp_pk;
+          feature_origin = file->header.generation == db_generation ? "loaded" : "caught-up";
+        }
+      }
+    }
+    if (!index) {
+      index = std::make_unique<FeatureIndex>();
+      since_pk = 0;
+      feature_origin = "rebuilt";
+    }
+    Result<detail::Statement> s = rdb.prepare(
+        "SELECT work_pk, data, quality FROM fingerprints WHERE kind = ? AND pk > ? ORDER BY pk");
+    if (!s.ok()) return s.status();
+    if (feature_origin != "rebuilt") {
+      // Works whose features are gone since the file was written (removed, or replaced: a
+      // replacement's new row comes back below).
+      Result<detail::Statement> now =
+          rdb.prepare("SELECT work_pk FROM fingerprints WHERE kind = ? AND pk <= ?");
+      if (!now.ok()) return now.status();
+      now->bind(1, std::string(kLocalFeaturesKind)).bind(2, since_pk);
+      std::unordered_set<int64_t> kept;
+      while (now->step(&st)) kept.insert(now->int64(0));
+      IMPRINT_RETURN_IF_ERROR(st);
+      for (int64_t pk : index->work_pks()) {
+        if (!kept.count(pk)) index->remove(pk);
+      }
+    }
+    s->bind(1, std::string(kLocalFeaturesKind)).bind(2, since_pk);
+    // A rebuild adds everything, then trains the tree once; a catch-up adds to the loaded tree.
+    const bool bulk = feature_origin == "rebuilt";
+    int64_t total = 0, done = 0;
+    const auto& progress = options.open_progress;
+    if (bulk && progress) {
+      Result<detail::Statement> count =
+          rdb.prepare("SELECT COUNT(*) FROM fingerprints WHERE kind = ?");
+      if (!count.ok()) return count.status();
+      count->bind(1, std::string(kLocalFeaturesKind));
+      count->step(&st);
+      IMPRINT_RETURN_IF_ERROR(st);
+      total = count->int64(0);
+    }
+    if (bulk) index->begin_bulk();
     while (s->step(&st)) {
       Result<LocalFeatures> f = decode_local_features(
           std::span<const uint8_t>(s->blob_data(1), size_t(s->blob_size(1))));
       if (!f.ok()) return f.status().with_context("work #" + std::to_string(s->int64(0)));
       index->add(s->int64(0), *f);
+      if (bulk && progress && ++done % 10000 == 0) progress("reading", done, total);
     }
     IMPRINT_RETURN_IF_ERROR(st);
-    index->end_bulk();
+    if (bulk) {
+      if (progress) {
+        progress("reading", done, done);
+        progress("training", done, done);
+      }
+      index->end_bulk();
+    }
+    s = rdb.prepare("SELECT work_pk, data, quality FROM fingerprints WHERE kind = ? ORDER BY pk");
+    if (!s.ok()) return s.status();
     std::vector<PdqHash> crop_hashes, weak_hashes;
     std::vector<int64_t> crop_works, weak_works;
     for (const char* kind : {kCropPdqKind, kPdqKind}) {
@@ -70,7 +148,21 @@ Status Catalog::Impl::load_feature_index() {
   features = std::move(index);
   crops = std::move(crop_index);
   weak_regions = std::move(weak_index);
+  if (feature_origin != "loaded") index_dirty = true;
   return Status::Ok();
+}
+
+Status Catalog::Impl::save_feature_index() {
+  std::vector<uint8_t> b;
+  {
+    std::shared_lock<std::shared_mutex> lk(index_mu);
+    if (!features) return Status::Ok();
+    b = detail::begin_derived_file(kFeatureIndexMagic, 1, {catalog_id, generation, max_fp_pk}, 0);
+    b.reserve(features->memory_bytes() + b.size() + 64);
+    features->save(b);
+  }
+  detail::set_derived_byte_count(b);
+  return detail::write_derived_file(feature_index_path(options), b);
 }
 
 std::vector<LocalMatch> Catalog::Impl::second_stage(

@@ -57,6 +57,11 @@ nlohmann::json catalog_stats_to_json(const Catalog& c, const CatalogStats& s) {
                         {"entries", s.index_entries},
                         {"memory_bytes", s.index_memory_bytes},
                         {"origin", c.index_origin()}}},
+                      {"second_stage",
+                       {{"works", s.feature_works},
+                        {"features", s.features},
+                        {"memory_bytes", s.feature_memory_bytes},
+                        {"origin", c.feature_index_origin()}}},
                       {"works_by_owner", owners},
                       {"works_by_media", media}};
   Result<std::unique_ptr<UsageLog>> usage = UsageLog::open(c.dir(), true);

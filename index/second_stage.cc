@@ -225,9 +225,8 @@ std::vector<Correspondence> guided_matches(const FeatureIndex& index, uint32_t s
                                            const cv::Matx33d& h, double radius,
                                            int max_distance) {
   std::vector<Correspondence> found;
-  const auto [first, count] = index.work_features(slot);
   const double r2 = radius * radius;
-  for (uint32_t f = first; f < first + count; ++f) {
+  for (const uint32_t f : index.work_features(slot)) {
     const LocalKeypoint& k = index.feature_keypoint(f);
     bool ok = true;
     const cv::Point2d p = project(h, k.x, k.y, &ok);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -39,12 +41,18 @@ class SecondStageTest : public ::testing::Test {
     for (const auto& r : catalog->register_works(in)) ASSERT_TRUE(r.ok()) << r.status().to_string();
   }
 
-  void open(bool second_stage) {
+  void open(bool second_stage, std::vector<std::string>* progress = nullptr) {
     catalog.reset();
     CatalogOptions o;
     o.dir = dir.file("cat");
     o.sync_commits = false;
     o.second_stage = second_stage;
+    if (progress) {
+      o.open_progress = [progress](std::string_view stage, int64_t done, int64_t total) {
+        progress->push_back(std::string(stage) + " " + std::to_string(done) + "/" +
+                            std::to_string(total));
+      };
+    }
     catalog = std::move(*Catalog::open(o));
   }
 
@@ -402,6 +410,163 @@ TEST_F(SecondStageTest, SwitchedOffItFindsNothingAndItsFeaturesSurviveReopen) {
   ASSERT_FALSE(r.matches.empty());
   EXPECT_EQ(r.matches[0].work.id, "w1");
   EXPECT_EQ(r.matches[0].method, kLocalFeaturesMethod);
+}
+
+TEST_F(SecondStageTest, FeatureIndexFileIsLoadedCaughtUpOrRebuilt) {
+  // A partial copy only local features find: half of w3's area, off-centre.
+  const Image crop = test::image_of(test::mat_of(works[3])(cv::Rect(200, 150, 440, 330)).clone());
+  const Image late = test::synthetic_photo(640, 480, 999);
+  const Image late_crop = test::image_of(test::mat_of(late)(cv::Rect(0, 0, 440, 330)).clone());
+  const QueryResult before = query(crop);
+  ASSERT_NO_FATAL_FAILURE(expect_flagged_first(before, "w3", kLocalFeaturesMethod));
+  EXPECT_EQ(catalog->feature_index_origin(), "rebuilt");  // a new catalog has no file yet
+  catalog.reset();  // closing saves features.index beside pdq.index
+  const std::string file = dir.file("cat") + "/features.index";
+  ASSERT_TRUE(std::filesystem::exists(file));
+  open(true);
+  EXPECT_EQ(catalog->feature_index_origin(), "loaded");
+  // The loaded index answers exactly as the one built from SQLite.
+  const QueryResult loaded = query(crop);
+  ASSERT_NO_FATAL_FAILURE(expect_flagged_first(loaded, "w3", kLocalFeaturesMethod));
+  EXPECT_EQ(loaded.matches[0].score, before.matches[0].score);
+  EXPECT_EQ(loaded.matches[0].region->work_box.x, before.matches[0].region->work_box.x);
+  EXPECT_EQ(loaded.matches[0].region->work_box.width, before.matches[0].region->work_box.width);
+
+  // Keep this file, then change the catalog behind its back: a work added, w3 removed.
+  std::filesystem::copy_file(file, dir.file("old.features"));
+  WorkInput wi = *work_input_from_image(test::encode(late, ".png"));
+  wi.work.id = "late";
+  ASSERT_TRUE(catalog->register_works(std::vector{wi})[0].ok());
+  ASSERT_TRUE(catalog->remove_work("w3").ok());
+  catalog.reset();
+  std::filesystem::copy_file(dir.file("old.features"), file,
+                             std::filesystem::copy_options::overwrite_existing);
+  auto expect_current = [&] {
+    for (const Candidate& c : query(crop).matches) EXPECT_NE(c.work.id, "w3");
+    ASSERT_NO_FATAL_FAILURE(expect_flagged_first(query(late_crop), "late", kLocalFeaturesMethod));
+    const QueryResult other = query(test::image_of(
+        test::mat_of(works[2])(cv::Rect(100, 100, 440, 330)).clone()));
+    ASSERT_NO_FATAL_FAILURE(expect_flagged_first(other, "w2", kLocalFeaturesMethod));
+  };
+  auto expect_works = [&](size_t n) {
+    Result<CatalogStats> st = catalog->stats();
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->feature_works, n);  // no stale work left behind by the catch-up
+    EXPECT_GT(st->features, 100 * n);
+    EXPECT_GT(st->feature_memory_bytes, 50 * st->features);
+  };
+  open(true);
+  EXPECT_EQ(catalog->feature_index_origin(), "caught-up");
+  expect_current();
+  expect_works(works.size());  // one added, one removed
+  catalog.reset();
+
+  // A damaged file is rebuilt from SQLite, with the same answers.
+  std::vector<uint8_t> b = test::read_all(file);
+  b[b.size() / 2] ^= 0x5a;
+  test::write_file(file, b);
+  std::vector<std::string> progress;
+  open(true, &progress);
+  EXPECT_EQ(catalog->feature_index_origin(), "rebuilt");
+  // The rebuild says how far it is: works read, then the training.
+  const std::string n = std::to_string(works.size());
+  EXPECT_EQ(progress, (std::vector<std::string>{"reading " + n + "/" + n, "training " + n + "/" + n}));
+  expect_current();
+  expect_works(works.size());
+  catalog.reset();  // saves the rebuilt index
+  progress.clear();
+  open(true, &progress);
+  EXPECT_EQ(catalog->feature_index_origin(), "loaded");
+  EXPECT_TRUE(progress.empty());
+}
+
+// Features of `n` synthetic pictures, added one at a time to an index small enough options make
+// a tree of (the catalog's own sizes need thousands of works).
+FeatureIndexOptions small_tree() {
+  FeatureIndexOptions o;
+  o.leaf_size = 16;
+  o.min_tree_features = 256;
+  return o;
+}
+
+// What a search finds, named by what does not change when features are renumbered: the query
+// descriptor, the work, the keypoint's place and the distance.
+std::vector<std::string> found_by(const FeatureIndex& index, const LocalFeatures& q) {
+  std::vector<std::string> out;
+  for (const DescriptorMatch& m : index.search(q, 64, 3, 128)) {
+    const LocalKeypoint& k = index.feature_keypoint(m.feature);
+    out.push_back(std::to_string(m.query) + " " +
+                  std::to_string(index.work(index.feature_work(m.feature)).pk) + " " +
+                  std::to_string(k.x) + "," + std::to_string(k.y) + " " +
+                  std::to_string(m.distance));
+  }
+  return out;
+}
+
+TEST(FeatureIndexFile, SavedAndLoadedItSearchesTheSameAndDamageIsRefused) {
+  FeatureIndex index(small_tree());
+  std::vector<LocalFeatures> works;
+  for (int i = 0; i < 8; ++i) {
+    works.push_back(
+        extract_local_features(test::synthetic_photo(480, 360, 600 + i), work_feature_options()));
+    index.add(i + 1, works.back());
+  }
+  index.remove(3);
+  index.add(9, works[2]);  // features listed by leaf since the last layout
+  ASSERT_GT(index.depth(), 0);
+  const LocalFeatures q = extract_local_features(
+      test::image_of(test::mat_of(test::synthetic_photo(480, 360, 605))(cv::Rect(40, 30, 320, 240))
+                         .clone()),
+      query_feature_options());
+  const std::vector<std::string> want = found_by(index, q);
+  ASSERT_GT(want.size(), 50u);
+
+  std::vector<uint8_t> bytes;
+  index.save(bytes);
+  Result<std::unique_ptr<FeatureIndex>> loaded = FeatureIndex::load(bytes, small_tree());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  FeatureIndex& back = **loaded;
+  EXPECT_EQ(found_by(back, q), want);
+  EXPECT_EQ(back.live_works(), index.live_works());
+  EXPECT_EQ(back.live_features(), index.live_features());
+  EXPECT_EQ(back.find_work(3), nullptr);
+  ASSERT_NE(back.find_work(9), nullptr);
+  EXPECT_EQ(back.find_work(9)->thumbnail.pixels, index.find_work(9)->thumbnail.pixels);
+  const SecondStageOptions so;
+  const std::vector<LocalMatch> a = match_local_features(index, q, so);
+  const std::vector<LocalMatch> c = match_local_features(back, q, so);
+  ASSERT_FALSE(a.empty());
+  ASSERT_EQ(a.size(), c.size());
+  EXPECT_EQ(a[0].work_pk, 6);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(c[i].work_pk, a[i].work_pk);
+    EXPECT_EQ(c[i].inliers, a[i].inliers);
+    EXPECT_EQ(c[i].score, a[i].score);
+  }
+  // The loaded index goes on taking works and removals.
+  back.remove(6);
+  for (const std::string& f : found_by(back, q)) EXPECT_EQ(f.find(" 6 "), std::string::npos) << f;
+  back.add(6, works[5]);
+  EXPECT_EQ(match_local_features(back, q, so)[0].work_pk, 6);
+
+  // Every truncation is refused; a changed byte is refused or loads an index that searches
+  // within its arrays (ASan checks the second).
+  for (size_t n = 0; n < bytes.size(); n += 1 + n / 64) {
+    EXPECT_FALSE(FeatureIndex::load(std::span(bytes.data(), n), small_tree()).ok()) << n;
+  }
+  int refused = 0, tried = 0;
+  for (size_t at = 0; at < bytes.size(); at += 1 + at / 32, ++tried) {
+    std::vector<uint8_t> bad = bytes;
+    bad[at] ^= 0xa5;
+    Result<std::unique_ptr<FeatureIndex>> r = FeatureIndex::load(bad, small_tree());
+    if (!r.ok()) {
+      ++refused;
+      continue;
+    }
+    (void)match_local_features(**r, q, so);
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_LT(refused, tried);  // descriptor bytes are data: any value is an index
 }
 
 }  // namespace

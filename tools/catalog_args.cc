@@ -26,6 +26,17 @@ std::unique_ptr<Catalog> open_catalog(const CatalogArgs& a, bool read_only, cons
     return nullptr;
   }
   o.index = *kind;
+  // A rebuild of the feature index takes minutes at 100,000 works: say so, and how far it is.
+  o.open_progress = [command](std::string_view stage, int64_t done, int64_t total) {
+    if (total < 10000) return;
+    if (stage == "training") {
+      std::cerr << "imprint " << command << ": training the feature index over " << total
+                << " works\n";
+    } else {
+      std::cerr << "imprint " << command << ": rebuilding the feature index: " << done << "/"
+                << total << " works read\n";
+    }
+  };
   Result<std::unique_ptr<Catalog>> c = Catalog::open(o);
   if (!c.ok()) {
     std::cerr << "imprint " << command << ": " << c.status().message() << '\n';
