@@ -1,10 +1,15 @@
 // Index structures at catalog scale: build time, memory, load time, 8-dihedral radius-31 query
 // latency and throughput, and recall against exact search, for our flat scan and multi-index
 // hashing and for FAISS's flat and multi-hash binary indexes, all in the same run on one core.
-// Then a real catalog: registering, reopening and rebuilding a million works.
+// Then a real catalog: registering, reopening and rebuilding a million works. With
+// --feature-works N, a catalog of N works with the second stage's fingerprints too (local
+// features and crop hashes): its open with features.index current, behind (caught up) and
+// missing (rebuilt), and the feature index's memory and file per work.
 //
 //   build/benchmarks/index_scale [--sizes 100000,1000000,10000000] [--queries 500]
 //                                [--catalog-works 1000000] [--kinds flat,mih,faiss-flat,faiss-mih]
+//                                [--feature-works 20000]
+#include <malloc.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -19,6 +24,7 @@
 #include "catalog.h"
 #include "catalog_impl.h"
 #include "fingerprint_index.h"
+#include "local_features.h"
 #include "measure.h"
 #include "photo_corpus.h"
 #include "synthetic_hashes.h"
@@ -199,13 +205,147 @@ void run_catalog(size_t works) {
   std::filesystem::remove_all(dir);
 }
 
+// Local features of real photos: random cuts of the wallpapers, as registered works have them.
+std::vector<LocalFeatures> feature_sources(size_t n) {
+  const std::vector<SourcePhoto> photos = load_source_photos();
+  std::vector<LocalFeatures> out;
+  std::mt19937_64 rng(11);
+  for (size_t k = 0; out.size() < n && k < 4 * n; ++k) {
+    const Image& p = photos[k % photos.size()].image;
+    const int w = int(p.width * std::uniform_real_distribution<double>(0.4, 0.9)(rng));
+    const int h = int(p.height * std::uniform_real_distribution<double>(0.4, 0.9)(rng));
+    const int x = int(rng() % uint64_t(p.width - w + 1)),
+              y = int(rng() % uint64_t(p.height - h + 1));
+    Image cut(w, h, p.channels);
+    for (int r = 0; r < h; ++r) {
+      std::memcpy(cut.row(r), p.row(y + r) + size_t(x) * p.channels, size_t(w) * p.channels);
+    }
+    LocalFeatures f = extract_local_features(cut, work_feature_options());
+    if (!f.empty()) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// A work's fingerprints: a PDQ hash, 4 crop hashes and local features copied from a real set
+// with 40 of 256 bits of every descriptor flipped (as benchmarks/robustness's fillers).
+WorkInput feature_work(size_t i, const std::vector<LocalFeatures>& sources, std::mt19937_64& rng) {
+  WorkInput in;
+  in.work.id = "w" + std::to_string(i);
+  in.fingerprints.push_back(WorkFingerprint::pdq(balanced_hash(rng), 100));
+  for (int k = 0; k < 4; ++k) {
+    WorkFingerprint c = WorkFingerprint::pdq(balanced_hash(rng), 100);
+    c.kind = kCropPdqKind;
+    in.fingerprints.push_back(std::move(c));
+  }
+  LocalFeatures f = sources[rng() % sources.size()];
+  for (size_t d = 0; d < f.size(); ++d) {
+    uint8_t* code = f.descriptors.data() + d * kLocalDescriptorBytes;
+    for (int b = 0; b < 40; ++b) {
+      const uint64_t bit = rng() % 256;
+      code[bit / 8] ^= uint8_t(1u << (bit % 8));
+    }
+  }
+  WorkFingerprint lf;
+  lf.kind = kLocalFeaturesKind;
+  lf.data = encode_local_features(f);
+  lf.quality = 100;
+  in.fingerprints.push_back(std::move(lf));
+  return in;
+}
+
+void run_feature_catalog(size_t works) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / "imprint-bench-feature-catalog").string();
+  std::filesystem::remove_all(dir);
+  const std::vector<LocalFeatures> sources = feature_sources(200);
+  std::mt19937_64 rng(21);
+  CatalogOptions o;
+  o.dir = dir;
+  o.sync_commits = false;
+  const size_t late = std::max<size_t>(1, works / 20);  // registered after the file is copied
+  auto register_range = [&](Catalog& c, size_t from, size_t to) {
+    for (size_t start = from; start < to; start += 1000) {
+      std::vector<WorkInput> batch;
+      for (size_t i = start; i < std::min(to, start + 1000); ++i) {
+        batch.push_back(feature_work(i, sources, rng));
+      }
+      for (const auto& r : c.register_works(batch)) {
+        if (!r.ok()) {
+          std::fprintf(stderr, "register: %s\n", r.status().to_string().c_str());
+          std::exit(1);
+        }
+      }
+    }
+  };
+  auto t = Clock::now();
+  {
+    auto c = Catalog::open(o);
+    register_range(**c, 0, works - late);
+  }
+  const double reg_s = since(t);
+  std::filesystem::copy_file(dir + "/features.index", dir + "/behind.index");
+  {
+    auto c = Catalog::open(o);
+    register_range(**c, works - late, works);
+  }
+  struct Open {
+    double s = 0;
+    std::string origin;
+    size_t feature_works = 0;
+    double memory_per_work = 0, rss_per_work = 0;
+  };
+  auto open = [&] {
+    Open r;
+    malloc_trim(0);  // what the last catalog freed goes back first, so growth is this one's
+    const long rss0 = resident_kb();
+    const auto t0 = Clock::now();
+    auto c = Catalog::open(o);
+    r.s = since(t0);
+    r.origin = (*c)->feature_index_origin();
+    const CatalogStats st = *(*c)->stats();
+    r.feature_works = st.feature_works;
+    r.memory_per_work = double(st.feature_memory_bytes) / double(works);
+    malloc_trim(0);
+    r.rss_per_work = double(resident_kb() - rss0) * 1024 / double(works);
+    return r;
+  };
+  const Open loaded = open();
+  const double file_per_work =
+      double(std::filesystem::file_size(dir + "/features.index")) / double(works);
+  std::filesystem::copy_file(dir + "/behind.index", dir + "/features.index",
+                             std::filesystem::copy_options::overwrite_existing);
+  const Open caught_up = open();
+  std::filesystem::remove(dir + "/features.index");
+  const Open rebuilt = open();
+  std::printf("\n# Catalog of %zu works with the second stage\n\n", works);
+  std::printf(
+      "Each work: a PDQ hash, 4 crop hashes and the local features of a real wallpaper cut "
+      "(every descriptor 40 bits from its source); %zu of them registered after a copy of "
+      "features.index was kept, which the caught-up open starts from.\n\n",
+      late);
+  std::printf(
+      "| step | seconds | origin | works in the feature index | feature index memory per work | "
+      "RSS growth per work |\n|---|---|---|---|---|---|\n");
+  std::printf(
+      "| register %zu works (batches of 1,000), close (saves the index files) | %.1f | | | | |\n",
+      works - late, reg_s);
+  for (const auto& [what, r] : {std::pair{"open, features.index current", &loaded},
+                                std::pair{"open, features.index behind", &caught_up},
+                                std::pair{"open, features.index deleted", &rebuilt}}) {
+    std::printf("| %s | %.2f | %s | %zu | %.1f KB | %.1f KB |\n", what, r->s, r->origin.c_str(),
+                r->feature_works, r->memory_per_work / 1024, r->rss_per_work / 1024);
+  }
+  std::printf("\nfeatures.index: %.1f KB per work.\n", file_per_work / 1024);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace imprint::bench
 
 int main(int argc, char** argv) {
   using namespace imprint::bench;
   std::vector<size_t> sizes = {100'000, 1'000'000, 10'000'000};
-  size_t nq = 500, catalog_works = 1'000'000;
+  size_t nq = 500, catalog_works = 1'000'000, feature_works = 0;
   std::vector<imprint::IndexKind> kinds = {imprint::IndexKind::kFlat, imprint::IndexKind::kMih,
                                            imprint::IndexKind::kFaissFlat, imprint::IndexKind::kFaissMih};
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -217,6 +357,7 @@ int main(int argc, char** argv) {
     }
     if (!std::strcmp(argv[i], "--queries")) nq = std::stoul(argv[i + 1]);
     if (!std::strcmp(argv[i], "--catalog-works")) catalog_works = std::stoul(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--feature-works")) feature_works = std::stoul(argv[i + 1]);
     if (!std::strcmp(argv[i], "--kinds")) {
       kinds.clear();
       std::stringstream ss(argv[i + 1]);
@@ -233,5 +374,6 @@ int main(int argc, char** argv) {
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (size_t n : sizes) run_size(n, nq, kinds);
   if (catalog_works > 0) run_catalog(catalog_works);
+  if (feature_works > 0) run_feature_catalog(feature_works);
   return 0;
 }

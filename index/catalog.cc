@@ -579,6 +579,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
   std::vector<int64_t> new_fps, new_works;
   std::vector<int64_t> replaced_works;                          // second stage: features to drop
   std::vector<std::pair<int64_t, LocalFeatures>> new_features;  // and to add
+  int64_t max_feature_fp = 0;  // highest local-features row this call wrote
   std::vector<PdqHash> new_crops;                               // and centre crops' hashes
   std::vector<int64_t> new_crop_works;
   std::vector<PdqHash> new_weak;                                // and weak whole or crop hashes
@@ -659,6 +660,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
         break;
       }
       frames.add_if_frame(f, *fp_pk, w.pk);
+      if (f.kind == kLocalFeaturesKind) max_feature_fp = std::max(max_feature_fp, *fp_pk);
       if (f.kind == kPdqKind && f.quality >= kPdqMinUsefulQuality) {
         hashes.push_back(PdqHash::from_bytes(f.data.data()));
         fps.push_back(*fp_pk);
@@ -722,6 +724,7 @@ std::vector<Result<Work>> Catalog::register_works(std::span<const WorkInput> inp
     m.crops->add(new_crops, new_crop_works);
     m.weak_regions->remove(replaced_works);
     m.weak_regions->add(new_weak, new_weak_works);
+    m.max_feature_fp_pk = std::max(m.max_feature_fp_pk, max_feature_fp);
   }
   if (m.video) m.video->apply(frame_update);
   m.generation = gen;

@@ -161,7 +161,8 @@ struct CatalogOptions {
   // Told how a slow open goes: while the feature index is rebuilt from the database (its file
   // missing, stale beyond catch-up or damaged), `done` of `total` works read, every 10,000 and
   // at the end, then once more with stage "training" before the tree is trained (the longest
-  // step). Called on the opening thread; not called when the file loads.
+  // step); when the file was behind, once with stage "catching up" and the works added to it.
+  // Called on the opening thread; not called when the file loads current.
   std::function<void(std::string_view stage, int64_t done, int64_t total)> open_progress;
 };
 
@@ -364,7 +365,8 @@ class Catalog {
   std::vector<VideoQueryResult> match_stills_in_videos(std::span<const ImageFingerprint> stills,
                                                        const MatchOptions& options) const;
 
-  // Writes pdq.index now (writers also do this on close). PostgreSQL: nothing to write.
+  // Writes the index files now: pdq.index, frames.index and, with the second stage on,
+  // features.index (writers also do this on close). PostgreSQL: nothing to write.
   Status save_index();
 
   // PostgreSQL: applies what other replicas committed since the last catch-up, now (a thread

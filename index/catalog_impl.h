@@ -65,6 +65,7 @@ class Catalog::Impl {
   std::unique_ptr<VideoFrameIndex> video;
   std::string video_origin;  // as `origin`, for frames.index
   std::string feature_origin;    // as `origin`, for features.index
+  int64_t max_feature_fp_pk = 0;  // highest local-features row `features` reflects
   int64_t generation = 0;        // database generation the index reflects
   int64_t max_fp_pk = 0;         // highest fingerprint pk the index has seen
   bool index_dirty = false;

@@ -1,6 +1,7 @@
 #include "derived_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,11 +84,33 @@ const uint8_t* DerivedFile::entry(uint64_t i) const {
 
 Result<DerivedFile> read_derived_file(const std::string& path, const char magic[8],
                                       uint32_t entry_size, const std::string& what) {
-  Result<std::vector<uint8_t>> read = read_file(path, int64_t(1) << 40);
-  if (!read.ok()) return read.status();
   DerivedFile f;
-  f.bytes = std::move(*read);
-  const std::vector<uint8_t>& b = f.bytes;
+  {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+      return errno == ENOENT ? not_found(what + " file " + path + " does not exist")
+                             : io_error("cannot open " + path + ": " + std::strerror(errno));
+    }
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      return io_error(path + " is not a regular file");
+    }
+    f.bytes.resize(size_t(st.st_size));
+    size_t got = 0;
+    while (got < f.bytes.size()) {
+      const ssize_t n = ::read(fd, f.bytes.data() + got, f.bytes.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return io_error("cannot read " + path + ": " + std::strerror(errno));
+      if (n == 0) break;  // shrank while we read: the size checks below refuse it
+      got += size_t(n);
+    }
+    f.bytes.resize(got);
+  }
+  const LargeArray<uint8_t>& b = f.bytes;
   if (b.size() < kHeaderSize + 8 || std::memcmp(b.data(), magic, 8) != 0) {
     return corruption("not an imprint " + what + " file");
   }

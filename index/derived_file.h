@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "large_array.h"
 #include "status.h"
 
 namespace imprint::detail {
@@ -48,7 +49,7 @@ struct DerivedFile {
   DerivedFileHeader header;
   uint64_t count = 0;
   uint32_t entry_size = 0;
-  std::vector<uint8_t> bytes;
+  LargeArray<uint8_t> bytes;  // the whole file, in huge pages where the kernel gives them
   const uint8_t* entry(uint64_t i) const;
 };
 // Reads and checks magic, version, entry size, size and checksum; `what` names the file in errors.

@@ -230,7 +230,7 @@ void FeatureIndex::remove(int64_t work_pk) {
 
 void FeatureIndex::retrain() {
   // A new tree over the live features; the tree's members are feature ids, which index codes_.
-  std::vector<uint32_t> members;
+  detail::LargeArray<uint32_t> members;
   members.reserve(live_features_);
   for (const Slot& s : slots_) {
     if (!s.live) continue;
@@ -255,10 +255,10 @@ void FeatureIndex::retrain() {
 }
 
 void FeatureIndex::layout() {
-  std::vector<uint32_t> new_id(keypoints_.size(), UINT32_MAX);
-  std::vector<LocalKeypoint> keypoints;
-  std::vector<uint8_t> codes;
-  std::vector<uint32_t> old_slot_of;
+  detail::LargeArray<uint32_t> new_id(keypoints_.size(), UINT32_MAX);
+  detail::LargeArray<LocalKeypoint> keypoints;
+  detail::LargeArray<uint8_t> codes;
+  detail::LargeArray<uint32_t> old_slot_of;
   keypoints.reserve(live_features_);
   codes.reserve(live_features_ * kCode);
   old_slot_of.reserve(live_features_);
@@ -281,7 +281,7 @@ void FeatureIndex::layout() {
   }
   std::vector<uint32_t> new_slot(slots_.size(), UINT32_MAX);
   std::vector<Slot> slots;
-  std::vector<uint32_t> work_ids;
+  detail::LargeArray<uint32_t> work_ids;
   work_ids.reserve(live_features_);
   slot_of_work_.clear();
   for (size_t i = 0; i < slots_.size(); ++i) {
@@ -294,7 +294,7 @@ void FeatureIndex::layout() {
     slot_of_work_[s.info.pk] = uint32_t(slots.size());
     slots.push_back(std::move(t));
   }
-  std::vector<uint32_t> slot_of(old_slot_of.size());
+  detail::LargeArray<uint32_t> slot_of(old_slot_of.size());
   for (size_t i = 0; i < old_slot_of.size(); ++i) slot_of[i] = new_slot[old_slot_of[i]];
   slots_ = std::move(slots);
   keypoints_ = std::move(keypoints);
@@ -414,8 +414,8 @@ void put_value(std::vector<uint8_t>& b, T v) {
   std::memcpy(b.data() + at, &v, sizeof(T));
 }
 
-template <typename T>
-void put_array(std::vector<uint8_t>& b, const std::vector<T>& v) {
+template <typename T, typename A>
+void put_array(std::vector<uint8_t>& b, const std::vector<T, A>& v) {
   put_value<uint64_t>(b, v.size());
   const size_t at = b.size();
   b.resize(at + v.size() * sizeof(T));
@@ -439,8 +439,8 @@ struct Reader {
     at += sizeof(T);
     return v;
   }
-  template <typename T>
-  bool array(std::vector<T>& v, uint64_t expected = UINT64_MAX) {
+  template <typename T, typename A>
+  bool array(std::vector<T, A>& v, uint64_t expected = UINT64_MAX) {
     const uint64_t n = value<uint64_t>();
     if (!ok || (expected != UINT64_MAX && n != expected) || n > (b.size() - at) / sizeof(T)) {
       return ok = false;
@@ -575,7 +575,7 @@ Result<std::unique_ptr<FeatureIndex>> FeatureIndex::load(std::span<const uint8_t
     }
   }
   // Every feature of a live work is in a leaf: searches can find it, and a layout keeps it.
-  std::vector<uint8_t> in_leaf(n, 0);
+  detail::LargeArray<uint8_t> in_leaf(n, 0);
   for (const Tree::Leaf& l : t.leaves) {
     std::fill(in_leaf.begin() + l.begin, in_leaf.begin() + l.end, 1);
     for (uint32_t id : l.added) in_leaf[id] = 1;

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "large_array.h"
 #include "local_features.h"
 #include "status.h"
 
@@ -140,10 +141,11 @@ class FeatureIndex {
   FeatureIndexOptions options_;
   std::vector<Slot> slots_;
   std::unordered_map<int64_t, uint32_t> slot_of_work_;
-  std::vector<LocalKeypoint> keypoints_;  // by feature id
-  std::vector<uint8_t> codes_;            // by feature id, kLocalDescriptorBytes each
-  std::vector<uint32_t> slot_of_;         // by feature id
-  std::vector<uint32_t> work_ids_;        // feature ids, grouped by slot (Slot::first)
+  // The large arrays, in huge pages where the kernel gives them (large_array.h).
+  detail::LargeArray<LocalKeypoint> keypoints_;  // by feature id
+  detail::LargeArray<uint8_t> codes_;            // by feature id, kLocalDescriptorBytes each
+  detail::LargeArray<uint32_t> slot_of_;         // by feature id
+  detail::LargeArray<uint32_t> work_ids_;        // feature ids, grouped by slot (Slot::first)
   std::unique_ptr<Tree> tree_;
   size_t live_works_ = 0;
   size_t live_features_ = 0;

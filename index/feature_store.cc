@@ -75,7 +75,8 @@ Status Catalog::Impl::load_feature_index() {
       feature_origin = "rebuilt";
     }
     Result<detail::Statement> s = rdb.prepare(
-        "SELECT work_pk, data, quality FROM fingerprints WHERE kind = ? AND pk > ? ORDER BY pk");
+        "SELECT work_pk, data, quality, pk FROM fingerprints WHERE kind = ? AND pk > ? ORDER BY "
+        "pk");
     if (!s.ok()) return s.status();
     if (feature_origin != "rebuilt") {
       // Works whose features are gone since the file was written (removed, or replaced: a
@@ -111,9 +112,13 @@ Status Catalog::Impl::load_feature_index() {
           std::span<const uint8_t>(s->blob_data(1), size_t(s->blob_size(1))));
       if (!f.ok()) return f.status().with_context("work #" + std::to_string(s->int64(0)));
       index->add(s->int64(0), *f);
-      if (bulk && progress && ++done % 10000 == 0) progress("reading", done, total);
+      since_pk = std::max(since_pk, s->int64(3));
+      ++done;
+      if (bulk && progress && done % 10000 == 0) progress("reading", done, total);
     }
     IMPRINT_RETURN_IF_ERROR(st);
+    max_feature_fp_pk = since_pk;
+    if (!bulk && done > 0 && progress) progress("catching up", done, done);
     if (bulk) {
       if (progress) {
         progress("reading", done, done);
@@ -157,7 +162,10 @@ Status Catalog::Impl::save_feature_index() {
   {
     std::shared_lock<std::shared_mutex> lk(index_mu);
     if (!features) return Status::Ok();
-    b = detail::begin_derived_file(kFeatureIndexMagic, 1, {catalog_id, generation, max_fp_pk}, 0);
+    // The header's pk is the highest local-features row the index holds: the next open adds
+    // only rows past it.
+    b = detail::begin_derived_file(kFeatureIndexMagic, 1,
+                                   {catalog_id, generation, max_feature_fp_pk}, 0);
     b.reserve(features->memory_bytes() + b.size() + 64);
     features->save(b);
   }

@@ -455,8 +455,10 @@ TEST_F(SecondStageTest, FeatureIndexFileIsLoadedCaughtUpOrRebuilt) {
     EXPECT_GT(st->features, 100 * n);
     EXPECT_GT(st->feature_memory_bytes, 50 * st->features);
   };
-  open(true);
+  std::vector<std::string> progress;
+  open(true, &progress);
   EXPECT_EQ(catalog->feature_index_origin(), "caught-up");
+  EXPECT_EQ(progress, std::vector<std::string>{"catching up 1/1"});  // "late", and only it
   expect_current();
   expect_works(works.size());  // one added, one removed
   catalog.reset();
@@ -465,7 +467,7 @@ TEST_F(SecondStageTest, FeatureIndexFileIsLoadedCaughtUpOrRebuilt) {
   std::vector<uint8_t> b = test::read_all(file);
   b[b.size() / 2] ^= 0x5a;
   test::write_file(file, b);
-  std::vector<std::string> progress;
+  progress.clear();
   open(true, &progress);
   EXPECT_EQ(catalog->feature_index_origin(), "rebuilt");
   // The rebuild says how far it is: works read, then the training.
@@ -473,11 +475,16 @@ TEST_F(SecondStageTest, FeatureIndexFileIsLoadedCaughtUpOrRebuilt) {
   EXPECT_EQ(progress, (std::vector<std::string>{"reading " + n + "/" + n, "training " + n + "/" + n}));
   expect_current();
   expect_works(works.size());
+  const size_t rebuilt_bytes = catalog->stats()->feature_memory_bytes;
   catalog.reset();  // saves the rebuilt index
   progress.clear();
   open(true, &progress);
   EXPECT_EQ(catalog->feature_index_origin(), "loaded");
   EXPECT_TRUE(progress.empty());
+  // A current file is taken as it is: no work added again at open (which would regrow every
+  // array of a million-work index).
+  EXPECT_LE(catalog->stats()->feature_memory_bytes, rebuilt_bytes);
+  expect_works(works.size());
 }
 
 // Features of `n` synthetic pictures, added one at a time to an index small enough options make

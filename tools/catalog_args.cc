@@ -29,7 +29,10 @@ std::unique_ptr<Catalog> open_catalog(const CatalogArgs& a, bool read_only, cons
   // A rebuild of the feature index takes minutes at 100,000 works: say so, and how far it is.
   o.open_progress = [command](std::string_view stage, int64_t done, int64_t total) {
     if (total < 10000) return;
-    if (stage == "training") {
+    if (stage == "catching up") {
+      std::cerr << "imprint " << command << ": caught the feature index up: " << total
+                << " works added\n";
+    } else if (stage == "training") {
       std::cerr << "imprint " << command << ": training the feature index over " << total
                 << " works\n";
     } else {
