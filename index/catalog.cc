@@ -172,6 +172,13 @@ Status validate(const WorkInput& in) {
 
 }  // namespace
 
+Result<int64_t> stored_generation(detail::Database& db) {
+  Result<std::string> gen = meta_value(db, "generation");
+  if (gen.status().code() == StatusCode::kNotFound) return corruption("catalog has no generation");
+  if (!gen.ok()) return gen.status();
+  return int64_t(std::stoll(*gen));
+}
+
 Status check_work_id(const std::string& id) {
   if (id.find_first_not_of(" \t\r\n") == std::string::npos)
     return invalid_argument("empty or blank");
@@ -436,14 +443,10 @@ Status Catalog::Impl::add_to_index(std::span<const PdqHash> hashes, std::span<co
 Status Catalog::Impl::load_or_rebuild_index() {
   std::lock_guard<std::mutex> lk(rdb_mu);
   // Read the generation and the catch-up rows in one read transaction, so they agree.
-  IMPRINT_RETURN_IF_ERROR(rdb.begin_read());
-  struct Rollback {
-    Database& db;
-    ~Rollback() { (void)db.exec("COMMIT"); }
-  } end_read{rdb};
-  Result<std::string> gen = meta_value(rdb, "generation");
-  if (!gen.ok()) return gen.status();
-  const int64_t db_generation = std::stoll(*gen);
+  detail::ReadTransaction read(rdb);
+  IMPRINT_RETURN_IF_ERROR(read.status());
+  Result<int64_t> db_generation = stored_generation(rdb);
+  if (!db_generation.ok()) return db_generation.status();
 
   Result<Statement> count = rdb.prepare(
       "SELECT COUNT(*) FROM fingerprints WHERE kind = 'pdq' AND quality >= " +
@@ -459,12 +462,12 @@ Status Catalog::Impl::load_or_rebuild_index() {
 
   int64_t since_generation = -1, since_pk = 0;
   Result<IndexFileContents> file = read_index_file(index_path);
-  if (file.ok() && file->catalog_id == catalog_id && file->generation <= db_generation) {
+  if (file.ok() && file->catalog_id == catalog_id && file->generation <= *db_generation) {
     IMPRINT_RETURN_IF_ERROR(add_to_index(file->hashes, file->fp_pks, file->work_pks));
     since_generation = file->generation;
     since_pk = file->max_fp_pk;
     max_fp_pk = std::max(max_fp_pk, since_pk);
-    origin = file->generation == db_generation ? "loaded" : "caught-up";
+    origin = file->generation == *db_generation ? "loaded" : "caught-up";
   } else {
     origin = "rebuilt";
   }
@@ -503,7 +506,7 @@ Status Catalog::Impl::load_or_rebuild_index() {
   }
   IMPRINT_RETURN_IF_ERROR(st);
   IMPRINT_RETURN_IF_ERROR(flush());
-  generation = db_generation;
+  generation = *db_generation;
   index_dirty = origin != "loaded";
   return Status::Ok();
 }

@@ -113,10 +113,9 @@ Status Catalog::Impl::catch_up() {
   };
   Status st = db.begin_read();
   if (!st.ok()) return fail(st);
-  Result<Statement> gen = db.prepare("SELECT value FROM meta WHERE key = 'generation'");
-  if (!gen.ok()) return fail(gen.status());
-  if (!gen->step(&st)) return fail(st.ok() ? corruption("catalog has no generation") : st);
-  const int64_t db_generation = std::stoll(gen->text(0));
+  Result<int64_t> generation_now = stored_generation(db);
+  if (!generation_now.ok()) return fail(generation_now.status());
+  const int64_t db_generation = *generation_now;
   int64_t have_generation;
   {
     std::shared_lock<std::shared_mutex> ilk(index_mu);

@@ -134,6 +134,10 @@ class Catalog::Impl {
                       std::span<const int64_t> work_pks);
 };
 
+// The catalog's generation as the database holds it (meta table); read it inside the read
+// transaction whose rows it must agree with.
+Result<int64_t> stored_generation(detail::Database& db);
+
 // The second-stage hash index a stored fingerprint joins (feature_store.cc): centre crops of
 // useful quality go to `crops`; weaker crops, and whole-work hashes too weak for the PDQ index, to
 // `weak_regions`; anything else to neither.

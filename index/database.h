@@ -96,7 +96,8 @@ class Database {
   // on any number of machines commit one at a time and row ids rise in commit order (followers
   // catch up by id, see Catalog::refresh).
   Status begin_write();
-  // A read transaction that sees one snapshot (on PostgreSQL, REPEATABLE READ).
+  // A read transaction that sees one snapshot (on PostgreSQL, REPEATABLE READ); end it with a
+  // ReadTransaction guard or COMMIT.
   Status begin_read();
   // PostgreSQL only. listen() subscribes this connection to NOTIFY on `channel`;
   // wait_notification() returns true as soon as a notification on a channel it listens to has
@@ -113,6 +114,22 @@ class Database {
   sqlite3* db_ = nullptr;
   PGconn* pg_ = nullptr;
   std::string uri_;
+};
+
+// Begins a read transaction (Database::begin_read) and ends it when it goes out of scope.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Database& db) : db_(db) { began_ = db_.begin_read(); }
+  ~ReadTransaction() {
+    if (began_.ok()) (void)db_.exec("COMMIT");
+  }
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  const Status& status() const { return began_; }
+
+ private:
+  Database& db_;
+  Status began_;
 };
 
 }  // namespace imprint::detail

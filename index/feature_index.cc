@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "derived_file.h"
 #include "layout_check.h"
 
 namespace imprint {
@@ -407,16 +408,9 @@ void FeatureIndex::end_bulk() {
 
 namespace {
 
-template <typename T>
-void put_value(std::vector<uint8_t>& b, T v) {
-  const size_t at = b.size();
-  b.resize(at + sizeof(T));
-  std::memcpy(b.data() + at, &v, sizeof(T));
-}
-
 template <typename T, typename A>
 void put_array(std::vector<uint8_t>& b, const std::vector<T, A>& v) {
-  put_value<uint64_t>(b, v.size());
+  detail::put<uint64_t>(b, v.size());
   const size_t at = b.size();
   b.resize(at + v.size() * sizeof(T));
   if (!v.empty()) std::memcpy(b.data() + at, v.data(), v.size() * sizeof(T));
@@ -458,21 +452,21 @@ constexpr uint32_t kSaveVersion = 1;
 
 void FeatureIndex::save(std::vector<uint8_t>& b) const {
   static_assert(sizeof(LocalKeypoint) == 16 && sizeof(Tree::Node) == 12);
-  put_value<uint32_t>(b, kSaveVersion);
-  put_value<uint64_t>(b, trained_at_);
-  put_value<int32_t>(b, tree_->depth);
-  put_value<uint64_t>(b, slots_.size());
+  detail::put<uint32_t>(b, kSaveVersion);
+  detail::put<uint64_t>(b, trained_at_);
+  detail::put<int32_t>(b, tree_->depth);
+  detail::put<uint64_t>(b, slots_.size());
   for (const Slot& s : slots_) {
-    put_value<int64_t>(b, s.info.pk);
-    put_value<int32_t>(b, s.info.width);
-    put_value<int32_t>(b, s.info.height);
-    put_value<float>(b, s.info.self_similarity);
-    put_value<uint32_t>(b, s.first);
-    put_value<uint32_t>(b, s.count);
-    put_value<uint8_t>(b, s.live);
-    put_value<int32_t>(b, s.info.thumbnail.width);
-    put_value<int32_t>(b, s.info.thumbnail.height);
-    put_value<int32_t>(b, s.info.thumbnail.channels);
+    detail::put<int64_t>(b, s.info.pk);
+    detail::put<int32_t>(b, s.info.width);
+    detail::put<int32_t>(b, s.info.height);
+    detail::put<float>(b, s.info.self_similarity);
+    detail::put<uint32_t>(b, s.first);
+    detail::put<uint32_t>(b, s.count);
+    detail::put<uint8_t>(b, s.live);
+    detail::put<int32_t>(b, s.info.thumbnail.width);
+    detail::put<int32_t>(b, s.info.thumbnail.height);
+    detail::put<int32_t>(b, s.info.thumbnail.channels);
     put_array(b, s.info.thumbnail.pixels);
   }
   put_array(b, work_ids_);
@@ -481,13 +475,13 @@ void FeatureIndex::save(std::vector<uint8_t>& b) const {
   put_array(b, slot_of_);
   put_array(b, tree_->nodes);
   put_array(b, tree_->centres);
-  put_value<uint64_t>(b, tree_->leaves.size());
+  detail::put<uint64_t>(b, tree_->leaves.size());
   for (const Tree::Leaf& l : tree_->leaves) {
-    put_value<uint32_t>(b, l.begin);
-    put_value<uint32_t>(b, l.end);
+    detail::put<uint32_t>(b, l.begin);
+    detail::put<uint32_t>(b, l.end);
     put_array(b, l.added);
   }
-  put_value<uint64_t>(b, added_features_);
+  detail::put<uint64_t>(b, added_features_);
 }
 
 Result<std::unique_ptr<FeatureIndex>> FeatureIndex::load(std::span<const uint8_t> bytes,

@@ -44,16 +44,12 @@ Status Catalog::Impl::load_feature_index() {
   {
     std::lock_guard<std::mutex> lk(rdb_mu);
     // The generation and every row read below in one read transaction, so they agree.
-    IMPRINT_RETURN_IF_ERROR(rdb.begin_read());
-    struct EndRead {
-      detail::Database& db;
-      ~EndRead() { (void)db.exec("COMMIT"); }
-    } end_read{rdb};
+    detail::ReadTransaction read(rdb);
+    IMPRINT_RETURN_IF_ERROR(read.status());
     Status st;
-    Result<detail::Statement> gen = rdb.prepare("SELECT value FROM meta WHERE key = 'generation'");
-    if (!gen.ok()) return gen.status();
-    if (!gen->step(&st)) return st.ok() ? corruption("catalog has no generation") : st;
-    const int64_t db_generation = std::stoll(gen->text(0));
+    Result<int64_t> generation_now = stored_generation(rdb);
+    if (!generation_now.ok()) return generation_now.status();
+    const int64_t db_generation = *generation_now;
     int64_t since_pk = -1;
     {
       Result<detail::DerivedFile> file = detail::read_derived_file(
@@ -78,9 +74,10 @@ Status Catalog::Impl::load_feature_index() {
         "SELECT work_pk, data, quality, pk FROM fingerprints WHERE kind = ? AND pk > ? ORDER BY "
         "pk");
     if (!s.ok()) return s.status();
-    if (feature_origin != "rebuilt") {
+    if (feature_origin == "caught-up") {
       // Works whose features are gone since the file was written (removed, or replaced: a
-      // replacement's new row comes back below).
+      // replacement's new row comes back below). A current file needs no such pass: nothing
+      // has been committed since it was written.
       Result<detail::Statement> now =
           rdb.prepare("SELECT work_pk FROM fingerprints WHERE kind = ? AND pk <= ?");
       if (!now.ok()) return now.status();

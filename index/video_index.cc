@@ -196,16 +196,12 @@ Result<FrameIndexFile> read_frame_index_file(const std::string& path) {
 // load_or_rebuild_index for pdq.index, on the frame kind.
 Status Catalog::Impl::load_video_index() {
   std::lock_guard<std::mutex> lk(rdb_mu);
-  IMPRINT_RETURN_IF_ERROR(rdb.exec("BEGIN"));
-  struct EndRead {
-    detail::Database& db;
-    ~EndRead() { (void)db.exec("COMMIT"); }
-  } end_read{rdb};
+  detail::ReadTransaction read(rdb);
+  IMPRINT_RETURN_IF_ERROR(read.status());
   Status st;
-  Result<detail::Statement> gen = rdb.prepare("SELECT value FROM meta WHERE key = 'generation'");
-  if (!gen.ok()) return gen.status();
-  if (!gen->step(&st)) return st.ok() ? corruption("catalog has no generation") : st;
-  const int64_t db_generation = std::stoll(gen->text(0));
+  Result<int64_t> generation_now = stored_generation(rdb);
+  if (!generation_now.ok()) return generation_now.status();
+  const int64_t db_generation = *generation_now;
 
   Result<detail::Statement> count =
       rdb.prepare("SELECT COUNT(*) FROM fingerprints WHERE kind IN (?, ?) AND quality >= ?");
