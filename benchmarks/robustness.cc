@@ -80,6 +80,7 @@ struct Args {
   int ransac_iterations = -1;  // -1: the catalog's default
   int min_consistent = -1;     // -1: the catalog's default
   bool classic_ransac = false;  // classic RANSAC instead of the default USAC_FAST
+  int searched_features = 0;    // FeatureIndexOptions::searched_per_work (0: all)
   bool region_hashes = true;
   // "photos": the wallpaper photos (PDQ quality >= 50); "wide": every picture kind of the eight
   // allowed packages, soft and flat works included (photo_corpus.h load_wide_sources).
@@ -703,6 +704,8 @@ int main(int argc, char** argv) {
       a.region_hashes = false;
     } else if (k == "--classic-ransac") {
       a.classic_ransac = true;
+    } else if (k == "--searched-features") {
+      a.searched_features = std::atoi(v), ++i;
     } else if (k == "--min-consistent") {
       a.min_consistent = std::atoi(v), ++i;
     } else if (k == "--out") {
@@ -766,6 +769,7 @@ int main(int argc, char** argv) {
   if (a.ransac_iterations > 0) co.second_stage_options.ransac_iterations = a.ransac_iterations;
   if (a.classic_ransac) co.second_stage_options.usac = false;
   if (a.min_consistent >= 0) co.second_stage_options.min_consistent = a.min_consistent;
+  co.feature_index_options.searched_per_work = a.searched_features;
   LocalFeatureOptions query_options = query_feature_options();
   if (!a.region_hashes) query_options.region_hashes = 0;
   Result<std::unique_ptr<Catalog>> opened = Catalog::open(co);

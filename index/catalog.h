@@ -158,6 +158,7 @@ struct CatalogOptions {
   // features either way, so turning it on later needs no re-registration.
   bool second_stage = true;
   SecondStageOptions second_stage_options;
+  FeatureIndexOptions feature_index_options;  // the second stage's index (feature_index.h)
   // Told how a slow open goes: while the feature index is rebuilt from the database (its file
   // missing, stale beyond catch-up or damaged), `done` of `total` works read, every 10,000 and
   // at the end, then once more with stage "training" before the tree is trained (the longest

@@ -49,7 +49,7 @@ Status Catalog::Impl::open_postgres() {
   pdq = make_index(options.index == IndexKind::kAuto ? choose_index_kind(0) : options.index);
   video = std::make_unique<VideoFrameIndex>(options.index, 0);
   if (options.second_stage) {
-    features = std::make_unique<FeatureIndex>();
+    features = std::make_unique<FeatureIndex>(options.feature_index_options);
     crops = make_index(IndexKind::kMih);
     weak_regions = make_index(IndexKind::kMih);
   }

@@ -1,6 +1,7 @@
 #include "feature_index.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -200,6 +201,7 @@ void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
   codes_.insert(codes_.end(), f.descriptors.begin(), f.descriptors.end());
   slot_of_.insert(slot_of_.end(), f.size(), slot);
   for (uint32_t i = 0; i < s.count; ++i) work_ids_.push_back(first_id + i);
+  mark_searched(slot);
   ++live_works_;
   live_features_ += f.size();
   if (bulk_) return;  // end_bulk() builds the tree
@@ -211,6 +213,35 @@ void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
     retrain();
   } else if (added_features_ > (live_features_ + dead_features_) / 8) {
     layout();  // keep leaf scans on consecutive descriptors
+  }
+}
+
+void FeatureIndex::mark_searched(uint32_t slot) {
+  const int n = options_.searched_per_work;
+  if (n <= 0) return;
+  if (searched_.size() < keypoints_.size()) searched_.resize(keypoints_.size(), 0);
+  const Slot& s = slots_[slot];
+  const std::span<const uint32_t> ids = work_features(slot);
+  std::array<int, 16> per_cell{};
+  const int quota = std::max(1, n / 16);
+  int taken = 0;
+  for (uint32_t id : ids) searched_[id] = 0;
+  for (uint32_t id : ids) {
+    const LocalKeypoint& k = keypoints_[id];
+    const int cx = std::clamp(int(k.x * 4 / std::max(1, s.info.width)), 0, 3);
+    const int cy = std::clamp(int(k.y * 4 / std::max(1, s.info.height)), 0, 3);
+    if (taken < n && per_cell[size_t(cy * 4 + cx)] < quota) {
+      ++per_cell[size_t(cy * 4 + cx)];
+      searched_[id] = 1;
+      ++taken;
+    }
+  }
+  for (uint32_t id : ids) {
+    if (taken >= n) break;
+    if (!searched_[id]) {
+      searched_[id] = 1;
+      ++taken;
+    }
   }
 }
 
@@ -260,6 +291,7 @@ void FeatureIndex::layout() {
   detail::LargeArray<LocalKeypoint> keypoints;
   detail::LargeArray<uint8_t> codes;
   detail::LargeArray<uint32_t> old_slot_of;
+  detail::LargeArray<uint8_t> searched;
   keypoints.reserve(live_features_);
   codes.reserve(live_features_ * kCode);
   old_slot_of.reserve(live_features_);
@@ -272,6 +304,7 @@ void FeatureIndex::layout() {
       codes.insert(codes.end(), codes_.begin() + long(id) * kCode,
                    codes_.begin() + long(id + 1) * kCode);
       old_slot_of.push_back(slot_of_[id]);
+      if (!searched_.empty()) searched.push_back(searched_[id]);
     };
     for (uint32_t id = l.begin; id < l.end; ++id) take(id);
     for (uint32_t id : l.added) take(id);
@@ -302,6 +335,7 @@ void FeatureIndex::layout() {
   codes_ = std::move(codes);
   slot_of_ = std::move(slot_of);
   work_ids_ = std::move(work_ids);
+  searched_ = std::move(searched);
   dead_features_ = 0;
   added_features_ = 0;
 }
@@ -324,7 +358,9 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
     heap.clear();
     heap.push_back({0, 0});
     int scanned = 0;
+    const uint8_t* only = searched_.empty() ? nullptr : searched_.data();
     auto consider = [&](uint32_t id) {
+      if (only != nullptr && !only[id]) return;
       const int d = descriptor_distance(code, codes_.data() + size_t(id) * kCode);
       if (d > radius) return;
       if (int(best.size()) == k && d >= best.back().distance) return;
@@ -345,7 +381,12 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
         const Tree::Leaf& l = t.leaves[n.leaf];
         for (uint32_t id = l.begin; id < l.end; ++id) consider(id);
         for (uint32_t id : l.added) consider(id);
-        scanned += int(l.end - l.begin + l.added.size());
+        if (only == nullptr) {
+          scanned += int(l.end - l.begin + l.added.size());
+        } else {  // `checks` counts what may be found
+          for (uint32_t id = l.begin; id < l.end; ++id) scanned += only[id];
+          for (uint32_t id : l.added) scanned += only[id];
+        }
         continue;
       }
       for (uint32_t c = n.first_child; c < n.first_child + n.children; ++c) {
@@ -389,7 +430,7 @@ size_t FeatureIndex::memory_bytes() const {
   for (const Slot& s : slots_) bytes += s.info.thumbnail.pixels.capacity();
   bytes += slots_.capacity() * sizeof(Slot) + keypoints_.capacity() * sizeof(LocalKeypoint) +
            codes_.capacity() + slot_of_.capacity() * sizeof(uint32_t) +
-           work_ids_.capacity() * sizeof(uint32_t) +
+           work_ids_.capacity() * sizeof(uint32_t) + searched_.capacity() +
            slot_of_work_.size() * (sizeof(int64_t) + sizeof(uint32_t) + 16);
   bytes += tree_->nodes.capacity() * sizeof(Tree::Node) + tree_->centres.capacity();
   for (const Tree::Leaf& l : tree_->leaves) {
@@ -590,6 +631,7 @@ Result<std::unique_ptr<FeatureIndex>> FeatureIndex::load(std::span<const uint8_t
     if (!x.slot_of_work_.emplace(s.info.pk, uint32_t(i)).second) return bad("a work twice");
     ++x.live_works_;
     x.live_features_ += s.count;
+    x.mark_searched(uint32_t(i));
   }
   return index;
 }

@@ -59,6 +59,12 @@ struct FeatureIndexOptions {
   int leaf_size = 64;
   // Below this many features the index is one leaf: a scan is cheaper than a tree.
   size_t min_tree_features = 4096;
+  // Searched features a work (0: all). With n > 0 a search finds only n of each work's
+  // features, chosen spread over a 4 x 4 grid of the work (the first of each cell in the work's
+  // order, then the first of the rest); every feature stays for verification (work_features()).
+  // A measurement of the memory design in which only the searched features are held in memory
+  // and the rest is read for the few works verified (`robustness --searched-features N`).
+  int searched_per_work = 0;
 };
 
 // One descriptor of the query and a registered feature near it.
@@ -146,6 +152,9 @@ class FeatureIndex {
   detail::LargeArray<uint8_t> codes_;            // by feature id, kLocalDescriptorBytes each
   detail::LargeArray<uint32_t> slot_of_;         // by feature id
   detail::LargeArray<uint32_t> work_ids_;        // feature ids, grouped by slot (Slot::first)
+  // By feature id, only with options_.searched_per_work > 0: 1 where a search may find it.
+  detail::LargeArray<uint8_t> searched_;
+  void mark_searched(uint32_t slot);
   std::unique_ptr<Tree> tree_;
   size_t live_works_ = 0;
   size_t live_features_ = 0;

@@ -57,7 +57,8 @@ Status Catalog::Impl::load_feature_index() {
       if (file.ok() && file->header.catalog_id == catalog_id &&
           file->header.generation <= db_generation) {
         Result<std::unique_ptr<FeatureIndex>> loaded =
-            FeatureIndex::load(std::span<const uint8_t>(file->entry(0), size_t(file->count)));
+            FeatureIndex::load(std::span<const uint8_t>(file->entry(0), size_t(file->count)),
+                               options.feature_index_options);
         if (loaded.ok()) {
           index = std::move(*loaded);
           since_pk = file->header.max_fp_pk;
@@ -66,7 +67,7 @@ Status Catalog::Impl::load_feature_index() {
       }
     }
     if (!index) {
-      index = std::make_unique<FeatureIndex>();
+      index = std::make_unique<FeatureIndex>(options.feature_index_options);
       since_pk = 0;
       feature_origin = "rebuilt";
     }

@@ -1,22 +1,23 @@
 // The second matching stage: partial copies PDQ misses (crops, picture-in-picture) are found by
 // local features with the region they occupy; unrelated images and other parts of the same
 // picture are not flagged; the stage can be switched off; its features live in SQLite.
+#include "second_stage.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include "catalog.h"
 #include "feature_index.h"
 #include "local_features.h"
-#include "second_stage.h"
 #include "test_support.h"
 
 namespace imprint {
@@ -574,6 +575,73 @@ TEST(FeatureIndexFile, SavedAndLoadedItSearchesTheSameAndDamageIsRefused) {
   }
   EXPECT_GT(refused, 0);
   EXPECT_LT(refused, tried);  // descriptor bytes are data: any value is an index
+}
+
+// The searched features of a work (FeatureIndexOptions::searched_per_work): a search finds no
+// more than that many of each work, spread over the work, while verification still finds the
+// rest; the choice survives layouts, removals and a save and load.
+TEST(FeatureIndexSubset, SearchFindsOnlyTheSpreadShareAndVerificationKeepsTheRest) {
+  FeatureIndexOptions subset = small_tree();
+  subset.searched_per_work = 64;
+  FeatureIndex full(small_tree()), index(subset);
+  std::vector<LocalFeatures> works;
+  for (int i = 0; i < 8; ++i) {
+    works.push_back(
+        extract_local_features(test::synthetic_photo(480, 360, 600 + i), work_feature_options()));
+    full.add(i + 1, works.back());
+    index.add(i + 1, works.back());
+  }
+  index.remove(3);
+  index.add(9, works[2]);
+  ASSERT_GT(index.depth(), 0);
+  // Work 6's own descriptors as the query: every feature a search may find is found at 0.
+  const LocalFeatures& own = works[5];
+  ASSERT_GT(own.size(), 300u);
+  const auto found_of_work = [&](const FeatureIndex& x, int64_t pk) {
+    std::set<std::pair<float, float>> at;
+    for (const DescriptorMatch& m : x.search(own, 0, 3, 1 << 20)) {
+      if (x.work(x.feature_work(m.feature)).pk != pk) continue;
+      const LocalKeypoint& k = x.feature_keypoint(m.feature);
+      at.insert({k.x, k.y});
+    }
+    return at;
+  };
+  const auto searched = found_of_work(index, 6);
+  EXPECT_GT(found_of_work(full, 6).size(), 300u);
+  EXPECT_LE(searched.size(), 64u);
+  EXPECT_GE(searched.size(), 60u);  // twins at one place count once
+  // Spread: every quarter of the work holds a quarter of them, give or take a few.
+  std::array<int, 4> per_quarter{};
+  for (const auto& [x, y] : searched) ++per_quarter[size_t((x >= 240) + 2 * (y >= 180))];
+  for (int n : per_quarter) EXPECT_GE(n, 12) << n;
+  // Verification reads every feature: a crop is found with more inliers than are searched.
+  const LocalFeatures q = extract_local_features(
+      test::image_of(
+          test::mat_of(test::synthetic_photo(480, 360, 605))(cv::Rect(40, 30, 320, 240)).clone()),
+      query_feature_options());
+  const SecondStageOptions so;
+  const std::vector<LocalMatch> m = match_local_features(index, q, so);
+  ASSERT_FALSE(m.empty());
+  EXPECT_EQ(m[0].work_pk, 6);
+  EXPECT_GT(m[0].inliers, 64);
+  // The choice is the work's, not the index's history: kept through a save and load and a
+  // removal (which lays the index out again), the same for a work added back.
+  std::vector<uint8_t> bytes;
+  index.save(bytes);
+  Result<std::unique_ptr<FeatureIndex>> loaded = FeatureIndex::load(bytes, subset);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_EQ(found_by(**loaded, q), found_by(index, q));
+  EXPECT_EQ(found_of_work(**loaded, 6), searched);
+  for (int64_t pk : {1, 2, 4, 5}) index.remove(pk);
+  EXPECT_EQ(found_of_work(index, 6), searched);
+  index.remove(6);
+  EXPECT_TRUE(found_of_work(index, 6).empty());
+  index.add(6, own);
+  EXPECT_EQ(found_of_work(index, 6), searched);
+  // Loaded without the option, the same file searches every feature.
+  Result<std::unique_ptr<FeatureIndex>> all = FeatureIndex::load(bytes, small_tree());
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(found_of_work(**all, 6), found_of_work(full, 6));
 }
 
 }  // namespace
