@@ -31,14 +31,14 @@ CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -D
   -DIMPRINT_WERROR=OFF -DIMPRINT_BUILD_TESTS=OFF -DIMPRINT_BUILD_BENCHMARKS=OFF \
   -DIMPRINT_BUILD_PYTHON=OFF >/dev/null
 targets=(image_probe_fuzzer image_decode_fuzzer hash_list_fuzzer tar_member_fuzzer
-         proto_request_fuzzer feature_index_fuzzer)
+         proto_request_fuzzer http_request_fuzzer feature_index_fuzzer)
 ninja -C "$build" "${targets[@]}"
 
 # Inputs each target runs in --ci: about 10 s each on one core of this project's CI machine.
 declare -A ci_runs=([image_probe_fuzzer]=1000000 [image_decode_fuzzer]=50000
                     [hash_list_fuzzer]=200000
                     [tar_member_fuzzer]=20000 [proto_request_fuzzer]=300000
-                    [feature_index_fuzzer]=200000)
+                    [http_request_fuzzer]=2500 [feature_index_fuzzer]=200000)
 
 # Seeds: a few small valid inputs of each kind (fuzz/seeds/TARGET/), so the fuzzer starts past
 # the magic numbers; outside --ci the JPEGs of the PDQ reference set are added when a checkout

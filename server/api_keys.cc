@@ -87,7 +87,7 @@ std::string ApiKeys::line_for(const std::string& name, Role role, const std::str
 Result<Caller> ApiKeys::authenticate(const std::string& authorization) const {
   static const std::string kBearer = "Bearer ";
   if (authorization.rfind(kBearer, 0) != 0) {
-    return not_found("missing 'authorization: Bearer <key>' metadata");
+    return not_found("missing 'authorization: Bearer <key>' (HTTP header or gRPC metadata)");
   }
   auto it = by_hash_.find(sha256_hex(authorization.substr(kBearer.size())));
   if (it == by_hash_.end()) return not_found("unknown API key");

@@ -4,6 +4,9 @@
 //
 // Every error answers a JSON body {"code", "message", "field"?} with the HTTP status of its code
 // (answer_error), and every answer carries the request's X-Request-Id (the caller's or a new one).
+// The handlers are functions of a parsed request (http_front.h), so a fuzzer can call them too.
+#include "http_front.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -16,6 +19,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 
 #include "creator_page.h"
 #include "match_json.h"
@@ -26,6 +30,14 @@
 
 namespace imprint::server {
 namespace {
+
+// A request header's whole value ("" when absent). httplib 0.11.4 URL-decodes header values and
+// its get_header_value() gives them back through a C string, so "%00" ends the value there:
+// "Host: 127.0.0.1%00.attacker.example" read that way is "127.0.0.1". Checks read it whole.
+std::string header_of(const httplib::Request& req, const char* name) {
+  const auto it = req.headers.find(name);
+  return it == req.headers.end() ? std::string() : it->second;
+}
 
 // The HTTP status of a gRPC code, as Google's APIs map them, but for RESOURCE_EXHAUSTED: 413
 // here (a body over the limit, a bomb), 429 where a key is over its rate limit.
@@ -89,7 +101,7 @@ grpc::Status read_image(const httplib::Request& req, const httplib::ContentReade
                         "request body over the limit of " + std::to_string(max_bytes) + " bytes");
   };
   if (req.has_header("Content-Length")) {
-    const std::string text = req.get_header_value("Content-Length");
+    const std::string text = header_of(req, "Content-Length");
     uint64_t length = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
     if (ec != std::errc() || end != text.data() + text.size()) return invalid("Content-Length: not a number");
@@ -131,7 +143,7 @@ std::string dump(const nlohmann::json& j) {
 // `Authorization: Bearer` header.
 Result<Caller> http_caller(const Server::Impl& s, const httplib::Request& req) {
   if (!s.keys) return Caller{"anonymous", Role::kAdmin, {}, {}};
-  return s.keys->authenticate(req.get_header_value("Authorization"));
+  return s.keys->authenticate(header_of(req, "Authorization"));
 }
 
 // /api/v1/match's query parameters as a MatchContext, checked as MatchImage checks its own.
@@ -150,8 +162,9 @@ grpc::Status match_context_from_params(const httplib::Request& req, v1::MatchCon
   ctx->set_licensee(req.get_param_value("licensee"));
   ctx->set_reference(req.get_param_value("reference"));
   // The IETF draft's header, or a parameter for clients that cannot set headers.
-  ctx->set_idempotency_key(req.has_header("Idempotency-Key") ? req.get_header_value("Idempotency-Key")
-                                                             : req.get_param_value("idempotency_key"));
+  ctx->set_idempotency_key(req.has_header("Idempotency-Key")
+                               ? header_of(req, "Idempotency-Key")
+                               : req.get_param_value("idempotency_key"));
   if (req.has_param("top_k")) {
     const std::string text = req.get_param_value("top_k");
     int k = 0;
@@ -165,7 +178,8 @@ grpc::Status match_context_from_params(const httplib::Request& req, v1::MatchCon
     const std::string text = req.get_param_value("min_score");
     char* end = nullptr;
     const double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0') return invalid("min_score: '" + utf8_prefix(text, 32) + "' is not a number (0..1)");
+    if (text.empty() || end != text.c_str() + text.size())
+      return invalid("min_score: '" + utf8_prefix(text, 32) + "' is not a number (0..1)");
     ctx->set_min_score(v);
   }
   *name = req.get_param_value("name");
@@ -272,7 +286,7 @@ grpc::Status may_call(const Server::Impl& s, const httplib::Request& req, const 
 // before routing, such as a malformed request's 400).
 std::string request_id_of(const httplib::Request& req, httplib::Response& res) {
   if (!res.has_header("X-Request-Id")) {
-    res.set_header("X-Request-Id", request_id_or_new(req.get_header_value("X-Request-Id")));
+    res.set_header("X-Request-Id", request_id_or_new(header_of(req, "X-Request-Id")));
   }
   return res.get_header_value("X-Request-Id");
 }
@@ -281,6 +295,9 @@ std::string request_id_of(const httplib::Request& req, httplib::Response& res) {
 // is an address is not on an attacker's name, so no rebinding), or a name the operator allowed.
 bool host_allowed(const std::string& header, const std::vector<std::string>& allowed) {
   std::string host = header;
+  for (const char c : host) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;  // NUL, CR, ...
+  }
   if (!host.empty() && host.front() == '[') {  // [v6]:port
     const size_t close = host.find(']');
     if (close == std::string::npos) return false;
@@ -305,6 +322,269 @@ bool host_allowed(const std::string& header, const std::vector<std::string>& all
 
 }  // namespace
 
+bool http_pre_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res) {
+  const std::string request_id = request_id_of(req, res);
+  if (host_allowed(header_of(req, "Host"), s.options.allowed_hosts)) return false;
+  answer_error(res, 421, "MISDIRECTED_REQUEST",
+               "this server does not answer to Host '" + utf8_prefix(header_of(req, "Host"), 128) +
+                   "' (imprint serve --allowed-host NAME)");
+  s.log_access(dump({{"method", "http" + utf8_prefix(req.path, 128)},
+                     {"code", "MISDIRECTED_REQUEST"},
+                     {"peer", req.remote_addr},
+                     {"request_id", request_id}}));
+  return true;
+}
+
+bool http_error_body(Server::Impl& s, const httplib::Request& req, httplib::Response& res) {
+  request_id_of(req, res);
+  if (!res.body.empty()) return false;
+  std::string what = "HTTP " + std::to_string(res.status);
+  if (res.status == 404) what = "no such path: " + utf8_prefix(req.path, 128);
+  if (res.status == 400) what = "malformed HTTP request";
+  if (res.status == 413) {
+    what = "request over the limit of " + std::to_string(s.options.max_message_bytes) + " bytes";
+  }
+  answer_error(res, res.status, code_for_http_status(res.status), what);
+  return true;
+}
+
+void http_exception(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
+                    std::exception_ptr ep) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  answer_error(res, 500, "INTERNAL", "internal error: " + what);
+  s.log_access(dump({{"method", "http" + req.path},
+                     {"code", "INTERNAL"},
+                     {"error", what},
+                     {"peer", req.remote_addr},
+                     {"request_id", request_id_of(req, res)}}));
+}
+
+std::vector<HttpRoute> http_routes(Server::Impl& s) {
+  using Reader = const httplib::ContentReader*;
+  std::vector<HttpRoute> routes;
+  const auto add = [&routes](const char* method, const char* path, auto handler) {
+    routes.push_back({method, path, std::regex(path), std::move(handler)});
+  };
+  // Liveness: the process answers. Readiness: it should get traffic (caught up with the catalog).
+  add("GET", "/healthz", [](const httplib::Request&, httplib::Response& res, Reader) {
+    res.set_content("ok\n", "text/plain");
+  });
+  add("GET", "/readyz", [&s](const httplib::Request&, httplib::Response& res, Reader) {
+    if (s.ready()) {
+      res.set_content("ready\n", "text/plain");
+      return;
+    }
+    const Catalog::FollowState f = s.catalog.follow_state();
+    res.status = 503;
+    res.set_content("not ready" + (f.error.empty() ? std::string() : ": " + f.error) + "\n",
+                    "text/plain");
+  });
+  add("GET", "/api/v1/openapi.json", [](const httplib::Request&, httplib::Response& res, Reader) {
+    res.set_content(openapi_json(), "application/json");
+  });
+  add("GET", "/metrics", [&s](const httplib::Request&, httplib::Response& res, Reader) {
+    s.update_gauges();
+    res.set_content(s.metrics.exposition(), "text/plain; version=0.0.4");
+  });
+  if (s.options.public_page) {
+    add("GET", "/", [](const httplib::Request&, httplib::Response& res, Reader) {
+      res.set_content(kCreatorPageHtml, "text/html; charset=utf-8");
+    });
+    add("POST", "/api/v1/check",
+        [&s](const httplib::Request& req, httplib::Response& res, Reader reader) {
+          const auto start = std::chrono::steady_clock::now();
+          MatchRequestParts parts;
+          v1::MatchResponse unused;
+          QueryResult r;
+          int64_t retry_after_s = 0;
+          grpc::Status st = s.charge_public(req.remote_addr, &retry_after_s);
+          if (st.ok()) {
+            st = read_image(req, *reader, size_t(s.options.max_message_bytes), &parts.image);
+          }
+          if (st.ok()) {
+            CallSlot slot(s);
+            st = slot.admitted()
+                     ? s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false)
+                     : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                    "The server is busy; try again in a moment.");
+          }
+          // The page may show what it was just told matched: a link per picture, good for a
+          // while.
+          const auto link = [&s](const Work& w) -> std::string {
+            Result<std::vector<uint8_t>> jpeg = s.catalog.preview(w.id);
+            return jpeg.ok() ? "/api/v1/thumbnail?t=" + s.thumbnails.grant(std::move(*jpeg)) : "";
+          };
+          res.set_content(dump(check_response(r, st, link)), "application/json");
+          if (retry_after_s > 0) {
+            res.status = 429;
+            res.set_header("Retry-After", std::to_string(retry_after_s));
+          }
+          s.metrics.record_call(
+              "http.check", grpc_code_name(st.error_code()),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        });
+  }
+  // A work's picture: by a link a result just gave (t=), or by id with a key that may read works.
+  // Only pictures stored in the catalog at registration; never a file the work's source names.
+  add("GET", "/api/v1/thumbnail",
+      [&s](const httplib::Request& req, httplib::Response& res, Reader) {
+        auto refuse = [&](grpc::StatusCode code, const std::string& message) {
+          answer_error(res, grpc::Status(code, message));
+        };
+        res.set_header("Cache-Control", "private, max-age=600");
+        if (req.has_param("t")) {  // the page's links: no key, limited as the page is
+          int64_t retry_after_s = 0;
+          grpc::Status st = s.charge_public(req.remote_addr, &retry_after_s);
+          if (!st.ok()) {
+            answer_error(res, st);
+            res.status = 429;
+            res.set_header("Retry-After", std::to_string(retry_after_s));
+            return;
+          }
+          auto jpeg = s.thumbnails.find(req.get_param_value("t"));
+          if (!jpeg) {
+            return refuse(grpc::StatusCode::NOT_FOUND,
+                          "no such thumbnail (links last ten minutes)");
+          }
+          res.set_content(std::string((*jpeg)->begin(), (*jpeg)->end()), "image/jpeg");
+          return;
+        }
+        Result<Caller> who = invalid_argument("unset");
+        grpc::Status st = may_call(s, req, "GET /api/v1/thumbnail", Role::kRegistrar, &who);
+        if (!st.ok()) return answer_error(res, st);
+        Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
+        if (w.ok() && !who->acts_for(w->owner)) {
+          return refuse(grpc::StatusCode::PERMISSION_DENIED,
+                        "key '" + who->name + "' may not act for owner '" + w->owner + "'");
+        }
+        Result<std::vector<uint8_t>> jpeg = s.catalog.preview(req.get_param_value("id"));
+        if (!jpeg.ok()) {
+          return refuse(grpc::StatusCode::NOT_FOUND, "no stored picture of this work");
+        }
+        res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
+      });
+  add("POST", "/api/v1/match",
+      [&s](const httplib::Request& req, httplib::Response& res, Reader reader) {
+        const auto start = std::chrono::steady_clock::now();
+        const std::string request_id = request_id_of(req, res);
+        std::string caller = "anonymous";
+        Result<Caller> who = invalid_argument("unset");
+        grpc::Status st = may_call(s, req, "POST /api/v1/match", Role::kMatcher, &who);
+        if (who.ok()) caller = who->name;
+        int64_t retry_after_s = 0;
+        if (st.ok()) st = s.charge(*who, req.remote_addr, &retry_after_s);
+        v1::MatchContext ctx;
+        std::string name;
+        if (st.ok()) st = match_context_from_params(req, &ctx, &name);
+        ImageFingerprint fp;
+        QueryResult r;
+        // The body is read only for a caller who may match, with parameters that can be served.
+        std::string body;
+        if (st.ok()) st = read_image(req, *reader, size_t(s.options.max_message_bytes), &body);
+        if (st.ok() && body.empty()) {
+          st = invalid("body: empty; send the image or video bytes as the request body");
+        }
+        // A video upload (by its container's signature) is matched as MatchVideo is.
+        const bool video = looks_like_video(std::span(reinterpret_cast<const uint8_t*>(body.data()),
+                                                      std::min<size_t>(body.size(), 12)));
+        VideoQuery vq;
+        VideoQueryResult vr;
+        if (st.ok()) {
+          CallSlot slot(s);
+          if (!slot.admitted()) {
+            st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
+          } else if (video) {
+            v1::MatchVideoRequest vreq;
+            vreq.set_video(body);
+            *vreq.mutable_context() = ctx;
+            v1::MatchVideoResponse unused;
+            // The server's deadline, asked for every frame as over gRPC.
+            auto within_deadline = [&s, start] {
+              if (std::chrono::steady_clock::now() - start <=
+                  std::chrono::milliseconds(s.options.call_deadline_ms)) {
+                return grpc::Status::OK;
+              }
+              return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                  "the call took longer than the server's limit of " +
+                                      std::to_string(s.options.call_deadline_ms) + " ms");
+            };
+            st = s.match_video(vreq, caller, request_id, &unused, &vq, &vr, within_deadline);
+          } else {
+            MatchRequestParts parts;
+            parts.image = body;
+            parts.context = &ctx;
+            parts.request_id = request_id;
+            v1::MatchResponse unused;
+            st = s.match(parts, caller, &unused, &fp, &r);
+          }
+        }
+        if (st.ok()) {
+          res.set_content(
+              dump(video ? video_result_to_json(name, vq, vr) : query_result_to_json(name, fp, r)),
+              "application/json");
+        } else {
+          answer_error(res, st);
+          if (retry_after_s > 0) {  // over the key's rate limit: come back later, not "too large"
+            res.status = 429;
+            res.set_header("Retry-After", std::to_string(retry_after_s));
+          }
+        }
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        s.metrics.record_call("http.match", grpc_code_name(st.error_code()), secs);
+        nlohmann::json line = {{"method", "http.match"},
+                               {"code", grpc_code_name(st.error_code())},
+                               {"ms", std::round(secs * 1e5) / 100},
+                               {"caller", caller},
+                               {"peer", req.remote_addr},
+                               {"request_id", request_id}};
+        if (!st.ok()) line["error"] = st.error_message();
+        s.log_access(dump(line));
+      });
+  return routes;
+}
+
+bool answer_http_request(Server::Impl& s, const std::vector<HttpRoute>& routes,
+                         const httplib::Request& req, httplib::Response& res,
+                         const httplib::ContentReader& body) {
+  // The methods httplib's request-line parser takes; any other is a 400 before any handler.
+  static const std::set<std::string> kParsed = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
+                                                "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
+  // The methods httplib routes to handlers of their own (none registered here but GET and POST).
+  static const std::set<std::string> kRouted = {"GET",    "HEAD",    "POST", "PUT",
+                                                "DELETE", "OPTIONS", "PATCH"};
+  bool routed = false, threw = false;
+  if (!kParsed.count(req.method)) {
+    res.status = 400;
+  } else {
+    try {
+      routed = http_pre_route(s, req, res);
+      const std::string method = req.method == "HEAD" ? "GET" : req.method;
+      for (size_t i = 0; !routed && i < routes.size(); ++i) {
+        const HttpRoute& route = routes[i];
+        if (route.method == method && std::regex_match(req.path, route.pattern)) {
+          route.handler(req, res, method == "POST" ? &body : nullptr);
+          routed = true;
+        }
+      }
+      if (!routed && !kRouted.count(req.method)) res.status = 400;
+    } catch (...) {
+      http_exception(s, req, res, std::current_exception());
+      routed = true;
+      threw = true;
+    }
+  }
+  if (res.status == -1) res.status = routed ? 200 : 404;
+  if (res.status >= 400) http_error_body(s, req, res);
+  return !threw;
+}
+
 Status start_http(Server::Impl& s) {
   if (s.options.http_listen.empty()) return Status::Ok();
   const std::string& addr = s.options.http_listen;
@@ -317,8 +597,8 @@ Status start_http(Server::Impl& s) {
   std::unique_ptr<httplib::Server> http;
   if (!s.options.tls_cert.empty()) {
     // The gRPC side's certificate and key, for HTTPS: bearer keys never travel in clear.
-    auto https = std::make_unique<httplib::SSLServer>(s.options.tls_cert.c_str(),
-                                                      s.options.tls_key.c_str());
+    auto https =
+        std::make_unique<httplib::SSLServer>(s.options.tls_cert.c_str(), s.options.tls_key.c_str());
     if (!https->is_valid()) {
       return invalid_argument("cannot serve HTTPS with --tls-cert " + s.options.tls_cert +
                               " and --tls-key " + s.options.tls_key +
@@ -328,37 +608,17 @@ Status start_http(Server::Impl& s) {
   } else {
     http = std::make_unique<httplib::Server>();
   }
+  using HandlerResponse = httplib::Server::HandlerResponse;
   // Before any route: a request for a Host this server does not answer to is refused whole.
   http->set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
-    const std::string request_id = request_id_of(req, res);
-    if (host_allowed(req.get_header_value("Host"), s.options.allowed_hosts)) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    answer_error(res, 421, "MISDIRECTED_REQUEST",
-                 "this server does not answer to Host '" +
-                     utf8_prefix(req.get_header_value("Host"), 128) +
-                     "' (imprint serve --allowed-host NAME)");
-    s.log_access(dump({{"method", "http" + utf8_prefix(req.path, 128)},
-                       {"code", "MISDIRECTED_REQUEST"},
-                       {"peer", req.remote_addr},
-                       {"request_id", request_id}}));
-    return httplib::Server::HandlerResponse::Handled;
+    return http_pre_route(s, req, res) ? HandlerResponse::Handled : HandlerResponse::Unhandled;
   });
   // Errors httplib answers itself (no such path, a malformed request, a method not served) get
   // the same JSON body as ours; answers that have a body already keep it.
-  http->set_error_handler(httplib::Server::HandlerWithResponse([&s](const httplib::Request& req,
-                                                                    httplib::Response& res) {
-    request_id_of(req, res);
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    std::string what = "HTTP " + std::to_string(res.status);
-    if (res.status == 404) what = "no such path: " + utf8_prefix(req.path, 128);
-    if (res.status == 400) what = "malformed HTTP request";
-    if (res.status == 413) {
-      what = "request over the limit of " + std::to_string(s.options.max_message_bytes) + " bytes";
-    }
-    answer_error(res, res.status, code_for_http_status(res.status), what);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  http->set_error_handler(httplib::Server::HandlerWithResponse(
+      [&s](const httplib::Request& req, httplib::Response& res) {
+        return http_error_body(s, req, res) ? HandlerResponse::Handled : HandlerResponse::Unhandled;
+      }));
   http->set_payload_max_length(size_t(s.options.max_message_bytes));
   http->set_read_timeout(10, 0);
   // One request per connection: a refused body is left unread, and the connection must close
@@ -366,186 +626,25 @@ Status start_http(Server::Impl& s) {
   http->set_keep_alive_max_count(1);
   http->set_write_timeout(10, 0);
 
-  // Liveness: the process answers. Readiness: it should get traffic (caught up with the catalog).
-  http->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-  http->Get("/readyz", [&s](const httplib::Request&, httplib::Response& res) {
-    if (s.ready()) {
-      res.set_content("ready\n", "text/plain");
-      return;
-    }
-    const Catalog::FollowState f = s.catalog.follow_state();
-    res.status = 503;
-    res.set_content("not ready" + (f.error.empty() ? std::string() : ": " + f.error) + "\n",
-                    "text/plain");
-  });
-  http->Get("/api/v1/openapi.json", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(openapi_json(), "application/json");
-  });
-  http->Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
-    s.update_gauges();
-    res.set_content(s.metrics.exposition(), "text/plain; version=0.0.4");
-  });
-  if (s.options.public_page) {
-    http->Get("/", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(kCreatorPageHtml, "text/html; charset=utf-8");
-    });
-    http->Post("/api/v1/check", [&s](const httplib::Request& req, httplib::Response& res,
-                                     const httplib::ContentReader& reader) {
-      const auto start = std::chrono::steady_clock::now();
-      MatchRequestParts parts;
-      v1::MatchResponse unused;
-      QueryResult r;
-      int64_t retry_after_s = 0;
-      grpc::Status st = s.charge_public(req.remote_addr, &retry_after_s);
-      if (st.ok()) st = read_image(req, reader, size_t(s.options.max_message_bytes), &parts.image);
-      if (st.ok()) {
-        CallSlot slot(s);
-        st = slot.admitted() ? s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false)
-                             : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                            "The server is busy; try again in a moment.");
-      }
-      // The page may show what it was just told matched: a link per picture, good for a while.
-      const auto link = [&s](const Work& w) -> std::string {
-        Result<std::vector<uint8_t>> jpeg = s.catalog.preview(w.id);
-        return jpeg.ok() ? "/api/v1/thumbnail?t=" + s.thumbnails.grant(std::move(*jpeg)) : "";
-      };
-      res.set_content(dump(check_response(r, st, link)), "application/json");
-      if (retry_after_s > 0) {
-        res.status = 429;
-        res.set_header("Retry-After", std::to_string(retry_after_s));
-      }
-      s.metrics.record_call("http.check", grpc_code_name(st.error_code()),
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    });
-  }
-  // A work's picture: by a link a result just gave (t=), or by id with a key that may read works.
-  // Only pictures stored in the catalog at registration; never a file the work's source names.
-  http->Get("/api/v1/thumbnail", [&s](const httplib::Request& req, httplib::Response& res) {
-    auto refuse = [&](grpc::StatusCode code, const std::string& message) {
-      answer_error(res, grpc::Status(code, message));
-    };
-    res.set_header("Cache-Control", "private, max-age=600");
-    if (req.has_param("t")) {  // the page's links: no key, limited as the page is
-      int64_t retry_after_s = 0;
-      grpc::Status st = s.charge_public(req.remote_addr, &retry_after_s);
-      if (!st.ok()) {
-        answer_error(res, st);
-        res.status = 429;
-        res.set_header("Retry-After", std::to_string(retry_after_s));
-        return;
-      }
-      auto jpeg = s.thumbnails.find(req.get_param_value("t"));
-      if (!jpeg)
-        return refuse(grpc::StatusCode::NOT_FOUND, "no such thumbnail (links last ten minutes)");
-      res.set_content(std::string((*jpeg)->begin(), (*jpeg)->end()), "image/jpeg");
-      return;
-    }
-    Result<Caller> who = invalid_argument("unset");
-    grpc::Status st = may_call(s, req, "GET /api/v1/thumbnail", Role::kRegistrar, &who);
-    if (!st.ok()) return answer_error(res, st);
-    Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
-    if (w.ok() && !who->acts_for(w->owner)) {
-      return refuse(grpc::StatusCode::PERMISSION_DENIED,
-                    "key '" + who->name + "' may not act for owner '" + w->owner + "'");
-    }
-    Result<std::vector<uint8_t>> jpeg = s.catalog.preview(req.get_param_value("id"));
-    if (!jpeg.ok()) return refuse(grpc::StatusCode::NOT_FOUND, "no stored picture of this work");
-    res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
-  });
-  http->Post("/api/v1/match", [&s](const httplib::Request& req, httplib::Response& res,
-                                   const httplib::ContentReader& reader) {
-    const auto start = std::chrono::steady_clock::now();
-    const std::string request_id = request_id_of(req, res);
-    std::string caller = "anonymous";
-    Result<Caller> who = invalid_argument("unset");
-    grpc::Status st = may_call(s, req, "POST /api/v1/match", Role::kMatcher, &who);
-    if (who.ok()) caller = who->name;
-    int64_t retry_after_s = 0;
-    if (st.ok()) st = s.charge(*who, req.remote_addr, &retry_after_s);
-    v1::MatchContext ctx;
-    std::string name;
-    if (st.ok()) st = match_context_from_params(req, &ctx, &name);
-    ImageFingerprint fp;
-    QueryResult r;
-    // The body is read only for a caller who may match, with parameters that can be served.
-    std::string body;
-    if (st.ok()) st = read_image(req, reader, size_t(s.options.max_message_bytes), &body);
-    if (st.ok() && body.empty()) {
-      st = invalid("body: empty; send the image or video bytes as the request body");
-    }
-    // A video upload (by its container's signature) is matched as MatchVideo is.
-    const bool video = looks_like_video(
-        std::span(reinterpret_cast<const uint8_t*>(body.data()), std::min<size_t>(body.size(), 12)));
-    VideoQuery vq;
-    VideoQueryResult vr;
-    if (st.ok()) {
-      CallSlot slot(s);
-      if (!slot.admitted()) {
-        st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
-      } else if (video) {
-        v1::MatchVideoRequest vreq;
-        vreq.set_video(body);
-        *vreq.mutable_context() = ctx;
-        v1::MatchVideoResponse unused;
-        // The server's deadline, asked for every frame as over gRPC.
-        auto within_deadline = [&s, start] {
-          if (std::chrono::steady_clock::now() - start <=
-              std::chrono::milliseconds(s.options.call_deadline_ms)) {
-            return grpc::Status::OK;
-          }
-          return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                              "the call took longer than the server's limit of " +
-                                  std::to_string(s.options.call_deadline_ms) + " ms");
-        };
-        st = s.match_video(vreq, caller, request_id, &unused, &vq, &vr, within_deadline);
-      } else {
-        MatchRequestParts parts;
-        parts.image = body;
-        parts.context = &ctx;
-        parts.request_id = request_id;
-        v1::MatchResponse unused;
-        st = s.match(parts, caller, &unused, &fp, &r);
-      }
-    }
-    if (st.ok()) {
-      res.set_content(dump(video ? video_result_to_json(name, vq, vr) : query_result_to_json(name, fp, r)),
-                      "application/json");
+  for (HttpRoute& route : http_routes(s)) {
+    if (route.method == "GET") {
+      http->Get(route.path, [handler = std::move(route.handler)](const httplib::Request& req,
+                                                                 httplib::Response& res) {
+        handler(req, res, nullptr);
+      });
     } else {
-      answer_error(res, st);
-      if (retry_after_s > 0) {  // over the key's rate limit: come back later, not "too large"
-        res.status = 429;
-        res.set_header("Retry-After", std::to_string(retry_after_s));
-      }
+      http->Post(route.path,
+                 [handler = std::move(route.handler)](
+                     const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& reader) { handler(req, res, &reader); });
     }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    s.metrics.record_call("http.match", grpc_code_name(st.error_code()), secs);
-    nlohmann::json line = {{"method", "http.match"},
-                           {"code", grpc_code_name(st.error_code())},
-                           {"ms", std::round(secs * 1e5) / 100},
-                           {"caller", caller},
-                           {"peer", req.remote_addr},
-                           {"request_id", request_id}};
-    if (!st.ok()) line["error"] = st.error_message();
-    s.log_access(dump(line));
-  });
+  }
   // A handler that throws (a bug) still answers with a body; its slot is given back by CallSlot.
-  http->set_exception_handler([&s](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    answer_error(res, 500, "INTERNAL", "internal error: " + what);
-    s.log_access(dump({{"method", "http" + req.path},
-                       {"code", "INTERNAL"},
-                       {"error", what},
-                       {"peer", req.remote_addr},
-                       {"request_id", request_id_of(req, res)}}));
-  });
+  http->set_exception_handler([&s](const httplib::Request& req, httplib::Response& res,
+                                   std::exception_ptr ep) { http_exception(s, req, res, ep); });
 
-  const int bound = port == 0 ? http->bind_to_any_port(host) : (http->bind_to_port(host, port) ? port : -1);
+  const int bound =
+      port == 0 ? http->bind_to_any_port(host) : (http->bind_to_port(host, port) ? port : -1);
   if (bound < 0) return io_error("cannot listen for HTTP on " + addr);
   s.http_port = bound;
   httplib::Server* raw = http.get();

@@ -835,13 +835,11 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
   httplib::Client http("127.0.0.1", srv->http_port());
   const httplib::Headers h = {{"Authorization", "Bearer " + matcher_key}};
   const std::string copy = bytes_of(test::encode(photos[3], ".jpg", 70));
-  const std::pair<const char*, const char*> bad[] = {{"reference=%FF", "reference"},
-                                                      {"name=%FF", "name"},
-                                                      {"licensee=%C3", "licensee"},
-                                                      {"purpose=bogus", "purpose"},
-                                                      {"purpose=ai_training", "purpose"},
-                                                      {"top_k=-5", "top_k"},
-                                                      {"min_score=nan", "min_score"}};
+  const std::pair<const char*, const char*> bad[] = {
+      {"reference=%FF", "reference"},     {"name=%FF", "name"},
+      {"licensee=%C3", "licensee"},       {"purpose=bogus", "purpose"},
+      {"purpose=ai_training", "purpose"}, {"top_k=-5", "top_k"},
+      {"min_score=nan", "min_score"},     {"min_score=0.5%00junk", "min_score"}};
   for (int round = 0; round < 3; ++round) {
     for (const auto& [query, field] : bad) {
       auto r = http.Post((std::string("/api/v1/match?") + query).c_str(), h, copy, "image/jpeg");
@@ -854,7 +852,7 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
       EXPECT_NE(j.value("message", "").find(field), std::string::npos) << query << ": " << j.dump();
     }
   }
-  // Twenty-one refusals later both slots are free...
+  // Twenty-four refusals later both slots are free...
   auto ok = http.Post("/api/v1/match?purpose=ai-training&reference=post-1", h, copy, "image/jpeg");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
@@ -1738,6 +1736,10 @@ TEST_F(ServerTest, HttpAnswersOnlyHostsItServes) {
   EXPECT_EQ(status_for("attacker.example"), 421);
   EXPECT_EQ(status_for("imprint.example.org.attacker.example"), 421);
   EXPECT_EQ(status_for("localhost.attacker.example"), 421);
+  // httplib decodes "%00" in header values and hands them on as C strings: the check reads the
+  // whole value, so the name after the NUL counts.
+  EXPECT_EQ(status_for("127.0.0.1%00.attacker.example"), 421);
+  EXPECT_EQ(status_for("localhost%00"), 421);
   EXPECT_EQ(status_for("[not-an-address]"), 421);
   auto refused = http.Post("/api/v1/match", {{"Host", "attacker.example"},
                                              {"Authorization", "Bearer " + matcher_key}},
