@@ -815,6 +815,17 @@ int main(int argc, char** argv) {
     }
   }
   for (size_t i = 0; i < corpus.works.size(); ++i) work_index[corpus.works[i].id] = int(i);
+  // The second stage's index as the catalog holds it (every feature, or --searched-features).
+  std::string feature_memory;
+  if (Result<CatalogStats> st = catalog->stats(); st.ok() && st->feature_works > 0) {
+    feature_memory = fmt("%.1f", double(st->feature_memory_bytes) / st->feature_works / 1024) +
+                     " KB a work in memory (" + std::to_string(st->features / st->feature_works) +
+                     " features a work held, " +
+                     (a.searched_features > 0 ? std::to_string(a.searched_features) + " searched"
+                                              : std::string("all searched")) +
+                     ")";
+    std::fprintf(stderr, "second-stage index: %s\n", feature_memory.c_str());
+  }
   // PDQ only: the same catalog, opened by a reader with the second stage switched off.
   CatalogOptions ro = co;
   ro.read_only = true;
@@ -1159,6 +1170,7 @@ int main(int argc, char** argv) {
   std::ostringstream md;
   md << "# Robustness: recall per edit at zero false positives\n\n";
   md << "Machine: " << machine_description() << "\n\n";
+  if (!feature_memory.empty()) md << "Second-stage index: " << feature_memory << ".\n\n";
   std::map<std::string, int> works_by_group;
   for (const Piece& p : corpus.works) ++works_by_group[p.group];
   md << "Inputs: " << corpus.photos_used << " distinct pictures (of " << corpus.photos_total

@@ -185,9 +185,52 @@ FeatureIndex::FeatureIndex(FeatureIndexOptions options)
     : options_(options), tree_(std::make_unique<Tree>()) {}
 FeatureIndex::~FeatureIndex() = default;
 
-void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
+LocalFeatures searched_features(const LocalFeatures& all, int n) {
+  if (n <= 0 || all.size() <= size_t(n)) return all;
+  // The first of each cell of a 4 x 4 grid over the work, in the extraction's order (strongest
+  // first), up to n / 16 a cell, then the first of the rest: a crop of any part keeps its share.
+  std::vector<char> keep(all.size(), 0);
+  std::array<int, 16> per_cell{};
+  const int quota = std::max(1, n / 16);
+  int taken = 0;
+  for (size_t i = 0; i < all.size() && taken < n; ++i) {
+    const LocalKeypoint& k = all.keypoints[i];
+    const int cx = std::clamp(int(k.x * 4 / std::max(1, all.width)), 0, 3);
+    const int cy = std::clamp(int(k.y * 4 / std::max(1, all.height)), 0, 3);
+    if (per_cell[size_t(cy * 4 + cx)] < quota) {
+      ++per_cell[size_t(cy * 4 + cx)];
+      keep[i] = 1;
+      ++taken;
+    }
+  }
+  for (size_t i = 0; i < all.size() && taken < n; ++i) {
+    if (!keep[i]) {
+      keep[i] = 1;
+      ++taken;
+    }
+  }
+  LocalFeatures out;
+  out.width = all.width;
+  out.height = all.height;
+  out.thumbnail = all.thumbnail;
+  out.keypoints.reserve(size_t(n));
+  out.descriptors.reserve(size_t(n) * kCode);
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!keep[i]) continue;
+    out.keypoints.push_back(all.keypoints[i]);
+    out.descriptors.insert(out.descriptors.end(), all.descriptor(i), all.descriptor(i) + kCode);
+  }
+  return out;
+}
+
+void FeatureIndex::add(int64_t work_pk, const LocalFeatures& all) {
   remove(work_pk);
-  if (f.empty()) return;
+  if (all.empty()) return;
+  LocalFeatures subset;
+  if (options_.searched_per_work > 0 && all.size() > size_t(options_.searched_per_work)) {
+    subset = searched_features(all, options_.searched_per_work);
+  }
+  const LocalFeatures& f = subset.empty() ? all : subset;
   Slot s;
   s.info = {work_pk, f.width, f.height, f.thumbnail, float(self_similarity(f.thumbnail))};
   s.first = uint32_t(work_ids_.size());
@@ -201,7 +244,6 @@ void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
   codes_.insert(codes_.end(), f.descriptors.begin(), f.descriptors.end());
   slot_of_.insert(slot_of_.end(), f.size(), slot);
   for (uint32_t i = 0; i < s.count; ++i) work_ids_.push_back(first_id + i);
-  mark_searched(slot);
   ++live_works_;
   live_features_ += f.size();
   if (bulk_) return;  // end_bulk() builds the tree
@@ -213,35 +255,6 @@ void FeatureIndex::add(int64_t work_pk, const LocalFeatures& f) {
     retrain();
   } else if (added_features_ > (live_features_ + dead_features_) / 8) {
     layout();  // keep leaf scans on consecutive descriptors
-  }
-}
-
-void FeatureIndex::mark_searched(uint32_t slot) {
-  const int n = options_.searched_per_work;
-  if (n <= 0) return;
-  if (searched_.size() < keypoints_.size()) searched_.resize(keypoints_.size(), 0);
-  const Slot& s = slots_[slot];
-  const std::span<const uint32_t> ids = work_features(slot);
-  std::array<int, 16> per_cell{};
-  const int quota = std::max(1, n / 16);
-  int taken = 0;
-  for (uint32_t id : ids) searched_[id] = 0;
-  for (uint32_t id : ids) {
-    const LocalKeypoint& k = keypoints_[id];
-    const int cx = std::clamp(int(k.x * 4 / std::max(1, s.info.width)), 0, 3);
-    const int cy = std::clamp(int(k.y * 4 / std::max(1, s.info.height)), 0, 3);
-    if (taken < n && per_cell[size_t(cy * 4 + cx)] < quota) {
-      ++per_cell[size_t(cy * 4 + cx)];
-      searched_[id] = 1;
-      ++taken;
-    }
-  }
-  for (uint32_t id : ids) {
-    if (taken >= n) break;
-    if (!searched_[id]) {
-      searched_[id] = 1;
-      ++taken;
-    }
   }
 }
 
@@ -291,7 +304,6 @@ void FeatureIndex::layout() {
   detail::LargeArray<LocalKeypoint> keypoints;
   detail::LargeArray<uint8_t> codes;
   detail::LargeArray<uint32_t> old_slot_of;
-  detail::LargeArray<uint8_t> searched;
   keypoints.reserve(live_features_);
   codes.reserve(live_features_ * kCode);
   old_slot_of.reserve(live_features_);
@@ -304,7 +316,6 @@ void FeatureIndex::layout() {
       codes.insert(codes.end(), codes_.begin() + long(id) * kCode,
                    codes_.begin() + long(id + 1) * kCode);
       old_slot_of.push_back(slot_of_[id]);
-      if (!searched_.empty()) searched.push_back(searched_[id]);
     };
     for (uint32_t id = l.begin; id < l.end; ++id) take(id);
     for (uint32_t id : l.added) take(id);
@@ -335,7 +346,6 @@ void FeatureIndex::layout() {
   codes_ = std::move(codes);
   slot_of_ = std::move(slot_of);
   work_ids_ = std::move(work_ids);
-  searched_ = std::move(searched);
   dead_features_ = 0;
   added_features_ = 0;
 }
@@ -358,9 +368,7 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
     heap.clear();
     heap.push_back({0, 0});
     int scanned = 0;
-    const uint8_t* only = searched_.empty() ? nullptr : searched_.data();
     auto consider = [&](uint32_t id) {
-      if (only != nullptr && !only[id]) return;
       const int d = descriptor_distance(code, codes_.data() + size_t(id) * kCode);
       if (d > radius) return;
       if (int(best.size()) == k && d >= best.back().distance) return;
@@ -381,12 +389,7 @@ std::vector<DescriptorMatch> FeatureIndex::search(const LocalFeatures& query, in
         const Tree::Leaf& l = t.leaves[n.leaf];
         for (uint32_t id = l.begin; id < l.end; ++id) consider(id);
         for (uint32_t id : l.added) consider(id);
-        if (only == nullptr) {
-          scanned += int(l.end - l.begin + l.added.size());
-        } else {  // `checks` counts what may be found
-          for (uint32_t id = l.begin; id < l.end; ++id) scanned += only[id];
-          for (uint32_t id : l.added) scanned += only[id];
-        }
+        scanned += int(l.end - l.begin + l.added.size());
         continue;
       }
       for (uint32_t c = n.first_child; c < n.first_child + n.children; ++c) {
@@ -430,7 +433,7 @@ size_t FeatureIndex::memory_bytes() const {
   for (const Slot& s : slots_) bytes += s.info.thumbnail.pixels.capacity();
   bytes += slots_.capacity() * sizeof(Slot) + keypoints_.capacity() * sizeof(LocalKeypoint) +
            codes_.capacity() + slot_of_.capacity() * sizeof(uint32_t) +
-           work_ids_.capacity() * sizeof(uint32_t) + searched_.capacity() +
+           work_ids_.capacity() * sizeof(uint32_t) +
            slot_of_work_.size() * (sizeof(int64_t) + sizeof(uint32_t) + 16);
   bytes += tree_->nodes.capacity() * sizeof(Tree::Node) + tree_->centres.capacity();
   for (const Tree::Leaf& l : tree_->leaves) {
@@ -493,7 +496,13 @@ constexpr uint32_t kSaveVersion = 1;
 
 void FeatureIndex::save(std::vector<uint8_t>& b) const {
   static_assert(sizeof(LocalKeypoint) == 16 && sizeof(Tree::Node) == 12);
-  detail::put<uint32_t>(b, kSaveVersion);
+  // Version 1 holds every feature of its works; version 2 names how many it holds of each.
+  if (options_.searched_per_work > 0) {
+    detail::put<uint32_t>(b, kSaveVersion + 1);
+    detail::put<int32_t>(b, options_.searched_per_work);
+  } else {
+    detail::put<uint32_t>(b, kSaveVersion);
+  }
   detail::put<uint64_t>(b, trained_at_);
   detail::put<int32_t>(b, tree_->depth);
   detail::put<uint64_t>(b, slots_.size());
@@ -531,7 +540,15 @@ Result<std::unique_ptr<FeatureIndex>> FeatureIndex::load(std::span<const uint8_t
   FeatureIndex& x = *index;
   Reader r{bytes};
   auto bad = [](const std::string& what) { return corruption("feature index: " + what); };
-  if (r.value<uint32_t>() != kSaveVersion) return bad("unknown version");
+  const uint32_t version = r.value<uint32_t>();
+  if (version != kSaveVersion && version != kSaveVersion + 1) return bad("unknown version");
+  const int32_t searched = version == kSaveVersion ? 0 : r.value<int32_t>();
+  if (searched != std::max(0, options.searched_per_work)) {
+    return bad("holds " + (searched ? std::to_string(searched) : std::string("all")) +
+               " features a work, not " +
+               (options.searched_per_work > 0 ? std::to_string(options.searched_per_work)
+                                              : std::string("all")));
+  }
   x.trained_at_ = size_t(r.value<uint64_t>());
   const int32_t depth = r.value<int32_t>();
   const uint64_t n_slots = r.value<uint64_t>();
@@ -631,7 +648,6 @@ Result<std::unique_ptr<FeatureIndex>> FeatureIndex::load(std::span<const uint8_t
     if (!x.slot_of_work_.emplace(s.info.pk, uint32_t(i)).second) return bad("a work twice");
     ++x.live_works_;
     x.live_features_ += s.count;
-    x.mark_searched(uint32_t(i));
   }
   return index;
 }

@@ -22,6 +22,9 @@
 // changes no search result. Per feature: 32 bytes of descriptor, 16 of keypoint, 4 for its
 // work, 4 in its work's list.
 //
+// With searched_per_work = n the index holds only n features a work (memory follows n); the
+// second stage then verifies with the work's stored features (second_stage.h).
+//
 // Works are keyed by their catalog pk; removing one hides its features at once, and their
 // space is reclaimed when dead features outnumber a third of the index.
 //
@@ -59,13 +62,17 @@ struct FeatureIndexOptions {
   int leaf_size = 64;
   // Below this many features the index is one leaf: a scan is cheaper than a tree.
   size_t min_tree_features = 4096;
-  // Searched features a work (0: all). With n > 0 a search finds only n of each work's
-  // features, chosen spread over a 4 x 4 grid of the work (the first of each cell in the work's
-  // order, then the first of the rest); every feature stays for verification (work_features()).
-  // A measurement of the memory design in which only the searched features are held in memory
-  // and the rest is read for the few works verified (`robustness --searched-features N`).
+  // Features held a work (0: all). With n > 0 the index holds, and a search finds, only n of
+  // each work's features, spread over the work (searched_features()): memory follows n, and
+  // verification reads the work's other features from where they are stored (second_stage.h,
+  // WorkFeaturesReader). A saved index names its n; loading it under another n is refused.
   int searched_per_work = 0;
 };
+
+// The n features of `all` an index with searched_per_work = n holds: the first of each cell of a
+// 4 x 4 grid over the image in the extraction's order (strongest first), up to n / 16 a cell,
+// then the first of the rest, kept in their order. All of them when n <= 0 or there are fewer.
+LocalFeatures searched_features(const LocalFeatures& all, int n);
 
 // One descriptor of the query and a registered feature near it.
 struct DescriptorMatch {
@@ -152,9 +159,6 @@ class FeatureIndex {
   detail::LargeArray<uint8_t> codes_;            // by feature id, kLocalDescriptorBytes each
   detail::LargeArray<uint32_t> slot_of_;         // by feature id
   detail::LargeArray<uint32_t> work_ids_;        // feature ids, grouped by slot (Slot::first)
-  // By feature id, only with options_.searched_per_work > 0: 1 where a search may find it.
-  detail::LargeArray<uint8_t> searched_;
-  void mark_searched(uint32_t slot);
   std::unique_ptr<Tree> tree_;
   size_t live_works_ = 0;
   size_t live_features_ = 0;

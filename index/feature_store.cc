@@ -176,7 +176,29 @@ std::vector<LocalMatch> Catalog::Impl::second_stage(
     const std::array<PdqHash, kDihedralCount>* dihedral) const {
   std::shared_lock<std::shared_mutex> lk(index_mu);
   if (!features) return {};
-  std::vector<LocalMatch> out = match_local_features(*features, query, options.second_stage_options);
+  // An index holding only the searched features verifies with the work's stored ones: one row
+  // of the read connection per verified work (at most works_verified a query). Lock order:
+  // index_mu, then rdb_mu; nothing takes index_mu while holding rdb_mu.
+  WorkFeaturesReader reader;
+  if (options.feature_index_options.searched_per_work > 0) {
+    reader = [this](int64_t work_pk, LocalFeatures* out) {
+      std::lock_guard<std::mutex> rlk(rdb_mu);
+      Result<detail::Statement*> cached = cached_read(
+          "SELECT data FROM fingerprints WHERE work_pk = ? AND kind = ? ORDER BY pk DESC LIMIT 1");
+      if (!cached.ok()) return false;
+      CachedRead s(*cached);
+      s->bind(1, work_pk).bind(2, std::string(kLocalFeaturesKind));
+      Status st;
+      if (!s->step(&st)) return false;
+      Result<LocalFeatures> f =
+          decode_local_features(std::span<const uint8_t>(s->blob_data(0), size_t(s->blob_size(0))));
+      if (!f.ok()) return false;
+      *out = std::move(*f);
+      return true;
+    };
+  }
+  std::vector<LocalMatch> out =
+      match_local_features(*features, query, options.second_stage_options, reader);
   match_regions(query, match_distance, dihedral, &out);
   return out;
 }

@@ -220,14 +220,14 @@ class KeypointGrid {
 // unrelated image the projection puts features on arbitrary content, where a descriptor within
 // the radius is a 4-sigma event, so the count separates copies from chance far better than the
 // votes alone.
-std::vector<Correspondence> guided_matches(const FeatureIndex& index, uint32_t slot,
-                                           const LocalFeatures& q, const KeypointGrid& grid,
-                                           const cv::Matx33d& h, double radius,
-                                           int max_distance) {
+// `work` holds every feature of the work; a correspondence's `feature` is its position there.
+std::vector<Correspondence> guided_matches(const LocalFeatures& work, const LocalFeatures& q,
+                                           const KeypointGrid& grid, const cv::Matx33d& h,
+                                           double radius, int max_distance) {
   std::vector<Correspondence> found;
   const double r2 = radius * radius;
-  for (const uint32_t f : index.work_features(slot)) {
-    const LocalKeypoint& k = index.feature_keypoint(f);
+  for (uint32_t f = 0; f < uint32_t(work.size()); ++f) {
+    const LocalKeypoint& k = work.keypoints[f];
     bool ok = true;
     const cv::Point2d p = project(h, k.x, k.y, &ok);
     if (!ok || p.x < -radius || p.y < -radius || p.x > q.width + radius ||
@@ -241,7 +241,7 @@ std::vector<Correspondence> guided_matches(const FeatureIndex& index, uint32_t s
     const cv::Point2d t = project(h, k.x + step * std::cos(a), k.y + step * std::sin(a), &ok);
     if (!ok) continue;
     const double expected = std::atan2(t.y - p.y, t.x - p.x) * 180 / CV_PI;
-    const uint8_t* code = index.feature_code(f);
+    const uint8_t* code = work.descriptor(f);
     int best = max_distance + 1;
     uint32_t best_q = 0;
     grid.near(p.x, p.y, radius, [&](uint32_t j) {
@@ -272,14 +272,16 @@ std::vector<Correspondence> guided_matches(const FeatureIndex& index, uint32_t s
 }
 
 // Homography from work to query points of `corr` (RANSAC), or empty.
-cv::Mat fit_projection(const FeatureIndex& index, const LocalFeatures& q,
+// `work_keypoint` gives a correspondence's work keypoint by its `feature`.
+template <typename WorkKeypoint>
+cv::Mat fit_projection(WorkKeypoint&& work_keypoint, const LocalFeatures& q,
                        const std::vector<Correspondence>& corr, double threshold,
                        const SecondStageOptions& o, std::vector<uchar>* mask) {
   std::vector<cv::Point2f> wp, qp;
   wp.reserve(corr.size());
   qp.reserve(corr.size());
   for (const Correspondence& c : corr) {
-    const LocalKeypoint& k = index.feature_keypoint(c.feature);
+    const LocalKeypoint& k = work_keypoint(c.feature);
     wp.emplace_back(k.x, k.y);
     qp.emplace_back(q.keypoints[c.query].x, q.keypoints[c.query].y);
   }
@@ -296,7 +298,7 @@ cv::Mat fit_projection(const FeatureIndex& index, const LocalFeatures& q,
 }
 
 bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Correspondence> corr,
-            const SecondStageOptions& o, LocalMatch* out) {
+            const SecondStageOptions& o, const WorkFeaturesReader& reader, LocalMatch* out) {
   // One registered feature per query keypoint and one query keypoint per feature, best first.
   std::sort(corr.begin(), corr.end(),
             [](const Correspondence& a, const Correspondence& b) { return a.distance < b.distance; });
@@ -318,7 +320,10 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
 
   const double threshold = o.ransac_threshold * std::max(q.width, q.height);
   std::vector<uchar> mask;
-  cv::Mat hm = fit_projection(index, q, agreed, threshold, o, &mask);
+  const auto indexed = [&index](uint32_t f) -> const LocalKeypoint& {
+    return index.feature_keypoint(f);
+  };
+  cv::Mat hm = fit_projection(indexed, q, agreed, threshold, o, &mask);
   if (hm.empty()) return false;
   cv::Matx33d h(hm);
   const uint32_t slot = index.feature_work(agreed.front().feature);
@@ -328,6 +333,23 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
   out->ransac_inliers = int(std::count(mask.begin(), mask.end(), uchar(1)));
   out->inliers = out->ransac_inliers;
   if (o.guided_rounds > 0 && out->ransac_inliers >= o.min_inliers) {
+    // Every feature of the work: as stored, when the index holds only those it searches (the
+    // reader's must be this work's: same size), else the index's own.
+    LocalFeatures all;
+    if (!reader || !reader(w.pk, &all) || all.width != w.width || all.height != w.height) {
+      all = LocalFeatures();
+      all.width = w.width;
+      all.height = w.height;
+      const std::span<const uint32_t> ids = index.work_features(slot);
+      all.keypoints.reserve(ids.size());
+      all.descriptors.reserve(ids.size() * kLocalDescriptorBytes);
+      for (const uint32_t f : ids) {
+        all.keypoints.push_back(index.feature_keypoint(f));
+        const uint8_t* code = index.feature_code(f);
+        all.descriptors.insert(all.descriptors.end(), code, code + kLocalDescriptorBytes);
+      }
+    }
+    const auto stored = [&all](uint32_t f) -> const LocalKeypoint& { return all.keypoints[f]; };
     // The first projection comes from a few votes and may be off by more than the tolerance far
     // from them: the first round looks twice as far, refits, and the last counts at the tolerance.
     const KeypointGrid grid(q, 2 * threshold);
@@ -335,10 +357,10 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
     for (int round = 0; round < o.guided_rounds; ++round) {
       const double radius = round + 1 < o.guided_rounds ? 2 * threshold : threshold;
       std::vector<Correspondence> g =
-          guided_matches(index, slot, q, grid, current, radius, o.guided_distance);
+          guided_matches(all, q, grid, current, radius, o.guided_distance);
       if (g.size() < 4) break;
       std::vector<uchar> gm;
-      cv::Mat refit = fit_projection(index, q, g, threshold, o, &gm);
+      cv::Mat refit = fit_projection(stored, q, g, threshold, o, &gm);
       std::array<cv::Point2d, 4> c2;
       if (refit.empty() || !plausible(cv::Matx33d(refit), w.width, w.height, &c2)) break;
       // The refit projection guides the next round even when it counts no more at the tolerance
@@ -359,8 +381,8 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
       const double dx = 0.25 * w.width, dy = 0.25 * w.height;
       for (const auto& [tx, ty] : {std::pair{dx, 0.0}, {-dx, 0.0}, {0.0, dy}, {0.0, -dy}}) {
         const cv::Matx33d shifted = h * cv::Matx33d(1, 0, tx, 0, 1, ty, 0, 0, 1);
-        const int n = int(
-            guided_matches(index, slot, q, grid, shifted, threshold, o.guided_distance).size());
+        const int n =
+            int(guided_matches(all, q, grid, shifted, threshold, o.guided_distance).size());
         out->chance_inliers = std::max(out->chance_inliers, n);
       }
     }
@@ -409,7 +431,8 @@ double score_for_evidence(double evidence, int match_inliers) {
 }
 
 std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const LocalFeatures& query,
-                                             const SecondStageOptions& o) {
+                                             const SecondStageOptions& o,
+                                             const WorkFeaturesReader& reader) {
   std::vector<LocalMatch> out;
   if (query.empty() || index.live_features() == 0) return out;
   const std::vector<DescriptorMatch> found =
@@ -446,7 +469,7 @@ std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const Lo
   for (const auto& [votes, slot] : ranked) {
     LocalMatch m;
     m.work_pk = index.work(slot).pk;
-    if (!verify(index, query, by_work[slot], o, &m) || m.inliers < o.min_inliers) continue;
+    if (!verify(index, query, by_work[slot], o, reader, &m) || m.inliers < o.min_inliers) continue;
     m.score = score_for_evidence(
         local_evidence(std::max(0, m.inliers - m.chance_inliers), m.similarity, o.min_similarity) *
             shape_weight(side_ratio(m.region.work_corners), o),

@@ -29,6 +29,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "feature_index.h"
@@ -166,8 +167,15 @@ double score_for_evidence(double evidence, int match_inliers);
 // verified there is appended to it before the score threshold is applied. nullptr stops it.
 void record_verified_matches(std::vector<LocalMatch>* sink);
 
-// Verified matches of the query against the index, best first.
+// Every stored feature of a registered work (what it was registered with) into *out; false when
+// they cannot be read. An index that holds only some of each work's features
+// (FeatureIndexOptions::searched_per_work) searches with those and verifies with these.
+using WorkFeaturesReader = std::function<bool(int64_t work_pk, LocalFeatures* out)>;
+
+// Verified matches of the query against the index, best first. Guided matching (step 3) looks
+// for every feature of a verified work: those `reader` gives, else those the index holds.
 std::vector<LocalMatch> match_local_features(const FeatureIndex& index, const LocalFeatures& query,
-                                             const SecondStageOptions& options);
+                                             const SecondStageOptions& options,
+                                             const WorkFeaturesReader& reader = {});
 
 }  // namespace imprint

@@ -121,6 +121,22 @@ TEST_F(CliCatalog, DuplicatesWorksStatsAndEnvironmentCatalog) {
   const auto stats = nlohmann::json::parse(out);
   EXPECT_EQ(stats["works"], 5);
   EXPECT_EQ(stats["index"]["entries"], 5);
+  // Holding 16 features a work: the same works, at most 16 features each, less memory.
+  std::string some_out;
+  ASSERT_EQ(test::run_command(
+                "IMPRINT_CATALOG=" + cat + " " + imprint + " stats --json --searched-features 16",
+                &some_out),
+            0);
+  const auto some = nlohmann::json::parse(some_out)["second_stage"];
+  const auto all = stats["second_stage"];
+  ASSERT_GT(all["works"].get<int>(), 0);
+  EXPECT_EQ(some["works"], all["works"]);
+  EXPECT_LE(some["features"].get<int>(), 16 * some["works"].get<int>());
+  EXPECT_GT(some["features"].get<int>(), 8 * some["works"].get<int>());
+  EXPECT_LT(some["features"].get<int>(), all["features"].get<int>() / 4);
+  EXPECT_LT(some["memory_bytes"].get<int64_t>(), all["memory_bytes"].get<int64_t>());
+  run("stats --catalog " + cat + " --searched-features -1", &rc);
+  EXPECT_NE(rc, 0);
 
   run("works remove --catalog " + cat + " art3", &rc);
   EXPECT_EQ(rc, 0);

@@ -490,6 +490,45 @@ TEST_F(SecondStageTest, FeatureIndexFileIsLoadedCaughtUpOrRebuilt) {
 
 // Features of `n` synthetic pictures, added one at a time to an index small enough options make
 // a tree of (the catalog's own sizes need thousands of works).
+// A catalog whose index holds 64 features a work verifies with the stored ones (read from
+// SQLite): a half-area crop is found with more inliers than the index holds, in a third of the
+// memory; its features.index names the count, so opening under another count rebuilds it.
+TEST_F(SecondStageTest, ACatalogHoldingSomeFeaturesVerifiesWithTheStoredOnes) {
+  const Image crop = test::image_of(test::mat_of(works[3])(cv::Rect(200, 150, 440, 330)).clone());
+  const QueryResult all = query(crop);
+  ASSERT_NO_FATAL_FAILURE(expect_flagged_first(all, "w3", kLocalFeaturesMethod));
+  Result<CatalogStats> all_stats = catalog->stats();
+  ASSERT_TRUE(all_stats.ok());
+  const auto reopen = [&](int searched) {
+    catalog.reset();
+    CatalogOptions o;
+    o.dir = dir.file("cat");
+    o.sync_commits = false;
+    o.feature_index_options.searched_per_work = searched;
+    Result<std::unique_ptr<Catalog>> c = Catalog::open(o);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    catalog = std::move(*c);
+  };
+  ASSERT_NO_FATAL_FAILURE(reopen(64));
+  EXPECT_EQ(catalog->feature_index_origin(), "rebuilt");  // the file held every feature
+  Result<CatalogStats> st = catalog->stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->feature_works, works.size());
+  EXPECT_EQ(st->features, 64 * works.size());
+  EXPECT_LT(st->feature_memory_bytes * 3, all_stats->feature_memory_bytes);
+  const QueryResult some = query(crop);
+  ASSERT_NO_FATAL_FAILURE(expect_flagged_first(some, "w3", kLocalFeaturesMethod));
+  // 64 inliers net of none by chance score at most 64 / (64 + 28): the rest came from SQLite.
+  const SecondStageOptions so;
+  EXPECT_GT(some.matches[0].score, 64.0 / (64 + so.match_inliers));
+  EXPECT_NEAR(some.matches[0].score, all.matches[0].score, 0.05);
+  ASSERT_NO_FATAL_FAILURE(reopen(64));
+  EXPECT_EQ(catalog->feature_index_origin(), "loaded");
+  ASSERT_NO_FATAL_FAILURE(reopen(0));
+  EXPECT_EQ(catalog->feature_index_origin(), "rebuilt");
+  EXPECT_EQ(query(crop).matches[0].score, all.matches[0].score);
+}
+
 FeatureIndexOptions small_tree() {
   FeatureIndexOptions o;
   o.leaf_size = 16;
@@ -577,10 +616,10 @@ TEST(FeatureIndexFile, SavedAndLoadedItSearchesTheSameAndDamageIsRefused) {
   EXPECT_LT(refused, tried);  // descriptor bytes are data: any value is an index
 }
 
-// The searched features of a work (FeatureIndexOptions::searched_per_work): a search finds no
-// more than that many of each work, spread over the work, while verification still finds the
-// rest; the choice survives layouts, removals and a save and load.
-TEST(FeatureIndexSubset, SearchFindsOnlyTheSpreadShareAndVerificationKeepsTheRest) {
+// An index that holds only some features of each work (FeatureIndexOptions::searched_per_work):
+// it holds and searches that many, spread over the work; verification finds the rest through a
+// reader of the stored features; a saved index names its count and is refused under another.
+TEST(FeatureIndexSubset, HoldsTheSpreadShareAndVerifiesWithTheStoredFeatures) {
   FeatureIndexOptions subset = small_tree();
   subset.searched_per_work = 64;
   FeatureIndex full(small_tree()), index(subset);
@@ -594,9 +633,11 @@ TEST(FeatureIndexSubset, SearchFindsOnlyTheSpreadShareAndVerificationKeepsTheRes
   index.remove(3);
   index.add(9, works[2]);
   ASSERT_GT(index.depth(), 0);
-  // Work 6's own descriptors as the query: every feature a search may find is found at 0.
   const LocalFeatures& own = works[5];
   ASSERT_GT(own.size(), 300u);
+  EXPECT_EQ(index.live_features(), 8u * 64);
+  EXPECT_LT(index.memory_bytes() * 3, full.memory_bytes());
+  // Work 6's own descriptors as the query: every feature the index holds is found at 0.
   const auto found_of_work = [&](const FeatureIndex& x, int64_t pk) {
     std::set<std::pair<float, float>> at;
     for (const DescriptorMatch& m : x.search(own, 0, 3, 1 << 20)) {
@@ -610,38 +651,61 @@ TEST(FeatureIndexSubset, SearchFindsOnlyTheSpreadShareAndVerificationKeepsTheRes
   EXPECT_GT(found_of_work(full, 6).size(), 300u);
   EXPECT_LE(searched.size(), 64u);
   EXPECT_GE(searched.size(), 60u);  // twins at one place count once
-  // Spread: every quarter of the work holds a quarter of them, give or take a few.
+  // They are searched_features()'s, spread: every quarter of the work holds a quarter of them.
+  const LocalFeatures chosen = searched_features(own, 64);
+  ASSERT_EQ(chosen.size(), 64u);
+  for (const LocalKeypoint& k : chosen.keypoints) EXPECT_TRUE(searched.count({k.x, k.y}));
   std::array<int, 4> per_quarter{};
   for (const auto& [x, y] : searched) ++per_quarter[size_t((x >= 240) + 2 * (y >= 180))];
   for (int n : per_quarter) EXPECT_GE(n, 12) << n;
-  // Verification reads every feature: a crop is found with more inliers than are searched.
+  // Verification: with only what the index holds, a crop finds at most 64 inliers; with the
+  // reader giving every stored feature, more (and the reader is asked for the verified works).
   const LocalFeatures q = extract_local_features(
       test::image_of(
           test::mat_of(test::synthetic_photo(480, 360, 605))(cv::Rect(40, 30, 320, 240)).clone()),
       query_feature_options());
   const SecondStageOptions so;
-  const std::vector<LocalMatch> m = match_local_features(index, q, so);
-  ASSERT_FALSE(m.empty());
-  EXPECT_EQ(m[0].work_pk, 6);
-  EXPECT_GT(m[0].inliers, 64);
-  // The choice is the work's, not the index's history: kept through a save and load and a
-  // removal (which lays the index out again), the same for a work added back.
+  const std::vector<LocalMatch> held = match_local_features(index, q, so);
+  ASSERT_FALSE(held.empty());
+  EXPECT_EQ(held[0].work_pk, 6);
+  EXPECT_LE(held[0].inliers, 64);
+  std::set<int64_t> asked;
+  const WorkFeaturesReader reader = [&](int64_t pk, LocalFeatures* out) {
+    asked.insert(pk);
+    *out = works[size_t(pk == 9 ? 2 : pk - 1)];
+    return true;
+  };
+  const std::vector<LocalMatch> read = match_local_features(index, q, so, reader);
+  ASSERT_FALSE(read.empty());
+  EXPECT_EQ(read[0].work_pk, 6);
+  EXPECT_GT(read[0].inliers, 64);
+  EXPECT_TRUE(asked.count(6));
+  EXPECT_GT(read[0].score, held[0].score);
+  // A reader that gives another picture's features (a work replaced meanwhile) is not used.
+  const WorkFeaturesReader stale = [&](int64_t, LocalFeatures* out) {
+    *out = extract_local_features(test::synthetic_photo(300, 200, 1), work_feature_options());
+    return true;
+  };
+  EXPECT_EQ(match_local_features(index, q, so, stale)[0].inliers, held[0].inliers);
+  // Saved and loaded under the same count it holds the same; under another it is refused.
   std::vector<uint8_t> bytes;
   index.save(bytes);
   Result<std::unique_ptr<FeatureIndex>> loaded = FeatureIndex::load(bytes, subset);
   ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
   EXPECT_EQ(found_by(**loaded, q), found_by(index, q));
   EXPECT_EQ(found_of_work(**loaded, 6), searched);
+  EXPECT_FALSE(FeatureIndex::load(bytes, small_tree()).ok());
+  std::vector<uint8_t> all_bytes;
+  full.save(all_bytes);
+  EXPECT_FALSE(FeatureIndex::load(all_bytes, subset).ok());
+  EXPECT_TRUE(FeatureIndex::load(all_bytes, small_tree()).ok());
+  // Removals (which lay the index out again) and a work added back keep the same choice.
   for (int64_t pk : {1, 2, 4, 5}) index.remove(pk);
   EXPECT_EQ(found_of_work(index, 6), searched);
   index.remove(6);
   EXPECT_TRUE(found_of_work(index, 6).empty());
   index.add(6, own);
   EXPECT_EQ(found_of_work(index, 6), searched);
-  // Loaded without the option, the same file searches every feature.
-  Result<std::unique_ptr<FeatureIndex>> all = FeatureIndex::load(bytes, small_tree());
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(found_of_work(**all, 6), found_of_work(full, 6));
 }
 
 }  // namespace

@@ -14,6 +14,13 @@ void add_catalog_option(CLI::App* cmd, CatalogArgs& a) {
                   "(default: $IMPRINT_CATALOG)");
   cmd->add_option("--index", a.index, "In-memory index: auto, flat, mih, faiss-flat, faiss-mih")
       ->capture_default_str();
+  cmd->add_option("--searched-features", a.searched_features,
+                  "Second-stage features of each work held in memory and searched (0: all, ~380); "
+                  "the rest are read from the catalog for the works verified. 100 holds a third "
+                  "of the memory (benchmarks/results/searched_features.md). Every process of a "
+                  "catalog should use the same: features.index is rebuilt for another")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
 }
 
 std::unique_ptr<Catalog> open_catalog(const CatalogArgs& a, bool read_only, const char* command) {
@@ -26,6 +33,7 @@ std::unique_ptr<Catalog> open_catalog(const CatalogArgs& a, bool read_only, cons
     return nullptr;
   }
   o.index = *kind;
+  o.feature_index_options.searched_per_work = a.searched_features;
   // A rebuild of the feature index takes minutes at 100,000 works: say so, and how far it is.
   o.open_progress = [command](std::string_view stage, int64_t done, int64_t total) {
     if (total < 10000) return;

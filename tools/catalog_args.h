@@ -13,6 +13,7 @@ namespace imprint::cli {
 struct CatalogArgs {
   std::string dir;  // --catalog, default $IMPRINT_CATALOG
   std::string index = "auto";
+  int searched_features = 0;  // --searched-features: FeatureIndexOptions::searched_per_work
 };
 void add_catalog_option(CLI::App* cmd, CatalogArgs& a);
 // Opens the catalog or prints the reason to stderr and returns null.
