@@ -1,6 +1,7 @@
 // libFuzzer target: features.index payloads (FeatureIndex::load). A catalog directory is
 // writable by whoever can replace its files, so the loader trusts no count or id: what it
-// accepts must search, verify and take works without reading outside its arrays.
+// accepts must search, verify and take works without reading outside its arrays, whether it
+// holds every feature of its works or a searched share (FeatureIndexOptions::searched_per_work).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -29,6 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   imprint::FeatureIndexOptions o;
   o.leaf_size = 4;
   o.min_tree_features = 16;
+  // A file of version 2 names how many features a work it holds, and loads only under that
+  // count: take it from the file (1..64), so that form is fuzzed too.
+  if (size >= 8 && data[0] == 2 && data[1] == 0 && data[2] == 0 && data[3] == 0 && data[5] == 0 &&
+      data[6] == 0 && data[7] == 0 && data[4] >= 1 && data[4] <= 64) {
+    o.searched_per_work = data[4];
+  }
   auto loaded = imprint::FeatureIndex::load(std::span(data, size), o);
   if (!loaded.ok()) return 0;
   imprint::FeatureIndex& index = **loaded;

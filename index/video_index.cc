@@ -195,68 +195,73 @@ Result<FrameIndexFile> read_frame_index_file(const std::string& path) {
 // Loads frames.index and catches it up, or rebuilds it, from the database: the same steps as
 // load_or_rebuild_index for pdq.index, on the frame kind.
 Status Catalog::Impl::load_video_index() {
-  std::lock_guard<std::mutex> lk(rdb_mu);
-  detail::ReadTransaction read(rdb);
-  IMPRINT_RETURN_IF_ERROR(read.status());
-  Status st;
-  Result<int64_t> generation_now = stored_generation(rdb);
-  if (!generation_now.ok()) return generation_now.status();
-  const int64_t db_generation = *generation_now;
+  std::unique_ptr<VideoFrameIndex> index;
+  {
+    std::lock_guard<std::mutex> lk(rdb_mu);
+    detail::ReadTransaction read(rdb);
+    IMPRINT_RETURN_IF_ERROR(read.status());
+    Status st;
+    Result<int64_t> generation_now = stored_generation(rdb);
+    if (!generation_now.ok()) return generation_now.status();
+    const int64_t db_generation = *generation_now;
 
-  Result<detail::Statement> count =
-      rdb.prepare("SELECT COUNT(*) FROM fingerprints WHERE kind IN (?, ?) AND quality >= ?");
-  if (!count.ok()) return count.status();
-  count->bind(1, std::string(kVideoFrameKind))
-      .bind(2, std::string(kVideoFrameCropKind))
-      .bind(3, int64_t(kPdqMinUsefulQuality));
-  count->step(&st);
-  IMPRINT_RETURN_IF_ERROR(st);
-  auto index = std::make_unique<VideoFrameIndex>(options.index, size_t(count->int64(0)));
-
-  int64_t since_generation = -1, since_pk = 0;
-  Result<FrameIndexFile> file = read_frame_index_file(frame_index_path(options));
-  if (file.ok() && file->catalog_id == catalog_id && file->generation <= db_generation) {
-    index->add(file->hashes, file->fp_pks, file->work_pks, file->t_ms);
-    since_generation = file->generation;
-    since_pk = file->max_fp_pk;
-    video_origin = file->generation == db_generation ? "loaded" : "caught-up";
-  } else {
-    video_origin = "rebuilt";
-  }
-  if (since_generation >= 0) {
-    Result<detail::Statement> rm =
-        rdb.prepare("SELECT pk FROM removed_fingerprints WHERE kind IN (?, ?) AND generation > ?");
-    if (!rm.ok()) return rm.status();
-    rm->bind(1, std::string(kVideoFrameKind))
+    Result<detail::Statement> count =
+        rdb.prepare("SELECT COUNT(*) FROM fingerprints WHERE kind IN (?, ?) AND quality >= ?");
+    if (!count.ok()) return count.status();
+    count->bind(1, std::string(kVideoFrameKind))
         .bind(2, std::string(kVideoFrameCropKind))
-        .bind(3, since_generation);
-    std::vector<int64_t> gone;
-    while (rm->step(&st)) gone.push_back(rm->int64(0));
+        .bind(3, int64_t(kPdqMinUsefulQuality));
+    count->step(&st);
     IMPRINT_RETURN_IF_ERROR(st);
-    index->remove(gone);
-  }
-  Result<detail::Statement> add = rdb.prepare(
-      "SELECT pk, work_pk, data, t_ms FROM fingerprints WHERE kind IN (?, ?) AND quality >= ? "
-      "AND pk > ? ORDER BY pk");
-  if (!add.ok()) return add.status();
-  add->bind(1, std::string(kVideoFrameKind))
-      .bind(2, std::string(kVideoFrameCropKind))
-      .bind(3, int64_t(kPdqMinUsefulQuality))
-      .bind(4, since_pk);
-  FrameIndexUpdate batch;
-  while (add->step(&st)) {
-    if (add->blob_size(2) != 32) continue;
-    batch.hashes.push_back(PdqHash::from_bytes(add->blob_data(2)));
-    batch.fp_pks.push_back(add->int64(0));
-    batch.work_pks.push_back(add->int64(1));
-    batch.t_ms.push_back(add->int64(3));
-    if (batch.hashes.size() == 65536) {
-      index->apply(batch);
-      batch = FrameIndexUpdate();
+    index = std::make_unique<VideoFrameIndex>(options.index, size_t(count->int64(0)));
+
+    int64_t since_generation = -1, since_pk = 0;
+    Result<FrameIndexFile> file = read_frame_index_file(frame_index_path(options));
+    if (file.ok() && file->catalog_id == catalog_id && file->generation <= db_generation) {
+      index->add(file->hashes, file->fp_pks, file->work_pks, file->t_ms);
+      since_generation = file->generation;
+      since_pk = file->max_fp_pk;
+      video_origin = file->generation == db_generation ? "loaded" : "caught-up";
+    } else {
+      video_origin = "rebuilt";
     }
+    if (since_generation >= 0) {
+      Result<detail::Statement> rm = rdb.prepare(
+          "SELECT pk FROM removed_fingerprints WHERE kind IN (?, ?) AND generation > ?");
+      if (!rm.ok()) return rm.status();
+      rm->bind(1, std::string(kVideoFrameKind))
+          .bind(2, std::string(kVideoFrameCropKind))
+          .bind(3, since_generation);
+      std::vector<int64_t> gone;
+      while (rm->step(&st)) gone.push_back(rm->int64(0));
+      IMPRINT_RETURN_IF_ERROR(st);
+      index->remove(gone);
+    }
+    Result<detail::Statement> add = rdb.prepare(
+        "SELECT pk, work_pk, data, t_ms FROM fingerprints WHERE kind IN (?, ?) AND quality >= ? "
+        "AND pk > ? ORDER BY pk");
+    if (!add.ok()) return add.status();
+    add->bind(1, std::string(kVideoFrameKind))
+        .bind(2, std::string(kVideoFrameCropKind))
+        .bind(3, int64_t(kPdqMinUsefulQuality))
+        .bind(4, since_pk);
+    FrameIndexUpdate batch;
+    while (add->step(&st)) {
+      if (add->blob_size(2) != 32) continue;
+      batch.hashes.push_back(PdqHash::from_bytes(add->blob_data(2)));
+      batch.fp_pks.push_back(add->int64(0));
+      batch.work_pks.push_back(add->int64(1));
+      batch.t_ms.push_back(add->int64(3));
+      if (batch.hashes.size() == 65536) {
+        index->apply(batch);
+        batch = FrameIndexUpdate();
+      }
+    }
+    IMPRINT_RETURN_IF_ERROR(st);
+    index->apply(batch);
   }
-  IMPRINT_RETURN_IF_ERROR(st);
-  index->apply(batch);
+  // rdb_mu is released before index_mu is taken: the second stage takes rdb_mu while holding
+  // index_mu (feature_store.cc, reading stored features), so the other order would deadlock.
   std::unique_lock<std::shared_mutex> ilk(index_mu);
   video = std::move(index);
   return Status::Ok();

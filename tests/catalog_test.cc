@@ -11,13 +11,15 @@
 
 #include <atomic>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <thread>
 
 #include "database.h"
+#include "decode.h"
+#include "local_features.h"
 #include "pg_test_support.h"
 #include "test_support.h"
 #include "usage_log.h"
@@ -490,6 +492,78 @@ TEST_F(CatalogTest, EveryIndexKindGivesTheSameMatches) {
       EXPECT_EQ(got, reference) << index_kind_name(k);
     }
   }
+}
+
+// An index holding a share of each work's features (FeatureIndexOptions::searched_per_work)
+// verifies with the stored features, read from the read connection while the index lock is held
+// shared. Matchers doing that while a writer registers and removes works (which takes the index
+// lock exclusively) find their works every time; under ThreadSanitizer this is the race and
+// lock-order test of that path.
+TEST_F(CatalogTest, PartialFeatureIndexVerifiesFromStorageWhileWorksChange) {
+  catalog.reset();
+  CatalogOptions o;
+  o.dir = where;
+  o.sync_commits = false;
+  o.feature_index_options.searched_per_work = 64;
+  Result<std::unique_ptr<Catalog>> opened = Catalog::open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  catalog = std::move(*opened);
+  Result<CatalogStats> st = catalog->stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->features, 64 * st->feature_works);
+  // Half of each of three works, off-centre: only local features find them.
+  std::vector<ImageFingerprint> queries;
+  std::vector<LocalFeatures> features;
+  for (int i = 0; i < 3; ++i) {
+    const Image crop =
+        test::image_of(test::mat_of(photos[size_t(i)])(cv::Rect(120, 90, 330, 250)).clone());
+    const std::vector<uint8_t> jpg = test::encode(crop, ".jpg", 90);
+    queries.push_back(query_of(jpg));
+    features.push_back(extract_local_features(*decode_image(jpg), query_feature_options()));
+  }
+  std::vector<WorkInput> later;
+  for (int i = 0; i < 4; ++i) {
+    later.push_back(input_for(test::encode(test::synthetic_photo(320, 240, 400 + i), ".png"),
+                              "late" + std::to_string(i)));
+  }
+  std::atomic<int> matcher_errors{0}, writer_errors{0};
+  auto matcher = [&](int offset) {
+    for (int round = 0; round < 2; ++round) {
+      for (int i = 0; i < 3; ++i) {
+        const size_t q = size_t((i + offset) % 3);
+        const LocalFeatureSource source = [&](size_t) -> Result<LocalFeatures> {
+          return features[q];
+        };
+        const std::vector<QueryResult> r =
+            catalog->match(std::span(&queries[q], 1), MatchOptions{}, source);
+        if (r[0].matches.empty() || r[0].matches[0].work.id != "w" + std::to_string(q) ||
+            r[0].matches[0].method != kLocalFeaturesMethod ||
+            r[0].matches[0].decision != MatchDecision::kFlag) {
+          ADD_FAILURE() << "query " << q << ": "
+                        << (r[0].matches.empty()
+                                ? std::string("nothing found")
+                                : r[0].matches[0].work.id + " by " + r[0].matches[0].method);
+          ++matcher_errors;
+        }
+      }
+    }
+  };
+  auto writer = [&] {
+    for (size_t i = 0; i < later.size(); ++i) {
+      if (!catalog->register_works(std::span(&later[i], 1))[0].ok()) ++writer_errors;
+      if (i % 2 == 1 && !catalog->remove_work(later[i].work.id).ok()) ++writer_errors;
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(matcher, 0);
+  threads.emplace_back(matcher, 1);
+  threads.emplace_back(writer);
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(matcher_errors.load(), 0);
+  EXPECT_EQ(writer_errors.load(), 0);
+  st = catalog->stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->feature_works, 8u + 2);
 }
 
 // What a server does at once: matching (with the exact-bytes lookup on the read connection),
