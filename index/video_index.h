@@ -36,7 +36,7 @@ namespace imprint {
 // with black bars, the hash of the picture inside them (video_ingest.h: letterboxing and
 // pillarboxing added or removed by a copy then cancel out); and one with the stream's
 // description (JSON: fps, duration, frame count, sampling, partial reason) for reports. Both
-// frame kinds are in the frame index; vPDQ percentages count the reference hashes only.
+// frame kinds are in the frame index and count in the vPDQ percentages (vpdq_match_views).
 inline constexpr const char* kVideoFrameKind = "pdq-frame";
 inline constexpr const char* kVideoFrameCropKind = "pdq-frame-crop";
 inline constexpr const char* kVideoInfoKind = "video-info";

@@ -189,6 +189,47 @@ std::vector<VideoSegment> align_segments(std::span<const FramePair> pairs, doubl
   return segments;
 }
 
+VpdqMatch vpdq_match_views(std::span<const FrameHash> query,
+                           std::span<const FrameHash> query_cropped,
+                           std::span<const FrameHash> work, std::span<const FrameHash> work_cropped,
+                           int distance, int quality_threshold) {
+  if (query_cropped.empty() && work_cropped.empty()) {
+    return vpdq_match(query, work, distance, quality_threshold);
+  }
+  // Each frame's usable views; frames with none are left out, as the reference leaves out weak
+  // frames.
+  auto views_of = [&](std::span<const FrameHash> frames, std::span<const FrameHash> cropped) {
+    std::vector<std::vector<PdqHash>> views(frames.size());
+    for (size_t i = 0; i < frames.size(); ++i) {
+      if (frames[i].quality >= quality_threshold) views[i].push_back(frames[i].hash);
+    }
+    for (const FrameHash& c : cropped) {
+      if (c.frame < 0 || size_t(c.frame) >= frames.size() || c.quality < quality_threshold)
+        continue;
+      views[size_t(c.frame)].push_back(c.hash);
+    }
+    std::erase_if(views, [](const std::vector<PdqHash>& v) { return v.empty(); });
+    return views;
+  };
+  const std::vector<std::vector<PdqHash>> q = views_of(query, query_cropped);
+  const std::vector<std::vector<PdqHash>> t = views_of(work, work_cropped);
+  if (q.empty() || t.empty()) return {};
+  auto covered_pct = [distance](const std::vector<std::vector<PdqHash>>& from,
+                                const std::vector<std::vector<PdqHash>>& to) {
+    std::vector<PdqHash> all;
+    for (const std::vector<PdqHash>& v : to) all.insert(all.end(), v.begin(), v.end());
+    size_t hits = 0;
+    for (const std::vector<PdqHash>& v : from) {
+      hits += std::any_of(v.begin(), v.end(), [&](const PdqHash& a) {
+        return std::any_of(all.begin(), all.end(),
+                           [&](const PdqHash& b) { return a.distance(b) <= distance; });
+      });
+    }
+    return double(hits) * 100.0 / double(from.size());
+  };
+  return {covered_pct(q, t), covered_pct(t, q)};
+}
+
 bool is_video_copy(const VideoCandidate& c, const VideoMatchOptions& o) {
   if (c.method == "sha256") return true;
   if (std::max(c.query_match_pct, c.work_match_pct) >= o.copy_min_pct) return true;
@@ -201,18 +242,25 @@ namespace {
 
 struct StoredVideo {
   std::vector<FrameHash> frames;
+  std::vector<FrameHash> cropped;  // `frame` indexes `frames` (the frame of the same instant)
   double duration_s = 0;
 };
 
-// A work's frames (every stored one, as vPDQ counts them) and its duration, from the database.
+// A work's frames (every stored one, as vPDQ counts them), their bar-cropped hashes and its
+// duration, from the database.
 Result<StoredVideo> read_work_frames(const Catalog::Impl& m, int64_t work_pk) {
   std::lock_guard<std::mutex> lk(m.rdb_mu);
   Result<detail::Statement> s = const_cast<detail::Database&>(m.rdb).prepare(
-      "SELECT kind, data, quality, t_ms FROM fingerprints WHERE work_pk = ? AND kind IN (?, ?) "
+      "SELECT kind, data, quality, t_ms FROM fingerprints WHERE work_pk = ? AND kind IN (?, ?, ?) "
       "ORDER BY pk");
   if (!s.ok()) return s.status();
-  s->bind(1, work_pk).bind(2, std::string(kVideoFrameKind)).bind(3, std::string(kVideoInfoKind));
+  s->bind(1, work_pk)
+      .bind(2, std::string(kVideoFrameKind))
+      .bind(3, std::string(kVideoInfoKind))
+      .bind(4, std::string(kVideoFrameCropKind));
   StoredVideo v;
+  std::unordered_map<int64_t, int64_t> frame_at_ms;  // t_ms -> index into v.frames
+  std::vector<std::pair<int64_t, FrameHash>> crops;  // (t_ms, hash): matched to frames below
   Status st;
   while (s->step(&st)) {
     if (s->text(0) == kVideoInfoKind) {
@@ -230,9 +278,20 @@ Result<StoredVideo> read_work_frames(const Catalog::Impl& m, int64_t work_pk) {
     f.t = double(s->int64(3)) / 1000.0;
     f.hash = PdqHash::from_bytes(s->blob_data(1));
     f.quality = int(s->int64(2));
+    if (s->text(0) == kVideoFrameCropKind) {
+      crops.emplace_back(s->int64(3), f);
+      continue;
+    }
+    frame_at_ms.try_emplace(s->int64(3), f.frame);
     v.frames.push_back(f);
   }
   IMPRINT_RETURN_IF_ERROR(st);
+  for (auto& [t_ms, f] : crops) {
+    auto it = frame_at_ms.find(t_ms);
+    if (it == frame_at_ms.end()) continue;
+    f.frame = it->second;
+    v.cropped.push_back(f);
+  }
   return v;
 }
 
@@ -345,8 +404,8 @@ std::vector<VideoCandidate> Catalog::match_video_frames(std::span<const FrameHas
     c.transform = transform;
     c.matched_frames = matched;
     c.work_duration_s = stored->duration_s;
-    const VpdqMatch v =
-        vpdq_match(frames, stored->frames, o.match_distance, kPdqMinUsefulQuality);
+    const VpdqMatch v = vpdq_match_views(frames, cropped, stored->frames, stored->cropped,
+                                         o.match_distance, kPdqMinUsefulQuality);
     c.query_match_pct = std::round(v.query_match_pct * 100) / 100;
     c.work_match_pct = std::round(v.target_match_pct * 100) / 100;
     c.score = exact ? 1.0 : std::max(v.query_match_pct, v.target_match_pct) / 100.0;

@@ -6,9 +6,11 @@
 //     (registered frames are indexed both ways too, so letterboxing added or removed cancels
 //     out); works are ranked by how many query frames found one of their frames.
 //  2. vPDQ: for the best candidates the work's frames are read back and the reference matcher's
-//     percentages computed (engine vpdq_match: query_match_pct, the share of the query's frames
-//     with a match anywhere in the work, and work_match_pct, the reverse), so they agree with
-//     Meta's vPDQ on the same hashes.
+//     percentages computed (query_match_pct, the share of the query's frames with a match
+//     anywhere in the work, and work_match_pct, the reverse) over both views of each frame
+//     (vpdq_match_views: the reference hash and the bar-cropped one), so they agree with Meta's
+//     vPDQ on the same hashes wherever no frame has bars, and a letterboxed copy counts the
+//     frames its cropped hashes matched.
 //  3. Alignment: matching frame pairs vote on the time mapping work_t = speed * query_t + offset.
 //     The best mapping is the densest window of offsets (width 2 x tolerance, the tolerance being
 //     0.75 sampling intervals) over distinct query frames; speeds other than 1 are tried on a
@@ -126,6 +128,17 @@ std::vector<VideoSegment> align_segments(std::span<const FramePair> pairs, doubl
 
 // The median gap between consecutive timestamps (seconds); 1 when there are fewer than two.
 double sampling_interval(std::span<const double> times);
+
+// vPDQ's percentages over both views of a frame: its reference hash and, where it has black
+// bars, the hash of the picture inside them (`cropped`, whose `frame` indexes the side's frames).
+// A frame counts when either view reaches quality_threshold, and matches when either view is
+// within `distance` of either view of some frame of the other side. With no cropped hash on
+// either side this is vpdq_match itself, the reference's percentages; a letterboxed copy of an
+// unbarred work is counted through its cropped hashes instead of coming out at 0%.
+VpdqMatch vpdq_match_views(std::span<const FrameHash> query,
+                           std::span<const FrameHash> query_cropped,
+                           std::span<const FrameHash> work, std::span<const FrameHash> work_cropped,
+                           int distance, int quality_threshold = kPdqMinUsefulQuality);
 
 // Whether a candidate's evidence is a copy under `options` (see the header comment).
 bool is_video_copy(const VideoCandidate& c, const VideoMatchOptions& options);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <random>
 #include <sstream>
 
 #include "catalog.h"
@@ -352,13 +353,16 @@ TEST(VideoIngest, BlackBarsAreFoundAndDarkPicturesAreNot) {
 
 // --- Matching edited copies ---
 
-// Every frame hashed on both sides, as the reference CSV was made: our percentages are the
-// reference's to its two decimals.
+// Every frame hashed on both sides, as the reference CSV was made. These videos are
+// letterboxed: over the reference hashes alone our percentages are the reference's to its two
+// decimals; the catalog also counts the frames whose bar-cropped pictures match, which only adds.
 TEST(VideoCatalog, EditedCopiesMatchWithTheReferencePercentages) {
   test::TempDir dir;
   auto catalog = open_at(dir.file("cat"));
   ASSERT_TRUE(catalog);
   register_ok(*catalog, {video_input(shared_video(kChair), "chair", 0.0)});
+  const HashedVideo work = hashed_at(shared_video(kChair), 0.0);
+  ASSERT_FALSE(work.cropped.empty());
   const auto ref = reference_pcts();
   for (const char* name :
        {"chair-19-sd-bar", "chair-20-sd-bar", "chair-22-sd-grey-bar", "chair-22-sd-sepia-bar",
@@ -367,8 +371,16 @@ TEST(VideoCatalog, EditedCopiesMatchWithTheReferencePercentages) {
     const VideoCandidate* c = find_work(r, "chair");
     ASSERT_NE(c, nullptr) << name;
     const auto [want_q, want_t] = ref.at({name, kChair});
-    EXPECT_NEAR(c->query_match_pct, want_q, 0.01) << name;
-    EXPECT_NEAR(c->work_match_pct, want_t, 0.01) << name;
+    const HashedVideo query = hashed_at(shared_video(name), 0.0);
+    const std::span<const FrameHash> q = query.fingerprint.frames, w = work.fingerprint.frames;
+    const VpdqMatch reference_only = vpdq_match_views(q, {}, w, {}, 31);
+    EXPECT_NEAR(reference_only.query_match_pct, want_q, 0.01) << name;
+    EXPECT_NEAR(reference_only.target_match_pct, want_t, 0.01) << name;
+    const VpdqMatch both = vpdq_match_views(q, query.cropped, w, work.cropped, 31);
+    EXPECT_NEAR(c->query_match_pct, both.query_match_pct, 0.01) << name;
+    EXPECT_NEAR(c->work_match_pct, both.target_match_pct, 0.01) << name;
+    EXPECT_GE(c->query_match_pct, want_q - 0.01) << name;
+    EXPECT_GE(c->work_match_pct, want_t - 0.01) << name;
     EXPECT_EQ(c->method, "vpdq");
     // The default licence denies every use: a copy is flagged.
     EXPECT_EQ(c->decision, MatchDecision::kFlag) << name;
@@ -621,9 +633,11 @@ TEST_F(VideoClipTest, LetterboxedCopy) {
   VideoCandidate c;
   const auto segs = segments_of(spec, "letterbox", &c);
   // The reference hashes see a smaller picture in a wider border and do not match; the
-  // bar-cropped hashes on both sides do.
+  // bar-cropped hashes on both sides do, and the percentages count the frames they matched.
   ASSERT_FALSE(segs.empty());
-  EXPECT_LT(c.query_match_pct, 10);
+  EXPECT_GT(c.query_match_pct, 80);
+  EXPECT_GT(c.work_match_pct, 10);  // a one-a-second clip of 18 of the work's 22 s, every frame
+  EXPECT_GE(c.score, c.query_match_pct / 100.0);
   EXPECT_NEAR(offset_of(segs[0]), 2.0, 1.0);
   EXPECT_EQ(c.decision, MatchDecision::kFlag);
 }
@@ -965,6 +979,60 @@ std::vector<FramePair> pairs_for(double offset, double speed, int from, int to, 
     p.push_back({qf, tq, tw + 1, 20});
   }
   return p;
+}
+
+// Four query frames: 0 matches as it is, 1 only through its bar-cropped hash, 2 through its
+// cropped hash against the work's cropped hash, 3 not at all. Against an unbarred work the
+// cropped hashes were ignored before, so a letterboxed copy came out at 25%.
+TEST(VideoMatchViews, PercentagesCountTheFramesMatchedThroughCroppedHashes) {
+  auto hash_of = [](uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    return PdqHash::from_words({rng(), rng(), rng(), rng()});
+  };
+  auto frame = [](int64_t i, const PdqHash& h, int quality = 100) {
+    FrameHash f;
+    f.frame = i;
+    f.t = double(i);
+    f.hash = h;
+    f.quality = quality;
+    return f;
+  };
+  const PdqHash a = hash_of(1), b = hash_of(2), c = hash_of(3), d = hash_of(4);
+  const PdqHash bars1 = hash_of(11), bars2 = hash_of(12), bars3 = hash_of(13);
+  const PdqHash work_bars = hash_of(21);
+  const std::vector<FrameHash> query = {frame(0, a), frame(1, bars1), frame(2, bars2),
+                                        frame(3, bars3)};
+  const std::vector<FrameHash> query_cropped = {frame(1, b), frame(2, c), frame(3, hash_of(30))};
+  const std::vector<FrameHash> work = {frame(0, a), frame(1, b), frame(2, work_bars), frame(3, d)};
+  const std::vector<FrameHash> work_cropped = {frame(2, c)};
+
+  // Reference hashes only: frame 0 on each side.
+  const VpdqMatch ref = vpdq_match(query, work, 31);
+  EXPECT_EQ(ref.query_match_pct, 25.0);
+  EXPECT_EQ(ref.target_match_pct, 25.0);
+  EXPECT_EQ(vpdq_match_views(query, {}, work, {}, 31).query_match_pct, 25.0);
+
+  const VpdqMatch both = vpdq_match_views(query, query_cropped, work, work_cropped, 31);
+  EXPECT_EQ(both.query_match_pct, 75.0);   // 0, 1, 2
+  EXPECT_EQ(both.target_match_pct, 75.0);  // 0, 1, 2 (d matches nothing)
+  // Without the work's cropped hash, query frame 2 and work frame 2 no longer match.
+  const VpdqMatch query_side = vpdq_match_views(query, query_cropped, work, {}, 31);
+  EXPECT_EQ(query_side.query_match_pct, 50.0);
+  EXPECT_EQ(query_side.target_match_pct, 50.0);
+
+  // A frame whose reference hash is weak counts through a usable cropped hash, and a weak
+  // cropped hash neither counts nor matches.
+  std::vector<FrameHash> weak_query = query;
+  weak_query[1].quality = 10;
+  EXPECT_EQ(vpdq_match_views(weak_query, query_cropped, work, work_cropped, 31).query_match_pct,
+            75.0);
+  std::vector<FrameHash> weak_crops = query_cropped;
+  weak_crops[0].quality = 10;
+  EXPECT_EQ(vpdq_match_views(weak_query, weak_crops, work, work_cropped, 31).query_match_pct,
+            200.0 / 3);
+  // A cropped hash naming no frame of its side is ignored.
+  const std::vector<FrameHash> stray = {frame(9, b)};
+  EXPECT_EQ(vpdq_match_views(query, stray, work, {}, 31).query_match_pct, 25.0);
 }
 
 TEST(VideoAlign, OffsetsVoteIntoSegments) {
