@@ -886,17 +886,23 @@ Result<bool> Catalog::holds_registration(const WorkInput& in) const {
   }
   if (in.work.sha256 && w->sha256 != in.work.sha256) return false;
   if (w->metadata != in.work.metadata) return false;
-  Result<std::vector<WorkFingerprint>> stored = work_fingerprints(in.work.id, "pdq");
-  if (!stored.ok()) return stored.status();
-  size_t k = 0;
-  for (const WorkFingerprint& f : in.fingerprints) {
-    if (f.kind != "pdq") continue;
-    if (k >= stored->size() || (*stored)[k].data != f.data || (*stored)[k].quality != f.quality) {
-      return false;
+  // The hashes that say what the work is: an image's PDQ hashes, a video's frame hashes with
+  // their instants (the rest is derived from the same content).
+  for (const char* kind : {"pdq", kVideoFrameKind}) {
+    Result<std::vector<WorkFingerprint>> stored = work_fingerprints(in.work.id, kind);
+    if (!stored.ok()) return stored.status();
+    size_t k = 0;
+    for (const WorkFingerprint& f : in.fingerprints) {
+      if (f.kind != kind) continue;
+      if (k >= stored->size() || (*stored)[k].data != f.data || (*stored)[k].quality != f.quality ||
+          (*stored)[k].t_ms != f.t_ms) {
+        return false;
+      }
+      ++k;
     }
-    ++k;
+    if (k != stored->size()) return false;
   }
-  return k == stored->size();
+  return true;
 }
 
 Status Catalog::list_works(const WorkFilter& filter, const std::function<bool(const Work&)>& fn) const {

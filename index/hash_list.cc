@@ -454,16 +454,22 @@ std::string format_vpdq_line(int64_t frame, int quality, const PdqHash& hash, do
 }
 
 VideoFingerprint video_fingerprint_from_vpdq(std::span<const HashListEntry> frames) {
-  VideoFingerprint fp;
-  fp.frames.reserve(frames.size());
+  std::vector<FrameHash> out;
+  out.reserve(frames.size());
   for (const HashListEntry& e : frames) {
     FrameHash f;
     f.frame = e.frame;
     f.t = std::strtod(e.timestamp.c_str(), nullptr);
     f.hash = e.hash;
     f.quality = e.quality;
-    fp.frames.push_back(f);
+    out.push_back(f);
   }
+  return video_fingerprint_from_frames(std::move(out));
+}
+
+VideoFingerprint video_fingerprint_from_frames(std::vector<FrameHash> frames) {
+  VideoFingerprint fp;
+  fp.frames = std::move(frames);
   if (fp.frames.size() >= 2) {
     const FrameHash& a = fp.frames.front();
     const FrameHash& b = fp.frames.back();

@@ -148,5 +148,7 @@ std::string format_vpdq_line(int64_t frame, int quality, const PdqHash& hash, do
 // The frames of a vPDQ list as a video: frame numbers, timestamps, hashes and quality as the
 // list gives them; fps from the frame numbers and timestamps (0 when they do not tell).
 VideoFingerprint video_fingerprint_from_vpdq(std::span<const HashListEntry> frames);
+// The same from frames already read (the server's RegisterWork video_frames).
+VideoFingerprint video_fingerprint_from_frames(std::vector<FrameHash> frames);
 
 }  // namespace imprint

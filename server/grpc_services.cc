@@ -1,15 +1,18 @@
 // The imprint.v1 CatalogService and MatchService on the synchronous gRPC API.
 #include <chrono>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <tuple>
 
+#include "hash_list.h"
 #include "image_query.h"
-#include "video_ingest.h"
-#include "video_match.h"
 #include "match_json.h"
 #include "request_checks.h"
 #include "server_impl.h"
+#include "video_index.h"
+#include "video_ingest.h"
+#include "video_match.h"
 
 namespace imprint::server {
 namespace {
@@ -48,13 +51,17 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
 
   grpc::Status RegisterWork(ServerContext* ctx, const v1::RegisterWorkRequest* req,
                             v1::RegisterWorkResponse* resp) override {
-    return gate_.run(ctx, "RegisterWork", Role::kRegistrar, [&](const Caller& caller) -> grpc::Status {
-      WorkInput in;
-      grpc::Status checked = input_of(caller, *req, &in);
-      if (!checked.ok()) return checked;
-      std::vector<Result<Work>> done = s_.catalog.register_works(std::vector{in}, req->replace());
-      return answer(in, std::move(done[0]), resp);
-    });
+    return gate_.run(ctx, "RegisterWork", Role::kRegistrar,
+                     [&](const Caller& caller) -> grpc::Status {
+                       const auto start = std::chrono::steady_clock::now();
+                       WorkInput in;
+                       grpc::Status checked = input_of(
+                           caller, *req, [&] { return check_deadline(s_, start, ctx); }, &in);
+                       if (!checked.ok()) return checked;
+                       std::vector<Result<Work>> done =
+                           s_.catalog.register_works(std::vector{in}, req->replace());
+                       return answer(in, std::move(done[0]), resp);
+                     });
   }
 
   // Many works on one stream: each request is checked and fingerprinted as RegisterWork does,
@@ -124,8 +131,13 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
         item.replace = req.replace();
         int64_t retry_after_s = 0;
         item.status = s_.charge(caller, ctx->peer(), &retry_after_s);  // each message is a call
-        if (item.status.ok()) item.status = input_of(caller, req, &item.in);
-        batch_bytes += req.image().size();
+        const auto start = std::chrono::steady_clock::now();
+        if (item.status.ok()) {
+          item.status = input_of(
+              caller, req, [&] { return check_deadline(s_, start, ctx); }, &item.in);
+        }
+        batch_bytes +=
+            req.image().size() + req.video().size() + size_t(req.video_frames().frames_size()) * 64;
         batch.push_back(std::move(item));
         if (batch.size() >= kBatchWorks || batch_bytes >= kBatchBytes) flush();
       }
@@ -232,7 +244,9 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
  private:
   // A registration request as the catalog's input: every field checked, the caller's right to
   // the owner (and to the work it replaces) checked, the image fingerprinted or the hashes read.
-  grpc::Status input_of(const Caller& caller, const v1::RegisterWorkRequest& req, WorkInput* out) {
+  // Hashing a video asks `still_wanted` for every packet and frame.
+  grpc::Status input_of(const Caller& caller, const v1::RegisterWorkRequest& req,
+                        const std::function<grpc::Status()>& still_wanted, WorkInput* out) {
     grpc::Status checked = check_work(req.work());
     if (!checked.ok()) return checked;
     std::string owner = req.work().owner();
@@ -272,20 +286,108 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
         if (!d.ok()) return grpc::Status(StatusCode::INVALID_ARGUMENT, "fingerprints." + d.status().message());
         in.work.sha256 = *d;
       }
+    } else if (req.has_video() || req.has_video_frames()) {
+      if (!req.work().media().empty() && req.work().media() != "video") {
+        return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                            "work.media: '" + req.work().media() +
+                                "' given with video content (leave it empty or say video)");
+      }
+      grpc::Status made = req.has_video() ? video_input_of(req, still_wanted, &in)
+                                          : frames_input_of(req.video_frames(), &in);
+      if (!made.ok()) return made;
     } else {
-      return grpc::Status(StatusCode::INVALID_ARGUMENT, "give an image or fingerprints");
+      return grpc::Status(StatusCode::INVALID_ARGUMENT,
+                          "give an image, fingerprints, a video or video_frames");
     }
     const v1::Work& w = req.work();
     in.work.id = w.work_id();
     in.work.title = w.title().empty() ? w.work_id() : w.title();
     in.work.owner = owner;
     in.work.source = w.source();
-    in.work.media = w.media().empty() ? "image" : w.media();
+    if (in.work.media != "video") in.work.media = w.media().empty() ? "image" : w.media();
     in.work.metadata.insert(w.metadata().begin(), w.metadata().end());
     Result<LicencePolicy> lic = from_proto(w.licence());
     if (!lic.ok()) return to_grpc(lic.status());
     in.work.licence = *lic;
     *out = std::move(in);
+    return grpc::Status::OK;
+  }
+
+  // A video upload as a work: hashed as `imprint register` hashes a file, refused when it is
+  // longer than the server hashes (registering its first minutes would lose the rest without a
+  // word); a damaged stream registers the part that decodes, and the answer says so.
+  grpc::Status video_input_of(const v1::RegisterWorkRequest& req,
+                              const std::function<grpc::Status()>& still_wanted, WorkInput* out) {
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.video().data()),
+                                         req.video().size());
+    HashedVideo v;
+    grpc::Status hashed = s_.hash_upload_video(bytes, req.seconds_per_hash(), still_wanted, &v);
+    if (!hashed.ok()) return hashed;
+    const VideoFingerprint& fp = v.fingerprint;
+    const double sph = req.seconds_per_hash() == 0 ? 1.0 : req.seconds_per_hash();
+    const double limit = s_.options.max_video_seconds;
+    if (fp.duration_s > limit ||
+        (fp.partial && !fp.frames.empty() && fp.frames.back().t + 2 * sph >= limit)) {
+      return grpc::Status(StatusCode::RESOURCE_EXHAUSTED,
+                          "video: " + std::to_string(int64_t(fp.duration_s)) +
+                              " s, longer than the server's " + "max_video_seconds (" +
+                              std::to_string(int64_t(s_.options.max_video_seconds)) +
+                              " s); register it from its frame hashes (video_frames, " +
+                              "`imprint hash --format vpdq`)");
+    }
+    if (fp.frames.empty()) {
+      return grpc::Status(StatusCode::INVALID_ARGUMENT, "video: no frame could be hashed");
+    }
+    *out = work_input_from_video(v, sph);
+    out->work.sha256 = sha256_of(bytes);
+    return grpc::Status::OK;
+  }
+
+  // A video work from its vPDQ frame hashes: every field checked, frames in stream order.
+  grpc::Status frames_input_of(const v1::VideoFrameHashes& v, WorkInput* out) {
+    auto invalid = [](const std::string& m) {
+      return grpc::Status(StatusCode::INVALID_ARGUMENT, "video_frames." + m);
+    };
+    if (v.frames_size() == 0) return invalid("frames: no frame given");
+    if (v.frames_size() > s_.options.max_video_frames) {
+      return grpc::Status(StatusCode::RESOURCE_EXHAUSTED,
+                          "video_frames.frames: " + std::to_string(v.frames_size()) +
+                              " frames, over the server's limit of " +
+                              std::to_string(s_.options.max_video_frames));
+    }
+    std::vector<FrameHash> frames;
+    frames.reserve(size_t(v.frames_size()));
+    for (int i = 0; i < v.frames_size(); ++i) {
+      const v1::VideoFrameHash& f = v.frames(i);
+      const std::string at = "frames[" + std::to_string(i) + "].";
+      Result<PdqHash> h = PdqHash::from_hex(f.hash());
+      if (!h.ok()) return invalid(at + "hash: " + h.status().message());
+      if (f.quality() < 0 || f.quality() > 100) {
+        return invalid(at + "quality: " + std::to_string(f.quality()) + " (must be 0..100)");
+      }
+      if (!(f.seconds() >= 0 && f.seconds() <= 1e7)) {
+        return invalid(at + "seconds: must be a time between 0 and 10,000,000");
+      }
+      if (f.frame() < 0 || (i > 0 && f.frame() <= frames.back().frame)) {
+        return invalid(at + "frame: " + std::to_string(f.frame()) +
+                       " (frame numbers start at 0 and increase along the list)");
+      }
+      if (i > 0 && f.seconds() < frames.back().t) {
+        return invalid(at + "seconds: earlier than the frame before it");
+      }
+      FrameHash fh;
+      fh.frame = f.frame();
+      fh.t = f.seconds();
+      fh.hash = *h;
+      fh.quality = f.quality();
+      frames.push_back(fh);
+    }
+    *out = work_input_from_frame_hashes(video_fingerprint_from_frames(std::move(frames)));
+    if (!v.sha256().empty()) {
+      Result<Sha256> d = sha256_from_hex(v.sha256());
+      if (!d.ok()) return invalid(d.status().message());
+      out->work.sha256 = *d;
+    }
     return grpc::Status::OK;
   }
 
@@ -308,9 +410,23 @@ class CatalogServiceImpl final : public v1::CatalogService::Service {
     }
     if (!done.ok()) return to_grpc(done.status());
     to_proto(*done, resp->mutable_work());
-    const WorkFingerprint& f = in.fingerprints.front();
-    resp->mutable_pdq()->set_hash(PdqHash::from_bytes(f.data.data()).to_hex());
-    resp->mutable_pdq()->set_quality(f.quality);
+    int frames = 0;
+    for (const WorkFingerprint& f : in.fingerprints) {
+      if (f.kind == "pdq" && !resp->has_pdq()) {
+        resp->mutable_pdq()->set_hash(PdqHash::from_bytes(f.data.data()).to_hex());
+        resp->mutable_pdq()->set_quality(f.quality);
+      }
+      frames += f.kind == kVideoFrameKind;
+      if (f.kind == kVideoInfoKind) {
+        const nlohmann::json j =
+            nlohmann::json::parse(f.data.begin(), f.data.end(), nullptr, false);
+        if (j.is_object() && j.value("partial", false)) {
+          resp->set_partial(true);
+          resp->set_partial_reason(j.value("partial_reason", ""));
+        }
+      }
+    }
+    resp->set_frames(frames);
     return grpc::Status::OK;
   }
 
@@ -532,13 +648,10 @@ MatchOptions Server::Impl::match_options(const v1::MatchContext* ctx) const {
   return mo;
 }
 
-grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const std::string& caller,
-                                       const std::string& request_id,
-                                       v1::MatchVideoResponse* out, VideoQuery* query_out,
-                                       VideoQueryResult* result_out,
-                                       const std::function<grpc::Status()>& still_wanted) {
-  if (req.video().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty video");
-  const double sph = req.seconds_per_hash();
+grpc::Status Server::Impl::hash_upload_video(std::span<const uint8_t> bytes, double sph,
+                                             const std::function<grpc::Status()>& still_wanted,
+                                             HashedVideo* out) {
+  if (bytes.empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty video");
   if (!(sph >= 0) || sph > 3600) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "seconds_per_hash must be between 0 (one a second) and 3600");
@@ -559,8 +672,6 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
   // waits for stops within a frame's work and gives its slot back.
   if (still_wanted) vo.keep_going = [&still_wanted] { return still_wanted().ok(); };
   uint64_t hashed = 0;
-  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.video().data()),
-                                       req.video().size());
   Result<HashedVideo> v =
       hash_video_bytes_for_catalog(bytes, "video", vo, [&hashed](double, double) { ++hashed; });
   metrics.add_to_counter("imprint_video_frames_hashed_total",
@@ -572,10 +683,23 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
     }
     return to_grpc(v.status());
   }
+  *out = std::move(*v);
+  return grpc::Status::OK;
+}
+
+grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const std::string& caller,
+                                       const std::string& request_id, v1::MatchVideoResponse* out,
+                                       VideoQuery* query_out, VideoQueryResult* result_out,
+                                       const std::function<grpc::Status()>& still_wanted) {
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(req.video().data()),
+                                       req.video().size());
+  HashedVideo v;
+  grpc::Status hashed = hash_upload_video(bytes, req.seconds_per_hash(), still_wanted, &v);
+  if (!hashed.ok()) return hashed;
   VideoQuery q;
-  q.fingerprint = std::move(v->fingerprint);
-  q.cropped = std::move(v->cropped);
-  q.mirrored = std::move(v->mirrored);
+  q.fingerprint = std::move(v.fingerprint);
+  q.cropped = std::move(v.cropped);
+  q.mirrored = std::move(v.mirrored);
   q.sha256 = sha256_of(bytes);
   const MatchOptions mo = match_options(&req.context());
   const VideoQueryResult r = catalog.match_video(q, mo, VideoMatchOptions{});

@@ -11,12 +11,13 @@
 #include <thread>
 
 #include "api_keys.h"
-#include "video_match.h"
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "metrics.h"
 #include "rate_limit.h"
 #include "server.h"
 #include "thumbnail_grants.h"
+#include "video_ingest.h"
+#include "video_match.h"
 
 namespace imprint::server {
 
@@ -150,6 +151,12 @@ class Server::Impl {
                            const std::string& request_id, v1::MatchVideoResponse* out, VideoQuery* query_out = nullptr,
                            VideoQueryResult* result_out = nullptr,
                            const std::function<grpc::Status()>& still_wanted = {});
+  // An uploaded video hashed as the catalog hashes one (frames, bar-cropped and mirrored
+  // hashes) within the server's limits (max_pixels, max_video_seconds, max_video_frames), one
+  // thread; `still_wanted` is asked for every packet and frame.
+  grpc::Status hash_upload_video(std::span<const uint8_t> bytes, double seconds_per_hash,
+                                 const std::function<grpc::Status()>& still_wanted,
+                                 HashedVideo* out);
   MatchOptions match_options(const v1::MatchContext* ctx) const;
   void log_access(const std::string& line);
   void update_gauges();

@@ -234,6 +234,41 @@ TEST(ServeProcess, SighupReloadsTheKeyFileAndARemovedKeyIsRefused) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+// `imprint client register` sends a video file as a video work, and a trimmed copy sent to
+// `imprint client match` is flagged as that work.
+TEST(ServeProcess, ClientRegistersAVideoAndItsCopyIsFlagged) {
+  test::TempDir dir;
+  const std::string cat = dir.file("cat");
+  pid_t serve = start_serve(cat, dir.file("serve.log"));
+  ChildGuard guard{&serve};
+  const int port = bound_port(serve, dir.file("serve.log"));
+  ASSERT_GT(port, 0) << "server never started";
+  const std::string client =
+      test::imprint_binary() + " client --server 127.0.0.1:" + std::to_string(port) + " ";
+  const std::string videos = test::shared_dir() + "/vpdq-reference/videos/";
+  std::string out;
+  ASSERT_EQ(test::run_command(client + "register --id chair --owner Vera " + videos +
+                                  "chair-orig-22-sd-bar.mp4 2>&1",
+                              &out),
+            0)
+      << out;
+  const auto reg = nlohmann::json::parse(out);
+  EXPECT_EQ(reg["work_id"], "chair");
+  EXPECT_EQ(reg["media"], "video");
+  EXPECT_EQ(reg["frames"], 23);
+  EXPECT_EQ(reg["partial"], false);
+  out.clear();
+  ASSERT_EQ(
+      test::run_command(
+          client + "match --purpose ai-training " + videos + "chair-19-sd-bar.mp4 2>&1", &out),
+      0)
+      << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["decision"], "flag") << out;
+  ASSERT_FALSE(j["matches"].empty()) << out;
+  EXPECT_EQ(j["matches"][0]["work_id"], "chair");
+}
+
 TEST(ServeProcess, KeysAddWritesAPrivateKeyFileWithTheOwners) {
   test::TempDir dir;
   const std::string keys = dir.file("keys");

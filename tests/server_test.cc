@@ -416,6 +416,192 @@ TEST_F(ServerTest, MatchVideoReportsTheCopiedSecondsAndRecordsUsage) {
   EXPECT_EQ(events[1].work_id(), "chair");
 }
 
+// Video works over the API: from the file's bytes (hashed as `imprint register` hashes it) or
+// from its vPDQ frame hashes; retries are answered with the stored work, other content under the
+// id is refused, and every bad field is named.
+TEST_F(ServerTest, VideosAreRegisteredFromTheirBytesOrTheirFrameHashes) {
+  start();
+  const std::string videos = test::shared_dir() + "/vpdq-reference/videos/";
+  auto register_work = [&](const v1::RegisterWorkRequest& req, v1::RegisterWorkResponse* resp) {
+    return cat->RegisterWork(ctx(registrar_key).get(), req, resp);
+  };
+  auto flagged_as = [&](const std::string& file) {
+    v1::MatchVideoRequest req;
+    req.set_video(bytes_of(test::read_all(videos + file)));
+    req.mutable_context()->set_purpose(v1::AI_TRAINING);
+    v1::MatchVideoResponse r;
+    const grpc::Status st = match->MatchVideo(ctx(matcher_key).get(), req, &r);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    std::set<std::string> ids;
+    for (const v1::VideoMatch& m : r.matches()) {
+      if (m.match().decision() == "flag") ids.insert(m.match().work_id());
+    }
+    return ids;
+  };
+  EXPECT_TRUE(flagged_as("chair-19-sd-bar.mp4").empty());
+
+  // From the bytes.
+  v1::RegisterWorkRequest from_bytes;
+  from_bytes.mutable_work()->set_work_id("chair");
+  from_bytes.mutable_work()->set_owner("Bo");
+  from_bytes.set_video(bytes_of(test::read_all(videos + "chair-orig-22-sd-bar.mp4")));
+  v1::RegisterWorkResponse r;
+  grpc::Status st = register_work(from_bytes, &r);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(r.work().media(), "video");
+  EXPECT_EQ(r.work().sha256().size(), 64u);
+  EXPECT_EQ(r.frames(), 23);  // 22.4 s at one a second
+  EXPECT_FALSE(r.has_pdq());
+  EXPECT_FALSE(r.partial());
+  EXPECT_EQ(flagged_as("chair-19-sd-bar.mp4"), std::set<std::string>{"chair"});
+  // A retry answers with the stored work; other bytes under the id are refused.
+  v1::RegisterWorkResponse again;
+  st = register_work(from_bytes, &again);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(again.work().registered_at(), r.work().registered_at());
+  EXPECT_EQ(again.frames(), 23);
+  v1::RegisterWorkRequest other = from_bytes;
+  other.set_video(bytes_of(test::read_all(videos + "pattern-sd-grey-bar.mp4")));
+  EXPECT_EQ(register_work(other, &again).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+
+  // From the frame hashes, as a vPDQ list gives them.
+  Result<VideoFingerprint> fp = hash_video_file(videos + "pattern-hd-no-bar.mp4");
+  ASSERT_TRUE(fp.ok()) << fp.status().to_string();
+  v1::RegisterWorkRequest from_frames;
+  from_frames.mutable_work()->set_work_id("pattern");
+  from_frames.mutable_work()->set_owner("Ana");
+  for (const FrameHash& f : fp->frames) {
+    v1::VideoFrameHash* h = from_frames.mutable_video_frames()->add_frames();
+    h->set_frame(f.frame);
+    h->set_quality(f.quality);
+    h->set_hash(f.hash.to_hex());
+    h->set_seconds(f.t);
+  }
+  ASSERT_GT(from_frames.video_frames().frames_size(), 3);
+  EXPECT_TRUE(flagged_as("pattern-hd-no-bar.mp4").empty());
+  st = register_work(from_frames, &r);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(r.work().media(), "video");
+  EXPECT_EQ(r.frames(), from_frames.video_frames().frames_size());
+  EXPECT_EQ(flagged_as("pattern-hd-no-bar.mp4"), std::set<std::string>{"pattern"});
+  st = register_work(from_frames, &again);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  v1::RegisterWorkRequest changed = from_frames;
+  changed.mutable_video_frames()->mutable_frames(1)->set_seconds(
+      from_frames.video_frames().frames(1).seconds() + 0.5);
+  EXPECT_EQ(register_work(changed, &again).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+
+  // Every bad field is refused with its name; nothing is registered.
+  auto refusal = [&](v1::RegisterWorkRequest req, const std::string& id) {
+    req.mutable_work()->set_work_id(id);
+    v1::RegisterWorkResponse out;
+    const grpc::Status bad = register_work(req, &out);
+    return std::make_pair(bad.error_code(), bad.error_message());
+  };
+  auto frames_with = [&](const std::function<void(v1::VideoFrameHashes*)>& edit) {
+    v1::RegisterWorkRequest req = from_frames;
+    edit(req.mutable_video_frames());
+    return req;
+  };
+  const std::vector<std::tuple<v1::RegisterWorkRequest, std::string>> bad = {
+      {[&] {
+         auto q = from_bytes;
+         q.set_video("");
+         return q;
+       }(),
+       "empty video"},
+      {[&] {
+         auto q = from_bytes;
+         q.set_video("not a video at all");
+         return q;
+       }(),
+       "video"},
+      {[&] {
+         auto q = from_bytes;
+         q.mutable_work()->set_media("image");
+         return q;
+       }(),
+       "work.media"},
+      {[&] {
+         auto q = from_bytes;
+         q.set_seconds_per_hash(-1);
+         return q;
+       }(),
+       "seconds_per_hash"},
+      {frames_with([](auto* v) { v->mutable_frames(1)->set_hash("zz"); }), "frames[1].hash"},
+      {frames_with([](auto* v) { v->mutable_frames(2)->set_quality(101); }), "frames[2].quality"},
+      {frames_with([](auto* v) { v->mutable_frames(2)->set_frame(0); }), "frames[2].frame"},
+      {frames_with([](auto* v) { v->mutable_frames(2)->set_seconds(-1); }), "frames[2].seconds"},
+      {frames_with([](auto* v) { v->mutable_frames(2)->set_seconds(std::nan("")); }),
+       "frames[2].seconds"},
+      {frames_with([](auto* v) { v->mutable_frames(3)->set_seconds(0); }), "frames[3].seconds"},
+      {frames_with([](auto* v) { v->clear_frames(); }), "no frame"},
+      {frames_with([](auto* v) { v->set_sha256("12"); }), "video_frames."},
+  };
+  int n = 0;
+  for (const auto& [req, field] : bad) {
+    const auto [code, message] = refusal(req, "bad-" + std::to_string(n++));
+    EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT) << field << ": " << message;
+    EXPECT_NE(message.find(field), std::string::npos) << field << ": " << message;
+  }
+  v1::ListWorksRequest list;
+  auto lc = ctx(admin_key);
+  auto works = cat->ListWorks(lc.get(), list);
+  v1::Work w;
+  std::set<std::string> ids;
+  while (works->Read(&w)) ids.insert(w.work_id());
+  EXPECT_TRUE(works->Finish().ok());
+  EXPECT_EQ(ids.count("chair") + ids.count("pattern"), 2u);
+  for (const std::string& id : ids) EXPECT_NE(id.rfind("bad-", 0), 0u) << id;
+}
+
+// A video longer than the server hashes is refused, not registered in part; frame hash lists
+// are held to the server's frame budget.
+TEST_F(ServerTest, VideoRegistrationKeepsToTheServersVideoLimits) {
+  server::ServerOptions o;
+  o.max_video_seconds = 15;
+  o.max_video_frames = 20;
+  start(o);
+  const std::string videos = test::shared_dir() + "/vpdq-reference/videos/";
+  v1::RegisterWorkRequest req;
+  req.mutable_work()->set_work_id("chair");
+  req.mutable_work()->set_owner("Bo");
+  req.set_video(bytes_of(test::read_all(videos + "chair-orig-22-sd-bar.mp4")));
+  v1::RegisterWorkResponse r;
+  grpc::Status st = cat->RegisterWork(ctx(registrar_key).get(), req, &r);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_NE(st.error_message().find("video_frames"), std::string::npos) << st.error_message();
+
+  Result<VideoFingerprint> fp = hash_video_file(videos + "chair-orig-22-sd-bar.mp4");
+  ASSERT_TRUE(fp.ok());
+  ASSERT_GT(fp->frames.size(), 20u);
+  v1::RegisterWorkRequest frames;
+  frames.mutable_work()->set_work_id("chair");
+  frames.mutable_work()->set_owner("Bo");
+  for (const FrameHash& f : fp->frames) {
+    v1::VideoFrameHash* h = frames.mutable_video_frames()->add_frames();
+    h->set_frame(f.frame);
+    h->set_quality(f.quality);
+    h->set_hash(f.hash.to_hex());
+    h->set_seconds(f.t);
+  }
+  st = cat->RegisterWork(ctx(registrar_key).get(), frames, &r);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  frames.mutable_video_frames()->mutable_frames()->DeleteSubrange(20, fp->frames.size() - 20);
+  st = cat->RegisterWork(ctx(registrar_key).get(), frames, &r);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(r.frames(), 20);
+
+  // A short one is registered whole.
+  req.mutable_work()->set_work_id("doorknob");
+  req.set_video(bytes_of(test::read_all(videos + "doorknob-hd-no-bar.mp4")));
+  st = cat->RegisterWork(ctx(registrar_key).get(), req, &r);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_GT(r.frames(), 0);
+  EXPECT_FALSE(r.partial());
+  EXPECT_FALSE(catalog->get_work("doorknob").status().code() == StatusCode::kNotFound);
+}
+
 TEST_F(ServerTest, MatchHashAndStreamAnswerInOrderWithPerMessageErrors) {
   start();
   const PdqHash h = pdq_hash(photos[2]).hash;

@@ -159,8 +159,8 @@ void add_client_command(CLI::App& app, int& exit_code) {
     bool replace = false;
   };
   auto r = std::make_shared<RegisterArgs>();
-  CLI::App* reg = client->add_subcommand("register", "Register one image as a work");
-  reg->add_option("file", r->file, "Image file")->required();
+  CLI::App* reg = client->add_subcommand("register", "Register one image or video as a work");
+  reg->add_option("file", r->file, "Image or video file")->required();
   reg->add_option("--id", r->id, "Work id")->required();
   reg->add_option("--title", r->title, "Title");
   reg->add_option("--owner", r->owner, "Rights holder");
@@ -176,7 +176,12 @@ void add_client_command(CLI::App& app, int& exit_code) {
     req.mutable_work()->set_work_id(r->id);
     req.mutable_work()->set_title(r->title);
     req.mutable_work()->set_owner(r->owner);
-    req.set_image(std::string(bytes->begin(), bytes->end()));
+    const bool video = is_video_file(r->file);
+    if (video) {
+      req.set_video(std::string(bytes->begin(), bytes->end()));
+    } else {
+      req.set_image(std::string(bytes->begin(), bytes->end()));
+    }
     req.set_replace(r->replace);
     v1::RegisterWorkResponse resp;
     grpc::Status st = v1::CatalogService::NewStub(channel_for(*a))->RegisterWork(context_for(*a).get(), req, &resp);
@@ -184,10 +189,18 @@ void add_client_command(CLI::App& app, int& exit_code) {
       exit_code = fail("register", st);
       return;
     }
-    std::cout << nlohmann::json{{"work_id", resp.work().work_id()}, {"pdq", resp.pdq().hash()},
-                                {"quality", resp.pdq().quality()}, {"registered_at", resp.work().registered_at()}}
-                     .dump()
-              << '\n';
+    nlohmann::json j = {{"work_id", resp.work().work_id()},
+                        {"media", resp.work().media()},
+                        {"registered_at", resp.work().registered_at()}};
+    if (video) {
+      j["frames"] = resp.frames();
+      j["partial"] = resp.partial();
+      if (resp.partial()) j["partial_reason"] = resp.partial_reason();
+    } else {
+      j["pdq"] = resp.pdq().hash();
+      j["quality"] = resp.pdq().quality();
+    }
+    std::cout << j.dump() << '\n';
   });
 
   auto ids = std::make_shared<std::vector<std::string>>();

@@ -185,6 +185,16 @@ def main():
                 token = page[-1].page_token
             check(listed == ["sunset-01", "batch-0", "batch-1", "batch-2"],
                   "ListWorks pages through its page tokens (%r)" % listed)
+            # 4c. A video work from its vPDQ frame hashes (frame, quality, hash, seconds).
+            frames = [pb.VideoFrameHash(frame=30 * i, quality=90, seconds=float(i),
+                                        hash="%064x" % (0xabcdef12345 * (i + 7)))
+                      for i in range(5)]
+            video = catalog_stub.RegisterWork(
+                pb.RegisterWorkRequest(work=pb.Work(work_id="clip-01", owner="Ana"),
+                                       video_frames=pb.VideoFrameHashes(frames=frames)),
+                metadata=auth(registrar), timeout=30)
+            check(video.work.media == "video" and video.frames == 5 and not video.HasField("pdq"),
+                  "RegisterWork takes a video work's frame hashes (%r)" % video)
 
             # 5. MatchImage: the licensee in another case and with spaces is Acme; others are not.
             for licensee, decision in (("acme", "allow"), ("  ACME ", "allow"), ("Mallory", "flag")):
