@@ -339,6 +339,99 @@ void run_feature_catalog(size_t works) {
   std::filesystem::remove_all(dir);
 }
 
+// A PostgreSQL replica's open at scale (--replica-uri URI --replica-works N [--replica-features
+// M]): N works (a PDQ hash each; the first M also with 4 crop hashes and local features) in an
+// empty database; opened reading every row, then from a snapshot that is current and one that
+// is 5% behind, each against the full read in the same run.
+void run_replica_open(const std::string& uri, size_t works, size_t feature_works) {
+  const std::string snap =
+      (std::filesystem::temp_directory_path() / "imprint-bench-replica-snapshot").string();
+  std::filesystem::remove_all(snap);
+  const std::vector<LocalFeatures> sources =
+      feature_works > 0 ? feature_sources(200) : std::vector<LocalFeatures>{};
+  std::mt19937_64 rng(31);
+  const std::vector<PdqHash> hashes = catalog_hashes(works, rng);
+  auto options = [&](const std::string& snapshot) {
+    CatalogOptions o;
+    o.dir = uri;
+    o.snapshot_dir = snapshot;
+    o.snapshot_interval_s = 86'400;  // saves only when asked
+    return o;
+  };
+  const size_t late = std::max<size_t>(1, works / 20);
+  auto register_range = [&](Catalog& c, size_t from, size_t to) {
+    for (size_t start = from; start < to; start += 10'000) {
+      std::vector<WorkInput> batch;
+      for (size_t i = start; i < std::min(to, start + 10'000); ++i) {
+        WorkInput in;
+        if (i < feature_works) {
+          in = feature_work(i, sources, rng);  // its PDQ hash first, replaced below
+          in.fingerprints[0] = WorkFingerprint::pdq(hashes[i], 100);
+        } else {
+          in.work.id = "w" + std::to_string(i);
+          in.fingerprints.push_back(WorkFingerprint::pdq(hashes[i], 100));
+        }
+        batch.push_back(std::move(in));
+      }
+      for (const auto& r : c.register_works(batch)) {
+        if (!r.ok()) {
+          std::fprintf(stderr, "register: %s\n", r.status().to_string().c_str());
+          std::exit(1);
+        }
+      }
+    }
+  };
+  auto open = [&](const std::string& snapshot, std::string* origin) {
+    const auto t = Clock::now();
+    Result<std::unique_ptr<Catalog>> c = Catalog::open(options(snapshot));
+    const double s = since(t);
+    if (!c.ok()) {
+      std::fprintf(stderr, "open: %s\n", c.status().to_string().c_str());
+      std::exit(1);
+    }
+    if (origin) *origin = (*c)->snapshot_origin();
+    return std::make_pair(s, std::move(*c));
+  };
+  auto t = Clock::now();
+  {
+    auto [s, c] = open("", nullptr);
+    register_range(*c, 0, works - late);
+  }
+  const double reg_s = since(t);
+  double save_s = 0;
+  uint64_t snapshot_bytes = 0;
+  {
+    auto [s, c] = open(snap, nullptr);
+    t = Clock::now();
+    if (!c->save_index().ok()) std::exit(1);
+    save_s = since(t);
+    for (const auto& e : std::filesystem::directory_iterator(snap)) snapshot_bytes += e.file_size();
+  }
+  std::string origin_current, origin_behind;
+  const double full_before = open("", nullptr).first;
+  const double current = open(snap, &origin_current).first;
+  {
+    auto [s, c] = open("", nullptr);
+    register_range(*c, works - late, works);
+  }
+  const double full_after = open("", nullptr).first;
+  const double behind = open(snap, &origin_behind).first;
+  std::printf("\n# A PostgreSQL replica's open, %zu works (%zu with local features)\n\n", works,
+              std::min(works, feature_works));
+  std::printf("| step | seconds | ratio to reading every row |\n|---|---|---|\n");
+  std::printf("| register %zu works (batches of 10,000) | %.1f | |\n", works - late, reg_s);
+  std::printf("| open reading every row | %.2f | 1 |\n", full_before);
+  std::printf("| write the snapshot (save_index, %.1f MB) | %.2f | |\n",
+              double(snapshot_bytes) / 1e6, save_s);
+  std::printf("| open from the current snapshot (%s) | %.2f | %.3f |\n", origin_current.c_str(),
+              current, current / full_before);
+  std::printf("| register %zu more works | | |\n", late);
+  std::printf("| open reading every row | %.2f | 1 |\n", full_after);
+  std::printf("| open from the snapshot, %zu works behind (%s) | %.2f | %.3f |\n", late,
+              origin_behind.c_str(), behind, behind / full_after);
+  std::filesystem::remove_all(snap);
+}
+
 }  // namespace
 }  // namespace imprint::bench
 
@@ -346,6 +439,8 @@ int main(int argc, char** argv) {
   using namespace imprint::bench;
   std::vector<size_t> sizes = {100'000, 1'000'000, 10'000'000};
   size_t nq = 500, catalog_works = 1'000'000, feature_works = 0;
+  std::string replica_uri;
+  size_t replica_works = 1'000'000, replica_features = 0;
   std::vector<imprint::IndexKind> kinds = {imprint::IndexKind::kFlat, imprint::IndexKind::kMih,
                                            imprint::IndexKind::kFaissFlat, imprint::IndexKind::kFaissMih};
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -358,6 +453,9 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--queries")) nq = std::stoul(argv[i + 1]);
     if (!std::strcmp(argv[i], "--catalog-works")) catalog_works = std::stoul(argv[i + 1]);
     if (!std::strcmp(argv[i], "--feature-works")) feature_works = std::stoul(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--replica-uri")) replica_uri = argv[i + 1];
+    if (!std::strcmp(argv[i], "--replica-works")) replica_works = std::stoul(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--replica-features")) replica_features = std::stoul(argv[i + 1]);
     if (!std::strcmp(argv[i], "--kinds")) {
       kinds.clear();
       std::stringstream ss(argv[i + 1]);
@@ -375,5 +473,6 @@ int main(int argc, char** argv) {
   for (size_t n : sizes) run_size(n, nq, kinds);
   if (catalog_works > 0) run_catalog(catalog_works);
   if (feature_works > 0) run_feature_catalog(feature_works);
+  if (!replica_uri.empty()) run_replica_open(replica_uri, replica_works, replica_features);
   return 0;
 }

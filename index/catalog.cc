@@ -514,7 +514,8 @@ Status Catalog::Impl::load_or_rebuild_index() {
 Status Catalog::save_index() {
   Impl& m = *impl_;
   if (m.options.read_only) return failed_precondition("catalog opened read-only");
-  if (m.pg) return Status::Ok();  // replicas rebuild from the database (catalog_follow.cc)
+  // Replicas load from the database (catalog_follow.cc), or from their snapshot and catch up.
+  if (m.pg) return m.options.snapshot_dir.empty() ? Status::Ok() : m.save_replica_snapshot();
   IndexFileContents c;
   {
     std::shared_lock<std::shared_mutex> lk(m.index_mu);
@@ -1033,5 +1034,6 @@ const std::string& Catalog::dir() const { return impl_->options.dir; }
 const std::string& Catalog::catalog_id() const { return impl_->catalog_id; }
 const std::string& Catalog::index_origin() const { return impl_->origin; }
 const std::string& Catalog::feature_index_origin() const { return impl_->feature_origin; }
+const std::string& Catalog::snapshot_origin() const { return impl_->snapshot_origin; }
 
 }  // namespace imprint

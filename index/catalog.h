@@ -144,6 +144,12 @@ struct CatalogOptions {
   // PostgreSQL: listen for other replicas' commits. Off: polling only, every follow_interval_ms
   // (benchmarks/replica_propagation compares the two).
   bool wake_on_commit = true;
+  // PostgreSQL: a local directory where this replica keeps a snapshot of its indexes (the PDQ,
+  // frame and feature indexes at one generation): written every snapshot_interval_s (jittered by
+  // +-25%, so replicas do not write together) when the catalog changed, and by save_index(); an
+  // open loads it and catches up from the database instead of reading every row. Empty: none.
+  std::string snapshot_dir;
+  int snapshot_interval_s = 600;
   // Readers take no lock and never write; several may share a catalog with one writer.
   bool read_only = false;
   // Structure of the in-memory PDQ index; kAuto picks by size (fingerprint_index.h).
@@ -390,6 +396,9 @@ class Catalog {
   const std::string& index_origin() const;
   // The same for the second stage's feature index (features.index; empty when the stage is off).
   const std::string& feature_index_origin() const;
+  // PostgreSQL with a snapshot_dir: "loaded generation G" when the open loaded the snapshot,
+  // else why not ("none", "another catalog", "damaged: ...", "ahead of the database").
+  const std::string& snapshot_origin() const;
 
   class Impl;
 

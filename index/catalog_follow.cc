@@ -53,6 +53,10 @@ Status Catalog::Impl::open_postgres() {
     crops = make_index(IndexKind::kMih);
     weak_regions = make_index(IndexKind::kMih);
   }
+  if (!options.snapshot_dir.empty()) {
+    IMPRINT_RETURN_IF_ERROR(load_replica_snapshot());
+    next_snapshot_ms = next_snapshot_time_ms(options.snapshot_interval_s);
+  }
   IMPRINT_RETURN_IF_ERROR(catch_up());
   follower = std::thread([this] {
     const int interval_ms = std::max(1, options.follow_interval_ms);
@@ -88,6 +92,10 @@ Status Catalog::Impl::open_postgres() {
         listening = ldb.listen(kFollowChannel).ok();
       }
       (void)catch_up();  // the failure is kept for follow_state(); the next turn tries again
+      if (!options.snapshot_dir.empty() && steady_ms() >= next_snapshot_ms) {
+        (void)save_replica_snapshot();  // a failure (disk full) is tried again next interval
+        next_snapshot_ms = next_snapshot_time_ms(options.snapshot_interval_s);
+      }
     }
   });
   return Status::Ok();

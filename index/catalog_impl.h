@@ -106,6 +106,16 @@ class Catalog::Impl {
 
   Status open_postgres();
   Status catch_up();
+  // A replica's snapshot (replica_snapshot.cc, CatalogOptions::snapshot_dir): its indexes as
+  // they stood at one generation and follow_pk, so the next start loads them and catches up
+  // instead of reading every row. Loading leaves the indexes empty (a full catch-up follows)
+  // when the files are missing, damaged, of another catalog or ahead of the database.
+  Status load_replica_snapshot();
+  Status save_replica_snapshot();
+  std::string snapshot_origin;       // what the load at open found, for logs and tests
+  std::mutex snapshot_mu;            // one save at a time; taken before follow_mu
+  int64_t snapshot_generation = -1;  // the generation last saved or loaded; under snapshot_mu
+  int64_t next_snapshot_ms = 0;      // steady clock: the follower saves after this
   void stop_follower();
   Status create_schema(detail::Database& db);
   Status check_schema(const std::string& where);
@@ -163,6 +173,12 @@ class CachedRead {
 inline constexpr const char* kPdqKind = "pdq";
 
 // Index file I/O (index_file.cc).
+// features.index (feature_store.cc, and a replica's snapshot).
+inline constexpr char kFeatureIndexMagic[8] = {'I', 'M', 'P', 'F', 'E', 'A', 'T', '1'};
+
+// The follower's next snapshot time (steady clock, ms): interval_s from now, +-25%.
+int64_t next_snapshot_time_ms(int interval_s);
+
 struct IndexFileContents {
   std::string catalog_id;
   int64_t generation = 0;

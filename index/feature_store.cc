@@ -31,8 +31,6 @@ RegionIndex region_index_for(std::string_view kind, int quality) {
 
 namespace {
 
-constexpr char kFeatureIndexMagic[8] = {'I', 'M', 'P', 'F', 'E', 'A', 'T', '1'};
-
 std::string feature_index_path(const CatalogOptions& o) { return o.dir + "/features.index"; }
 
 }  // namespace

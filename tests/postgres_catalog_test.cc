@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "catalog.h"
@@ -15,6 +16,8 @@
 #include "server.h"
 #include "test_support.h"
 #include "usage_log.h"
+#include "video_ingest.h"
+#include "video_match.h"
 
 namespace imprint {
 namespace {
@@ -261,6 +264,146 @@ TEST(PostgresCatalog, UsageFromTwoReplicasIsCommittedBeforeItIsAcknowledged) {
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].event_id, retried.event_id);
   EXPECT_EQ(listed[0].request_id, "req-1");
+}
+
+// A replica with a snapshot directory: save_index() writes its indexes there; a replica that
+// starts later loads them and catches up with what changed since (a removal, a registration),
+// matching exactly as one that read every row; a snapshot of another catalog, or a damaged one,
+// is not used.
+TEST(PostgresCatalog, ReplicaStartsFromItsSnapshotAndCatchesUp) {
+  const std::string uri = test::fresh_postgres_database();
+  ASSERT_FALSE(uri.empty());
+  test::TempDir dir;
+  auto open_with = [&](const std::string& at, const std::string& snapshot) {
+    CatalogOptions o;
+    o.dir = at;
+    o.snapshot_dir = snapshot;
+    o.snapshot_interval_s = 3600;  // saves only when asked, here
+    Result<std::unique_ptr<Catalog>> c = Catalog::open(o);
+    EXPECT_TRUE(c.ok()) << c.status().to_string();
+    return c.ok() ? std::move(*c) : nullptr;
+  };
+  const std::string snap = dir.file("snapshot");
+  std::vector<Image> photos;
+  // Pictures PDQ settles (quality 50 or more), so each copy's top match is by its hash.
+  for (uint32_t seed = 700; photos.size() < 9; ++seed) {
+    Image p = test::synthetic_photo(320, 240, seed);
+    if (pdq_hash(p).quality >= 80) photos.push_back(std::move(p));
+  }
+  // A video work from frame hashes.
+  VideoFingerprint clip;
+  std::mt19937_64 rng(77);
+  for (int i = 0; i < 12; ++i) {
+    FrameHash f;
+    f.frame = 30 * i;
+    f.t = i;
+    f.hash = PdqHash::from_words({rng(), rng(), rng(), rng()});
+    f.quality = 100;
+    clip.frames.push_back(f);
+  }
+  clip.fps = 30;
+  {
+    auto a = open_with(uri, snap);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->snapshot_origin(), "none");
+    std::vector<WorkInput> inputs;
+    for (int i = 0; i < 8; ++i)
+      inputs.push_back(work_of(photos[size_t(i)], "w" + std::to_string(i)));
+    WorkInput video = work_input_from_frame_hashes(clip);
+    video.work.id = "clip";
+    inputs.push_back(video);
+    for (const Result<Work>& r : a->register_works(inputs))
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+    ASSERT_TRUE(a->save_index().ok());
+    for (const char* f : {"replica.snapshot", "pdq.index", "frames.index", "features.index"}) {
+      EXPECT_TRUE(fs::exists(snap + "/" + f)) << f;
+    }
+    // Changes after the snapshot: the next start catches up with them.
+    ASSERT_TRUE(a->remove_work("w0").ok());
+    ASSERT_TRUE(a->register_works(std::vector{work_of(photos[8], "w8")})[0].ok());
+  }
+
+  auto check = [&](Catalog& c, const std::string& label) {
+    for (int i = 0; i < 9; ++i) {
+      const std::string want = i == 0 ? "" : "w" + std::to_string(i);
+      EXPECT_EQ(top_match(c, query_of(test::encode(photos[size_t(i)], ".jpg", 70))), want)
+          << label << " photo " << i;
+    }
+    // A crop PDQ does not settle, found by the second stage's (loaded) feature index.
+    cv::Mat m = test::mat_of(photos[3]);
+    const std::vector<uint8_t> crop =
+        test::encode(test::image_of(m(cv::Rect(40, 30, 200, 150)).clone()), ".jpg", 85);
+    const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
+      Result<Image> img = decode_image(crop);
+      if (!img.ok()) return img.status();
+      return extract_local_features(*img, query_feature_options());
+    };
+    const std::vector<QueryResult> r =
+        c.match(std::vector{query_of(crop)}, MatchOptions{}, features);
+    ASSERT_FALSE(r[0].matches.empty()) << label;
+    EXPECT_EQ(r[0].matches[0].work.id, "w3") << label;
+    EXPECT_TRUE(is_copy(r[0].matches[0])) << label;
+    VideoQuery vq;
+    vq.fingerprint = clip;
+    const VideoQueryResult v = c.match_video(vq, MatchOptions{}, VideoMatchOptions{});
+    ASSERT_FALSE(v.matches.empty()) << label;
+    EXPECT_EQ(v.matches[0].work.id, "clip") << label;
+    EXPECT_EQ(v.matches[0].query_match_pct, 100.0) << label;
+  };
+  {
+    auto b = open_with(uri, snap);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->snapshot_origin().rfind("loaded generation ", 0), 0u) << b->snapshot_origin();
+    check(*b, "from the snapshot");
+  }
+  {
+    auto plain = open_with(uri, "");
+    ASSERT_TRUE(plain);
+    check(*plain, "from the database");
+  }
+  // Another catalog's snapshot is not used.
+  const std::string other = test::fresh_postgres_database();
+  ASSERT_FALSE(other.empty());
+  {
+    auto d = open_with(other, snap);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->snapshot_origin(), "another catalog");
+    EXPECT_EQ(top_match(*d, query_of(test::encode(photos[1], ".jpg", 70))), "");
+  }
+  // A damaged file: a full catch-up, the same matches.
+  {
+    std::vector<uint8_t> bytes = test::read_all(snap + "/features.index");
+    ASSERT_GT(bytes.size(), 100u);
+    bytes[bytes.size() / 2] ^= 0xff;
+    test::write_file(snap + "/features.index", bytes);
+  }
+  {
+    auto e = open_with(uri, snap);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->snapshot_origin().rfind("damaged", 0), 0u) << e->snapshot_origin();
+    check(*e, "after a damaged snapshot");
+    // Saving writes a whole new one, which the next start loads.
+    ASSERT_TRUE(e->save_index().ok());
+  }
+  auto f = open_with(uri, snap);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->snapshot_origin().rfind("loaded generation ", 0), 0u) << f->snapshot_origin();
+  check(*f, "from the new snapshot");
+
+  // The follower writes one on its own every snapshot_interval_s (here 1 s, +-25%).
+  const std::string periodic = dir.file("periodic");
+  CatalogOptions o;
+  o.dir = uri;
+  o.snapshot_dir = periodic;
+  o.snapshot_interval_s = 1;
+  Result<std::unique_ptr<Catalog>> g = Catalog::open(o);
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  EXPECT_GE(wait_ms([&] { return fs::exists(periodic + "/replica.snapshot"); }, 30000), 0);
+  g->reset();
+  auto h = open_with(uri, periodic);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->snapshot_origin().rfind("loaded generation ", 0), 0u) << h->snapshot_origin();
+  check(*h, "from the follower's snapshot");
 }
 
 TEST(PostgresCatalog, CopyBetweenTheFormsBothWaysKeepsEveryWorkAndTheChecksum) {

@@ -269,6 +269,20 @@ TEST(ServeProcess, ClientRegistersAVideoAndItsCopyIsFlagged) {
   EXPECT_EQ(j["matches"][0]["work_id"], "chair");
 }
 
+// --replica-snapshot belongs to PostgreSQL replicas; a directory catalog refuses it clearly
+// (its index files live in it already).
+TEST(ServeProcess, ReplicaSnapshotIsForPostgresCatalogs) {
+  test::TempDir dir;
+  std::string out;
+  EXPECT_EQ(test::run_command(test::imprint_binary() + " serve --catalog " + dir.file("cat") +
+                                  " --replica-snapshot " + dir.file("snap") +
+                                  " --listen 127.0.0.1:0 --http '' 2>&1",
+                              &out),
+            2);
+  EXPECT_NE(out.find("--replica-snapshot is for PostgreSQL catalogs"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("snap")));
+}
+
 TEST(ServeProcess, KeysAddWritesAPrivateKeyFileWithTheOwners) {
   test::TempDir dir;
   const std::string keys = dir.file("keys");

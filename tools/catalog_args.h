@@ -14,6 +14,9 @@ struct CatalogArgs {
   std::string dir;  // --catalog, default $IMPRINT_CATALOG
   std::string index = "auto";
   int searched_features = 0;  // --searched-features: FeatureIndexOptions::searched_per_work
+  // serve only: CatalogOptions::snapshot_dir and snapshot_interval_s (PostgreSQL replicas).
+  std::string snapshot_dir;
+  int snapshot_interval_s = 600;
 };
 void add_catalog_option(CLI::App* cmd, CatalogArgs& a);
 // Opens the catalog or prints the reason to stderr and returns null.

@@ -43,8 +43,17 @@ int run_serve(ServeArgs& a) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (!a.catalog.snapshot_dir.empty() && !is_postgres_location(a.catalog.dir)) {
+    std::cerr << "imprint serve: --replica-snapshot is for PostgreSQL catalogs (a directory "
+                 "catalog keeps its index files in itself)\n";
+    return 2;
+  }
   std::unique_ptr<Catalog> catalog = open_catalog(a.catalog, false, "serve");
   if (!catalog) return 2;
+  if (!a.catalog.snapshot_dir.empty()) {
+    std::cerr << "imprint serve: replica snapshot in " << a.catalog.snapshot_dir << ": "
+              << catalog->snapshot_origin() << std::endl;
+  }
   std::unique_ptr<UsageLog> usage;
   if (a.options.record_usage) {
     UsageLogOptions uo;
@@ -107,6 +116,13 @@ void add_serve_command(CLI::App& app, int& exit_code) {
          "catch-up with the database is older than this")
       ->capture_default_str()
       ->check(CLI::Range(int64_t(100), int64_t(3'600'000)));
+  cmd->add_option("--replica-snapshot", a->catalog.snapshot_dir,
+                  "PostgreSQL catalog: a local directory for this replica's index snapshot, "
+                  "loaded at start (then caught up) and rewritten as the catalog changes");
+  cmd->add_option("--replica-snapshot-interval", a->catalog.snapshot_interval_s,
+                  "Seconds between snapshot writes, +-25%")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86'400));
   cmd->add_option("--max-pixels", o.max_pixels, "Largest decoded image")->capture_default_str();
   cmd->add_option("--call-deadline-ms", o.call_deadline_ms, "Longest one call may work")->capture_default_str();
   cmd->add_option("--max-concurrent-calls", o.max_concurrent_calls, "Calls served at once")->capture_default_str();
