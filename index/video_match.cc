@@ -230,6 +230,51 @@ VpdqMatch vpdq_match_views(std::span<const FrameHash> query,
   return {covered_pct(q, t), covered_pct(t, q)};
 }
 
+namespace {
+
+// The licence side of an explanation, as explain_match (matcher.cc) fills it for images.
+void explain_terms(const Work& work, const MatchOptions& o, MatchExplanation* x) {
+  x->purpose = o.purpose;
+  const PurposeTerms& terms = work.licence.terms(o.purpose);
+  x->permission = terms.permission;
+  x->licensee_named = terms.permission == Permission::kLicensed && terms.names(o.licensee);
+}
+
+// A video query's candidate: which rule made it a copy (is_video_copy's order), or how far it was.
+MatchExplanation explain_video(const VideoCandidate& c, const VideoMatchOptions& vo,
+                               const MatchOptions& o) {
+  MatchExplanation x;
+  explain_terms(c.work, o, &x);
+  if (c.method == "sha256") {
+    x.measure = "same-bytes";
+    x.evidence = Evidence::kCopy;
+    return x;
+  }
+  const double pct = std::max(c.query_match_pct, c.work_match_pct);
+  double longest = -1;
+  for (const VideoSegment& s : c.segments) {
+    if (s.frames >= vo.copy_min_frames) longest = std::max(longest, s.query_end - s.query_start);
+  }
+  if (pct < vo.copy_min_pct && longest >= vo.copy_min_seconds) {
+    x.measure = "aligned-seconds";
+    x.value = std::round(longest * 1000) / 1000;
+    x.match_line = vo.copy_min_seconds;
+    x.review_line = 0;
+    x.evidence = Evidence::kCopy;
+    return x;
+  }
+  x.measure = "vpdq-percent";
+  x.value = pct;
+  x.match_line = vo.copy_min_pct;
+  x.review_line = 0;  // any frame matched: a near miss
+  x.evidence = pct >= vo.copy_min_pct ? Evidence::kCopy
+               : c.matched_frames > 0 ? Evidence::kNearMiss
+                                      : Evidence::kNone;
+  return x;
+}
+
+}  // namespace
+
 bool is_video_copy(const VideoCandidate& c, const VideoMatchOptions& o) {
   if (c.method == "sha256") return true;
   if (std::max(c.query_match_pct, c.work_match_pct) >= o.copy_min_pct) return true;
@@ -420,10 +465,8 @@ std::vector<VideoCandidate> Catalog::match_video_frames(std::span<const FrameHas
     }
     if (exact) c.distance = 0;
     if (o.min_score > 0 && c.score < o.min_score && !exact) continue;
-    const Evidence e = is_video_copy(c, vo)    ? Evidence::kCopy
-                       : c.matched_frames > 0 ? Evidence::kNearMiss
-                                              : Evidence::kNone;
-    c.decision = licence_decision(e, c.work.licence, o.purpose, o.licensee);
+    c.why = explain_video(c, vo, o);
+    c.decision = licence_decision(c.why.evidence, c.work.licence, o.purpose, o.licensee);
     out.push_back(std::move(c));
   }
   return out;
@@ -520,11 +563,17 @@ std::vector<VideoQueryResult> Catalog::match_stills_in_videos(
       c.transform = b.transform;
       c.work_time_s = double(b.t_ms) / 1000.0;
       c.matched_frames = 1;
-      const Evidence e = r.weak                              ? Evidence::kNone
-                         : b.distance <= o.match_distance ? Evidence::kCopy
-                         : b.distance <= o.match_distance + o.review_band ? Evidence::kNearMiss
-                                                                           : Evidence::kNone;
-      c.decision = licence_decision(e, c.work.licence, o.purpose, o.licensee);
+      explain_terms(c.work, o, &c.why);
+      c.why.measure = "pdq-distance";
+      c.why.value = b.distance;
+      c.why.match_line = o.match_distance;
+      c.why.review_line = o.match_distance + o.review_band;
+      c.why.weak_query = r.weak;
+      c.why.evidence = r.weak                                           ? Evidence::kNone
+                       : b.distance <= o.match_distance                 ? Evidence::kCopy
+                       : b.distance <= o.match_distance + o.review_band ? Evidence::kNearMiss
+                                                                        : Evidence::kNone;
+      c.decision = licence_decision(c.why.evidence, c.work.licence, o.purpose, o.licensee);
       r.matches.push_back(std::move(c));
     }
     set_overall_decision(&r);
@@ -540,8 +589,8 @@ nlohmann::json video_candidate_to_json(const VideoCandidate& c) {
   image_form.transform = c.transform;
   image_form.method = c.method;
   image_form.decision = c.decision;
+  image_form.why = c.why;
   nlohmann::json j = candidate_to_json(image_form);
-  j.erase("explanation");  // image matches' (video decisions have their own rules)
   j["media"] = "video";
   if (c.method == "video-frame") {
     j["work_time"] = std::round(c.work_time_s * 1000) / 1000;

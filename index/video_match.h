@@ -103,6 +103,11 @@ struct VideoCandidate {
   double work_time_s = -1;                   // stills: the best frame's timestamp
   double work_duration_s = 0;                // from the work's video-info, 0 if unknown
   MatchDecision decision = MatchDecision::kNone;
+  // Why the decision: for "vpdq" the measure is "vpdq-percent" (the larger of the two
+  // percentages, a copy at copy_min_pct; any matched frame a near miss) or, when the copy rests on
+  // an aligned segment, "aligned-seconds" (the longest segment of at least copy_min_frames frames,
+  // a copy at copy_min_seconds); "same-bytes" for sha256; "pdq-distance" for stills in videos.
+  MatchExplanation why;
 };
 
 struct VideoQueryResult {
@@ -146,7 +151,7 @@ bool is_video_copy(const VideoCandidate& c, const VideoMatchOptions& options);
 // JSON forms, extending match_json.h's contract (every image match field is there too):
 //  a video query: {"path", "media": "video", "fps", "duration", "frames", "partial", "weak",
 //    "decision", "matches": [{"work_id", "title", "owner", "media", "distance", "score",
-//    "transform", "method", "decision", "flagged", "licence", "query_match_pct",
+//    "transform", "method", "decision", "flagged", "licence", "explanation", "query_match_pct",
 //    "work_match_pct", "matched_frames", "work_duration",
 //    "segments": [{"query_start", "query_end", "work_start", "work_end", "frames", "speed"}]}]}
 //  a still's match in a video work: the image match fields plus "media": "video" and

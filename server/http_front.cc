@@ -8,6 +8,7 @@
 #include "http_front.h"
 
 #include <arpa/inet.h>
+#include <google/protobuf/util/json_util.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -183,6 +184,14 @@ grpc::Status match_context_from_params(const httplib::Request& req, v1::MatchCon
     ctx->set_min_score(v);
   }
   *name = req.get_param_value("name");
+  if (req.has_param("format")) {
+    const std::string format = req.get_param_value("format");
+    if (format != "imprint" && format != "proto") {
+      return invalid("format: unknown '" + utf8_prefix(format, 32) +
+                     "' (imprint: as imprint query --json; proto: the gRPC answer in protobuf's "
+                     "JSON mapping)");
+    }
+  }
   grpc::Status st = check_match_context(*ctx);
   if (!st.ok()) return st;
   return check_text("name", *name, FieldLimits::kUploadName);
@@ -495,6 +504,8 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
                                                       std::min<size_t>(body.size(), 12)));
         VideoQuery vq;
         VideoQueryResult vr;
+        v1::MatchResponse image_answer;
+        v1::MatchVideoResponse video_answer;
         if (st.ok()) {
           CallSlot slot(s);
           if (!slot.admitted()) {
@@ -503,7 +514,6 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
             v1::MatchVideoRequest vreq;
             vreq.set_video(body);
             *vreq.mutable_context() = ctx;
-            v1::MatchVideoResponse unused;
             // The server's deadline, asked for every frame as over gRPC.
             auto within_deadline = [&s, start] {
               if (std::chrono::steady_clock::now() - start <=
@@ -514,17 +524,29 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
                                   "the call took longer than the server's limit of " +
                                       std::to_string(s.options.call_deadline_ms) + " ms");
             };
-            st = s.match_video(vreq, caller, request_id, &unused, &vq, &vr, within_deadline);
+            st = s.match_video(vreq, caller, request_id, &video_answer, &vq, &vr, within_deadline);
           } else {
             MatchRequestParts parts;
             parts.image = body;
             parts.context = &ctx;
             parts.request_id = request_id;
-            v1::MatchResponse unused;
-            st = s.match(parts, caller, &unused, &fp, &r);
+            st = s.match(parts, caller, &image_answer, &fp, &r);
           }
         }
-        if (st.ok()) {
+        // format=proto: the gRPC call's answer in protobuf's standard JSON mapping, for clients
+        // generated from the proto; the default is `imprint query --json`'s form.
+        std::string proto_json;
+        if (st.ok() && req.get_param_value("format") == "proto") {
+          google::protobuf::util::JsonPrintOptions o;
+          o.always_print_primitive_fields = true;
+          const google::protobuf::Message& m =
+              video ? static_cast<const google::protobuf::Message&>(video_answer) : image_answer;
+          const auto printed = google::protobuf::util::MessageToJsonString(m, &proto_json, o);
+          if (!printed.ok()) st = grpc::Status(grpc::StatusCode::INTERNAL, "answer not printable");
+        }
+        if (st.ok() && !proto_json.empty()) {
+          res.set_content(proto_json, "application/json");
+        } else if (st.ok()) {
           res.set_content(
               dump(video ? video_result_to_json(name, vq, vr) : query_result_to_json(name, fp, r)),
               "application/json");

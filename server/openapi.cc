@@ -53,7 +53,7 @@ const char* openapi_json() {
         "required": ["evidence", "measure", "value", "match_line", "review_line", "weak_query", "purpose", "permission", "licensee_named"],
         "properties": {
           "evidence": {"type": "string", "enum": ["copy", "near-miss", "none"]},
-          "measure": {"type": "string", "enum": ["pdq-distance", "score", "same-bytes"]},
+          "measure": {"type": "string", "enum": ["pdq-distance", "score", "same-bytes", "vpdq-percent", "aligned-seconds"]},
           "value": {"type": "number"},
           "match_line": {"type": "number"},
           "review_line": {"type": "number"},
@@ -114,7 +114,7 @@ const char* openapi_json() {
       },
       "VideoMatch": {
         "type": "object", "additionalProperties": false,
-        "required": ["work_id", "title", "owner", "distance", "score", "transform", "method", "decision", "flagged", "licence", "metadata", "media"],
+        "required": ["work_id", "title", "owner", "distance", "score", "transform", "method", "decision", "flagged", "licence", "metadata", "media", "explanation"],
         "properties": {
           "work_id": {"type": "string"},
           "title": {"type": "string"},
@@ -128,6 +128,7 @@ const char* openapi_json() {
           "licence": {"$ref": "#/components/schemas/Licence"},
           "metadata": {"$ref": "#/components/schemas/Metadata"},
           "media": {"type": "string", "enum": ["video"]},
+          "explanation": {"$ref": "#/components/schemas/Explanation"},
           "work_time": {"type": "number", "description": "video-frame: the second of the work the still shows"},
           "query_match_pct": {"type": "number"},
           "work_match_pct": {"type": "number"},
@@ -150,6 +151,18 @@ const char* openapi_json() {
           "weak": {"type": "boolean"},
           "decision": {"type": "string", "enum": ["flag", "allow", "review", "none"]},
           "matches": {"type": "array", "items": {"$ref": "#/components/schemas/VideoMatch"}}
+        }
+      },
+      "ProtoMatchAnswer": {
+        "type": "object", "additionalProperties": false, "required": ["decision", "weak", "matches"],
+        "description": "format=proto: imprint.v1.MatchResponse (images) or imprint.v1.MatchVideoResponse (videos) of server/proto/imprint/v1/imprint.proto in protobuf's JSON mapping (lowerCamelCase names, every field present)",
+        "properties": {
+          "pdq": {"type": "string"}, "quality": {"type": "integer"},
+          "fps": {"type": "number"}, "duration": {"type": "number"}, "frames": {"type": "integer"},
+          "partial": {"type": "boolean"}, "partialReason": {"type": "string"},
+          "weak": {"type": "boolean"},
+          "decision": {"type": "string", "enum": ["flag", "allow", "review", "none"]},
+          "matches": {"type": "array", "items": {"type": "object"}}
         }
       },
       "CheckMatch": {
@@ -189,11 +202,12 @@ const char* openapi_json() {
           {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 128}, "description": "a retried call with the same key records each work's use once"},
           {"name": "top_k", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 100}},
           {"name": "min_score", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1}},
-          {"name": "name", "in": "query", "schema": {"type": "string", "maxLength": 1024}, "description": "echoed as path"}
+          {"name": "name", "in": "query", "schema": {"type": "string", "maxLength": 1024}, "description": "echoed as path"},
+          {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["imprint", "proto"], "default": "imprint"}, "description": "imprint: as imprint query --json; proto: the gRPC answer (MatchResponse or MatchVideoResponse) in protobuf's JSON mapping, for clients generated from the proto"}
         ],
         "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": {
-          "200": {"description": "the matches and the decision", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/ImageMatchResult"}, {"$ref": "#/components/schemas/VideoMatchResult"}]}}}},
+          "200": {"description": "the matches and the decision", "content": {"application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/ImageMatchResult"}, {"$ref": "#/components/schemas/VideoMatchResult"}, {"$ref": "#/components/schemas/ProtoMatchAnswer"}]}}}},
           "400": {"description": "INVALID_ARGUMENT", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "401": {"description": "UNAUTHENTICATED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "403": {"description": "PERMISSION_DENIED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},

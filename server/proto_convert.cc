@@ -77,6 +77,22 @@ void match_basics(const Work& w, int distance, double score, Dihedral transform,
 
 }  // namespace
 
+namespace {
+
+void explanation_to_proto(const MatchExplanation& why, v1::Explanation* x) {
+  x->set_evidence(evidence_name(why.evidence));
+  x->set_measure(why.measure);
+  x->set_value(why.value);
+  x->set_match_line(why.match_line);
+  x->set_review_line(why.review_line);
+  x->set_weak_query(why.weak_query);
+  x->set_purpose(purpose_name(why.purpose));
+  x->set_permission(permission_name(why.permission));
+  x->set_licensee_named(why.licensee_named);
+}
+
+}  // namespace
+
 void to_proto(const VideoQuery& q, const VideoQueryResult& r, v1::MatchVideoResponse* out) {
   const VideoFingerprint& fp = q.fingerprint;
   out->set_fps(fp.fps);
@@ -90,6 +106,7 @@ void to_proto(const VideoQuery& q, const VideoQueryResult& r, v1::MatchVideoResp
     v1::VideoMatch* vm = out->add_matches();
     match_basics(c.work, c.distance, c.score, c.transform, c.method, c.decision,
                  vm->mutable_match());
+    explanation_to_proto(c.why, vm->mutable_match()->mutable_explanation());
     vm->set_query_match_pct(c.query_match_pct);
     vm->set_work_match_pct(c.work_match_pct);
     vm->set_matched_frames(c.matched_frames);
@@ -114,16 +131,7 @@ void to_proto(const ImageFingerprint& q, const QueryResult& r, v1::MatchResponse
   for (const Candidate& c : r.matches) {
     v1::Match* m = out->add_matches();
     match_basics(c.work, c.distance, c.score, c.transform, c.method, c.decision, m);
-    v1::Explanation* x = m->mutable_explanation();
-    x->set_evidence(evidence_name(c.why.evidence));
-    x->set_measure(c.why.measure);
-    x->set_value(c.why.value);
-    x->set_match_line(c.why.match_line);
-    x->set_review_line(c.why.review_line);
-    x->set_weak_query(c.why.weak_query);
-    x->set_purpose(purpose_name(c.why.purpose));
-    x->set_permission(permission_name(c.why.permission));
-    x->set_licensee_named(c.why.licensee_named);
+    explanation_to_proto(c.why, m->mutable_explanation());
     if (c.region) {
       auto box = [](const PixelBox& b, v1::Box* out) {
         out->set_x(b.x);

@@ -2,6 +2,8 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -414,6 +416,20 @@ TEST_F(ServerTest, MatchVideoReportsTheCopiedSecondsAndRecordsUsage) {
   EXPECT_EQ(events[0].work_id(), "chair");
   EXPECT_EQ(events[0].reference(), "clip-7");
   EXPECT_EQ(events[1].work_id(), "chair");
+
+  // format=proto: MatchVideoResponse in protobuf's JSON mapping, as a generated client reads it.
+  auto p = http.Post("/api/v1/match?purpose=ai-training&format=proto",
+                     {{"Authorization", "Bearer " + matcher_key}}, clip, "video/mp4");
+  ASSERT_TRUE(p);
+  ASSERT_EQ(p->status, 200) << p->body;
+  EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/match", "post", p), "") << p->body;
+  v1::MatchVideoResponse parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(p->body, &parsed).ok()) << p->body;
+  EXPECT_EQ(parsed.decision(), "flag");
+  EXPECT_EQ(parsed.frames(), r.frames());
+  ASSERT_EQ(parsed.matches_size(), 1);
+  EXPECT_EQ(parsed.matches(0).match().work_id(), "chair");
+  EXPECT_EQ(parsed.matches(0).query_match_pct(), r.matches(0).query_match_pct());
 }
 
 // Video works over the API: from the file's bytes (hashed as `imprint register` hashes it) or
@@ -1299,6 +1315,48 @@ TEST_F(ServerTest, HttpAnswersFitTheServedOpenApiDocument) {
   EXPECT_EQ(thumb->status, 401);
   auto ready = http.Get("/readyz");
   EXPECT_EQ(openapi_mismatch(srv->http_port(), "/readyz", "get", ready), "");
+}
+
+// format=proto: /api/v1/match answers with what MatchImage answers for the same bytes and
+// context, in protobuf's JSON mapping, which the proto's own parser reads back; the default
+// form is unchanged and an unknown format is refused before the body is read.
+TEST_F(ServerTest, HttpProtoFormatIsTheGrpcAnswerInProtobufsJsonMapping) {
+  start();
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const httplib::Headers key = {{"Authorization", "Bearer " + matcher_key}};
+  const cv::Mat whole = test::mat_of(photos[0]);
+  const std::vector<std::string> bodies = {
+      bytes_of(test::encode(photos[3], ".jpg", 70)),
+      bytes_of(test::encode(test::image_of(whole(cv::Rect(40, 30, 300, 220)).clone()), ".jpg", 90)),
+      bytes_of(test::encode(test::synthetic_photo(400, 300, 9), ".jpg"))};
+  int matched = 0;
+  for (const std::string& body : bodies) {
+    auto r =
+        http.Post("/api/v1/match?purpose=commercial&licensee=Acme&reference=post-42&format=proto",
+                  key, body, "image/jpeg");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/match", "post", r), "") << r->body;
+    EXPECT_EQ(r->body.find("\"work_id\""), std::string::npos) << "not the proto's JSON names";
+    v1::MatchResponse from_http;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r->body, &from_http).ok()) << r->body;
+    v1::MatchResponse from_grpc;
+    ASSERT_TRUE(match_image(matcher_key, body, &from_grpc, v1::COMMERCIAL, "Acme").ok());
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(from_http, from_grpc))
+        << from_http.DebugString() << "\nagainst\n"
+        << from_grpc.DebugString();
+    matched += from_http.matches_size() > 0;
+  }
+  EXPECT_EQ(matched, 2);  // the copy and the crop
+  auto bad = http.Post("/api/v1/match?format=xml", key, bodies[0], "image/jpeg");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  const auto j = nlohmann::json::parse(bad->body);
+  EXPECT_EQ(j["field"], "format");
+  auto plain = http.Post("/api/v1/match?format=imprint", key, bodies[0], "image/jpeg");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200);
+  EXPECT_NE(plain->body.find("\"work_id\""), std::string::npos);
 }
 
 // Issue 25: many works on one stream, each answered in order with its own result or error, a bad

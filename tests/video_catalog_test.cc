@@ -981,6 +981,77 @@ std::vector<FramePair> pairs_for(double offset, double speed, int from, int to, 
   return p;
 }
 
+// Every video match says which rule decided it, with the lines it was held against: a share of
+// frames, an aligned segment when the share is small, or a near miss; the JSON carries it.
+TEST(VideoCatalog, ExplanationsSayWhichRuleMadeTheDecision) {
+  test::TempDir dir;
+  auto catalog = open_at(dir.file("cat"));
+  ASSERT_TRUE(catalog);
+  std::mt19937_64 rng(5);
+  auto random_frame = [&](int64_t i, double t) {
+    FrameHash f;
+    f.frame = i;
+    f.t = t;
+    f.hash = PdqHash::from_words({rng(), rng(), rng(), rng()});
+    f.quality = 100;
+    return f;
+  };
+  VideoFingerprint work;
+  work.fps = 1;
+  for (int i = 0; i < 100; ++i) work.frames.push_back(random_frame(i, i));
+  WorkInput in = work_input_from_frame_hashes(work);
+  in.work.id = "film";
+  register_ok(*catalog, {in});
+  auto query = [&](std::vector<FrameHash> frames) {
+    for (size_t i = 0; i < frames.size(); ++i) {
+      frames[i].frame = int64_t(i);
+      frames[i].t = double(i);
+    }
+    VideoQuery q;
+    q.fingerprint.frames = std::move(frames);
+    MatchOptions mo;
+    mo.purpose = Purpose::kAiTraining;
+    const VideoQueryResult r = catalog->match_video(q, mo, VideoMatchOptions{});
+    EXPECT_EQ(r.matches.size(), 1u);
+    return r.matches.empty() ? VideoCandidate{} : r.matches[0];
+  };
+  // Ten seconds of the film: every query frame matches.
+  std::vector<FrameHash> clip(work.frames.begin() + 20, work.frames.begin() + 30);
+  VideoCandidate c = query(clip);
+  EXPECT_EQ(std::string(c.why.measure), "vpdq-percent");
+  EXPECT_EQ(c.why.value, 100.0);
+  EXPECT_EQ(c.why.match_line, 50.0);
+  EXPECT_EQ(c.why.evidence, Evidence::kCopy);
+  EXPECT_EQ(c.decision, MatchDecision::kFlag);
+  EXPECT_EQ(c.why.purpose, Purpose::kAiTraining);
+  EXPECT_EQ(c.why.permission, Permission::kDeny);
+  const nlohmann::json j = video_candidate_to_json(c);
+  EXPECT_EQ(j["explanation"]["measure"], "vpdq-percent");
+  EXPECT_EQ(j["explanation"]["evidence"], "copy");
+  // The same ten seconds inside 30 s of other footage: a quarter of the query, a tenth of the
+  // film, a copy by its aligned segment.
+  std::vector<FrameHash> inside;
+  for (int i = 0; i < 15; ++i) inside.push_back(random_frame(0, 0));
+  inside.insert(inside.end(), clip.begin(), clip.end());
+  for (int i = 0; i < 15; ++i) inside.push_back(random_frame(0, 0));
+  c = query(inside);
+  EXPECT_EQ(std::string(c.why.measure), "aligned-seconds");
+  EXPECT_EQ(c.why.value, 9.0);  // its first and last aligned frames
+  EXPECT_EQ(c.why.match_line, 2.0);
+  EXPECT_EQ(c.why.evidence, Evidence::kCopy);
+  EXPECT_EQ(c.decision, MatchDecision::kFlag);
+  // Two scattered frames of the film in 30 of other footage: a near miss, for review.
+  std::vector<FrameHash> scattered;
+  for (int i = 0; i < 30; ++i) scattered.push_back(random_frame(0, 0));
+  scattered[3] = work.frames[70];
+  scattered[20] = work.frames[5];
+  c = query(scattered);
+  EXPECT_EQ(std::string(c.why.measure), "vpdq-percent");
+  EXPECT_NEAR(c.why.value, 100.0 * 2 / 30, 0.01);
+  EXPECT_EQ(c.why.evidence, Evidence::kNearMiss);
+  EXPECT_EQ(c.decision, MatchDecision::kReview);
+}
+
 // Four query frames: 0 matches as it is, 1 only through its bar-cropped hash, 2 through its
 // cropped hash against the work's cropped hash, 3 not at all. Against an unbarred work the
 // cropped hashes were ignored before, so a letterboxed copy came out at 25%.
