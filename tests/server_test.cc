@@ -39,6 +39,15 @@
 namespace imprint {
 namespace {
 
+// Under a sanitizer (the TSan job runs some of these cases) every call is 5-15x slower, and more
+// on a busy machine: the deadlines that bound a call's wait (not the ones a test is about, which
+// set their own) stretch with it, so a slow build never fails a test by its clock.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr int kSlowdown = 15;
+#else
+constexpr int kSlowdown = 1;
+#endif
+
 namespace v1 = imprint::v1;
 using server::ApiKeys;
 using server::Role;
@@ -203,6 +212,10 @@ class ServerTest : public ::testing::Test {
   }
 
   void start(server::ServerOptions o = {}) {
+    // The server's own cap on a call, unless the test sets one: scaled as the clients' are.
+    if (o.call_deadline_ms == server::ServerOptions{}.call_deadline_ms) {
+      o.call_deadline_ms *= kSlowdown;
+    }
     o.listen = "127.0.0.1:0";
     o.http_listen = "127.0.0.1:0";
     if (o.keys_file.empty()) o.keys_file = dir.file("keys");
@@ -222,7 +235,7 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<grpc::ClientContext> ctx(const std::string& key) {
     auto c = std::make_unique<grpc::ClientContext>();
     if (!key.empty()) c->AddMetadata("authorization", "Bearer " + key);
-    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20 * kSlowdown));
     return c;
   }
 
@@ -241,7 +254,7 @@ class ServerTest : public ::testing::Test {
   bool wait_for_calls_in_flight(int n) {
     httplib::Client http("127.0.0.1", srv->http_port());
     const std::string want = "imprint_calls_in_flight " + std::to_string(n) + "\n";
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30 * kSlowdown);
     std::string last;
     while (std::chrono::steady_clock::now() < deadline) {
       auto m = http.Get("/metrics");
@@ -891,7 +904,7 @@ TEST_F(ServerTest, ShutdownDrainsCallsInFlight) {
   v1::MatchResponse r;
   const std::string img = bytes_of(test::encode(photos[0], ".jpg"));
   grpc::Status refused;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30 * kSlowdown);
   while ((refused = match_image(matcher_key, img, &r)).ok() &&
          std::chrono::steady_clock::now() < deadline) {
   }
@@ -1847,7 +1860,7 @@ TEST_F(ServerTest, StalledListWorksDoesNotHoldUpOtherCalls) {
   get.set_work_id("art1");
   v1::Work w;
   auto gc = ctx(registrar_key);
-  gc->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  gc->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10 * kSlowdown));
   const grpc::Status st = cat->GetWork(gc.get(), get, &w);
   EXPECT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(w.work_id(), "art1");
