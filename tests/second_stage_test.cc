@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <random>
 #include <set>
 #include <span>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "catalog.h"
 #include "feature_index.h"
+#include "layout_check.h"
 #include "local_features.h"
 #include "test_support.h"
 
@@ -120,6 +122,27 @@ TEST(LocalFeatures, ExtractionLeavesAGreyInputUntouched) {
 // ORB finds nothing within 31 pixels of a border, which on a thumbnail is most of the picture:
 // a query under min_side is scaled up first, so its features reach nearer its edges, and they
 // come back in the query's own pixels.
+// self_similarity: a wallpaper of repeats aligns with itself under a shift of its period, a photo
+// and noise do not; equal for the same thumbnail in any buffer (it reads no memory outside it).
+TEST(LayoutCheck, SelfSimilarityIsHighOnlyForRepeatingPictures) {
+  Image tiles(32, 32, 1), noise(32, 32, 1), photo(32, 24, 1);
+  std::mt19937 rng(3);
+  const Image colour = test::synthetic_photo(32, 24, 77);
+  for (int y = 0; y < 32; ++y) {
+    for (int x = 0; x < 32; ++x) {
+      tiles.row(y)[x] = uint8_t((x % 8) * 25 + (y % 8) * 5);
+      noise.row(y)[x] = uint8_t(rng());
+      if (y < 24) photo.row(y)[x] = colour.row(y)[3 * x + 1];
+    }
+  }
+  EXPECT_GT(self_similarity(tiles), 0.95);
+  EXPECT_LT(self_similarity(noise), 0.4);
+  EXPECT_LT(self_similarity(photo), self_similarity(tiles));
+  EXPECT_EQ(self_similarity(Image()), 0.0);
+  const Image copy = tiles;
+  EXPECT_EQ(self_similarity(copy), self_similarity(tiles));
+}
+
 TEST(LocalFeatures, SmallQueriesAreScaledUpBeforeDetection) {
   const Image small = test::synthetic_photo(240, 180, 9);
   LocalFeatureOptions as_is = query_feature_options();
