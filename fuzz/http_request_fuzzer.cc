@@ -7,7 +7,10 @@
 // free call slot). Besides crashes, leaks and hangs, it traps on what a hostile caller must
 // never get: a handler that throws, an answer without a request id or, for an error, without a
 // JSON body, a key in an answer or a log line, a work's picture or a match for a caller whose key
-// may not have it, or a body read past the limit or read at all before the caller is let in.
+// may not have it, a work registered or removed for an owner the key does not act for, usage for
+// a key that is not an admin's, or a body read past the limit or read at all before the caller
+// is let in. Inputs may register and remove works (/api/v1/works); the catalog is put back to its
+// two works after each input, so every input starts from the same state.
 //
 // Input: one byte picking the configuration (byte % 4) and the caller's address (byte / 4 % 4),
 // then up to four requests separated by a line "%%". Each is written as on the wire, lines
@@ -36,6 +39,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -114,6 +118,9 @@ struct Fixture {
   std::vector<std::vector<server::HttpRoute>> routes;
   std::string jpeg0, png1, crop0;
   std::vector<std::string> log;  // the access log lines of the request being answered
+  // The two works every input starts from, and the catalog generation that holds just them.
+  std::vector<imprint::WorkInput> works;
+  int64_t generation = 0;
 
   Fixture() {
     std::string pattern =
@@ -147,9 +154,8 @@ struct Fixture {
     inputs[1].work.source = "https://example.org/art1.png";
     inputs[1].work.licence.set(imprint::Purpose::kCommercial,
                                {imprint::Permission::kLicensed, {"Acme"}});
-    for (const auto& r : catalog->register_works(inputs)) {
-      if (!r.ok()) std::abort();
-    }
+    works = inputs;
+    restore();
 
     const std::string keys_file = (dir / "keys").string();
     std::ofstream(keys_file) << ApiKeys::line_for("boss", Role::kAdmin, kAdminKey) << '\n'
@@ -188,6 +194,35 @@ struct Fixture {
       routes.push_back(server::http_routes(*s));
       servers.push_back(std::move(s));
     }
+  }
+
+  // Back to art0 and art1 alone, as registered here, after an input that registered, replaced
+  // or removed works over /api/v1/works: every input starts from the same catalog, so a crash
+  // found replays from its input alone.
+  void restore() {
+    const imprint::Result<imprint::CatalogStats> now = catalog->stats();
+    if (!now.ok()) std::abort();
+    if (generation != 0 && now->generation == generation) return;
+    std::vector<std::string> ids;
+    imprint::WorkFilter all;
+    if (!catalog
+             ->list_works(all,
+                          [&ids](const imprint::Work& w) {
+                            ids.push_back(w.id);
+                            return true;
+                          })
+             .ok()) {
+      std::abort();
+    }
+    for (const std::string& id : ids) {
+      if (!catalog->remove_work(id).ok()) std::abort();
+    }
+    for (const auto& r : catalog->register_works(works)) {
+      if (!r.ok()) std::abort();
+    }
+    const imprint::Result<imprint::CatalogStats> after = catalog->stats();
+    if (!after.ok()) std::abort();
+    generation = after->generation;
   }
 
   ~Fixture() {
@@ -322,6 +357,12 @@ void answer_one(int config, const std::string& peer, std::string_view text, std:
         return true;
       });
 
+  // The owner of the work a DELETE names, before it is answered.
+  std::optional<std::string> owner_before;
+  if (req.method == "DELETE" && req.path.rfind("/api/v1/works/", 0) == 0) {
+    const auto w = f.catalog->get_work(req.path.substr(std::string("/api/v1/works/").size()));
+    if (w.ok()) owner_before = w->owner;
+  }
   f.log.clear();
   httplib::Response res;
   check(server::answer_http_request(s, f.routes[config], req, res, reader),
@@ -372,11 +413,34 @@ void answer_one(int config, const std::string& peer, std::string_view text, std:
   const std::string auth = req.get_header_value("Authorization");
   const bool keyed = config != 1;
   const bool admin = !keyed || auth == "Bearer " + kAdminKey;
+  const auto acts_for = [&](const std::string& owner) {
+    return admin || (auth == "Bearer " + kGalleryKey && owner == "Ana") ||
+           (auth == "Bearer " + kOtherKey && owner == "Zed");
+  };
   if (keyed && req.path == "/api/v1/thumbnail" && !req.has_param("t") &&
       res.get_header_value("Content-Type") == "image/jpeg") {
-    const bool owner = auth == "Bearer " + kGalleryKey && req.get_param_value("id") == "art0";
-    check(admin || owner, "a work's picture for a caller whose key may not read it");
+    const auto w = f.catalog->get_work(req.get_param_value("id"));
+    check(w.ok() && acts_for(w->owner), "a work's picture for a caller whose key may not read it");
   }
+  // The catalog calls: bodies only from registrars and admins, and writes only for the owners a
+  // key acts for (the owner a work was registered for, or had before it was removed).
+  const bool registrar = admin || auth == "Bearer " + kGalleryKey || auth == "Bearer " + kOtherKey;
+  if (req.path == "/api/v1/works" && req.method == "POST") {
+    check(registrar || handed == 0, "a body read before the caller was let in");
+    if (res.status == 200) {
+      const nlohmann::json j = nlohmann::json::parse(res.body, nullptr, false);
+      check(j.is_object() && j.contains("work") && j["work"].is_object() &&
+                j["work"].contains("owner") && j["work"]["owner"].is_string(),
+            "a registration answered without its work");
+      check(!keyed || acts_for(j["work"]["owner"].get<std::string>()),
+            "a work registered for an owner the key does not act for");
+    }
+  }
+  if (req.method == "DELETE" && res.status == 200) {
+    check(!keyed || (owner_before && acts_for(*owner_before)),
+          "a work removed by a key that does not act for its owner");
+  }
+  if (req.path == "/api/v1/usage") check(res.status != 200 || admin, "usage for a non-admin key");
   if (req.path == "/api/v1/match" && req.method == "POST") {
     const bool may_match = admin || auth == "Bearer " + kPlatformKey;
     check(may_match || handed == 0, "a body read before the caller was let in");
@@ -412,5 +476,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (std::string_view request : split(text, "\n%%\n", kMaxRequests)) {
     answer_one(config, peer, request, &thumb);
   }
+  fixture().restore();
   return 0;
 }

@@ -1,6 +1,7 @@
 // The HTTP side: /metrics, the creators' page and its /api/v1/check, the JSON mirror of
-// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), work thumbnails (stored
-// previews only), /healthz.
+// MatchImage and MatchVideo (/api/v1/match: the body's signature picks), the catalog calls
+// (/api/v1/works: register, get, list, remove; /api/v1/usage), work thumbnails (stored previews
+// only), /healthz.
 //
 // Every error answers a JSON body {"code", "message", "field"?} with the HTTP status of its code
 // (answer_error), and every answer carries the request's X-Request-Id (the caller's or a new one).
@@ -16,6 +17,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -329,6 +331,129 @@ bool host_allowed(const std::string& header, const std::vector<std::string>& all
   });
 }
 
+// The catalog calls over HTTP (/api/v1/works, /api/v1/usage): the caller's key and role, worded
+// as gRPC words a refusal; a charge to its rate limit and one of the server's call slots; then
+// `run`, whose answer (JSON text) or error is the response; metrics and the access-log line as
+// for every call.
+void serve_catalog_call(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
+                        const char* metric, const std::string& call, Role need,
+                        const std::function<grpc::Status(const Caller&, std::string*)>& run) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string request_id = request_id_of(req, res);
+  Result<Caller> who = invalid_argument("unset");
+  grpc::Status st = may_call(s, req, call, need, &who);
+  int64_t retry_after_s = 0;
+  if (st.ok()) st = s.charge(*who, req.remote_addr, &retry_after_s);
+  std::string answer;
+  if (st.ok()) {
+    CallSlot slot(s);
+    if (!slot.admitted()) {
+      st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
+    } else {
+      Caller caller = *who;
+      caller.request_id = request_id;
+      st = run(caller, &answer);
+    }
+  }
+  if (st.ok()) {
+    res.set_content(answer, "application/json");
+  } else {
+    answer_error(res, st);
+    if (retry_after_s > 0) {
+      res.status = 429;
+      res.set_header("Retry-After", std::to_string(retry_after_s));
+    }
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  s.metrics.record_call(metric, grpc_code_name(st.error_code()), secs);
+  nlohmann::json line = {{"method", metric},
+                         {"code", grpc_code_name(st.error_code())},
+                         {"ms", std::round(secs * 1e5) / 100},
+                         {"caller", who.ok() ? who->name : std::string("anonymous")},
+                         {"peer", req.remote_addr},
+                         {"request_id", request_id}};
+  if (!st.ok()) line["error"] = st.error_message();
+  s.log_access(dump(line));
+}
+
+// A message in protobuf's standard JSON mapping (lowerCamelCase names, every field present), as
+// format=proto and clients generated from the proto have it.
+grpc::Status proto_to_json(const google::protobuf::Message& m, std::string* out) {
+  google::protobuf::util::JsonPrintOptions o;
+  o.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(m, out, o).ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "answer not printable");
+  }
+  return grpc::Status::OK;
+}
+
+// A request body in the same mapping (either name form); a field the message does not have is
+// refused rather than ignored, since a misspelt "replace" would otherwise pass unseen.
+grpc::Status proto_from_json(const std::string& body, google::protobuf::Message* m) {
+  if (body.empty()) {
+    return invalid("body: empty; send a " + m->GetDescriptor()->name() +
+                   " in protobuf's JSON mapping");
+  }
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = false;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(body, m, o);
+  if (!parsed.ok()) {
+    return invalid("body: not a " + m->GetDescriptor()->name() + " in protobuf's JSON mapping (" +
+                   utf8_prefix(std::string(parsed.message()), 200) + ")");
+  }
+  return grpc::Status::OK;
+}
+
+// Listing parameters: a count (1..kMaxHttpPage, default kHttpPage) and a yes/no flag.
+constexpr int64_t kHttpPage = 100;
+constexpr int64_t kMaxHttpPage = 1000;
+
+grpc::Status page_limit_param(const httplib::Request& req, int64_t* limit) {
+  *limit = kHttpPage;
+  if (!req.has_param("limit")) return grpc::Status::OK;
+  const std::string text = req.get_param_value("limit");
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *limit);
+  if (ec != std::errc() || end != text.data() + text.size() || *limit < 1 ||
+      *limit > kMaxHttpPage) {
+    return invalid("limit: '" + utf8_prefix(text, 32) + "' (a page is 1 to " +
+                   std::to_string(kMaxHttpPage) + " items; page_token continues)");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status bool_param(const httplib::Request& req, const char* name, bool* out) {
+  *out = false;
+  if (!req.has_param(name)) return grpc::Status::OK;
+  const std::string text = req.get_param_value(name);
+  if (text == "true" || text == "1") {
+    *out = true;
+  } else if (text != "false" && text != "0") {
+    return invalid(std::string(name) + ": '" + utf8_prefix(text, 32) + "' (true or false)");
+  }
+  return grpc::Status::OK;
+}
+
+// A page of a listing as {"<items>": [...], "nextPageToken": "..."}: the token continues after
+// the last item, and is empty when the page was not full (nothing more to list).
+struct JsonPage {
+  std::string items;
+  int64_t count = 0;
+  std::string last_token;
+  grpc::Status add(const google::protobuf::Message& m, const std::string& token) {
+    std::string json;
+    grpc::Status st = proto_to_json(m, &json);
+    if (!st.ok()) return st;
+    items += (count++ > 0 ? "," : "") + json;
+    last_token = token;
+    return grpc::Status::OK;
+  }
+  std::string done(const char* name, int64_t limit) const {
+    return std::string("{\"") + name + "\":[" + items + "],\"nextPageToken\":" +
+           nlohmann::json(count == limit ? last_token : std::string()).dump() + "}";
+  }
+};
+
 }  // namespace
 
 bool http_pre_route(Server::Impl& s, const httplib::Request& req, httplib::Response& res) {
@@ -569,6 +694,115 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
         if (!st.ok()) line["error"] = st.error_message();
         s.log_access(dump(line));
       });
+  // The catalog over HTTP, as CatalogService answers it over gRPC (catalog_calls.cc), bodies
+  // and answers in protobuf's JSON mapping.
+  add("POST", "/api/v1/works",
+      [&s](const httplib::Request& req, httplib::Response& res, Reader reader) {
+        serve_catalog_call(
+            s, req, res, "http.register_work", "POST /api/v1/works", Role::kRegistrar,
+            [&](const Caller& caller, std::string* out) {
+              const auto start = std::chrono::steady_clock::now();
+              std::string body;
+              grpc::Status st =
+                  read_image(req, *reader, size_t(s.options.max_message_bytes), &body);
+              v1::RegisterWorkRequest rr;
+              if (st.ok()) st = proto_from_json(body, &rr);
+              body.clear();
+              body.shrink_to_fit();
+              v1::RegisterWorkResponse answer;
+              if (st.ok()) {
+                st = CatalogCalls(s).register_work(
+                    caller, rr,
+                    [&s, start] {
+                      if (std::chrono::steady_clock::now() - start <=
+                          std::chrono::milliseconds(s.options.call_deadline_ms)) {
+                        return grpc::Status::OK;
+                      }
+                      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                          "the call took longer than the server's limit of " +
+                                              std::to_string(s.options.call_deadline_ms) + " ms");
+                    },
+                    &answer);
+              }
+              if (st.ok()) st = proto_to_json(answer, out);
+              return st;
+            });
+      });
+  add("GET", "/api/v1/works/(.+)",
+      [&s](const httplib::Request& req, httplib::Response& res, Reader) {
+        serve_catalog_call(s, req, res, "http.get_work", "GET /api/v1/works/{id}", Role::kRegistrar,
+                           [&](const Caller&, std::string* out) {
+                             v1::GetWorkRequest gr;
+                             gr.set_work_id(req.path.substr(std::strlen("/api/v1/works/")));
+                             v1::Work w;
+                             grpc::Status st = CatalogCalls(s).get_work(gr, &w);
+                             if (st.ok()) st = proto_to_json(w, out);
+                             return st;
+                           });
+      });
+  add("DELETE", "/api/v1/works/(.+)",
+      [&s](const httplib::Request& req, httplib::Response& res, Reader) {
+        serve_catalog_call(s, req, res, "http.remove_work", "DELETE /api/v1/works/{id}",
+                           Role::kRegistrar, [&](const Caller& caller, std::string* out) {
+                             v1::RemoveWorkRequest rr;
+                             rr.set_work_id(req.path.substr(std::strlen("/api/v1/works/")));
+                             grpc::Status st = CatalogCalls(s).remove_work(caller, rr);
+                             if (st.ok()) *out = "{}";
+                             return st;
+                           });
+      });
+  add("GET", "/api/v1/works", [&s](const httplib::Request& req, httplib::Response& res, Reader) {
+    serve_catalog_call(s, req, res, "http.list_works", "GET /api/v1/works", Role::kRegistrar,
+                       [&](const Caller&, std::string* out) {
+                         v1::ListWorksRequest lr;
+                         int64_t limit = 0;
+                         bool newest_first = false;
+                         grpc::Status st = page_limit_param(req, &limit);
+                         if (st.ok()) st = bool_param(req, "newest_first", &newest_first);
+                         if (!st.ok()) return st;
+                         lr.set_limit(limit);
+                         lr.set_newest_first(newest_first);
+                         lr.set_owner(req.get_param_value("owner"));
+                         lr.set_page_token(req.get_param_value("page_token"));
+                         JsonPage page;
+                         grpc::Status added;
+                         st = CatalogCalls(s).list_works(lr, [&](const v1::Work& w) {
+                           added = page.add(w, w.page_token());
+                           return added.ok();
+                         });
+                         if (!added.ok()) return added;
+                         if (st.ok()) *out = page.done("works", limit);
+                         return st;
+                       });
+  });
+  add("GET", "/api/v1/usage", [&s](const httplib::Request& req, httplib::Response& res, Reader) {
+    serve_catalog_call(s, req, res, "http.list_usage", "GET /api/v1/usage", Role::kAdmin,
+                       [&](const Caller&, std::string* out) {
+                         v1::ListUsageRequest lr;
+                         int64_t limit = 0;
+                         bool newest_first = false;
+                         grpc::Status st = page_limit_param(req, &limit);
+                         if (st.ok()) st = bool_param(req, "newest_first", &newest_first);
+                         if (!st.ok()) return st;
+                         lr.set_limit(limit);
+                         lr.set_newest_first(newest_first);
+                         lr.set_work_id(req.get_param_value("work_id"));
+                         lr.set_owner(req.get_param_value("owner"));
+                         lr.set_since(req.get_param_value("since"));
+                         lr.set_until(req.get_param_value("until"));
+                         lr.set_decision(req.get_param_value("decision"));
+                         lr.set_page_token(req.get_param_value("page_token"));
+                         JsonPage page;
+                         grpc::Status added;
+                         st = CatalogCalls(s).list_usage(lr, [&](const v1::UsageEvent& e) {
+                           added = page.add(e, e.page_token());
+                           return added.ok();
+                         });
+                         if (!added.ok()) return added;
+                         if (st.ok()) *out = page.done("events", limit);
+                         return st;
+                       });
+  });
   return routes;
 }
 
@@ -578,7 +812,8 @@ bool answer_http_request(Server::Impl& s, const std::vector<HttpRoute>& routes,
   // The methods httplib's request-line parser takes; any other is a 400 before any handler.
   static const std::set<std::string> kParsed = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
                                                 "CONNECT", "OPTIONS", "TRACE", "PATCH", "PRI"};
-  // The methods httplib routes to handlers of their own (none registered here but GET and POST).
+  // The methods httplib routes to handlers of their own (none registered here but GET, POST and
+  // DELETE).
   static const std::set<std::string> kRouted = {"GET",    "HEAD",    "POST", "PUT",
                                                 "DELETE", "OPTIONS", "PATCH"};
   bool routed = false, threw = false;
@@ -649,11 +884,16 @@ Status start_http(Server::Impl& s) {
   http->set_write_timeout(10, 0);
 
   for (HttpRoute& route : http_routes(s)) {
-    if (route.method == "GET") {
-      http->Get(route.path, [handler = std::move(route.handler)](const httplib::Request& req,
-                                                                 httplib::Response& res) {
+    if (route.method == "GET" || route.method == "DELETE") {
+      auto h = [handler = std::move(route.handler)](const httplib::Request& req,
+                                                    httplib::Response& res) {
         handler(req, res, nullptr);
-      });
+      };
+      if (route.method == "GET") {
+        http->Get(route.path, std::move(h));
+      } else {
+        http->Delete(route.path, std::move(h));
+      }
     } else {
       http->Post(route.path,
                  [handler = std::move(route.handler)](

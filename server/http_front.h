@@ -19,7 +19,7 @@ namespace imprint::server {
 // path; GET routes answer HEAD too. A POST handler gets a reader that hands it the body as it
 // arrives (so it can refuse a body before taking it in); a GET handler gets nullptr.
 struct HttpRoute {
-  std::string method;  // "GET" or "POST"
+  std::string method;  // "GET", "POST" or "DELETE"
   std::string path;
   std::regex pattern;  // path, compiled as httplib compiles it
   std::function<void(const httplib::Request&, httplib::Response&, const httplib::ContentReader*)>

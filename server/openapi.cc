@@ -11,7 +11,7 @@ const char* openapi_json() {
   "info": {
     "title": "imprint HTTP API",
     "version": "1",
-    "description": "Finds copies of registered works. The gRPC API (server/proto/imprint/v1/imprint.proto) is the full one; this HTTP side matches uploads, checks pictures for creators and serves health, metrics and thumbnails. Every error is a JSON Error whose code is the gRPC status name the same refusal gets over gRPC. Every answer carries X-Request-Id (the caller's, or a new one)."
+    "description": "Finds copies of registered works. The gRPC API (server/proto/imprint/v1/imprint.proto) is the full one; this HTTP side matches uploads, registers, lists and removes works (bodies and answers in protobuf's JSON mapping of the same messages), lists usage, checks pictures for creators and serves health, metrics and thumbnails. Every error is a JSON Error whose code is the gRPC status name the same refusal gets over gRPC. Every answer carries X-Request-Id (the caller's, or a new one)."
   },
   "components": {
     "securitySchemes": {
@@ -165,6 +165,69 @@ const char* openapi_json() {
           "matches": {"type": "array", "items": {"type": "object"}}
         }
       },
+      "ProtoTerms": {
+        "type": "object", "additionalProperties": false,
+        "properties": {
+          "permission": {"type": "string", "enum": ["PERMISSION_UNSPECIFIED", "DENY", "ALLOW", "LICENSED"]},
+          "licensees": {"type": "array", "items": {"type": "string"}}
+        }
+      },
+      "ProtoLicence": {
+        "type": "object", "additionalProperties": false,
+        "properties": {
+          "aiTraining": {"$ref": "#/components/schemas/ProtoTerms"},
+          "commercial": {"$ref": "#/components/schemas/ProtoTerms"},
+          "anyUse": {"$ref": "#/components/schemas/ProtoTerms"}
+        }
+      },
+      "ProtoWork": {
+        "type": "object", "additionalProperties": false, "required": ["workId", "title", "owner", "media", "registeredAt"],
+        "description": "imprint.v1.Work in protobuf's JSON mapping",
+        "properties": {
+          "workId": {"type": "string"}, "title": {"type": "string"}, "owner": {"type": "string"},
+          "media": {"type": "string", "enum": ["image", "video"]},
+          "source": {"type": "string"}, "registeredAt": {"type": "string"},
+          "sha256": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"},
+          "licence": {"$ref": "#/components/schemas/ProtoLicence"},
+          "pageToken": {"type": "string", "description": "listings: page_token continues after this work"},
+          "metadata": {"$ref": "#/components/schemas/Metadata"}
+        }
+      },
+      "RegisterWorkAnswer": {
+        "type": "object", "additionalProperties": false, "required": ["work"],
+        "description": "imprint.v1.RegisterWorkResponse in protobuf's JSON mapping",
+        "properties": {
+          "work": {"$ref": "#/components/schemas/ProtoWork"},
+          "pdq": {"type": "object", "additionalProperties": false, "properties": {"hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "quality": {"type": "integer", "minimum": 0, "maximum": 100}}},
+          "frames": {"type": "integer"}, "partial": {"type": "boolean"}, "partialReason": {"type": "string"}
+        }
+      },
+      "WorkPage": {
+        "type": "object", "additionalProperties": false, "required": ["works", "nextPageToken"],
+        "properties": {
+          "works": {"type": "array", "items": {"$ref": "#/components/schemas/ProtoWork"}},
+          "nextPageToken": {"type": "string", "description": "pass as page_token for the next page; empty when this page was the last"}
+        }
+      },
+      "ProtoUsageEvent": {
+        "type": "object", "additionalProperties": false, "required": ["workId", "decision", "eventId", "pageToken"],
+        "description": "imprint.v1.UsageEvent in protobuf's JSON mapping",
+        "properties": {
+          "workId": {"type": "string"}, "owner": {"type": "string"},
+          "decision": {"type": "string", "enum": ["flag", "allow"]},
+          "purpose": {"type": "string"}, "caller": {"type": "string"}, "time": {"type": "string"},
+          "querySha256": {"type": "string"}, "reference": {"type": "string"}, "distance": {"type": "integer"},
+          "eventId": {"type": "string"}, "requestId": {"type": "string"}, "pageToken": {"type": "string"}
+        }
+      },
+      "UsagePage": {
+        "type": "object", "additionalProperties": false, "required": ["events", "nextPageToken"],
+        "properties": {
+          "events": {"type": "array", "items": {"$ref": "#/components/schemas/ProtoUsageEvent"}},
+          "nextPageToken": {"type": "string"}
+        }
+      },
+      "Empty": {"type": "object", "additionalProperties": false},
       "CheckMatch": {
         "type": "object", "additionalProperties": false, "required": ["item", "distance", "score", "explanation"],
         "properties": {
@@ -216,6 +279,76 @@ const char* openapi_json() {
           "503": {"description": "server busy or shutting down", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "504": {"description": "DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "default": {"description": "any other error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
+    },
+    "/api/v1/works": {
+      "post": {
+        "summary": "Register a work (RegisterWork)",
+        "description": "The body is an imprint.v1.RegisterWorkRequest in protobuf's JSON mapping: work (workId required, title, owner, licence, metadata) and one content: image (base64 bytes), fingerprints, video (base64 bytes) or videoFrames; replace; secondsPerHash. A field the message does not have is refused. A retry with the same id and content answers 200 with the stored work; other content under a taken id is 409 unless replace is set. Needs a registrar key for the owner, or an admin key.",
+        "security": [{"bearer": []}],
+        "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {
+          "200": {"description": "registered (or registered already, the same)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RegisterWorkAnswer"}}}},
+          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      },
+      "get": {
+        "summary": "A page of works in registration order (ListWorks)",
+        "security": [{"bearer": []}],
+        "parameters": [
+          {"$ref": "#/components/parameters/RequestId"},
+          {"name": "owner", "in": "query", "schema": {"type": "string"}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+          {"name": "page_token", "in": "query", "schema": {"type": "string"}, "description": "nextPageToken of the page before, in the same order"},
+          {"name": "newest_first", "in": "query", "schema": {"type": "boolean", "default": false}}
+        ],
+        "responses": {
+          "200": {"description": "the page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkPage"}}}},
+          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
+    },
+    "/api/v1/works/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "summary": "One work (GetWork)",
+        "security": [{"bearer": []}],
+        "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+        "responses": {
+          "200": {"description": "the work", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProtoWork"}}}},
+          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      },
+      "delete": {
+        "summary": "Remove a work (RemoveWork)",
+        "security": [{"bearer": []}],
+        "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+        "responses": {
+          "200": {"description": "removed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Empty"}}}},
+          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
+    },
+    "/api/v1/usage": {
+      "get": {
+        "summary": "A page of usage events, oldest first unless newest_first (ListUsage; admin keys only)",
+        "security": [{"bearer": []}],
+        "parameters": [
+          {"$ref": "#/components/parameters/RequestId"},
+          {"name": "work_id", "in": "query", "schema": {"type": "string"}},
+          {"name": "owner", "in": "query", "schema": {"type": "string"}},
+          {"name": "decision", "in": "query", "schema": {"type": "string", "enum": ["flag", "allow"]}},
+          {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or YYYY-MM-DD: events at or after it"},
+          {"name": "until", "in": "query", "schema": {"type": "string"}, "description": "events before it"},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+          {"name": "page_token", "in": "query", "schema": {"type": "string"}, "description": "nextPageToken of the page before, in the same order"},
+          {"name": "newest_first", "in": "query", "schema": {"type": "boolean", "default": false}}
+        ],
+        "responses": {
+          "200": {"description": "the page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UsagePage"}}}},
+          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         }
       }
     },

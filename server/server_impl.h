@@ -190,6 +190,48 @@ class CallSlot {
   bool admitted_;
 };
 
+// The catalog calls' work (catalog_calls.cc), shared by gRPC's CatalogService and the HTTP
+// routes: each front authenticates, admits and charges a call its own way, then asks this.
+class CatalogCalls {
+ public:
+  explicit CatalogCalls(Server::Impl& s) : s_(s) {}
+  // RegisterWork: checked, fingerprinted (`still_wanted` asked while a video is hashed),
+  // registered, answered.
+  grpc::Status register_work(const Caller& caller, const v1::RegisterWorkRequest& req,
+                             const std::function<grpc::Status()>& still_wanted,
+                             v1::RegisterWorkResponse* resp);
+  // A registration request as the catalog's input: every field checked, the caller's right to
+  // the owner (and to the work it replaces) checked, the image fingerprinted or the hashes read.
+  // Hashing a video asks `still_wanted` for every packet and frame.
+  grpc::Status input_of(const Caller& caller, const v1::RegisterWorkRequest& req,
+                        const std::function<grpc::Status()>& still_wanted, WorkInput* out);
+  // The answer to a registration the catalog did (or refused); a retry of one that succeeded is
+  // answered as the first was.
+  grpc::Status answer(const WorkInput& in, Result<Work> done, v1::RegisterWorkResponse* resp);
+  grpc::Status get_work(const v1::GetWorkRequest& req, v1::Work* resp);
+  // Each work of the page (with its page token) to `each` in order; `each` false stops the
+  // listing (CANCELLED).
+  grpc::Status list_works(const v1::ListWorksRequest& req,
+                          const std::function<bool(const v1::Work&)>& each);
+  grpc::Status remove_work(const Caller& caller, const v1::RemoveWorkRequest& req);
+  // Each usage event of the page (with its page token) to `each`, in order.
+  grpc::Status list_usage(const v1::ListUsageRequest& req,
+                          const std::function<bool(const v1::UsageEvent&)>& each);
+
+ private:
+  grpc::Status video_input_of(const v1::RegisterWorkRequest& req,
+                              const std::function<grpc::Status()>& still_wanted, WorkInput* out);
+  grpc::Status frames_input_of(const v1::VideoFrameHashes& v, WorkInput* out);
+  grpc::Status may_touch(const Caller& caller, const std::optional<std::string>& owner,
+                         const std::string& existing_id) const;
+
+  Server::Impl& s_;
+};
+
+// ListWorks' page tokens: "w1.<row id>" of the last work a page gave.
+std::string work_page_token(int64_t pk);
+std::optional<int64_t> parse_work_page_token(const std::string& token);
+
 std::unique_ptr<v1::CatalogService::Service> make_catalog_service(Server::Impl& server);
 std::unique_ptr<v1::MatchService::Service> make_match_service(Server::Impl& server);
 // grpc.reflection.v1, answered by the v1alpha service grpc++ provides (reflection_v1.cc).

@@ -925,6 +925,153 @@ TEST_F(ServerTest, ShutdownDrainsCallsInFlight) {
   EXPECT_EQ(match_image(matcher_key, img, &r).error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+// The catalog over HTTP, as over gRPC: bodies and answers in protobuf's JSON mapping (a body a
+// generated client prints), the same roles, owners, retries and refusals, pages that continue
+// where the last ended, and every answer as the OpenAPI document describes it.
+TEST_F(ServerTest, HttpCatalogRoutesRegisterGetListAndRemoveAsGrpcDoes) {
+  start();
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const auto as = [](const std::string& key) {
+    return httplib::Headers{{"Authorization", "Bearer " + key}};
+  };
+  const auto conforms = [&](const std::string& path, const std::string& method,
+                            const httplib::Result& r) {
+    return openapi_mismatch(srv->http_port(), path, method, r);
+  };
+  const Image art = test::synthetic_photo(320, 240, 91);
+  v1::RegisterWorkRequest reg;
+  reg.mutable_work()->set_work_id("web1");
+  reg.mutable_work()->set_owner("Bo");
+  reg.mutable_work()->set_title("From the web");
+  (*reg.mutable_work()->mutable_metadata())["catalogue"] = "C-7";
+  reg.set_image(bytes_of(test::encode(art, ".png")));
+  std::string body;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(reg, &body).ok());
+
+  auto anon = http.Post("/api/v1/works", body, "application/json");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->status, 401);
+  EXPECT_EQ(conforms("/api/v1/works", "post", anon), "");
+  auto matcher = http.Post("/api/v1/works", as(matcher_key), body, "application/json");
+  ASSERT_TRUE(matcher);
+  EXPECT_EQ(matcher->status, 403);
+  EXPECT_NE(matcher->body.find("POST /api/v1/works needs registrar"), std::string::npos)
+      << matcher->body;
+
+  auto made = http.Post("/api/v1/works", as(registrar_key), body, "application/json");
+  ASSERT_TRUE(made);
+  ASSERT_EQ(made->status, 200) << made->body;
+  EXPECT_EQ(conforms("/api/v1/works", "post", made), "") << made->body;
+  const auto mj = nlohmann::json::parse(made->body);
+  EXPECT_EQ(mj["work"]["workId"], "web1");
+  EXPECT_EQ(mj["work"]["metadata"]["catalogue"], "C-7");
+  EXPECT_EQ(mj["pdq"]["hash"].get<std::string>().size(), 64u);
+  // gRPC sees the same work, and the HTTP answer's hash is the one it matches by.
+  v1::GetWorkRequest gr;
+  gr.set_work_id("web1");
+  v1::Work w;
+  ASSERT_TRUE(cat->GetWork(ctx(registrar_key).get(), gr, &w).ok());
+  EXPECT_EQ(w.title(), "From the web");
+  EXPECT_EQ(w.metadata().at("catalogue"), "C-7");
+  // A retry is answered as the first was; other content under the id is a conflict.
+  auto again = http.Post("/api/v1/works", as(registrar_key), body, "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  reg.mutable_work()->set_title("Changed");
+  std::string changed;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(reg, &changed).ok());
+  auto conflict = http.Post("/api/v1/works", as(registrar_key), changed, "application/json");
+  ASSERT_TRUE(conflict);
+  EXPECT_EQ(conflict->status, 409);
+  EXPECT_EQ(nlohmann::json::parse(conflict->body)["code"], "ALREADY_EXISTS");
+  EXPECT_EQ(conforms("/api/v1/works", "post", conflict), "");
+  // An owner the key does not act for, a body that is not JSON, a field the message lacks.
+  reg.mutable_work()->set_work_id("web2");
+  reg.mutable_work()->set_owner("Cy");
+  std::string other_owner;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(reg, &other_owner).ok());
+  auto foreign = http.Post("/api/v1/works", as(registrar_key), other_owner, "application/json");
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->status, 403) << foreign->body;
+  for (const std::string& bad : {std::string("{"), std::string(""),
+                                 std::string(R"({"work":{"workId":"x"},"replce":true})")}) {
+    auto r = http.Post("/api/v1/works", as(registrar_key), bad, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_EQ(nlohmann::json::parse(r->body).value("field", ""), "body") << r->body;
+  }
+  EXPECT_EQ(catalog->get_work("web2").status().code(), imprint::StatusCode::kNotFound);
+
+  // Registered over HTTP: matched at once (a use for AI training the licence denies: a flag).
+  auto m = http.Post("/api/v1/match?purpose=ai-training", as(matcher_key),
+                     bytes_of(test::encode(art, ".jpg", 80)), "image/jpeg");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200) << m->body;
+  EXPECT_EQ(nlohmann::json::parse(m->body)["matches"][0]["work_id"], "web1");
+
+  auto got = http.Get("/api/v1/works/web1", as(registrar_key));
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->status, 200) << got->body;
+  EXPECT_EQ(conforms("/api/v1/works/{id}", "get", got), "") << got->body;
+  EXPECT_EQ(nlohmann::json::parse(got->body)["title"], "From the web");
+  auto missing = http.Get("/api/v1/works/nope", as(registrar_key));
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(conforms("/api/v1/works/{id}", "get", missing), "");
+
+  // Pages of two, in registration order, each continuing where the last ended.
+  std::vector<std::string> ids;
+  std::string token;
+  for (int page = 0; page < 10; ++page) {
+    auto p = http.Get("/api/v1/works?limit=2&page_token=" + token, as(registrar_key));
+    ASSERT_TRUE(p);
+    ASSERT_EQ(p->status, 200) << p->body;
+    EXPECT_EQ(conforms("/api/v1/works", "get", p), "") << p->body;
+    const auto pj = nlohmann::json::parse(p->body);
+    for (const auto& work : pj["works"]) ids.push_back(work["workId"]);
+    token = pj["nextPageToken"];
+    if (token.empty()) break;
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"art0", "art1", "art2", "art3", "web1"}));
+  auto newest = http.Get("/api/v1/works?limit=1&newest_first=true", as(registrar_key));
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(nlohmann::json::parse(newest->body)["works"][0]["workId"], "web1");
+  for (const char* bad : {"/api/v1/works?limit=0", "/api/v1/works?limit=1001",
+                          "/api/v1/works?newest_first=maybe", "/api/v1/works?page_token=w9.x"}) {
+    auto r = http.Get(bad, as(registrar_key));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_EQ(conforms("/api/v1/works", "get", r), "") << bad;
+  }
+
+  // Usage is for admin keys; the flag above is listed.
+  auto usage_refused = http.Get("/api/v1/usage", as(registrar_key));
+  ASSERT_TRUE(usage_refused);
+  EXPECT_EQ(usage_refused->status, 403);
+  auto usage = http.Get("/api/v1/usage?work_id=web1&decision=flag", as(admin_key));
+  ASSERT_TRUE(usage);
+  ASSERT_EQ(usage->status, 200) << usage->body;
+  EXPECT_EQ(conforms("/api/v1/usage", "get", usage), "") << usage->body;
+  const auto uj = nlohmann::json::parse(usage->body);
+  ASSERT_EQ(uj["events"].size(), 1u) << usage->body;
+  EXPECT_EQ(uj["events"][0]["purpose"], "ai-training");
+  EXPECT_EQ(uj["nextPageToken"], "");
+
+  // Removal: the key's role and owners, then gone for both fronts.
+  auto del_refused = http.Delete("/api/v1/works/web1", as(matcher_key));
+  ASSERT_TRUE(del_refused);
+  EXPECT_EQ(del_refused->status, 403);
+  auto del = http.Delete("/api/v1/works/web1", as(registrar_key));
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 200) << del->body;
+  EXPECT_EQ(conforms("/api/v1/works/{id}", "delete", del), "") << del->body;
+  auto gone = http.Get("/api/v1/works/web1", as(registrar_key));
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+  EXPECT_EQ(cat->GetWork(ctx(registrar_key).get(), gr, &w).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(ServerTest, HttpMetricsJsonMatchAndCreatorCheck) {
   start();
   httplib::Client http("127.0.0.1", srv->http_port());
