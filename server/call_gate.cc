@@ -91,32 +91,52 @@ static grpc::Status guarded(const std::function<grpc::Status(const Caller&)>& fn
 
 grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role need,
                            const std::function<grpc::Status(const Caller&)>& fn) {
-  const auto start = std::chrono::steady_clock::now();
-  Caller caller{"anonymous", Role::kAdmin, {}, {}};
-  grpc::Status result;
   const auto& md = ctx->client_metadata();
+  const auto text = [](const grpc::string_ref& r) { return std::string(r.data(), r.size()); };
+  CallInfo call;
+  call.method = method;
+  call.call = method;
+  call.need = need;
+  if (const auto it = md.find("authorization"); it != md.end())
+    call.authorization = text(it->second);
+  call.missing_credentials = "missing 'authorization: Bearer <key>' metadata";
   const auto sent_id = md.find("x-request-id");
-  const std::string request_id = request_id_or_new(
+  call.request_id = request_id_or_new(
       sent_id == md.end() ? std::string_view()
                           : std::string_view(sent_id->second.data(), sent_id->second.size()));
+  call.peer = ctx->peer();
   // Initial metadata, sent before any response message: a stream's caller has it at once.
-  ctx->AddInitialMetadata("x-request-id", request_id);
+  ctx->AddInitialMetadata("x-request-id", call.request_id);
+  const GateResult r = run(call, fn);
+  if (r.refusal == Refusal::kRateLimited) {
+    ctx->AddTrailingMetadata("retry-after", std::to_string(r.retry_after_s));
+  }
+  return r.status;
+}
+
+GateResult CallGate::run(const CallInfo& call,
+                         const std::function<grpc::Status(const Caller&)>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  Caller caller{"anonymous", Role::kAdmin, {}, {}};
+  GateResult result;
   CallSlot slot(server_);
   bool may_run = false;  // admitted, authenticated and authorised: charged, then run
   if (!slot.admitted()) {
-    result = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "server busy: " + std::to_string(server_.options.max_concurrent_calls) +
-                              " calls in flight; retry with backoff");
+    result.status =
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     "server busy: " + std::to_string(server_.options.max_concurrent_calls) +
+                         " calls in flight; retry with backoff");
+    result.refusal = Refusal::kBusy;
+    result.retry_after_s = 1;
   } else if (server_.keys) {
-    auto it = md.find("authorization");
-    Result<Caller> who = it == md.end()
-                             ? Result<Caller>(not_found("missing 'authorization: Bearer <key>' metadata"))
-                             : server_.keys->authenticate(std::string(it->second.data(), it->second.size()));
+    Result<Caller> who = call.authorization ? server_.keys->authenticate(*call.authorization)
+                                            : Result<Caller>(not_found(call.missing_credentials));
     if (!who.ok()) {
-      result = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
-    } else if (!role_allows(who->role, need)) {
+      result.status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED, who.status().message());
+    } else if (!role_allows(who->role, call.need)) {
       caller = *who;
-      result = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, role_refusal(*who, method, need));
+      result.status = grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                   role_refusal(*who, call.call, call.need));
     } else {
       caller = *who;
       may_run = true;
@@ -124,23 +144,22 @@ grpc::Status CallGate::run(grpc::ServerContext* ctx, const char* method, Role ne
   } else {
     may_run = true;  // without a key file every caller is anonymous, limited by address
   }
-  caller.request_id = request_id;
+  caller.request_id = call.request_id;
   if (may_run) {
-    int64_t retry_after_s = 0;
-    result = server_.charge(caller, ctx->peer(), &retry_after_s);
-    if (!result.ok()) {
-      ctx->AddTrailingMetadata("retry-after", std::to_string(retry_after_s));
+    result.status = server_.charge(caller, call.peer, &result.retry_after_s);
+    if (!result.status.ok()) {
+      result.refusal = Refusal::kRateLimited;
     } else {
-      result = guarded(fn, caller);
+      result.status = guarded(fn, caller);
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const char* code = grpc_code_name(result.error_code());
-  server_.metrics.record_call(method, code, seconds);
+  const char* code = grpc_code_name(result.status.error_code());
+  server_.metrics.record_call(call.method, code, seconds);
   nlohmann::json line = {
-      {"method", method},      {"code", code},        {"ms", std::round(seconds * 1e5) / 100},
-      {"caller", caller.name}, {"peer", ctx->peer()}, {"request_id", request_id}};
-  if (!result.ok()) line["error"] = result.error_message();
+      {"method", call.method}, {"code", code},      {"ms", std::round(seconds * 1e5) / 100},
+      {"caller", caller.name}, {"peer", call.peer}, {"request_id", call.request_id}};
+  if (!result.status.ok()) line["error"] = result.status.error_message();
   server_.log_access(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return result;
 }

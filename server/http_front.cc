@@ -142,13 +142,6 @@ std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// The caller of an HTTP request: anonymous (every role) without a key file, else by its
-// `Authorization: Bearer` header.
-Result<Caller> http_caller(const Server::Impl& s, const httplib::Request& req) {
-  if (!s.keys) return Caller{"anonymous", Role::kAdmin, {}, {}};
-  return s.keys->authenticate(header_of(req, "Authorization"));
-}
-
 // /api/v1/match's query parameters as a MatchContext, checked as MatchImage checks its own.
 grpc::Status match_context_from_params(const httplib::Request& req, v1::MatchContext* ctx, std::string* name) {
   if (req.has_param("purpose")) {
@@ -276,23 +269,6 @@ void answer_error(httplib::Response& res, const grpc::Status& st) {
                st.error_message(), field);
 }
 
-// The caller of an HTTP request as a refusal, worded as gRPC words it: 401 without a known key,
-// 403 (naming the role the call needs) when the key's role does not cover `call`.
-grpc::Status may_call(const Server::Impl& s, const httplib::Request& req, const std::string& call,
-                      Role need, Result<Caller>* who) {
-  *who = http_caller(s, req);
-  if (!who->ok()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        req.has_header("Authorization")
-                            ? who->status().message()
-                            : std::string("missing 'Authorization: Bearer <key>' header"));
-  }
-  if (!role_allows((*who)->role, need)) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, role_refusal(**who, call, need));
-  }
-  return grpc::Status::OK;
-}
-
 // The request id this answer carries (set before routing; made here for answers httplib gives
 // before routing, such as a malformed request's 400).
 std::string request_id_of(const httplib::Request& req, httplib::Response& res) {
@@ -331,50 +307,41 @@ bool host_allowed(const std::string& header, const std::vector<std::string>& all
   });
 }
 
-// The catalog calls over HTTP (/api/v1/works, /api/v1/usage): the caller's key and role, worded
-// as gRPC words a refusal; a charge to its rate limit and one of the server's call slots; then
-// `run`, whose answer (JSON text) or error is the response; metrics and the access-log line as
-// for every call.
+// An HTTP call through the one gate every call passes (call_gate.cc): admission, the caller's
+// Authorization header and role (refusals worded as over gRPC, naming the role a call needs), its
+// rate-limit charge, metrics and the access-log line. `fn` answers a call it serves; a refusal or
+// an error is answered here as JSON with its status (busy 503 and over the rate limit 429, each
+// with Retry-After).
+void gated(Server::Impl& s, const httplib::Request& req, httplib::Response& res, const char* method,
+           const std::string& call, Role need,
+           const std::function<grpc::Status(const Caller&)>& fn) {
+  CallInfo info;
+  info.method = method;
+  info.call = call;
+  info.need = need;
+  if (req.has_header("Authorization")) info.authorization = header_of(req, "Authorization");
+  info.missing_credentials = "missing 'Authorization: Bearer <key>' header";
+  info.request_id = request_id_of(req, res);
+  info.peer = req.remote_addr;
+  const GateResult r = CallGate(s).run(info, fn);
+  if (r.status.ok()) return;
+  answer_error(res, r.status);
+  if (r.refusal != Refusal::kNone) {
+    res.status = r.refusal == Refusal::kBusy ? 503 : 429;
+    res.set_header("Retry-After", std::to_string(r.retry_after_s));
+  }
+}
+
+// The catalog calls over HTTP (/api/v1/works, /api/v1/usage): `run` gives the answer's JSON.
 void serve_catalog_call(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
                         const char* metric, const std::string& call, Role need,
                         const std::function<grpc::Status(const Caller&, std::string*)>& run) {
-  const auto start = std::chrono::steady_clock::now();
-  const std::string request_id = request_id_of(req, res);
-  Result<Caller> who = invalid_argument("unset");
-  grpc::Status st = may_call(s, req, call, need, &who);
-  int64_t retry_after_s = 0;
-  if (st.ok()) st = s.charge(*who, req.remote_addr, &retry_after_s);
-  std::string answer;
-  if (st.ok()) {
-    CallSlot slot(s);
-    if (!slot.admitted()) {
-      st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
-    } else {
-      Caller caller = *who;
-      caller.request_id = request_id;
-      st = run(caller, &answer);
-    }
-  }
-  if (st.ok()) {
-    res.set_content(answer, "application/json");
-  } else {
-    answer_error(res, st);
-    if (retry_after_s > 0) {
-      res.status = 429;
-      res.set_header("Retry-After", std::to_string(retry_after_s));
-    }
-  }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  s.metrics.record_call(metric, grpc_code_name(st.error_code()), secs);
-  nlohmann::json line = {{"method", metric},
-                         {"code", grpc_code_name(st.error_code())},
-                         {"ms", std::round(secs * 1e5) / 100},
-                         {"caller", who.ok() ? who->name : std::string("anonymous")},
-                         {"peer", req.remote_addr},
-                         {"request_id", request_id}};
-  if (!st.ok()) line["error"] = st.error_message();
-  s.log_access(dump(line));
+  gated(s, req, res, metric, call, need, [&](const Caller& caller) {
+    std::string answer;
+    const grpc::Status st = run(caller, &answer);
+    if (st.ok()) res.set_content(answer, "application/json");
+    return st;
+  });
 }
 
 // A message in protobuf's standard JSON mapping (lowerCamelCase names, every field present), as
@@ -589,110 +556,89 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
           res.set_content(std::string((*jpeg)->begin(), (*jpeg)->end()), "image/jpeg");
           return;
         }
-        Result<Caller> who = invalid_argument("unset");
-        grpc::Status st = may_call(s, req, "GET /api/v1/thumbnail", Role::kRegistrar, &who);
-        if (!st.ok()) return answer_error(res, st);
-        Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
-        if (w.ok() && !who->acts_for(w->owner)) {
-          return refuse(grpc::StatusCode::PERMISSION_DENIED,
-                        "key '" + who->name + "' may not act for owner '" + w->owner + "'");
-        }
-        Result<std::vector<uint8_t>> jpeg = s.catalog.preview(req.get_param_value("id"));
-        if (!jpeg.ok()) {
-          return refuse(grpc::StatusCode::NOT_FOUND, "no stored picture of this work");
-        }
-        res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
+        gated(s, req, res, "http.thumbnail", "GET /api/v1/thumbnail", Role::kRegistrar,
+              [&](const Caller& who) {
+                Result<Work> w = s.catalog.get_work(req.get_param_value("id"));
+                if (w.ok() && !who.acts_for(w->owner)) {
+                  return grpc::Status(
+                      grpc::StatusCode::PERMISSION_DENIED,
+                      "key '" + who.name + "' may not act for owner '" + w->owner + "'");
+                }
+                Result<std::vector<uint8_t>> jpeg = s.catalog.preview(req.get_param_value("id"));
+                if (!jpeg.ok()) {
+                  return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                      "no stored picture of this work");
+                }
+                res.set_content(std::string(jpeg->begin(), jpeg->end()), "image/jpeg");
+                return grpc::Status::OK;
+              });
       });
   add("POST", "/api/v1/match",
       [&s](const httplib::Request& req, httplib::Response& res, Reader reader) {
-        const auto start = std::chrono::steady_clock::now();
-        const std::string request_id = request_id_of(req, res);
-        std::string caller = "anonymous";
-        Result<Caller> who = invalid_argument("unset");
-        grpc::Status st = may_call(s, req, "POST /api/v1/match", Role::kMatcher, &who);
-        if (who.ok()) caller = who->name;
-        int64_t retry_after_s = 0;
-        if (st.ok()) st = s.charge(*who, req.remote_addr, &retry_after_s);
-        v1::MatchContext ctx;
-        std::string name;
-        if (st.ok()) st = match_context_from_params(req, &ctx, &name);
-        ImageFingerprint fp;
-        QueryResult r;
-        // The body is read only for a caller who may match, with parameters that can be served.
-        std::string body;
-        if (st.ok()) st = read_image(req, *reader, size_t(s.options.max_message_bytes), &body);
-        if (st.ok() && body.empty()) {
-          st = invalid("body: empty; send the image or video bytes as the request body");
-        }
-        // A video upload (by its container's signature) is matched as MatchVideo is.
-        const bool video = looks_like_video(std::span(reinterpret_cast<const uint8_t*>(body.data()),
-                                                      std::min<size_t>(body.size(), 12)));
-        VideoQuery vq;
-        VideoQueryResult vr;
-        v1::MatchResponse image_answer;
-        v1::MatchVideoResponse video_answer;
-        if (st.ok()) {
-          CallSlot slot(s);
-          if (!slot.admitted()) {
-            st = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "server busy");
-          } else if (video) {
-            v1::MatchVideoRequest vreq;
-            vreq.set_video(body);
-            *vreq.mutable_context() = ctx;
-            // The server's deadline, asked for every frame as over gRPC.
-            auto within_deadline = [&s, start] {
-              if (std::chrono::steady_clock::now() - start <=
-                  std::chrono::milliseconds(s.options.call_deadline_ms)) {
+        gated(s, req, res, "http.match", "POST /api/v1/match", Role::kMatcher,
+              [&](const Caller& caller) -> grpc::Status {
+                const auto start = std::chrono::steady_clock::now();
+                v1::MatchContext ctx;
+                std::string name;
+                grpc::Status st = match_context_from_params(req, &ctx, &name);
+                if (!st.ok()) return st;
+                // The body is read only for a caller let in, with parameters that can be served.
+                std::string body;
+                st = read_image(req, *reader, size_t(s.options.max_message_bytes), &body);
+                if (!st.ok()) return st;
+                if (body.empty()) {
+                  return invalid("body: empty; send the image or video bytes as the request body");
+                }
+                // A video upload (by its container's signature) is matched as MatchVideo is.
+                const bool video =
+                    looks_like_video(std::span(reinterpret_cast<const uint8_t*>(body.data()),
+                                               std::min<size_t>(body.size(), 12)));
+                ImageFingerprint fp;
+                QueryResult r;
+                VideoQuery vq;
+                VideoQueryResult vr;
+                v1::MatchResponse image_answer;
+                v1::MatchVideoResponse video_answer;
+                if (video) {
+                  v1::MatchVideoRequest vreq;
+                  vreq.set_video(body);
+                  *vreq.mutable_context() = ctx;
+                  // The server's deadline, asked for every frame as over gRPC.
+                  auto within_deadline = [&s, start] {
+                    if (std::chrono::steady_clock::now() - start <=
+                        std::chrono::milliseconds(s.options.call_deadline_ms)) {
+                      return grpc::Status::OK;
+                    }
+                    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                        "the call took longer than the server's limit of " +
+                                            std::to_string(s.options.call_deadline_ms) + " ms");
+                  };
+                  st = s.match_video(vreq, caller.name, caller.request_id, &video_answer, &vq, &vr,
+                                     within_deadline);
+                } else {
+                  MatchRequestParts parts;
+                  parts.image = body;
+                  parts.context = &ctx;
+                  parts.request_id = caller.request_id;
+                  st = s.match(parts, caller.name, &image_answer, &fp, &r);
+                }
+                if (!st.ok()) return st;
+                // format=proto: the gRPC call's answer in protobuf's standard JSON mapping, for
+                // clients generated from the proto; the default is `imprint query --json`'s form.
+                if (req.get_param_value("format") == "proto") {
+                  std::string proto_json;
+                  st = proto_to_json(
+                      video ? static_cast<const google::protobuf::Message&>(video_answer)
+                            : image_answer,
+                      &proto_json);
+                  if (st.ok()) res.set_content(proto_json, "application/json");
+                  return st;
+                }
+                res.set_content(dump(video ? video_result_to_json(name, vq, vr)
+                                           : query_result_to_json(name, fp, r)),
+                                "application/json");
                 return grpc::Status::OK;
-              }
-              return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                  "the call took longer than the server's limit of " +
-                                      std::to_string(s.options.call_deadline_ms) + " ms");
-            };
-            st = s.match_video(vreq, caller, request_id, &video_answer, &vq, &vr, within_deadline);
-          } else {
-            MatchRequestParts parts;
-            parts.image = body;
-            parts.context = &ctx;
-            parts.request_id = request_id;
-            st = s.match(parts, caller, &image_answer, &fp, &r);
-          }
-        }
-        // format=proto: the gRPC call's answer in protobuf's standard JSON mapping, for clients
-        // generated from the proto; the default is `imprint query --json`'s form.
-        std::string proto_json;
-        if (st.ok() && req.get_param_value("format") == "proto") {
-          google::protobuf::util::JsonPrintOptions o;
-          o.always_print_primitive_fields = true;
-          const google::protobuf::Message& m =
-              video ? static_cast<const google::protobuf::Message&>(video_answer) : image_answer;
-          const auto printed = google::protobuf::util::MessageToJsonString(m, &proto_json, o);
-          if (!printed.ok()) st = grpc::Status(grpc::StatusCode::INTERNAL, "answer not printable");
-        }
-        if (st.ok() && !proto_json.empty()) {
-          res.set_content(proto_json, "application/json");
-        } else if (st.ok()) {
-          res.set_content(
-              dump(video ? video_result_to_json(name, vq, vr) : query_result_to_json(name, fp, r)),
-              "application/json");
-        } else {
-          answer_error(res, st);
-          if (retry_after_s > 0) {  // over the key's rate limit: come back later, not "too large"
-            res.status = 429;
-            res.set_header("Retry-After", std::to_string(retry_after_s));
-          }
-        }
-        const double secs =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        s.metrics.record_call("http.match", grpc_code_name(st.error_code()), secs);
-        nlohmann::json line = {{"method", "http.match"},
-                               {"code", grpc_code_name(st.error_code())},
-                               {"ms", std::round(secs * 1e5) / 100},
-                               {"caller", caller},
-                               {"peer", req.remote_addr},
-                               {"request_id", request_id}};
-        if (!st.ok()) line["error"] = st.error_message();
-        s.log_access(dump(line));
+              });
       });
   // The catalog over HTTP, as CatalogService answers it over gRPC (catalog_calls.cc), bodies
   // and answers in protobuf's JSON mapping.

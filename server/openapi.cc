@@ -375,7 +375,8 @@ const char* openapi_json() {
           "200": {"description": "the preview", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
           "401": {"description": "UNAUTHENTICATED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "403": {"description": "PERMISSION_DENIED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-          "404": {"description": "NOT_FOUND", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+          "404": {"description": "NOT_FOUND", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+          "default": {"description": "429 over the key's rate limit, 503 busy (each with Retry-After)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
         }
       }
     },

@@ -35,14 +35,38 @@ inline constexpr size_t kMaxRequestIdBytes = 128;
 // "key 'NAME' has role ROLE; CALL needs ROLE".
 std::string role_refusal(const Caller& who, const std::string& call, Role need);
 
-// The shared work of every call: admission (concurrency limit), authentication and role,
-// metrics and the access log line.
+// A call as the gate sees it, whatever carried it (gRPC metadata, HTTP headers).
+struct CallInfo {
+  const char* method = "";  // for metrics and the access log: "MatchImage", "http.match"
+  std::string call;  // the call in a role refusal's words: "MatchImage", "POST /api/v1/match"
+  Role need = Role::kMatcher;
+  std::optional<std::string> authorization;  // the credentials sent ("Bearer KEY"), if any
+  std::string missing_credentials;           // the refusal's words when none were sent
+  std::string request_id;                    // the caller's usable id or a new one
+  std::string peer;                          // gRPC's peer, or the HTTP client's address
+};
+
+// Why the gate refused a call before running it, where the transport says it its own way (both
+// are RESOURCE_EXHAUSTED over gRPC; HTTP answers 503 and 429, each with Retry-After).
+enum class Refusal { kNone, kBusy, kRateLimited };
+
+struct GateResult {
+  grpc::Status status;
+  Refusal refusal = Refusal::kNone;
+  int64_t retry_after_s = 0;  // kBusy, kRateLimited: whole seconds to wait
+};
+
+// The one gate every call of either front passes: admission (a --max-concurrent-calls slot, held
+// while the call runs), authentication and role, the caller's rate-limit charge, then the call;
+// metrics and the access-log line whatever happens.
 class CallGate {
  public:
   CallGate(Server::Impl& server) : server_(server) {}
-  // Runs fn if the call may proceed; records the outcome whatever happens.
+  // A gRPC call: its credentials and request id from the metadata; the id is sent back as
+  // initial metadata and a rate-limit refusal carries retry-after as trailing metadata.
   grpc::Status run(grpc::ServerContext* ctx, const char* method, Role need,
                    const std::function<grpc::Status(const Caller&)>& fn);
+  GateResult run(const CallInfo& call, const std::function<grpc::Status(const Caller&)>& fn);
 
  private:
   Server::Impl& server_;

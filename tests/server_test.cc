@@ -1227,6 +1227,45 @@ TEST_F(ServerTest, HttpMatchRefusesBadParametersAndGivesItsSlotBack) {
   EXPECT_EQ(events[0].reference(), "post-1");
 }
 
+// One gate for both fronts (issue 19, issue 21's "one gate"): with no call slot free, HTTP and
+// gRPC refuse every keyed call alike, before its key is even read; HTTP says so as 503 with
+// Retry-After (not 413, which means a body too large), and both log and count the refusal.
+TEST_F(ServerTest, OneGateRefusesABusyServerOnBothFronts) {
+  server::ServerOptions o;
+  o.max_concurrent_calls = 0;
+  start(o);
+  httplib::Client http("127.0.0.1", srv->http_port());
+  const httplib::Headers h = {{"Authorization", "Bearer " + matcher_key}};
+  const std::string copy = bytes_of(test::encode(photos[3], ".jpg", 70));
+  for (const httplib::Headers& headers : {h, httplib::Headers{}}) {
+    auto m = http.Post("/api/v1/match", headers, copy, "image/jpeg");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->status, 503) << m->body;
+    EXPECT_EQ(m->get_header_value("Retry-After"), "1");
+    EXPECT_EQ(nlohmann::json::parse(m->body)["code"], "RESOURCE_EXHAUSTED");
+    EXPECT_NE(m->body.find("server busy"), std::string::npos) << m->body;
+    EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/match", "post", m), "") << m->body;
+  }
+  auto works =
+      http.Get("/api/v1/works", httplib::Headers{{"Authorization", "Bearer " + registrar_key}});
+  ASSERT_TRUE(works);
+  EXPECT_EQ(works->status, 503) << works->body;
+  v1::MatchResponse r;
+  const grpc::Status busy = match_image(matcher_key, copy, &r);
+  EXPECT_EQ(busy.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(busy.error_message().find("server busy"), std::string::npos) << busy.error_message();
+  std::lock_guard<std::mutex> lk(log_mu);
+  int http_refusals = 0, grpc_refusals = 0;
+  for (const std::string& line : access_log) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["code"] != "RESOURCE_EXHAUSTED") continue;
+    http_refusals += j["method"] == "http.match" || j["method"] == "http.list_works";
+    grpc_refusals += j["method"] == "MatchImage";
+  }
+  EXPECT_EQ(http_refusals, 3);
+  EXPECT_EQ(grpc_refusals, 1);
+}
+
 using test::connect_loopback;
 using test::raw_http;
 
