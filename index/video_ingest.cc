@@ -277,4 +277,13 @@ WorkInput work_input_from_video(const HashedVideo& video, double seconds_per_has
   return in;
 }
 
+VideoQuery video_query_of(HashedVideo&& video, const Sha256& sha256) {
+  VideoQuery q;
+  q.fingerprint = std::move(video.fingerprint);
+  q.cropped = std::move(video.cropped);
+  q.mirrored = std::move(video.mirrored);
+  q.sha256 = sha256;
+  return q;
+}
+
 }  // namespace imprint

@@ -18,6 +18,7 @@
 
 #include "catalog.h"
 #include "video.h"
+#include "video_match.h"
 
 namespace imprint {
 
@@ -61,6 +62,10 @@ Result<HashedVideo> hash_video_bytes_for_catalog(std::span<const uint8_t> bytes,
                                                  const std::string& name,
                                                  const VideoOptions& options,
                                                  const VideoProgress& progress = nullptr);
+
+// A hashed video as a query (every front end's): its frames, the hashes inside its bars and of
+// its mirror image, and the digest of the file's bytes (identical bytes match at once).
+VideoQuery video_query_of(HashedVideo&& video, const Sha256& sha256);
 
 // SHA-256 of a file, read in chunks (videos can be larger than memory allows to hold at once).
 Result<Sha256> sha256_of_file(const std::string& path);

@@ -148,6 +148,12 @@ VpdqMatch vpdq_match_views(std::span<const FrameHash> query,
 // Whether a candidate's evidence is a copy under `options` (see the header comment).
 bool is_video_copy(const VideoCandidate& c, const VideoMatchOptions& options);
 
+// A copy, in every front end's words (scan counts, report totals), as is_copy() says for images:
+// a match the matcher decided is one, flagged or allowed by the licence.
+inline bool is_copy(const VideoCandidate& c) {
+  return c.decision == MatchDecision::kFlag || c.decision == MatchDecision::kAllow;
+}
+
 // JSON forms, extending match_json.h's contract (every image match field is there too):
 //  a video query: {"path", "media": "video", "fps", "duration", "frames", "partial", "weak",
 //    "decision", "matches": [{"work_id", "title", "owner", "media", "distance", "score",

@@ -404,11 +404,7 @@ grpc::Status Server::Impl::match_video(const v1::MatchVideoRequest& req, const s
   HashedVideo v;
   grpc::Status hashed = hash_upload_video(bytes, req.seconds_per_hash(), still_wanted, &v);
   if (!hashed.ok()) return hashed;
-  VideoQuery q;
-  q.fingerprint = std::move(v.fingerprint);
-  q.cropped = std::move(v.cropped);
-  q.mirrored = std::move(v.mirrored);
-  q.sha256 = sha256_of(bytes);
+  VideoQuery q = video_query_of(std::move(v), sha256_of(bytes));
   const MatchOptions mo = match_options(&req.context());
   const VideoQueryResult r = catalog.match_video(q, mo, VideoMatchOptions{});
   if (still_wanted) {

@@ -180,12 +180,7 @@ int run_query(const QueryArgs& a) {
         videos[i] = digest.status();
         return;
       }
-      VideoQuery q;
-      q.fingerprint = std::move(hv->fingerprint);
-      q.cropped = std::move(hv->cropped);
-      q.mirrored = std::move(hv->mirrored);
-      q.sha256 = *digest;
-      videos[i] = std::move(q);
+      videos[i] = video_query_of(std::move(*hv), *digest);
     });
     const std::vector<ImageQueryOutcome> outcomes = query_images(*catalog, images, qo);
     std::vector<std::optional<VideoQueryResult>> video_results(batch.size());

@@ -335,7 +335,8 @@ void Scan::process_batch(std::vector<Sample>& batch) {
     if (r.matches.empty()) continue;
 
     // A copy is what the matcher decides is one (flag or allow), whatever the method.
-    item.matched = std::any_of(r.matches.begin(), r.matches.end(), is_copy);
+    item.matched = std::any_of(r.matches.begin(), r.matches.end(),
+                               [](const Candidate& c) { return is_copy(c); });
     item.flagged = r.decision == MatchDecision::kFlag;
     item.review = r.decision == MatchDecision::kReview;
     item.kind = ItemOutcome::Kind::kFinding;
@@ -387,13 +388,8 @@ void Scan::process_video(Sample& s, ItemOutcome* item) {
     item->line = error_line(s, item->reason, v.status().message());
     return;
   }
-  VideoQuery q;
-  q.fingerprint = std::move(v->fingerprint);
-  q.cropped = std::move(v->cropped);
-  q.mirrored = std::move(v->mirrored);
-  q.sha256 = sha256_of(s.bytes);
-  const VideoMatchOptions vmo;
-  const VideoQueryResult r = catalog_.match_video(q, qo_.match, vmo);
+  const VideoQuery q = video_query_of(std::move(*v), sha256_of(s.bytes));
+  const VideoQueryResult r = catalog_.match_video(q, qo_.match, VideoMatchOptions{});
   item->weak = r.weak;
   if (save_) {
     HashedVideo hv{q.fingerprint, q.cropped, {}};
@@ -404,7 +400,7 @@ void Scan::process_video(Sample& s, ItemOutcome* item) {
   }
   if (r.matches.empty()) return;
   for (const VideoCandidate& c : r.matches) {
-    if (c.method == "sha256" || is_video_copy(c, vmo)) item->matched = true;
+    if (is_copy(c)) item->matched = true;  // the matcher's decision, as for images
   }
   item->flagged = r.decision == MatchDecision::kFlag;
   item->review = r.decision == MatchDecision::kReview;
