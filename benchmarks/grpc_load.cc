@@ -7,7 +7,8 @@
 //   build/benchmarks/grpc_load [--works 1000000] [--streams 8] [--seconds 10] [--inflight 8,16]
 //                              [--no-images] [--catalog postgresql://...]
 // --catalog runs the server on that catalog (an empty PostgreSQL database, say) instead of a
-// fresh directory, to compare the two forms run against run.
+// fresh directory, to compare the two forms run against run. After the hash rows, a server with
+// the default limits is flooded with unary MatchImage calls within and beyond its 64 at once.
 //
 //   build/benchmarks/grpc_load --upload-mix [--works 10000] [--uploads 200] [--copy-share 0.05]
 //                              [--streams 4] [--inflight 2] [--seconds 20]
@@ -175,6 +176,70 @@ LoadResult drive(const std::shared_ptr<grpc::Channel>& channel, int streams, int
   r.p99_ms = percentile(latencies, 0.99);
   r.p999_ms = percentile(latencies, 0.999);
   r.errors = errors;
+  return r;
+}
+
+// Unary MatchImage calls kept `outstanding` at a time with the callback API (a new one as each
+// ends) until `seconds` pass: against a server's concurrency limit, how many are served and how
+// fast, and how many are refused busy. A refused call is reissued at once, as a flood would.
+struct UnaryResult {
+  double served_per_s = 0, p50_ms = 0, p99_ms = 0;
+  size_t served = 0, busy = 0, other = 0;
+};
+
+UnaryResult drive_unary(const std::shared_ptr<grpc::Channel>& channel, int outstanding,
+                        double seconds,
+                        const std::function<void(size_t, v1::MatchImageRequest*)>& make) {
+  auto stub = v1::MatchService::NewStub(channel);
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::MatchImageRequest req;
+    v1::MatchResponse resp;
+    Clock::time_point sent;
+  };
+  std::mutex mu;
+  std::condition_variable ended;
+  std::vector<double> latencies;
+  UnaryResult r;
+  int live = outstanding;
+  size_t next = 0;
+  const auto start = Clock::now();
+  const auto stop_at =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::function<void()> issue = [&] {
+    auto* c = new Call;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      make(next++, &c->req);
+    }
+    c->sent = Clock::now();
+    stub->async()->MatchImage(&c->ctx, &c->req, &c->resp, [&, c](grpc::Status st) {
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - c->sent).count();
+      delete c;
+      bool again = false;
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        if (st.ok()) {
+          latencies.push_back(ms);
+        } else if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          ++r.busy;
+        } else {
+          ++r.other;
+        }
+        again = Clock::now() < stop_at;
+        if (!again && --live == 0) ended.notify_all();
+      }
+      if (again) issue();
+    });
+  };
+  for (int i = 0; i < outstanding; ++i) issue();
+  std::unique_lock<std::mutex> lk(mu);
+  ended.wait(lk, [&] { return live == 0; });
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  r.served = latencies.size();
+  r.served_per_s = double(r.served) / elapsed;
+  r.p50_ms = percentile(latencies, 0.5);
+  r.p99_ms = percentile(latencies, 0.99);
   return r;
 }
 
@@ -571,6 +636,39 @@ int main(int argc, char** argv) {
     std::printf("| MatchStream, PDQ hash | %d | %.0f | %.3f | %.3f | %.3f | %zu | %.0f |\n", streams * inflight,
                 hash.per_second, hash.p50_ms, hash.p99_ms, hash.p999_ms, hash.errors, local_hash);
     std::fflush(stdout);
+  }
+  // Against the limits (issue 21): a second server on the same catalog with the default
+  // ServerOptions (64 calls at once), flooded with unary MatchImage calls (1 MP JPEGs, tens of
+  // milliseconds each, so calls pile up in the handlers) within and beyond them.
+  {
+    server::ServerOptions limited;
+    limited.listen = "127.0.0.1:0";
+    limited.http_listen = "";
+    limited.record_usage = so.record_usage;
+    limited.access_log = [](const std::string&) {};
+    auto guarded = std::move(*server::Server::start(*catalog, usage.get(), limited));
+    auto limited_channel =
+        grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(guarded->grpc_port()),
+                                  grpc::InsecureChannelCredentials(), args);
+    const auto make_unary = [&](size_t i, v1::MatchImageRequest* req) {
+      const auto& b = jpegs[i % jpegs.size()];
+      req->set_image(std::string(b.begin(), b.end()));
+      req->mutable_context()->set_purpose(v1::AI_TRAINING);
+    };
+    std::printf(
+        "\nAgainst the default limits: a second server on the same catalog with ServerOptions' "
+        "defaults (%d calls at once), unary MatchImage calls of the 1 MP JPEGs kept outstanding, "
+        "each refused one "
+        "reissued at once:\n\n| outstanding | served/s | p50 ms | p99 ms | refused busy | other "
+        "errors |\n|---|---|---|---|---|---|\n",
+        limited.max_concurrent_calls);
+    for (int outstanding : {limited.max_concurrent_calls / 2, limited.max_concurrent_calls * 4}) {
+      const UnaryResult u = drive_unary(limited_channel, outstanding, seconds, make_unary);
+      std::printf("| %d | %.1f | %.1f | %.1f | %zu | %zu |\n", outstanding, u.served_per_s,
+                  u.p50_ms, u.p99_ms, u.busy, u.other);
+      std::fflush(stdout);
+    }
+    guarded->shutdown(std::chrono::seconds(5));
   }
   if (!images) {
     srv->shutdown(std::chrono::seconds(5));
