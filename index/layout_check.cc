@@ -22,50 +22,50 @@ cv::Mat detail(const cv::Mat& img, const cv::Mat& valid) {
   return f - base;
 }
 
-double zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cells) {
+// The sums of a zero-normalised cross-correlation, added cell by cell.
+struct ZnccSums {
   double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
   int count = 0;
+  void add(float a, float b) {
+    sa += a;
+    sb += b;
+    saa += double(a) * a;
+    sbb += double(b) * b;
+    sab += double(a) * b;
+    ++count;
+  }
+  // -2 with fewer than min_cells cells, 0 when either side is flat.
+  double value(int min_cells) const {
+    if (count < min_cells) return -2;
+    const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
+    if (va <= 1e-6 || vb <= 1e-6) return 0;
+    return (sab - sa * sb / count) / std::sqrt(va * vb);
+  }
+};
+
+double zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cells) {
+  ZnccSums z;
   for (int y = 0; y < a.rows; ++y) {
     const float* pa = a.ptr<float>(y);
     const float* pb = b.ptr<float>(y);
     const uint8_t* k = use.ptr<uint8_t>(y);
     for (int x = 0; x < a.cols; ++x) {
-      if (!k[x]) continue;
-      sa += pa[x];
-      sb += pb[x];
-      saa += double(pa[x]) * pa[x];
-      sbb += double(pb[x]) * pb[x];
-      sab += double(pa[x]) * pb[x];
-      ++count;
+      if (k[x]) z.add(pa[x], pb[x]);
     }
   }
-  if (count < min_cells) return -2;
-  const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
-  if (va <= 1e-6 || vb <= 1e-6) return 0;
-  return (sab - sa * sb / count) / std::sqrt(va * vb);
+  return z.value(min_cells);
 }
 
 // zncc of two windows of the same size in one float matrix, every cell used: the same sums in
 // the same order as zncc() over copies of the windows, without copying them.
 double window_zncc(const cv::Mat& d, const cv::Rect& a, const cv::Rect& b, int min_cells) {
-  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-  int count = 0;
+  ZnccSums z;
   for (int y = 0; y < a.height; ++y) {
     const float* pa = d.ptr<float>(a.y + y) + a.x;
     const float* pb = d.ptr<float>(b.y + y) + b.x;
-    for (int x = 0; x < a.width; ++x) {
-      sa += pa[x];
-      sb += pb[x];
-      saa += double(pa[x]) * pa[x];
-      sbb += double(pb[x]) * pb[x];
-      sab += double(pa[x]) * pb[x];
-      ++count;
-    }
+    for (int x = 0; x < a.width; ++x) z.add(pa[x], pb[x]);
   }
-  if (count < min_cells) return -2;
-  const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
-  if (va <= 1e-6 || vb <= 1e-6) return 0;
-  return (sab - sa * sb / count) / std::sqrt(va * vb);
+  return z.value(min_cells);
 }
 
 cv::Mat mat_of(const Image& g) {

@@ -231,6 +231,16 @@ grpc::Status Server::Impl::charge_public(std::string_view peer, int64_t* retry_a
                     retry_after_s);
 }
 
+grpc::Status Server::Impl::within_deadline(std::chrono::steady_clock::time_point start) const {
+  if (std::chrono::steady_clock::now() - start <=
+      std::chrono::milliseconds(options.call_deadline_ms)) {
+    return grpc::Status::OK;
+  }
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                      "the call took longer than the server's limit of " +
+                          std::to_string(options.call_deadline_ms) + " ms");
+}
+
 void Server::Impl::update_gauges() {
   Result<CatalogStats> s = catalog.stats();
   if (s.ok()) {

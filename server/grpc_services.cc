@@ -3,9 +3,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <tuple>
 
-#include "hash_list.h"
 #include "image_query.h"
 #include "match_json.h"
 #include "request_checks.h"
@@ -23,12 +21,7 @@ using grpc::StatusCode;
 grpc::Status check_deadline(const Server::Impl& s, std::chrono::steady_clock::time_point start,
                             ServerContext* ctx) {
   if (ctx->IsCancelled()) return grpc::Status(StatusCode::CANCELLED, "the caller cancelled");
-  if (std::chrono::steady_clock::now() - start > std::chrono::milliseconds(s.options.call_deadline_ms)) {
-    return grpc::Status(StatusCode::DEADLINE_EXCEEDED,
-                        "the call took longer than the server's limit of " +
-                            std::to_string(s.options.call_deadline_ms) + " ms");
-  }
-  return grpc::Status::OK;
+  return s.within_deadline(start);
 }
 
 class CatalogServiceImpl final : public v1::CatalogService::Service {

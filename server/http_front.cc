@@ -401,25 +401,43 @@ grpc::Status bool_param(const httplib::Request& req, const char* name, bool* out
   return grpc::Status::OK;
 }
 
-// A page of a listing as {"<items>": [...], "nextPageToken": "..."}: the token continues after
-// the last item, and is empty when the page was not full (nothing more to list).
-struct JsonPage {
-  std::string items;
+// A page of a listing (ListWorks, ListUsage) as {"<items>": [...], "nextPageToken": "..."}: the
+// request's limit, newest_first and page_token from the query, then `list(request, each)` with
+// each item in protobuf's JSON mapping; the token continues after the last item, and is empty
+// when the page was not full (nothing more to list).
+template <typename Request, typename List>
+grpc::Status listing_page(const httplib::Request& req, Request* lr, const char* items,
+                          std::string* out, const List& list) {
+  int64_t limit = 0;
+  bool newest_first = false;
+  grpc::Status st = page_limit_param(req, &limit);
+  if (st.ok()) st = bool_param(req, "newest_first", &newest_first);
+  if (!st.ok()) return st;
+  lr->set_limit(limit);
+  lr->set_newest_first(newest_first);
+  lr->set_page_token(req.get_param_value("page_token"));
+  std::string json_items, last_token;
   int64_t count = 0;
-  std::string last_token;
-  grpc::Status add(const google::protobuf::Message& m, const std::string& token) {
-    std::string json;
-    grpc::Status st = proto_to_json(m, &json);
-    if (!st.ok()) return st;
-    items += (count++ > 0 ? "," : "") + json;
-    last_token = token;
-    return grpc::Status::OK;
-  }
-  std::string done(const char* name, int64_t limit) const {
-    return std::string("{\"") + name + "\":[" + items + "],\"nextPageToken\":" +
-           nlohmann::json(count == limit ? last_token : std::string()).dump() + "}";
-  }
-};
+  grpc::Status printed;
+  st = list(*lr, [&](const auto& item) {
+    std::string json;  // MessageToJsonString appends
+    printed = proto_to_json(item, &json);
+    if (!printed.ok()) return false;
+    json_items += (count++ > 0 ? "," : "") + json;
+    last_token = item.page_token();
+    return true;
+  });
+  if (!printed.ok()) return printed;
+  if (!st.ok()) return st;
+  *out = std::string("{\"") + items + "\":[" + json_items + "],\"nextPageToken\":" +
+         nlohmann::json(count == limit ? last_token : std::string()).dump() + "}";
+  return grpc::Status::OK;
+}
+
+// The work id a /api/v1/works/{id} path names (httplib has decoded it).
+std::string work_id_of_path(const httplib::Request& req) {
+  return req.path.substr(std::strlen("/api/v1/works/"));
+}
 
 }  // namespace
 
@@ -604,17 +622,8 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
                   vreq.set_video(body);
                   *vreq.mutable_context() = ctx;
                   // The server's deadline, asked for every frame as over gRPC.
-                  auto within_deadline = [&s, start] {
-                    if (std::chrono::steady_clock::now() - start <=
-                        std::chrono::milliseconds(s.options.call_deadline_ms)) {
-                      return grpc::Status::OK;
-                    }
-                    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                        "the call took longer than the server's limit of " +
-                                            std::to_string(s.options.call_deadline_ms) + " ms");
-                  };
                   st = s.match_video(vreq, caller.name, caller.request_id, &video_answer, &vq, &vr,
-                                     within_deadline);
+                                     [&s, start] { return s.within_deadline(start); });
                 } else {
                   MatchRequestParts parts;
                   parts.image = body;
@@ -658,17 +667,7 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
               v1::RegisterWorkResponse answer;
               if (st.ok()) {
                 st = CatalogCalls(s).register_work(
-                    caller, rr,
-                    [&s, start] {
-                      if (std::chrono::steady_clock::now() - start <=
-                          std::chrono::milliseconds(s.options.call_deadline_ms)) {
-                        return grpc::Status::OK;
-                      }
-                      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                          "the call took longer than the server's limit of " +
-                                              std::to_string(s.options.call_deadline_ms) + " ms");
-                    },
-                    &answer);
+                    caller, rr, [&s, start] { return s.within_deadline(start); }, &answer);
               }
               if (st.ok()) st = proto_to_json(answer, out);
               return st;
@@ -679,7 +678,7 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
         serve_catalog_call(s, req, res, "http.get_work", "GET /api/v1/works/{id}", Role::kRegistrar,
                            [&](const Caller&, std::string* out) {
                              v1::GetWorkRequest gr;
-                             gr.set_work_id(req.path.substr(std::strlen("/api/v1/works/")));
+                             gr.set_work_id(work_id_of_path(req));
                              v1::Work w;
                              grpc::Status st = CatalogCalls(s).get_work(gr, &w);
                              if (st.ok()) st = proto_to_json(w, out);
@@ -691,7 +690,7 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
         serve_catalog_call(s, req, res, "http.remove_work", "DELETE /api/v1/works/{id}",
                            Role::kRegistrar, [&](const Caller& caller, std::string* out) {
                              v1::RemoveWorkRequest rr;
-                             rr.set_work_id(req.path.substr(std::strlen("/api/v1/works/")));
+                             rr.set_work_id(work_id_of_path(req));
                              grpc::Status st = CatalogCalls(s).remove_work(caller, rr);
                              if (st.ok()) *out = "{}";
                              return st;
@@ -701,52 +700,26 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
     serve_catalog_call(s, req, res, "http.list_works", "GET /api/v1/works", Role::kRegistrar,
                        [&](const Caller&, std::string* out) {
                          v1::ListWorksRequest lr;
-                         int64_t limit = 0;
-                         bool newest_first = false;
-                         grpc::Status st = page_limit_param(req, &limit);
-                         if (st.ok()) st = bool_param(req, "newest_first", &newest_first);
-                         if (!st.ok()) return st;
-                         lr.set_limit(limit);
-                         lr.set_newest_first(newest_first);
                          lr.set_owner(req.get_param_value("owner"));
-                         lr.set_page_token(req.get_param_value("page_token"));
-                         JsonPage page;
-                         grpc::Status added;
-                         st = CatalogCalls(s).list_works(lr, [&](const v1::Work& w) {
-                           added = page.add(w, w.page_token());
-                           return added.ok();
-                         });
-                         if (!added.ok()) return added;
-                         if (st.ok()) *out = page.done("works", limit);
-                         return st;
+                         return listing_page(req, &lr, "works", out,
+                                             [&](const v1::ListWorksRequest& r, const auto& each) {
+                                               return CatalogCalls(s).list_works(r, each);
+                                             });
                        });
   });
   add("GET", "/api/v1/usage", [&s](const httplib::Request& req, httplib::Response& res, Reader) {
     serve_catalog_call(s, req, res, "http.list_usage", "GET /api/v1/usage", Role::kAdmin,
                        [&](const Caller&, std::string* out) {
                          v1::ListUsageRequest lr;
-                         int64_t limit = 0;
-                         bool newest_first = false;
-                         grpc::Status st = page_limit_param(req, &limit);
-                         if (st.ok()) st = bool_param(req, "newest_first", &newest_first);
-                         if (!st.ok()) return st;
-                         lr.set_limit(limit);
-                         lr.set_newest_first(newest_first);
                          lr.set_work_id(req.get_param_value("work_id"));
                          lr.set_owner(req.get_param_value("owner"));
                          lr.set_since(req.get_param_value("since"));
                          lr.set_until(req.get_param_value("until"));
                          lr.set_decision(req.get_param_value("decision"));
-                         lr.set_page_token(req.get_param_value("page_token"));
-                         JsonPage page;
-                         grpc::Status added;
-                         st = CatalogCalls(s).list_usage(lr, [&](const v1::UsageEvent& e) {
-                           added = page.add(e, e.page_token());
-                           return added.ok();
-                         });
-                         if (!added.ok()) return added;
-                         if (st.ok()) *out = page.done("events", limit);
-                         return st;
+                         return listing_page(req, &lr, "events", out,
+                                             [&](const v1::ListUsageRequest& r, const auto& each) {
+                                               return CatalogCalls(s).list_usage(r, each);
+                                             });
                        });
   });
   return routes;

@@ -17,6 +17,9 @@ const char* openapi_json() {
     "securitySchemes": {
       "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (imprint keys add); needed when the server runs with --keys."}
     },
+    "responses": {
+      "CatalogError": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
     "parameters": {
       "RequestId": {"name": "X-Request-Id", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 128}, "description": "1 to 128 printable ASCII characters, no spaces; echoed in the answer and kept in the access log and usage events."}
     },
@@ -291,7 +294,7 @@ const char* openapi_json() {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
         "responses": {
           "200": {"description": "registered (or registered already, the same)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RegisterWorkAnswer"}}}},
-          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+          "default": {"$ref": "#/components/responses/CatalogError"}
         }
       },
       "get": {
@@ -306,7 +309,7 @@ const char* openapi_json() {
         ],
         "responses": {
           "200": {"description": "the page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WorkPage"}}}},
-          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+          "default": {"$ref": "#/components/responses/CatalogError"}
         }
       }
     },
@@ -318,7 +321,7 @@ const char* openapi_json() {
         "parameters": [{"$ref": "#/components/parameters/RequestId"}],
         "responses": {
           "200": {"description": "the work", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProtoWork"}}}},
-          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+          "default": {"$ref": "#/components/responses/CatalogError"}
         }
       },
       "delete": {
@@ -327,7 +330,7 @@ const char* openapi_json() {
         "parameters": [{"$ref": "#/components/parameters/RequestId"}],
         "responses": {
           "200": {"description": "removed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Empty"}}}},
-          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+          "default": {"$ref": "#/components/responses/CatalogError"}
         }
       }
     },
@@ -348,7 +351,7 @@ const char* openapi_json() {
         ],
         "responses": {
           "200": {"description": "the page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UsagePage"}}}},
-          "default": {"description": "an error, its code the gRPC status name: 400 INVALID_ARGUMENT (field names the part at fault), 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, 413 RESOURCE_EXHAUSTED, 429 over the key's rate limit (Retry-After), 503 busy, 504 DEADLINE_EXCEEDED", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+          "default": {"$ref": "#/components/responses/CatalogError"}
         }
       }
     },

@@ -182,6 +182,9 @@ class Server::Impl {
                                  const std::function<grpc::Status()>& still_wanted,
                                  HashedVideo* out);
   MatchOptions match_options(const v1::MatchContext* ctx) const;
+  // DEADLINE_EXCEEDED once a call that started at `start` has run past call_deadline_ms, else
+  // OK: what every front asks while a call works.
+  grpc::Status within_deadline(std::chrono::steady_clock::time_point start) const;
   void log_access(const std::string& line);
   void update_gauges();
   // Readiness (ServerOptions::ready_max_lag_ms): the catalog caught up and not shutting down.

@@ -169,10 +169,13 @@ std::string openapi_mismatch(int http_port, const std::string& path, const std::
   const nlohmann::json doc = nlohmann::json::parse(got->body);
   const nlohmann::json& responses = doc["paths"][path][method]["responses"];
   const std::string status = std::to_string(answer->status);
-  const nlohmann::json& documented = responses.contains(status) ? responses[status]
-                                     : responses.contains("default")
-                                         ? responses["default"]
-                                         : nlohmann::json();
+  nlohmann::json documented = responses.contains(status)      ? responses[status]
+                              : responses.contains("default") ? responses["default"]
+                                                              : nlohmann::json();
+  if (documented.contains("$ref")) {  // a response kept once under components/responses
+    const std::string ref = documented["$ref"];
+    documented = doc.at(nlohmann::json::json_pointer(ref.substr(1)));
+  }
   if (documented.is_null()) return method + " " + path + ": status " + status + " undocumented";
   const std::string type = answer->get_header_value("Content-Type");
   if (!documented["content"].contains(type)) {
