@@ -35,6 +35,7 @@
 #include "imprint/v1/imprint.grpc.pb.h"
 #include "measure.h"
 #include "photo_corpus.h"
+#include "process_memory.h"
 #include "server.h"
 #include "synthetic_works.h"
 #include "transforms.h"
@@ -484,6 +485,7 @@ int run_upload_mix(size_t works, int streams, int inflight, double seconds, size
 int main(int argc, char** argv) {
   using namespace imprint;
   using namespace imprint::bench;
+  retain_freed_memory();  // as `imprint serve` does (engine/process_memory.h)
   size_t works = 1'000'000;
   int streams = 8;
   std::vector<int> inflights = {8, 16};  // hash rows: requests in flight per stream

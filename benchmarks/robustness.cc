@@ -54,6 +54,7 @@
 #include "fingerprint_index.h"
 #include "local_features.h"
 #include "photo_corpus.h"
+#include "process_memory.h"
 #include "second_stage.h"
 #include "synthetic_hashes.h"
 #include "transforms.h"
@@ -727,6 +728,7 @@ int main(int argc, char** argv) {
     }
   }
   cv::setNumThreads(1);  // parallelism is ours: one query per thread
+  retain_freed_memory();  // as the imprint CLI and server do (engine/process_memory.h)
   const auto t_start = Clock::now();
 
   std::fprintf(stderr, "loading wallpapers...\n");
@@ -770,8 +772,7 @@ int main(int argc, char** argv) {
   if (a.classic_ransac) co.second_stage_options.usac = false;
   if (a.min_consistent >= 0) co.second_stage_options.min_consistent = a.min_consistent;
   co.feature_index_options.searched_per_work = a.searched_features;
-  LocalFeatureOptions query_options = query_feature_options();
-  if (!a.region_hashes) query_options.region_hashes = 0;
+  co.second_stage_options.use_picture_regions = a.region_hashes;
   Result<std::unique_ptr<Catalog>> opened = Catalog::open(co);
   if (!opened.ok()) {
     std::fprintf(stderr, "%s\n", opened.status().to_string().c_str());
@@ -884,15 +885,9 @@ int main(int argc, char** argv) {
       return;
     }
     const std::vector<ImageFingerprint> q = {*fp};
-    double extract_ms = 0;
-    const LocalFeatureSource source = [&](size_t) -> Result<LocalFeatures> {
-      const auto t = Clock::now();
-      Result<Image> img = decode_image(bytes);
-      if (!img.ok()) return img.status();
-      LocalFeatures lf = extract_local_features(*img, query_options);
-      extract_ms = ms_since(t);
+    const QueryPixelSource source = [&](size_t) {
       rec.second_stage_ran = true;
-      return lf;
+      return decode_image(bytes);
     };
     std::vector<LocalMatch> verified;
     if (!a.dump.empty()) record_verified_matches(&verified);
@@ -930,7 +925,7 @@ int main(int argc, char** argv) {
         for (const QueryPoint& c : g.work_corners) d << fmt("%.1f", c.x) << "," << fmt("%.1f", c.y) << ",";
         d << ";";
       }
-      d << "\t" << (positive ? int(i) : -1);
+      d << "\t" << (positive ? int(i) : -1) << "\t" << fmt("%.2f", rec.ours_ms);
       rec.dump = d.str();
     }
     if (a.list_misses) {
@@ -974,7 +969,6 @@ int main(int argc, char** argv) {
     const size_t n = ++done;
     std::lock_guard<std::mutex> lk(log_mu);
     if (rec.second_stage_ran) stage_ms.push_back(rec.ours_ms - rec.pdq_ms);
-    (void)extract_ms;
     if (n % 200 == 0) {
       std::fprintf(stderr, "  %zu/%zu queries, %.0f s\n", n, records.size(), ms_since(t_start) / 1000);
     }
@@ -1009,7 +1003,7 @@ int main(int argc, char** argv) {
   if (!a.dump.empty()) {
     if (fs::path(a.dump).has_parent_path()) fs::create_directories(fs::path(a.dump).parent_path());
     std::ofstream d(a.dump);
-    d << "half\tfamily\tpiece\tgroup\ttruth\thard\tquality\tstage\tcandidates\tverified\ttruth_index\n";
+    d << "half\tfamily\tpiece\tgroup\ttruth\thard\tquality\tstage\tcandidates\tverified\ttruth_index\tms\n";
     for (const QueryRecord& r : records) d << r.dump << "\n";
   }
 
@@ -1196,7 +1190,7 @@ int main(int argc, char** argv) {
      << families.size() << " edit families applied to every work (" << corpus.works.size() * families.size()
      << " positive queries) and every distractor (" << n_neg << " negative queries). Queries run "
      << "through fingerprint_image (exact, dihedral) and Catalog::match; the second stage gets "
-        "the decoded query's local features.\n\n";
+        "the decoded query's pixels and extracts its features and picture regions.\n\n";
   md << "Each method's threshold is the lowest score that lets through no false positive (a "
         "negative query matched to any work, or a positive query matched to a wrong work); img_hash "
         "methods match the nearest registered work by their own distance (threshold on that "

@@ -107,6 +107,11 @@ Result<ImageFingerprint> fingerprint_pixels(const ImageView& view, const HashOpt
 }
 
 Result<ImageFingerprint> fingerprint_image(std::span<const uint8_t> bytes, const HashOptions& o) {
+  return fingerprint_image(bytes, o, nullptr);
+}
+
+Result<ImageFingerprint> fingerprint_image(std::span<const uint8_t> bytes, const HashOptions& o,
+                                           Image* pixels) {
   DecodeOptions d = o.decode;
   if (o.mode == HashMode::kFast) {
     d.jpeg_min_side = o.fast_min_side;
@@ -122,13 +127,19 @@ Result<ImageFingerprint> fingerprint_image(std::span<const uint8_t> bytes, const
   fp.width = info.width;
   fp.height = info.height;
   if (o.sha256) fp.sha256 = sha256_of(bytes);
+  if (pixels != nullptr) *pixels = o.mode == HashMode::kExact ? std::move(*img) : Image();
   return fp;
 }
 
 Result<ImageFingerprint> fingerprint_file(const std::string& path, const HashOptions& o) {
+  return fingerprint_file(path, o, nullptr);
+}
+
+Result<ImageFingerprint> fingerprint_file(const std::string& path, const HashOptions& o,
+                                          Image* pixels) {
   Result<std::vector<uint8_t>> bytes = read_file(path, o.decode.max_bytes);
   if (!bytes.ok()) return bytes.status().with_context(path);
-  Result<ImageFingerprint> fp = fingerprint_image(*bytes, o);
+  Result<ImageFingerprint> fp = fingerprint_image(*bytes, o, pixels);
   if (!fp.ok()) return fp.status().with_context(path);
   return fp;
 }

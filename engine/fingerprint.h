@@ -57,8 +57,15 @@ struct ImageFingerprint {
 };
 
 Result<ImageFingerprint> fingerprint_image(std::span<const uint8_t> bytes, const HashOptions& o);
+// The same, and in exact mode the decoded image into *pixels (what decode_image(bytes,
+// o.decode) gives); in the other modes, which decode smaller or differently, *pixels is left
+// empty.
+Result<ImageFingerprint> fingerprint_image(std::span<const uint8_t> bytes, const HashOptions& o,
+                                           Image* pixels);
 // Errors start with the path.
 Result<ImageFingerprint> fingerprint_file(const std::string& path, const HashOptions& o);
+Result<ImageFingerprint> fingerprint_file(const std::string& path, const HashOptions& o,
+                                          Image* pixels);
 // Fingerprints hashed on `threads` threads (0: one per core); results in input order.
 std::vector<Result<ImageFingerprint>> fingerprint_files(std::span<const std::string> paths,
                                                         const HashOptions& o, int threads);

@@ -115,9 +115,7 @@ LocalFeatures extract_local_features(const Image& image, const LocalFeatureOptio
   LocalFeatures out;
   out.width = image.width;
   out.height = image.height;
-  if (image.empty() || std::min(image.width, image.height) < kMinSide || o.max_features <= 0) {
-    return out;
-  }
+  if (image.empty() || std::min(image.width, image.height) < kMinSide) return out;
   if (o.region_hashes > 0) {
     PictureRegionOptions ro;
     ro.max_regions = o.region_hashes;
@@ -135,6 +133,7 @@ LocalFeatures extract_local_features(const Image& image, const LocalFeatureOptio
     cv::Mat dst(th, tw, CV_8UC1, out.thumbnail.pixels.data());
     cv::resize(grey, dst, dst.size(), 0, 0, cv::INTER_AREA);
   }
+  if (o.max_features <= 0) return out;
   const int longer = std::max(image.width, image.height);
   double scale = std::min(1.0, double(std::max(1, o.max_side)) / longer);
   if (o.min_side > longer) scale = double(std::min(o.min_side, std::max(1, o.max_side))) / longer;

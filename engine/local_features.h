@@ -65,7 +65,8 @@ struct LocalFeatureOptions {
   // features only in its middle and its coarse levels none at all. Scaling adds no detail; it
   // gives the detector room. 0: never scale up.
   int min_side = 0;
-  // Features kept. Per feature the catalog stores 44 bytes and indexes 48.
+  // Features kept. Per feature the catalog stores 44 bytes and indexes 48. 0: no keypoints,
+  // only the thumbnail and the picture regions.
   int max_features = 400;
   // Keypoints are chosen by response within each cell of a grid x grid partition, so textured
   // corners cannot take every slot and a crop of any part keeps its share.

@@ -37,34 +37,50 @@ struct EdgeMap {
 // border of a pasted picture keeps one sign along its length.
 // Colour images are taken per channel (the largest step counts): a picture pasted on a background
 // of the same brightness still differs in hue.
+// The sums are kept in integers: sum(x) adds (row y+1 + row y+2) - (row y-1 + row y) over the 7
+// pixels x-3..x+3 (the border pixel repeated), 14 times the averaged step, so a step of
+// kEdgeStep is a sum of 14 * kEdgeStep and steps compare as their sums do.
 EdgeMap row_edges(const cv::Mat& g, std::vector<Line>* candidates, int min_run) {
-  const int h = g.rows, w = g.cols;
-  std::vector<cv::Mat> channels;
-  cv::split(g, channels);
-  cv::Mat d(h - 1, w, CV_32F, cv::Scalar(0));
-  for (const cv::Mat& c : channels) {
-    cv::Mat f;
-    c.convertTo(f, CV_32F);
-    cv::Mat step(h - 1, w, CV_32F);
-    for (int y = 0; y + 1 < h; ++y) {
-      const float* a0 = f.ptr<float>(std::max(0, y - 1));
-      const float* a1 = f.ptr<float>(y);
-      const float* b0 = f.ptr<float>(y + 1);
-      const float* b1 = f.ptr<float>(std::min(h - 1, y + 2));
-      float* o = step.ptr<float>(y);
-      for (int x = 0; x < w; ++x) o[x] = 0.5f * (b0[x] + b1[x] - a0[x] - a1[x]);
+  const int h = g.rows, w = g.cols, ch = g.channels();
+  constexpr int kHalf = 3;  // 7 pixels along the line
+  // strength[y * w + x]: the largest over channels of |sum(x)| for the edge below row y.
+  std::vector<int> strength(size_t(h - 1) * w, 0);
+  // One row of differences, channels interleaved, with kHalf pixels repeated at each end; and
+  // their sums over 7 pixels.
+  const int pad = kHalf * ch, n = w * ch;
+  std::vector<int16_t> diff(static_cast<size_t>(n + 2 * pad));
+  std::vector<int16_t> sums(static_cast<size_t>(n));
+  for (int y = 0; y + 1 < h; ++y) {
+    const uint8_t* a0 = g.ptr<uint8_t>(std::max(0, y - 1));
+    const uint8_t* a1 = g.ptr<uint8_t>(y);
+    const uint8_t* b0 = g.ptr<uint8_t>(y + 1);
+    const uint8_t* b1 = g.ptr<uint8_t>(std::min(h - 1, y + 2));
+    int16_t* d = diff.data() + pad;
+    for (int i = 0; i < n; ++i) d[i] = int16_t(int(b0[i]) + b1[i] - a0[i] - a1[i]);
+    for (int i = 0; i < pad; ++i) {
+      d[i - pad] = d[i % ch];
+      d[n + i] = d[n - ch + i % ch];
     }
-    cv::blur(step, step, cv::Size(7, 1), cv::Point(-1, -1), cv::BORDER_REPLICATE);
-    d = cv::max(d, cv::abs(step));
+    for (int i = 0; i < n; ++i) {  // |sum| <= 7 * 510
+      sums[size_t(i)] = int16_t(d[i - 3 * ch] + d[i - 2 * ch] + d[i - ch] + d[i] + d[i + ch] +
+                                d[i + 2 * ch] + d[i + 3 * ch]);
+    }
+    int* out = strength.data() + size_t(y) * w;
+    for (int x = 0; x < w; ++x) {
+      int best = 0;
+      for (int c = 0; c < ch; ++c) best = std::max(best, std::abs(int(sums[size_t(x * ch + c)])));
+      out[x] = best;
+    }
   }
+  constexpr int kEdgeSum = 14 * kEdgeStep;
   cv::Mat thin(h - 1, w, CV_8U, cv::Scalar(0));
   for (int y = 0; y + 1 < h; ++y) {
-    const float* c = d.ptr<float>(y);
-    const float* up = y > 0 ? d.ptr<float>(y - 1) : nullptr;
-    const float* dn = y + 2 < h ? d.ptr<float>(y + 1) : nullptr;
+    const int* c = strength.data() + size_t(y) * w;
+    const int* up = y > 0 ? c - w : nullptr;
+    const int* dn = y + 2 < h ? c + w : nullptr;
     uint8_t* t = thin.ptr<uint8_t>(y);
     for (int x = 0; x < w; ++x) {
-      if (c[x] < kEdgeStep) continue;
+      if (c[x] < kEdgeSum) continue;
       if (up && up[x] > c[x]) continue;
       if (dn && dn[x] >= c[x]) continue;
       t[x] = 1;

@@ -257,10 +257,11 @@ inline bool is_copy(const Candidate& c) {
   return c.decision == MatchDecision::kFlag || c.decision == MatchDecision::kAllow;
 }
 
-// Supplies the local features of query `i` (query_feature_options()) when the second stage needs
-// them: only for queries PDQ did not settle, so their cost is paid only there. An error skips
-// the second stage for that query.
-using LocalFeatureSource = std::function<Result<LocalFeatures>(size_t i)>;
+// Supplies the decoded pixels of query `i` when the second stage needs them: only for queries
+// PDQ did not settle, so their cost is paid only there. The second stage extracts the features
+// it needs from them (its probe, then, where the probe finds something, the full query
+// features). An error skips the second stage for that query.
+using QueryPixelSource = std::function<Result<Image>(size_t i)>;
 
 struct QueryResult {
   std::vector<Candidate> matches;  // best first
@@ -358,11 +359,11 @@ class Catalog {
   std::vector<QueryResult> match(std::span<const ImageFingerprint> queries,
                                  const MatchOptions& options) const;
   // The same, and for each query that PDQ does not settle (no exact copy, no usable PDQ match at
-  // the match threshold) the second stage, on the features `features` supplies. Its matches
-  // join the PDQ candidates, ranked by score, with method "local-features" and a region.
+  // the match threshold) the second stage, on the pixels `pixels` supplies. Its matches join
+  // the PDQ candidates, ranked by score, with method "local-features" or "pdq-region" and a
+  // region.
   std::vector<QueryResult> match(std::span<const ImageFingerprint> queries,
-                                 const MatchOptions& options,
-                                 const LocalFeatureSource& features) const;
+                                 const MatchOptions& options, const QueryPixelSource& pixels) const;
 
   // Video works (include video_match.h, which defines these types and says how matching works).
   // A video query's matching works with vPDQ percentages and aligned segments; and stills

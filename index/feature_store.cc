@@ -170,8 +170,14 @@ Status Catalog::Impl::save_feature_index() {
 }
 
 std::vector<LocalMatch> Catalog::Impl::second_stage(
-    const LocalFeatures& query, int match_distance,
+    const Image& pixels, int match_distance,
     const std::array<PdqHash, kDihedralCount>* dihedral) const {
+  const SecondStageOptions& so = options.second_stage_options;
+  LocalFeatureOptions query_options = query_feature_options();
+  if (!so.use_local_features) query_options.max_features = 0;  // the thumbnail and regions only
+  if (!so.use_picture_regions) query_options.region_hashes = 0;
+  const LocalFeatures query = extract_local_features(pixels, query_options);
+
   std::shared_lock<std::shared_mutex> lk(index_mu);
   if (!features) return {};
   // An index holding only the searched features verifies with the work's stored ones: one row

@@ -44,11 +44,16 @@ HashOptions query_hash_options() {
 }
 
 Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o) {
+  return fingerprint_input(in, o, nullptr);
+}
+
+Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o,
+                                           Image* pixels) {
   switch (in.kind) {
     case ImageQueryInput::Kind::kFile:
-      return fingerprint_file(in.path, o);
+      return fingerprint_file(in.path, o, pixels);
     case ImageQueryInput::Kind::kBytes:
-      return fingerprint_image(in.bytes, o);
+      return fingerprint_image(in.bytes, o, pixels);
     case ImageQueryInput::Kind::kPixels:
       return fingerprint_pixels(in.pixels, o);
     case ImageQueryInput::Kind::kHash: {
@@ -83,8 +88,13 @@ std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,
                                             const ImageQueryOptions& options) {
   const HashOptions& ho = options.hash;
   std::vector<ImageQueryOutcome> out(inputs.size());
+  // A batch of one (an upload to the server) keeps the pixels its fingerprint was decoded from
+  // for the second stage: what a second decode would give, one decode fewer. A larger batch
+  // decodes again, one query at a time, so that it never holds every query's pixels at once.
+  Image kept;
+  Image* keep = options.second_stage && inputs.size() == 1 ? &kept : nullptr;
   parallel_for(inputs.size(), options.threads,
-               [&](size_t i) { out[i].fingerprint = fingerprint_input(inputs[i], ho); });
+               [&](size_t i) { out[i].fingerprint = fingerprint_input(inputs[i], ho, keep); });
 
   std::vector<ImageFingerprint> queries;
   std::vector<size_t> origin;
@@ -93,17 +103,16 @@ std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,
     queries.push_back(*out[i].fingerprint);
     origin.push_back(i);
   }
-  // The second stage needs the query's local features; only queries PDQ leaves unsettled ask
-  // for them, so only those are decoded a second time.
-  LocalFeatureSource features;
+  // The second stage needs the query's pixels; only queries PDQ leaves unsettled ask for them,
+  // so only those are decoded a second time.
+  QueryPixelSource pixels;
   if (options.second_stage) {
-    features = [&](size_t k) -> Result<LocalFeatures> {
-      Result<Image> img = pixels_of(inputs[origin[k]], ho.decode);
-      if (!img.ok()) return img.status();
-      return extract_local_features(*img, query_feature_options());
+    pixels = [&](size_t k) -> Result<Image> {
+      if (!kept.empty()) return std::move(kept);
+      return pixels_of(inputs[origin[k]], ho.decode);
     };
   }
-  std::vector<QueryResult> results = catalog.match(queries, options.match, features);
+  std::vector<QueryResult> results = catalog.match(queries, options.match, pixels);
   std::vector<VideoQueryResult> frames =
       options.video_frames ? catalog.match_stills_in_videos(queries, options.match)
                            : std::vector<VideoQueryResult>(queries.size());

@@ -6,8 +6,9 @@
 // An input is a file, image bytes, decoded pixels or a precomputed PDQ hash. Files, bytes and
 // pixels are hashed as the options' HashOptions say (by default exact mode with the 8 dihedral
 // variants); a hash has no variants and the quality its sender gives (100 unless told). The
-// second stage decodes a file or bytes a second time (within the same decode limits), and only
-// for the queries PDQ leaves unsettled.
+// second stage gets the pixels of the queries PDQ leaves unsettled: a batch of one keeps those
+// its fingerprint was decoded from (exact mode), a larger one decodes a file or bytes a second
+// time (within the same decode limits).
 //
 // This is the one path from a query image to a decision: `imprint query`, `imprint scan`, the
 // server's MatchImage, MatchStream and HTTP match, and the Python module all call it, so for the
@@ -68,6 +69,10 @@ struct ImageQueryOutcome {
 // The fingerprint of one input as query_images makes it (a hash becomes a fingerprint of
 // its quality without dihedral variants).
 Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o);
+// The same, and for a file or bytes hashed in exact mode the decoded pixels into *pixels
+// (fingerprint_image); otherwise *pixels is left empty.
+Result<ImageFingerprint> fingerprint_input(const ImageQueryInput& in, const HashOptions& o,
+                                           Image* pixels);
 
 // One outcome per input, in input order.
 std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,

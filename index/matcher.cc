@@ -74,12 +74,12 @@ double score_for_distance(int d) {
 
 std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> queries,
                                         const MatchOptions& o) const {
-  return match(queries, o, LocalFeatureSource());
+  return match(queries, o, QueryPixelSource());
 }
 
 std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> queries,
                                         const MatchOptions& o,
-                                        const LocalFeatureSource& features) const {
+                                        const QueryPixelSource& pixels) const {
   const Impl& m = *impl_;
   std::vector<QueryResult> out(queries.size());
   const double min_score =
@@ -149,12 +149,12 @@ std::vector<QueryResult> Catalog::match(std::span<const ImageFingerprint> querie
     const bool settled = std::any_of(ranked.begin(), ranked.end(), [&](const auto& e) {
       return e.second.exact_bytes || (!r.weak && e.second.distance <= o.match_distance);
     });
-    if (features && m.features && !settled) {
-      Result<LocalFeatures> lf = features(qi);
-      if (lf.ok()) {
-        merge_local_matches(*this,
-                            m.second_stage(*lf, o.match_distance, q.has_dihedral ? &q.dihedral : nullptr),
-                            o, min_score, &r);
+    if (pixels && m.features && !settled) {
+      Result<Image> img = pixels(qi);
+      if (img.ok()) {
+        merge_local_matches(
+            *this, m.second_stage(*img, o.match_distance, q.has_dihedral ? &q.dihedral : nullptr),
+            o, min_score, &r);
       }
     }
   }

@@ -119,6 +119,10 @@ struct SecondStageOptions {
   // four ways, and the best of those (what a repeating texture gives any alignment) is taken off
   // the inliers before scoring (second_stage.cc). Needs guided_rounds.
   bool chance_shifts = true;
+  // What the second stage looks at: the query's local features and its picture regions. Off
+  // only to measure one without the other (benchmarks/robustness --no-region-hashes, tests).
+  bool use_local_features = true;
+  bool use_picture_regions = true;
   // Verified picture regions (index/region_match.cc). A picture region of the query (or the
   // whole query) whose PDQ hash lies within region_radius of one of a work's hashes, whole or
   // centre crop, of any quality, is a candidate: soft photos (mist, bokeh, grain) hash weakly and

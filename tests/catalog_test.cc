@@ -513,13 +513,13 @@ TEST_F(CatalogTest, PartialFeatureIndexVerifiesFromStorageWhileWorksChange) {
   EXPECT_EQ(st->features, 64 * st->feature_works);
   // Half of each of three works, off-centre: only local features find them.
   std::vector<ImageFingerprint> queries;
-  std::vector<LocalFeatures> features;
+  std::vector<Image> pixels;
   for (int i = 0; i < 3; ++i) {
     const Image crop =
         test::image_of(test::mat_of(photos[size_t(i)])(cv::Rect(120, 90, 330, 250)).clone());
     const std::vector<uint8_t> jpg = test::encode(crop, ".jpg", 90);
     queries.push_back(query_of(jpg));
-    features.push_back(extract_local_features(*decode_image(jpg), query_feature_options()));
+    pixels.push_back(*decode_image(jpg));
   }
   std::vector<WorkInput> later;
   for (int i = 0; i < 4; ++i) {
@@ -531,9 +531,7 @@ TEST_F(CatalogTest, PartialFeatureIndexVerifiesFromStorageWhileWorksChange) {
     for (int round = 0; round < 2; ++round) {
       for (int i = 0; i < 3; ++i) {
         const size_t q = size_t((i + offset) % 3);
-        const LocalFeatureSource source = [&](size_t) -> Result<LocalFeatures> {
-          return features[q];
-        };
+        const QueryPixelSource source = [&](size_t) -> Result<Image> { return pixels[q]; };
         const std::vector<QueryResult> r =
             catalog->match(std::span(&queries[q], 1), MatchOptions{}, source);
         if (r[0].matches.empty() || r[0].matches[0].work.id != "w" + std::to_string(q) ||

@@ -80,11 +80,7 @@ TEST(PostgresCatalog, RegistrationsAndRemovalsReachTheOtherReplicaWithinASecond)
   cv::Mat m = test::mat_of(photo);
   const Image crop = test::image_of(m(cv::Rect(60, 40, 300, 240)).clone());
   const std::vector<uint8_t> crop_bytes = test::encode(crop, ".jpg", 85);
-  const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
-    Result<Image> img = decode_image(crop_bytes);
-    if (!img.ok()) return img.status();
-    return extract_local_features(*img, query_feature_options());
-  };
+  const QueryPixelSource features = [&](size_t) { return decode_image(crop_bytes); };
   const std::vector<QueryResult> r =
       b->match(std::vector{query_of(crop_bytes)}, MatchOptions{}, features);
   ASSERT_FALSE(r[0].matches.empty());
@@ -333,11 +329,7 @@ TEST(PostgresCatalog, ReplicaStartsFromItsSnapshotAndCatchesUp) {
     cv::Mat m = test::mat_of(photos[3]);
     const std::vector<uint8_t> crop =
         test::encode(test::image_of(m(cv::Rect(40, 30, 200, 150)).clone()), ".jpg", 85);
-    const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
-      Result<Image> img = decode_image(crop);
-      if (!img.ok()) return img.status();
-      return extract_local_features(*img, query_feature_options());
-    };
+    const QueryPixelSource features = [&](size_t) { return decode_image(crop); };
     const std::vector<QueryResult> r =
         c.match(std::vector{query_of(crop)}, MatchOptions{}, features);
     ASSERT_FALSE(r[0].matches.empty()) << label;

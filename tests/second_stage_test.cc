@@ -18,6 +18,7 @@
 
 #include "catalog.h"
 #include "feature_index.h"
+#include "image_query.h"
 #include "layout_check.h"
 #include "local_features.h"
 #include "test_support.h"
@@ -44,12 +45,15 @@ class SecondStageTest : public ::testing::Test {
     for (const auto& r : catalog->register_works(in)) ASSERT_TRUE(r.ok()) << r.status().to_string();
   }
 
-  void open(bool second_stage, std::vector<std::string>* progress = nullptr) {
+  // regions_only: the second stage matches the picture regions alone.
+  void open(bool second_stage, std::vector<std::string>* progress = nullptr,
+            bool regions_only = false) {
     catalog.reset();
     CatalogOptions o;
     o.dir = dir.file("cat");
     o.sync_commits = false;
     o.second_stage = second_stage;
+    o.second_stage_options.use_local_features = !regions_only;
     if (progress) {
       o.open_progress = [progress](std::string_view stage, int64_t done, int64_t total) {
         progress->push_back(std::string(stage) + " " + std::to_string(done) + "/" +
@@ -60,23 +64,18 @@ class SecondStageTest : public ::testing::Test {
   }
 
   // Matches one query image through PDQ and, where PDQ settles nothing, the second stage;
-  // regions_only leaves local features out of it, to see what the picture regions find alone.
+  // regions_only leaves local features out of it (the catalog reopened so), to see what the
+  // picture regions find alone.
   QueryResult query(const Image& img, bool regions_only = false) {
     const std::vector<uint8_t> jpg = test::encode(img, ".jpg", 85);
     HashOptions ho;
     ho.dihedral = true;
     const ImageFingerprint fp = *fingerprint_image(jpg, ho);
-    const LocalFeatureSource features = [&](size_t) -> Result<LocalFeatures> {
-      Result<Image> decoded = decode_image(jpg);
-      if (!decoded.ok()) return decoded.status();
-      LocalFeatures lf = extract_local_features(*decoded, query_feature_options());
-      if (regions_only) {
-        lf.keypoints.clear();
-        lf.descriptors.clear();
-      }
-      return lf;
-    };
-    return catalog->match(std::vector{fp}, MatchOptions{}, features)[0];
+    if (regions_only) open(true, nullptr, true);
+    const QueryPixelSource pixels = [&](size_t) { return decode_image(jpg); };
+    QueryResult r = catalog->match(std::vector{fp}, MatchOptions{}, pixels)[0];
+    if (regions_only) open(true);
+    return r;
   }
 
   // The best match of r must flag work `id`, found by `method`, and say where it is.
@@ -178,6 +177,44 @@ TEST_F(SecondStageTest, CropIsFoundWithItsRegion) {
   EXPECT_NEAR(c.region->work_box.y, 150, 33);
   EXPECT_NEAR(c.region->work_box.width, 440, 44);
   EXPECT_NEAR(c.region->work_box.height, 330, 33);
+}
+
+// query_images gives a batch of one the pixels its fingerprint was decoded from, and decodes a
+// larger batch's queries again: the second stage answers the same either way, for bytes and for
+// files, and the pixels kept for one query never reach another.
+TEST_F(SecondStageTest, ABatchOfOneAndALargerBatchGetTheSameAnswers) {
+  const Image crop = test::image_of(test::mat_of(works[3])(cv::Rect(200, 150, 440, 330)).clone());
+  const Image other = test::image_of(test::mat_of(works[1])(cv::Rect(0, 0, 400, 300)).clone());
+  const std::vector<uint8_t> crop_jpg = test::encode(crop, ".jpg", 85);
+  const std::vector<uint8_t> other_jpg = test::encode(other, ".jpg", 85);
+  const std::string crop_path = dir.file("crop.jpg");
+  test::write_file(crop_path, crop_jpg);
+  const auto summary = [](const ImageQueryOutcome& o) {
+    std::string s = std::string(decision_name(o.result.decision));
+    for (const Candidate& c : o.result.matches) {
+      s += " " + c.work.id + ":" + c.method + ":" + std::to_string(c.score);
+      if (c.region) {
+        s += ":" + std::to_string(c.region->work_box.x) + "," +
+             std::to_string(c.region->work_box.width);
+      }
+    }
+    return s;
+  };
+  ImageQueryOptions qo;
+  qo.threads = 1;
+  for (const ImageQueryInput& in :
+       {ImageQueryInput::of_bytes(crop_jpg), ImageQueryInput::file(crop_path)}) {
+    const std::vector<ImageQueryOutcome> alone = query_images(*catalog, std::span(&in, 1), qo);
+    const std::vector<ImageQueryInput> batch = {ImageQueryInput::of_bytes(other_jpg), in};
+    const std::vector<ImageQueryOutcome> both = query_images(*catalog, batch, qo);
+    ASSERT_TRUE(alone[0].fingerprint.ok());
+    ASSERT_FALSE(alone[0].result.matches.empty());
+    EXPECT_EQ(alone[0].result.matches[0].work.id, "w3");
+    EXPECT_EQ(alone[0].result.matches[0].method, kLocalFeaturesMethod);
+    EXPECT_EQ(summary(alone[0]), summary(both[1]));
+    ASSERT_FALSE(both[0].result.matches.empty());
+    EXPECT_EQ(both[0].result.matches[0].work.id, "w1");
+  }
 }
 
 TEST_F(SecondStageTest, SmallThumbnailOfACornerCropIsFound) {

@@ -269,6 +269,47 @@ TEST(ServeProcess, ClientRegistersAVideoAndItsCopyIsFlagged) {
   EXPECT_EQ(j["matches"][0]["work_id"], "chair");
 }
 
+// --no-second-stage: PDQ and identical bytes only. A re-encoded copy is flagged either way; a
+// crop PDQ cannot see is flagged by the default server's second stage and not by this one.
+TEST(ServeProcess, WithoutTheSecondStageOnlyWhatPdqSeesIsFlagged) {
+  test::TempDir dir;
+  const std::string cat = dir.file("cat");
+  const Image photo = test::synthetic_photo(640, 480, 41);
+  const std::string work = dir.file("work.png"), copy = dir.file("copy.jpg"),
+                    crop = dir.file("crop.jpg");
+  test::write_file(work, test::encode(photo, ".png"));
+  test::write_file(copy, test::encode(photo, ".jpg", 80));
+  test::write_file(
+      crop, test::encode(test::image_of(test::mat_of(photo)(cv::Rect(200, 150, 440, 330)).clone()),
+                         ".jpg", 85));
+  std::string out;
+  ASSERT_EQ(test::run_command(
+                test::imprint_binary() + " register --catalog " + cat + " --id w " + work + " 2>&1",
+                &out),
+            0)
+      << out;
+  for (const bool second_stage : {true, false}) {
+    SCOPED_TRACE(second_stage ? "default" : "--no-second-stage");
+    const std::string log = dir.file(second_stage ? "on.log" : "off.log");
+    pid_t serve = start_serve(
+        cat, log,
+        second_stage ? std::vector<std::string>{} : std::vector<std::string>{"--no-second-stage"});
+    ChildGuard guard{&serve};
+    const int port = bound_port(serve, log);
+    ASSERT_GT(port, 0) << "server never started";
+    int rc = 0;
+    const auto copied = nlohmann::json::parse(match_json(port, copy, &rc));
+    ASSERT_EQ(rc, 0);
+    EXPECT_EQ(copied["decision"], "flag");
+    const auto cropped = nlohmann::json::parse(match_json(port, crop, &rc));
+    ASSERT_EQ(rc, 0);
+    EXPECT_EQ(cropped["decision"], second_stage ? "flag" : "none") << cropped.dump();
+    kill(serve, SIGTERM);
+    waitpid(serve, nullptr, 0);
+    serve = -1;
+  }
+}
+
 // --replica-snapshot belongs to PostgreSQL replicas; a directory catalog refuses it clearly
 // (its index files live in it already).
 TEST(ServeProcess, ReplicaSnapshotIsForPostgresCatalogs) {

@@ -34,6 +34,7 @@ std::unique_ptr<Catalog> open_catalog(const CatalogArgs& a, bool read_only, cons
   }
   o.index = *kind;
   o.feature_index_options.searched_per_work = a.searched_features;
+  o.second_stage = a.second_stage;
   o.snapshot_dir = a.snapshot_dir;
   o.snapshot_interval_s = a.snapshot_interval_s;
   // A rebuild of the feature index takes minutes at 100,000 works: say so, and how far it is.

@@ -14,6 +14,7 @@ struct CatalogArgs {
   std::string dir;  // --catalog, default $IMPRINT_CATALOG
   std::string index = "auto";
   int searched_features = 0;  // --searched-features: FeatureIndexOptions::searched_per_work
+  bool second_stage = true;   // serve --no-second-stage: CatalogOptions::second_stage
   // serve only: CatalogOptions::snapshot_dir and snapshot_interval_s (PostgreSQL replicas).
   std::string snapshot_dir;
   int snapshot_interval_s = 600;

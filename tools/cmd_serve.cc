@@ -123,6 +123,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                   "Seconds between snapshot writes, +-25%")
       ->capture_default_str()
       ->check(CLI::Range(1, 86'400));
+  cmd->add_flag("--no-second-stage{false}", a->catalog.second_stage,
+                "PDQ and identical bytes only: no crops, screenshots or collages found, an upload "
+                "that matches nothing costs what a copy does, and no feature index in memory");
   cmd->add_option("--max-pixels", o.max_pixels, "Largest decoded image")->capture_default_str();
   cmd->add_option("--call-deadline-ms", o.call_deadline_ms, "Longest one call may work")->capture_default_str();
   cmd->add_option("--max-concurrent-calls", o.max_concurrent_calls, "Calls served at once")->capture_default_str();
