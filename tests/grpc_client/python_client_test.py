@@ -5,12 +5,16 @@ Generates the stubs with Debian's python3-grpc-tools (`python3 -m grpc_tools.pro
 bundled protoc is 3.5: no proto3 `optional`), starts `imprint serve` with API keys on ports of the
 kernel's choosing, and drives it as an integrator would: standard health checking, RegisterWork,
 MatchImage and MatchHash (a licensee named in another case is the same licensee), MatchStream,
-the authentication and role errors, the request id, and server reflection v1 and v1alpha.
+the authentication and role errors, the request id, and server reflection v1 and v1alpha; then
+the HTTP routes (POST, GET and DELETE /api/v1/works, GET /api/v1/works and /api/v1/usage pages,
+POST /api/v1/match?format=proto) with bodies printed and answers parsed by the generated messages'
+json_format, strictly, each compared with what the gRPC call answers.
 Health and reflection are called with their messages written as bytes here, so the test needs no
 proto but imprint's. Uses only Debian packages: python3-grpc-tools and python3-grpcio (a missing
 one fails the test, it is never skipped).
 """
 import argparse
+import json
 import math
 import os
 import re
@@ -20,6 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import zlib
 
 import grpc
@@ -80,6 +87,25 @@ def grpc_port(log_path, serve):
     fail("imprint serve printed no banner: " + read_text(log_path))
 
 
+def http_port(log_path):
+    """The port `--http 127.0.0.1:0` bound, from the same banner (printed once both are up)."""
+    m = re.search(r"HTTP on 127\.0\.0\.1:(\d+)", read_text(log_path))
+    if not m:
+        fail("imprint serve's banner names no HTTP port: " + read_text(log_path))
+    return int(m.group(1))
+
+
+def http(port, method, path, key, body=None):
+    """(status, body text) of one HTTP call with a bearer key; errors are answers too."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body, method=method)
+    req.add_header("Authorization", "Bearer " + key)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 def string_field(number, text):
     """A protobuf string field as bytes (wire type 2), for the health and reflection requests."""
     data = text.encode()
@@ -110,6 +136,7 @@ def main():
         sys.path.insert(0, gen)
         from imprint.v1 import imprint_pb2 as pb
         from imprint.v1 import imprint_pb2_grpc as pb_grpc
+        from google.protobuf import json_format
 
         # 2. Keys and a server.
         keys_file = os.path.join(work, "keys.txt")
@@ -127,7 +154,7 @@ def main():
         log_path = os.path.join(work, "serve.log")
         with open(log_path, "w") as log:
             serve = subprocess.Popen([args.imprint, "serve", "--catalog", catalog, "--listen",
-                                      "127.0.0.1:0", "--http", "", "--keys", keys_file],
+                                      "127.0.0.1:0", "--http", "127.0.0.1:0", "--keys", keys_file],
                                      stdout=log, stderr=log)
         try:
             port = grpc_port(log_path, serve)
@@ -271,6 +298,71 @@ def main():
                     check(name in answers[0], "reflection %s lists %s" % (version, name.decode()))
                 check(b"imprint/v1/imprint.proto" in answers[1] and b"MatchHashRequest" in answers[1],
                       "reflection %s gives the file that defines MatchService" % version)
+
+            # 10. The catalog and match calls over HTTP, in the proto's JSON mapping as the
+            # generated messages print and parse it (json_format, strict: a field the message does
+            # not have fails the parse), answering what the gRPC calls answer.
+            hport = http_port(log_path)
+            dawn = pb.RegisterWorkRequest(work=pb.Work(work_id="dawn-02", title="Dawn", owner="Ana"),
+                                          image=png_bytes(320, 240, 9))
+            status, text = http(hport, "POST", "/api/v1/works", registrar,
+                                json_format.MessageToJson(dawn).encode())
+            check(status == 200, "POST /api/v1/works registers from a RegisterWorkRequest (%d %s)"
+                  % (status, text[:200]))
+            answer = json_format.Parse(text, pb.RegisterWorkResponse())
+            check(answer.work.work_id == "dawn-02" and len(answer.pdq.hash) == 64,
+                  "its answer parses as a RegisterWorkResponse")
+            status, text = http(hport, "GET", "/api/v1/works/dawn-02", registrar)
+            by_grpc = catalog_stub.GetWork(pb.GetWorkRequest(work_id="dawn-02"),
+                                           metadata=auth(registrar), timeout=30)
+            check(status == 200 and json_format.Parse(text, pb.Work()) == by_grpc,
+                  "GET /api/v1/works/{id} is the Work GetWork gives")
+            listed, token = [], ""
+            for _ in range(10):
+                status, text = http(hport, "GET", "/api/v1/works?limit=2&page_token=" +
+                                    urllib.parse.quote(token), registrar)
+                check(status == 200, "GET /api/v1/works pages (%d)" % status)
+                page = json.loads(text)
+                listed += [json_format.ParseDict(w, pb.Work()).work_id for w in page["works"]]
+                token = page["nextPageToken"]
+                if not token:
+                    break
+            check(listed == ["sunset-01", "batch-0", "batch-1", "batch-2", "clip-01", "dawn-02"],
+                  "GET /api/v1/works lists every work once through nextPageToken (%r)" % listed)
+            status, text = http(hport, "POST", "/api/v1/match?purpose=commercial&licensee=Mallory"
+                                "&format=proto", matcher, png_bytes(320, 240, 9))
+            matched = json_format.Parse(text, pb.MatchResponse()) if status == 200 else None
+            check(matched is not None and matched.decision == "flag" and
+                  matched.matches[0].work_id == "dawn-02",
+                  "POST /api/v1/match?format=proto parses as a MatchResponse (%d %s)"
+                  % (status, text[:200]))
+            by_grpc = match_stub.MatchImage(
+                pb.MatchImageRequest(image=png_bytes(320, 240, 9), context=pb.MatchContext(
+                    purpose=pb.COMMERCIAL, licensee="Mallory")), metadata=auth(matcher), timeout=30)
+            check([(m.work_id, m.decision, m.score) for m in matched.matches] ==
+                  [(m.work_id, m.decision, m.score) for m in by_grpc.matches],
+                  "and its matches are MatchImage's")
+            status, text = http(hport, "GET", "/api/v1/usage?newest_first=true&limit=1", admin)
+            events = [json_format.ParseDict(e, pb.UsageEvent()) for e in json.loads(text)["events"]]
+            check(status == 200 and len(events) == 1 and events[0].caller == "platform",
+                  "GET /api/v1/usage gives UsageEvents, newest first")
+            # Refusals: a field RegisterWorkRequest does not have, a role that may not register.
+            status, text = http(hport, "POST", "/api/v1/works", registrar,
+                                b'{"work": {"workId": "x", "owner": "Ana"}, "replaceAll": true}')
+            check(status == 400 and "RegisterWorkRequest" in json.loads(text)["message"],
+                  "an unknown field is refused, naming the message (%d %s)" % (status, text))
+            status, text = http(hport, "POST", "/api/v1/works", matcher,
+                                json_format.MessageToJson(dawn).encode())
+            check(status == 403 and "needs registrar" in json.loads(text)["message"],
+                  "a matcher key may not register over HTTP either (%d %s)" % (status, text))
+            status, _ = http(hport, "DELETE", "/api/v1/works/dawn-02", registrar)
+            check(status == 200, "DELETE /api/v1/works/{id} removes the work")
+            try:
+                catalog_stub.GetWork(pb.GetWorkRequest(work_id="dawn-02"),
+                                     metadata=auth(registrar), timeout=30)
+                fail("GetWork found a work removed over HTTP")
+            except grpc.RpcError as e:
+                check(e.code() == grpc.StatusCode.NOT_FOUND, "and gRPC's GetWork no longer finds it")
             channel.close()
         finally:
             serve.send_signal(signal.SIGTERM)
