@@ -13,15 +13,18 @@ root="$(pwd)"
 # ASan+UBSan: the engine and index libraries under the suites that feed them bytes from outside
 # (decoders on garbage, hostile files and text, corrupt input interleaved with valid input on one
 # thread and on several), the PDQ arithmetic, licences, the catalog (storage, matching, usage), and
-# the picture-region search (tables indexed by line pairs, on collages and block grids), and the
-# scanner as a library (scan_unit_test: tar members read from hostile shards, the journal, whole
-# scans with their reader, worker and writer threads, in process).
+# the picture-region search (tables indexed by line pairs, on collages and block grids), the
+# second stage (second_stage_test: the query's features extracted by the matcher from its pixels,
+# the integer edge sums of the region search, voting, geometric and photometric verification,
+# the feature index file), and the scanner as a library (scan_unit_test: tar members read from
+# hostile shards, the journal, whole scans with their reader, worker and writer threads, in
+# process).
 # Left out for time (the whole test command must stay under 30 minutes on 2 cores): the suites
 # that run the imprint binary (cli_hash_test, cli_catalog_test, hash_lists_test: 2-7 minutes each
 # under ASan, and the binary needs the server and the CLI built a third time), pdq_reference_test
-# (the same PDQ code as pdq_test, on 80 more images), video, scan and second-stage suites.
+# (the same PDQ code as pdq_test, on 80 more images), the video and scan suites.
 ASAN_SUITES=(pdq_test decode_test decode_state_test hostile_input_test licence_test catalog_test
-             picture_regions_test scan_unit_test)
+             picture_regions_test second_stage_test scan_unit_test)
 # TSan: the catalog's concurrency test (matchers, registrar, lister and usage writer at once) and
 # the rest of catalog_test; and the server_test cases about concurrency: the call gate under load
 # and its busy refusal, silent and stalled streams, shutdown with calls in flight, corrupt uploads

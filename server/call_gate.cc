@@ -128,6 +128,10 @@ GateResult CallGate::run(const CallInfo& call,
                          " calls in flight; retry with backoff");
     result.refusal = Refusal::kBusy;
     result.retry_after_s = 1;
+  } else if (call.open_to_all) {
+    caller.name = "public";
+    caller.role = Role::kMatcher;
+    may_run = true;
   } else if (server_.keys) {
     Result<Caller> who = call.authorization ? server_.keys->authenticate(*call.authorization)
                                             : Result<Caller>(not_found(call.missing_credentials));
@@ -146,7 +150,8 @@ GateResult CallGate::run(const CallInfo& call,
   }
   caller.request_id = call.request_id;
   if (may_run) {
-    result.status = server_.charge(caller, call.peer, &result.retry_after_s);
+    result.status = call.open_to_all ? server_.charge_public(call.peer, &result.retry_after_s)
+                                     : server_.charge(caller, call.peer, &result.retry_after_s);
     if (!result.status.ok()) {
       result.refusal = Refusal::kRateLimited;
     } else {

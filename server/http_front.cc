@@ -515,24 +515,31 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
     add("GET", "/", [](const httplib::Request&, httplib::Response& res, Reader) {
       res.set_content(kCreatorPageHtml, "text/html; charset=utf-8");
     });
+    // The page's check passes the gate as a public call (no key; the public page's limit by
+    // address; a call slot; its metric and access-log line) and always answers in the page's
+    // words, busy 503 and over the limit 429 with Retry-After.
     add("POST", "/api/v1/check",
         [&s](const httplib::Request& req, httplib::Response& res, Reader reader) {
-          const auto start = std::chrono::steady_clock::now();
-          MatchRequestParts parts;
-          v1::MatchResponse unused;
+          CallInfo info;
+          info.method = "http.check";
+          info.call = "POST /api/v1/check";
+          info.open_to_all = true;
+          info.request_id = request_id_of(req, res);
+          info.peer = req.remote_addr;
           QueryResult r;
-          int64_t retry_after_s = 0;
-          grpc::Status st = s.charge_public(req.remote_addr, &retry_after_s);
-          if (st.ok()) {
-            st = read_image(req, *reader, size_t(s.options.max_message_bytes), &parts.image);
-          }
-          if (st.ok()) {
-            CallSlot slot(s);
-            st = slot.admitted()
-                     ? s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false)
-                     : grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                    "The server is busy; try again in a moment.");
-          }
+          const GateResult g = CallGate(s).run(info, [&](const Caller&) {
+            MatchRequestParts parts;
+            v1::MatchResponse unused;
+            grpc::Status st =
+                read_image(req, *reader, size_t(s.options.max_message_bytes), &parts.image);
+            if (st.ok())
+              st = s.match(parts, "creator-page", &unused, nullptr, &r, /*record=*/false);
+            return st;
+          });
+          const grpc::Status st = g.refusal == Refusal::kBusy
+                                      ? grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                                     "The server is busy; try again in a moment.")
+                                      : g.status;
           // The page may show what it was just told matched: a link per picture, good for a
           // while.
           const auto link = [&s](const Work& w) -> std::string {
@@ -540,13 +547,10 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
             return jpeg.ok() ? "/api/v1/thumbnail?t=" + s.thumbnails.grant(std::move(*jpeg)) : "";
           };
           res.set_content(dump(check_response(r, st, link)), "application/json");
-          if (retry_after_s > 0) {
-            res.status = 429;
-            res.set_header("Retry-After", std::to_string(retry_after_s));
+          if (g.refusal != Refusal::kNone) {
+            res.status = g.refusal == Refusal::kBusy ? 503 : 429;
+            res.set_header("Retry-After", std::to_string(g.retry_after_s));
           }
-          s.metrics.record_call(
-              "http.check", grpc_code_name(st.error_code()),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         });
   }
   // A work's picture: by a link a result just gave (t=), or by id with a key that may read works.
@@ -830,7 +834,18 @@ Status start_http(Server::Impl& s) {
   s.http_port = bound;
   httplib::Server* raw = http.get();
   s.http = std::move(http);
-  s.http_thread = std::thread([raw] { raw->listen_after_bind(); });
+  // httplib's stop() does nothing until the listening loop has begun (is_running), and a loop
+  // that begins after such a stop waits in accept() for ever, so a server stopped right after it
+  // started (ServerTest.PublicAddressWithoutTlsNeedsInsecure on a busy machine) hung in its
+  // shutdown's join. Start returns once the loop runs (or has ended, when it could not run).
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  s.http_thread = std::thread([raw, ended] {
+    raw->listen_after_bind();
+    *ended = true;
+  });
+  while (!raw->is_running() && !*ended) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return Status::Ok();
 }
 

@@ -358,12 +358,13 @@ const char* openapi_json() {
     "/api/v1/check": {
       "post": {
         "summary": "The creators' page check: is this picture in the catalog, in words",
-        "description": "Public; limited per client address. Records no usage.",
+        "description": "Public; limited per client address; takes a call slot like any call. Records no usage.",
         "parameters": [{"$ref": "#/components/parameters/RequestId"}],
         "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": {
           "200": {"description": "the verdict", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckResult"}}}},
-          "429": {"description": "too many checks from this address", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckResult"}}}}
+          "429": {"description": "too many checks from this address", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckResult"}}}},
+          "503": {"description": "every call slot is taken; retry after Retry-After", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckResult"}}}}
         }
       }
     },

@@ -44,6 +44,9 @@ struct CallInfo {
   std::string missing_credentials;           // the refusal's words when none were sent
   std::string request_id;                    // the caller's usable id or a new one
   std::string peer;                          // gRPC's peer, or the HTTP client's address
+  // A public route (the creators' page's check): no key is asked for, whatever the key file
+  // says, and the caller is charged by address to the public page's limit (public_rate).
+  bool open_to_all = false;
 };
 
 // Why the gate refused a call before running it, where the transport says it its own way (both

@@ -1106,6 +1106,19 @@ TEST_F(ServerTest, HttpMetricsJsonMatchAndCreatorCheck) {
   const auto bj = nlohmann::json::parse(bad->body);
   EXPECT_EQ(bj["verdict"], "error");
   EXPECT_FALSE(bj.value("message", "").empty()) << bad->body;
+  {
+    // Each check passed the gate: an access-log line as the public caller, with its request id.
+    std::lock_guard<std::mutex> lk(log_mu);
+    std::vector<std::string> codes;
+    for (const std::string& line : access_log) {
+      const auto j = nlohmann::json::parse(line);
+      if (j["method"] != "http.check") continue;
+      EXPECT_EQ(j["caller"], "public") << line;
+      EXPECT_EQ(j["request_id"].get<std::string>().size(), 32u) << line;
+      codes.push_back(j["code"]);
+    }
+    EXPECT_EQ(codes, (std::vector<std::string>{"OK", "INVALID_ARGUMENT"}));
+  }
   auto metrics = http.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("imprint_calls_total{method=\"http.match\",code=\"OK\"} 1"), std::string::npos)
@@ -1253,6 +1266,13 @@ TEST_F(ServerTest, OneGateRefusesABusyServerOnBothFronts) {
       http.Get("/api/v1/works", httplib::Headers{{"Authorization", "Bearer " + registrar_key}});
   ASSERT_TRUE(works);
   EXPECT_EQ(works->status, 503) << works->body;
+  // The creators' page's check is a call like any other: refused busy in the page's words.
+  auto check = http.Post("/api/v1/check", copy, "image/jpeg");
+  ASSERT_TRUE(check);
+  EXPECT_EQ(check->status, 503) << check->body;
+  EXPECT_EQ(check->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(nlohmann::json::parse(check->body)["verdict"], "error") << check->body;
+  EXPECT_EQ(openapi_mismatch(srv->http_port(), "/api/v1/check", "post", check), "") << check->body;
   v1::MatchResponse r;
   const grpc::Status busy = match_image(matcher_key, copy, &r);
   EXPECT_EQ(busy.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -1262,10 +1282,11 @@ TEST_F(ServerTest, OneGateRefusesABusyServerOnBothFronts) {
   for (const std::string& line : access_log) {
     const auto j = nlohmann::json::parse(line);
     if (j["code"] != "RESOURCE_EXHAUSTED") continue;
-    http_refusals += j["method"] == "http.match" || j["method"] == "http.list_works";
+    http_refusals += j["method"] == "http.match" || j["method"] == "http.list_works" ||
+                     j["method"] == "http.check";
     grpc_refusals += j["method"] == "MatchImage";
   }
-  EXPECT_EQ(http_refusals, 3);
+  EXPECT_EQ(http_refusals, 4);
   EXPECT_EQ(grpc_refusals, 1);
 }
 
