@@ -4,7 +4,8 @@
 Generates the stubs with Debian's python3-grpc-tools (`python3 -m grpc_tools.protoc`, whose
 bundled protoc is 3.5: no proto3 `optional`), starts `imprint serve` with API keys on ports of the
 kernel's choosing, and drives it as an integrator would: standard health checking, RegisterWork,
-MatchImage and MatchHash (a licensee named in another case is the same licensee), MatchStream,
+MatchImage and MatchHash (a licensee named in another case is the same licensee), a video
+registered from its bytes, MatchVideo and RemoveWork, MatchStream,
 the authentication and role errors, the request id, and server reflection v1 and v1alpha; then
 the HTTP routes (POST, GET and DELETE /api/v1/works, GET /api/v1/works and /api/v1/usage pages,
 POST /api/v1/match?format=proto) with bodies printed and answers parsed by the generated messages'
@@ -117,6 +118,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--imprint", required=True, help="the imprint binary")
     ap.add_argument("--proto-dir", required=True, help="server/proto")
+    ap.add_argument("--shared-dir", required=True, help="../shared (the reference videos; IMPRINT_SHARED_DIR wins, as for the C++ suites)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="imprint-pyclient-") as work:
@@ -222,6 +224,34 @@ def main():
                 metadata=auth(registrar), timeout=30)
             check(video.work.media == "video" and video.frames == 5 and not video.HasField("pdq"),
                   "RegisterWork takes a video work's frame hashes (%r)" % video)
+
+            # 4d. A video work from its file's bytes, and MatchVideo with another cut of it: the
+            # copied seconds come back as segments.
+            shared = os.environ.get("IMPRINT_SHARED_DIR") or args.shared_dir
+            videos = os.path.join(shared, "vpdq-reference", "videos")
+            with open(os.path.join(videos, "chair-orig-22-sd-bar.mp4"), "rb") as f:
+                chair = f.read()
+            with open(os.path.join(videos, "chair-19-sd-bar.mp4"), "rb") as f:
+                chair_copy = f.read()
+            made = catalog_stub.RegisterWork(
+                pb.RegisterWorkRequest(work=pb.Work(work_id="chair", owner="Ana"), video=chair),
+                metadata=auth(registrar), timeout=60)
+            check(made.work.media == "video" and made.frames > 0,
+                  "RegisterWork hashes a video from its bytes (%d frames)" % made.frames)
+            mv = match_stub.MatchVideo(
+                pb.MatchVideoRequest(video=chair_copy, context=pb.MatchContext(purpose=pb.AI_TRAINING)),
+                metadata=auth(matcher), timeout=60)
+            check(mv.decision == "flag" and mv.matches[0].match.work_id == "chair" and
+                  mv.matches[0].query_match_pct > 0 and len(mv.matches[0].segments) > 0,
+                  "MatchVideo flags the copied video with its segments (%s, %.1f%%)"
+                  % (mv.decision, mv.matches[0].query_match_pct if mv.matches else 0))
+            catalog_stub.RemoveWork(pb.RemoveWorkRequest(work_id="chair"), metadata=auth(registrar),
+                                    timeout=30)
+            mv = match_stub.MatchVideo(
+                pb.MatchVideoRequest(video=chair_copy, context=pb.MatchContext(purpose=pb.AI_TRAINING)),
+                metadata=auth(matcher), timeout=60)
+            check(not any(m.match.work_id == "chair" for m in mv.matches),
+                  "RemoveWork takes it out of matching")
 
             # 5. MatchImage: the licensee in another case and with spaces is Acme; others are not.
             for licensee, decision in (("acme", "allow"), ("  ACME ", "allow"), ("Mallory", "flag")):
