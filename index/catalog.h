@@ -258,9 +258,9 @@ inline bool is_copy(const Candidate& c) {
 }
 
 // Supplies the decoded pixels of query `i` when the second stage needs them: only for queries
-// PDQ did not settle, so their cost is paid only there. The second stage extracts the features
-// it needs from them (its probe, then, where the probe finds something, the full query
-// features). An error skips the second stage for that query.
+// PDQ did not settle, so their cost is paid only there. The second stage extracts the query's
+// local features and picture regions from them (query_feature_options()). An error skips the
+// second stage for that query.
 using QueryPixelSource = std::function<Result<Image>(size_t i)>;
 
 struct QueryResult {

@@ -130,11 +130,10 @@ class Catalog::Impl {
   Status load_video_index();    // video_index.cc
   Status save_video_index();    // video_index.cc
   Status save_feature_index();  // feature_store.cc
-  // The second stage on one query's pixels (feature_store.cc): its probe, its local features
-  // where the probe finds something (SecondStageOptions::probe_min_support) and its picture
-  // regions, searched under a shared index lock; regions match registered PDQ hashes within
-  // match_distance. `dihedral`, when given, holds the whole query's eight dihedral hashes
-  // (ImageFingerprint).
+  // The second stage on one query's pixels (feature_store.cc): its local features and picture
+  // regions are extracted, then searched under a shared index lock; regions match registered
+  // PDQ hashes within match_distance. `dihedral`, when given, holds the whole query's eight
+  // dihedral hashes (ImageFingerprint).
   std::vector<LocalMatch> second_stage(const Image& query, int match_distance,
                                        const std::array<PdqHash, kDihedralCount>* dihedral) const;
   // The query's picture regions against the works' whole and crop hashes (region_match.cc);

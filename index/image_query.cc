@@ -104,7 +104,7 @@ std::vector<ImageQueryOutcome> query_images(const Catalog& catalog,
     origin.push_back(i);
   }
   // The second stage needs the query's pixels; only queries PDQ leaves unsettled ask for them,
-  // so only those are decoded a second time.
+  // so only those of a larger batch are decoded a second time.
   QueryPixelSource pixels;
   if (options.second_stage) {
     pixels = [&](size_t k) -> Result<Image> {

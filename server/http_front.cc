@@ -307,6 +307,14 @@ bool host_allowed(const std::string& header, const std::vector<std::string>& all
   });
 }
 
+// The status a gate's refusal gets over HTTP: busy 503 and over the rate limit 429, each with
+// Retry-After. Nothing for a call the gate ran.
+void answer_refusal(httplib::Response& res, const GateResult& r) {
+  if (r.refusal == Refusal::kNone) return;
+  res.status = r.refusal == Refusal::kBusy ? 503 : 429;
+  res.set_header("Retry-After", std::to_string(r.retry_after_s));
+}
+
 // An HTTP call through the one gate every call passes (call_gate.cc): admission, the caller's
 // Authorization header and role (refusals worded as over gRPC, naming the role a call needs), its
 // rate-limit charge, metrics and the access-log line. `fn` answers a call it serves; a refusal or
@@ -326,10 +334,7 @@ void gated(Server::Impl& s, const httplib::Request& req, httplib::Response& res,
   const GateResult r = CallGate(s).run(info, fn);
   if (r.status.ok()) return;
   answer_error(res, r.status);
-  if (r.refusal != Refusal::kNone) {
-    res.status = r.refusal == Refusal::kBusy ? 503 : 429;
-    res.set_header("Retry-After", std::to_string(r.retry_after_s));
-  }
+  answer_refusal(res, r);
 }
 
 // The catalog calls over HTTP (/api/v1/works, /api/v1/usage): `run` gives the answer's JSON.
@@ -547,10 +552,7 @@ std::vector<HttpRoute> http_routes(Server::Impl& s) {
             return jpeg.ok() ? "/api/v1/thumbnail?t=" + s.thumbnails.grant(std::move(*jpeg)) : "";
           };
           res.set_content(dump(check_response(r, st, link)), "application/json");
-          if (g.refusal != Refusal::kNone) {
-            res.status = g.refusal == Refusal::kBusy ? 503 : 429;
-            res.set_header("Retry-After", std::to_string(g.retry_after_s));
-          }
+          answer_refusal(res, g);
         });
   }
   // A work's picture: by a link a result just gave (t=), or by id with a key that may read works.
