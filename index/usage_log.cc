@@ -128,32 +128,83 @@ class UsageLog::Impl {
     }
   }
 
+  static constexpr int kColumns = 11;
+  static constexpr const char* kInsertEvents =
+      "INSERT INTO usage_events(time_ms, work_id, owner, decision, purpose, caller, query_sha256, "
+      "reference, distance, event_id, request_id) VALUES ";
+  // PostgreSQL: rows per INSERT statement (each a round trip to the server, parsed once).
+  static constexpr size_t kRowsPerInsert = 256;
+
+  // Binds one event's columns as the statement's row `row` (0-based) of kColumns parameters.
+  static void bind_event(Statement& ins, int row, const std::string& id, const UsageEvent& e) {
+    const int b = row * kColumns;
+    ins.bind(b + 1, e.time_ms).bind(b + 2, e.work_id).bind(b + 3, e.owner);
+    ins.bind(b + 4, std::string(decision_name(e.decision)));
+    ins.bind(b + 5, std::string(purpose_name(e.purpose))).bind(b + 6, e.caller);
+    ins.bind(b + 7, e.query_sha256).bind(b + 8, e.reference).bind(b + 9, int64_t(e.distance));
+    ins.bind(b + 10, id).bind(b + 11, e.request_id);
+  }
+
+  static std::string insert_sql(size_t rows) {
+    std::string sql = kInsertEvents;
+    for (size_t i = 0; i < rows; ++i)
+      sql += i ? ",(?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?)";
+    return sql + " ON CONFLICT DO NOTHING";
+  }
+
   Status write(const std::vector<std::pair<std::string, UsageEvent>>& batch) {
-    // PostgreSQL: replicas insert usage side by side (event ids keep them apart and make a
-    // retried batch insert nothing twice); SQLite's writers take the file's write lock.
-    if (Status b = wdb.exec(pg ? "BEGIN" : "BEGIN IMMEDIATE"); !b.ok()) {
+    if (pg) return write_postgres(batch);
+    // SQLite: the writer takes the file's write lock; one prepared row insert, run per event.
+    if (Status b = wdb.exec("BEGIN IMMEDIATE"); !b.ok()) {
       (void)wdb.exec("ROLLBACK");
       return b;
     }
-    Result<Statement> ins = wdb.prepare(
-        "INSERT INTO usage_events(time_ms, work_id, owner, decision, purpose, caller, "
-        "query_sha256, reference, distance, event_id, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-        "ON CONFLICT DO NOTHING");
+    Result<Statement> ins = wdb.prepare(insert_sql(1));
     if (!ins.ok()) {
       (void)wdb.exec("ROLLBACK");
       return ins.status();
     }
     for (const auto& [id, e] : batch) {
-      ins->bind(10, id);
-      ins->bind(1, e.time_ms).bind(2, e.work_id).bind(3, e.owner).bind(4, std::string(decision_name(e.decision)));
-      ins->bind(5, std::string(purpose_name(e.purpose))).bind(6, e.caller).bind(7, e.query_sha256);
-      ins->bind(8, e.reference).bind(9, int64_t(e.distance)).bind(11, e.request_id);
+      bind_event(*ins, 0, id, e);
       Status s = ins->run();
       if (!s.ok()) {
         (void)wdb.exec("ROLLBACK");
         return s;
       }
     }
+    Status s = wdb.exec("COMMIT");
+    if (!s.ok()) (void)wdb.exec("ROLLBACK");
+    return s;
+  }
+
+  // PostgreSQL: replicas insert usage side by side (event ids keep them apart and make a retried
+  // batch insert nothing twice). Each round trip to the server is a multi-row INSERT of up to
+  // kRowsPerInsert events: a batch that fits is one statement, atomic by itself with no
+  // transaction around it; a larger one is several inside one transaction.
+  Status write_postgres(const std::vector<std::pair<std::string, UsageEvent>>& batch) {
+    const bool several = batch.size() > kRowsPerInsert;
+    if (several) {
+      if (Status b = wdb.exec("BEGIN"); !b.ok()) {
+        (void)wdb.exec("ROLLBACK");
+        return b;
+      }
+    }
+    for (size_t start = 0; start < batch.size(); start += kRowsPerInsert) {
+      const size_t rows = std::min(kRowsPerInsert, batch.size() - start);
+      Result<Statement> ins = wdb.prepare(insert_sql(rows));
+      Status s = ins.status();
+      if (s.ok()) {
+        for (size_t i = 0; i < rows; ++i) {
+          bind_event(*ins, int(i), batch[start + i].first, batch[start + i].second);
+        }
+        s = ins->run();
+      }
+      if (!s.ok()) {
+        if (several) (void)wdb.exec("ROLLBACK");
+        return s;
+      }
+    }
+    if (!several) return Status::Ok();
     Status s = wdb.exec("COMMIT");
     if (!s.ok()) (void)wdb.exec("ROLLBACK");
     return s;

@@ -707,6 +707,66 @@ TEST_F(CatalogTest, KeyedUsageEventsAreStoredOnceAndOldTablesGainRequestIds) {
             StatusCode::kInvalidArgument);
 }
 
+// One record() of more events than one database statement takes (on PostgreSQL a batch is
+// written as multi-row INSERTs of up to 256 rows, several inside one transaction): every event is
+// stored once with every field, in order, and keyed events recorded again add nothing.
+TEST_F(CatalogTest, LargeUsageBatchesAreStoredWholeAndKeyedEventsOnce) {
+  Result<std::unique_ptr<UsageLog>> opened = UsageLog::open(where, false);
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  UsageLog& usage = **opened;
+  std::vector<UsageEvent> events;
+  for (int i = 0; i < 600; ++i) {
+    UsageEvent e;
+    e.time_ms = 10'000 + i;
+    e.work_id = "w" + std::to_string(i % 8);
+    e.owner = i % 2 ? "Ana" : "Bo \xC3\xA9";  // UTF-8 text travels as it is
+    e.decision = i % 3 ? MatchDecision::kFlag : MatchDecision::kAllow;
+    e.purpose = i % 5 ? Purpose::kAiTraining : Purpose::kCommercial;
+    e.caller = "platform";
+    e.query_sha256 = std::string(64, 'a' + char(i % 6));
+    e.reference = "ref,'" + std::to_string(i) + "\"";  // quotes and commas are data
+    e.distance = i % 32;
+    e.request_id = "req-" + std::to_string(i);
+    // A third carry an idempotency key, as the server's retried calls do.
+    if (i % 3 == 0) e.event_id = usage_event_id("platform", "up-" + std::to_string(i), e.work_id);
+    events.push_back(std::move(e));
+  }
+  ASSERT_TRUE(usage.record(events).ok());
+  // The keyed third again, as a retried call would: nothing new is stored.
+  std::vector<UsageEvent> again;
+  for (const UsageEvent& e : events) {
+    if (!e.event_id.empty()) again.push_back(e);
+  }
+  ASSERT_EQ(again.size(), 200u);
+  ASSERT_TRUE(usage.record(again).ok());
+  usage.flush();
+  std::vector<UsageEvent> listed;
+  ASSERT_TRUE(usage
+                  .list({},
+                        [&](const UsageEvent& x) {
+                          listed.push_back(x);
+                          return true;
+                        })
+                  .ok());
+  ASSERT_EQ(listed.size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    const UsageEvent& want = events[i];
+    const UsageEvent& got = listed[i];
+    ASSERT_EQ(got.time_ms, want.time_ms) << i;
+    EXPECT_EQ(got.work_id, want.work_id) << i;
+    EXPECT_EQ(got.owner, want.owner) << i;
+    EXPECT_EQ(got.decision, want.decision) << i;
+    EXPECT_EQ(got.purpose, want.purpose) << i;
+    EXPECT_EQ(got.query_sha256, want.query_sha256) << i;
+    EXPECT_EQ(got.reference, want.reference) << i;
+    EXPECT_EQ(got.distance, want.distance) << i;
+    EXPECT_EQ(got.request_id, want.request_id) << i;
+    if (!want.event_id.empty()) {
+      EXPECT_EQ(got.event_id, want.event_id) << i;
+    }
+  }
+}
+
 // Issue 21 item 12: a batch the database refuses is kept and committed on a later try, and the
 // journal that holds it is not emptied meanwhile.
 TEST_F(CatalogTest, FailedUsageBatchIsRetriedNotDropped) {
