@@ -17,6 +17,7 @@
 //                               [--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR]
 //                               [--list-misses] [--guided-rounds N] [--no-region-hashes]
 //                               [--ransac-iterations N] [--classic-ransac] [--min-consistent N]
+//                               [--occluded-cells F]
 //                               [--corpus photos|wide] [--per-group N] [--dump FILE] [--export DIR]
 //                               [--accuracy-floor R]
 //
@@ -80,6 +81,7 @@ struct Args {
   int guided_rounds = -1;  // -1: the catalog's default
   int ransac_iterations = -1;  // -1: the catalog's default
   int min_consistent = -1;     // -1: the catalog's default
+  double occluded_cells = -1;  // -1: the catalog's default
   bool classic_ransac = false;  // classic RANSAC instead of the default USAC_FAST
   int searched_features = 0;    // FeatureIndexOptions::searched_per_work (0: all)
   bool region_hashes = true;
@@ -709,6 +711,8 @@ int main(int argc, char** argv) {
       a.searched_features = std::atoi(v), ++i;
     } else if (k == "--min-consistent") {
       a.min_consistent = std::atoi(v), ++i;
+    } else if (k == "--occluded-cells") {
+      a.occluded_cells = std::atof(v), ++i;
     } else if (k == "--out") {
       a.out = v, ++i;
     } else if (k == "--cost-sizes") {
@@ -719,11 +723,12 @@ int main(int argc, char** argv) {
       }
       ++i;
     } else {
-      std::fprintf(stderr,
-                   "usage: robustness [--quick] [--works N] [--distractors N] [--threads N] "
-                   "[--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR] [--list-misses] "
-                   "[--guided-rounds N] [--no-region-hashes] [--corpus photos|wide] [--per-group N] "
-                   "[--dump FILE] [--export DIR] [--accuracy-floor R]\n");
+      std::fprintf(
+          stderr,
+          "usage: robustness [--quick] [--works N] [--distractors N] [--threads N] "
+          "[--cost-sizes 10000,100000] [--families SUBSTR] [--out DIR] [--list-misses] "
+          "[--guided-rounds N] [--no-region-hashes] [--corpus photos|wide] [--per-group N] "
+          "[--dump FILE] [--export DIR] [--accuracy-floor R] [--occluded-cells F]\n");
       return 2;
     }
   }
@@ -771,6 +776,7 @@ int main(int argc, char** argv) {
   if (a.ransac_iterations > 0) co.second_stage_options.ransac_iterations = a.ransac_iterations;
   if (a.classic_ransac) co.second_stage_options.usac = false;
   if (a.min_consistent >= 0) co.second_stage_options.min_consistent = a.min_consistent;
+  if (a.occluded_cells >= 0) co.second_stage_options.occluded_cells = a.occluded_cells;
   co.feature_index_options.searched_per_work = a.searched_features;
   co.second_stage_options.use_picture_regions = a.region_hashes;
   Result<std::unique_ptr<Catalog>> opened = Catalog::open(co);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
+#include <utility>
+#include <vector>
 
 namespace imprint {
 namespace {
@@ -56,6 +58,64 @@ double zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cell
   return z.value(min_cells);
 }
 
+// zncc() over the cells of `use`; with occluded > 0, without the cells an overlay hides. The
+// `occluded` fraction of the cells that the correlation's fit leaves furthest off (with both
+// sides standardised, a cell is off by |zb - r za|) are candidates, and of those only the ones in
+// solid blobs (a morphological opening, 3x3 cells) are set aside: a caption or a logo covers a
+// patch of cells, while the cells where an unrelated picture or another cut of the same photo
+// fits worst lie scattered. Chosen twice: from the fit over all cells, then from the fit over
+// those the first choice kept. The cells set aside count as disagreeing: the correlation over the
+// rest is scaled by the share of the cells it covers (and never lowers the plain one).
+double trimmed_zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cells,
+                    double occluded) {
+  const double whole = zncc(a, b, use, min_cells);
+  if (occluded <= 0 || whole == -2) return whole;
+  const int total = cv::countNonZero(use);
+  const size_t worst = size_t(std::lround(total * occluded));
+  if (worst == 0) return whole;
+  cv::Mat keep = use.clone();
+  std::vector<std::pair<double, int>> off;
+  for (int round = 0; round < 2; ++round) {
+    ZnccSums z;
+    for (int y = 0; y < a.rows; ++y) {
+      const float* pa = a.ptr<float>(y);
+      const float* pb = b.ptr<float>(y);
+      const uint8_t* k = keep.ptr<uint8_t>(y);
+      for (int x = 0; x < a.cols; ++x) {
+        if (k[x]) z.add(pa[x], pb[x]);
+      }
+    }
+    if (z.count < 2) return whole;
+    const double r = z.value(0), n = z.count, ma = z.sa / n, mb = z.sb / n;
+    const double sa = std::sqrt(std::max(1e-12, z.saa / n - ma * ma));
+    const double sb = std::sqrt(std::max(1e-12, z.sbb / n - mb * mb));
+    off.clear();
+    for (int y = 0; y < a.rows; ++y) {
+      const float* pa = a.ptr<float>(y);
+      const float* pb = b.ptr<float>(y);
+      const uint8_t* k = use.ptr<uint8_t>(y);
+      for (int x = 0; x < a.cols; ++x) {
+        if (!k[x]) continue;
+        const double za = (pa[x] - ma) / sa, zb = (pb[x] - mb) / sb;
+        off.emplace_back(std::abs(zb - r * za), y * a.cols + x);
+      }
+    }
+    std::nth_element(off.begin(), off.begin() + long(worst), off.end(),
+                     [](const auto& p, const auto& q) { return p.first > q.first; });
+    cv::Mat candidates(a.size(), CV_8UC1, cv::Scalar(0));
+    for (size_t i = 0; i < worst; ++i) candidates.data[off[i].second] = 255;
+    cv::Mat hidden;
+    cv::morphologyEx(candidates, hidden, cv::MORPH_OPEN,
+                     cv::getStructuringElement(cv::MORPH_RECT, cv::Size(3, 3)));
+    keep = use & ~hidden;
+  }
+  // The cells set aside count as cells that do not agree: the correlation over the rest, scaled
+  // by the share of the cells it covers.
+  const double rest = zncc(a, b, keep, min_cells);
+  if (rest == -2) return whole;
+  return std::max(whole, rest * cv::countNonZero(keep) / total);
+}
+
 // zncc of two windows of the same size in one float matrix, every cell used: the same sums in
 // the same order as zncc() over copies of the windows, without copying them.
 double window_zncc(const cv::Mat& d, const cv::Rect& a, const cv::Rect& b, int min_cells) {
@@ -75,7 +135,8 @@ cv::Mat mat_of(const Image& g) {
 }  // namespace
 
 double layout_similarity(const Image& work_thumb, int ww, int wh, const Projection& hp,
-                         const LocalFeatures& q, int min_cells, const PixelRect* within) {
+                         const LocalFeatures& q, int min_cells, const PixelRect* within,
+                         double occluded) {
   const Image& qt = q.thumbnail;
   if (work_thumb.empty() || qt.empty() || q.width <= 0 || q.height <= 0 || ww <= 0 || wh <= 0) {
     return -2;
@@ -111,7 +172,8 @@ double layout_similarity(const Image& work_thumb, int ww, int wh, const Projecti
   cv::resize(mask, coarse_mask, cv::Size(n, m), 0, 0, cv::INTER_AREA);
   cv::threshold(coarse_mask, valid, 249, 255, cv::THRESH_BINARY);
   const cv::Mat all(m, n, CV_8UC1, cv::Scalar(255));
-  return zncc(detail(mat_of(work_thumb), all), detail(coarse, valid), valid, min_cells);
+  return trimmed_zncc(detail(mat_of(work_thumb), all), detail(coarse, valid), valid, min_cells,
+                      occluded);
 }
 
 double self_similarity(const Image& thumbnail) {

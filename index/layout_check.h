@@ -25,9 +25,15 @@ struct Projection {
 // to its size) and the query thumbnail warped back by h, over the thumbnail cells that fall inside
 // the query (or, given `within`, inside that rectangle of query pixels). -2 when fewer than
 // min_cells do.
+//
+// `occluded` > 0 allows for something laid over the copy (a caption, a logo, a watermark): the
+// correlation is taken again without that fraction of the cells, those the first fit leaves
+// furthest off (twice, each fit on the cells the last one kept). An unrelated picture gains
+// little by it (its cells are set aside by the query's side alone, which says nothing of the
+// work's), a covered copy its uncovered part.
 double layout_similarity(const Image& work_thumb, int ww, int wh, const Projection& h,
                          const LocalFeatures& query, int min_cells,
-                         const PixelRect* within = nullptr);
+                         const PixelRect* within = nullptr, double occluded = 0);
 
 // The highest correlation of detail of the thumbnail with itself shifted by at least a quarter of
 // its width or height, over overlaps of at least half of it. Near 0 for photos; 0.5-0.9 for

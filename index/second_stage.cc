@@ -389,7 +389,8 @@ bool verify(const FeatureIndex& index, const LocalFeatures& q, std::vector<Corre
   }
   Projection p;
   for (int i = 0; i < 9; ++i) p.m[i] = h(i / 3, i % 3);
-  out->similarity = layout_similarity(w.thumbnail, w.width, w.height, p, q, o.min_similar_cells);
+  out->similarity = layout_similarity(w.thumbnail, w.width, w.height, p, q, o.min_similar_cells,
+                                      nullptr, o.occluded_cells);
   out->self_similarity = w.self_similarity;
   out->region = region_of(h, corners, w.width, w.height, q.width, q.height);
   return true;

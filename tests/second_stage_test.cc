@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -140,6 +141,69 @@ TEST(LayoutCheck, SelfSimilarityIsHighOnlyForRepeatingPictures) {
   EXPECT_EQ(self_similarity(Image()), 0.0);
   const Image copy = tiles;
   EXPECT_EQ(self_similarity(copy), self_similarity(tiles));
+}
+
+// The photometric check with an overlay allowed for (SecondStageOptions::occluded_cells): a copy
+// under a caption band and a logo correlates again over what they leave (the cells they hide
+// counted as disagreeing), while an unrelated picture, another cut of the same picture, and a
+// copy whose disagreement is scattered over the whole picture (no overlay covers that) gain
+// nothing that would pass. Without the opening that keeps only patches, the scattered copy
+// gained 0.21 here.
+TEST(LayoutCheck, AnOverlayIsSetAsideOnlyWhereItCoversAPatch) {
+  const Image wide = test::synthetic_photo(1400, 500, 77);
+  const cv::Mat w = test::mat_of(wide);
+  const Image work = test::image_of(w(cv::Rect(0, 0, 640, 500)).clone());
+  const Image other_cut = test::image_of(w(cv::Rect(760, 0, 640, 500)).clone());
+  const Image unrelated = test::synthetic_photo(640, 500, 4242);
+  cv::Mat covered = test::mat_of(work).clone();
+  // A meme caption: white letters with a black outline in a band at the top, and a logo (a
+  // bright disc on a dark square) over a corner.
+  cv::rectangle(covered, cv::Rect(0, 0, 640, 60), cv::Scalar(250, 250, 250), cv::FILLED);
+  for (int x = 10; x < 640; x += 110) {
+    cv::putText(covered, "MEME", cv::Point(x, 48), cv::FONT_HERSHEY_SIMPLEX, 1.2,
+                cv::Scalar(0, 0, 0), 5);
+  }
+  cv::rectangle(covered, cv::Rect(520, 380, 120, 120), cv::Scalar(20, 20, 20), cv::FILLED);
+  cv::circle(covered, cv::Point(580, 440), 45, cv::Scalar(255, 255, 0), cv::FILLED);
+  // Disagreement spread thin instead: narrow stripes (under half a cell of the 32-cell thumbnail)
+  // repainted across the whole picture.
+  cv::Mat scattered = test::mat_of(work).clone();
+  std::mt19937 rng(5);
+  for (int x = 0; x < 640; x += 60) {
+    cv::rectangle(scattered, cv::Rect(x, 0, 8, 500),
+                  cv::Scalar(double(rng() % 256), double(rng() % 256), double(rng() % 256)),
+                  cv::FILLED);
+  }
+  const LocalFeatures work_features = extract_local_features(work, work_feature_options());
+  const Projection same{{1, 0, 0, 0, 1, 0, 0, 0, 1}};
+  const auto similarity = [&](const Image& query, double occluded) {
+    const LocalFeatures q = extract_local_features(query, query_feature_options());
+    return layout_similarity(work_features.thumbnail, work.width, work.height, same, q, 128,
+                             nullptr, occluded);
+  };
+  const double covered_all = similarity(test::image_of(covered), 0);
+  const double covered_rest = similarity(test::image_of(covered), 0.25);
+  // The caption and the logo hide ~16% of the picture: over the rest the copy correlates at
+  // ~0.9, scaled by the share of cells kept (~0.75).
+  EXPECT_LT(covered_all, 0.55);
+  EXPECT_GT(covered_rest, 0.6);
+  EXPECT_GT(covered_rest, covered_all + 0.15);
+  EXPECT_GT(similarity(work, 0.25), 0.97);  // a clean copy stays a copy
+  for (const Image* negative : {&other_cut, &unrelated}) {
+    const double all = similarity(*negative, 0), rest = similarity(*negative, 0.25);
+    EXPECT_LT(all, 0.3);
+    EXPECT_LT(rest, 0.4);  // SecondStageOptions::min_similarity: no evidence
+  }
+  const double scattered_all = similarity(test::image_of(scattered), 0);
+  const double scattered_rest = similarity(test::image_of(scattered), 0.25);
+  EXPECT_LT(scattered_rest - scattered_all, 0.05);
+  // Off, the check is the plain correlation over every cell.
+  EXPECT_EQ(similarity(test::image_of(covered), 0), covered_all);
+  std::printf(
+      "covered %.3f -> %.3f, scattered %.3f -> %.3f, other cut %.3f -> %.3f, unrelated "
+      "%.3f -> %.3f\n",
+      covered_all, covered_rest, scattered_all, scattered_rest, similarity(other_cut, 0),
+      similarity(other_cut, 0.25), similarity(unrelated, 0), similarity(unrelated, 0.25));
 }
 
 TEST(LocalFeatures, SmallQueriesAreScaledUpBeforeDetection) {
