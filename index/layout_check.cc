@@ -45,7 +45,8 @@ struct ZnccSums {
   }
 };
 
-double zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cells) {
+// The sums over the cells where `use` is set, row by row.
+ZnccSums sums_over(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use) {
   ZnccSums z;
   for (int y = 0; y < a.rows; ++y) {
     const float* pa = a.ptr<float>(y);
@@ -55,7 +56,11 @@ double zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cell
       if (k[x]) z.add(pa[x], pb[x]);
     }
   }
-  return z.value(min_cells);
+  return z;
+}
+
+double zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cells) {
+  return sums_over(a, b, use).value(min_cells);
 }
 
 // zncc() over the cells of `use`; with occluded > 0, without the cells an overlay hides. The
@@ -68,23 +73,16 @@ double zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cell
 // rest is scaled by the share of the cells it covers (and never lowers the plain one).
 double trimmed_zncc(const cv::Mat& a, const cv::Mat& b, const cv::Mat& use, int min_cells,
                     double occluded) {
-  const double whole = zncc(a, b, use, min_cells);
+  const ZnccSums all = sums_over(a, b, use);
+  const double whole = all.value(min_cells);
   if (occluded <= 0 || whole == -2) return whole;
-  const int total = cv::countNonZero(use);
+  const int total = all.count;
   const size_t worst = size_t(std::lround(total * occluded));
   if (worst == 0) return whole;
-  cv::Mat keep = use.clone();
+  cv::Mat keep;  // set after the first round; that round's fit is over every cell (`all`)
   std::vector<std::pair<double, int>> off;
   for (int round = 0; round < 2; ++round) {
-    ZnccSums z;
-    for (int y = 0; y < a.rows; ++y) {
-      const float* pa = a.ptr<float>(y);
-      const float* pb = b.ptr<float>(y);
-      const uint8_t* k = keep.ptr<uint8_t>(y);
-      for (int x = 0; x < a.cols; ++x) {
-        if (k[x]) z.add(pa[x], pb[x]);
-      }
-    }
+    const ZnccSums z = round == 0 ? all : sums_over(a, b, keep);
     if (z.count < 2) return whole;
     const double r = z.value(0), n = z.count, ma = z.sa / n, mb = z.sb / n;
     const double sa = std::sqrt(std::max(1e-12, z.saa / n - ma * ma));

@@ -26,11 +26,12 @@ struct Projection {
 // the query (or, given `within`, inside that rectangle of query pixels). -2 when fewer than
 // min_cells do.
 //
-// `occluded` > 0 allows for something laid over the copy (a caption, a logo, a watermark): the
-// correlation is taken again without that fraction of the cells, those the first fit leaves
-// furthest off (twice, each fit on the cells the last one kept). An unrelated picture gains
-// little by it (its cells are set aside by the query's side alone, which says nothing of the
-// work's), a covered copy its uncovered part.
+// `occluded` > 0 allows for something laid over the copy (a caption, a logo, a watermark): of
+// that fraction of the cells, those the correlation's fit leaves furthest off, the ones forming
+// solid patches are set aside and count as disagreeing; the answer is the correlation over the
+// rest scaled by the share of cells it covers, or the plain one if that is higher. A covered copy
+// regains its uncovered part; another picture, whose worst-fitting cells lie scattered, gains
+// little (layout_check.cc, trimmed_zncc).
 double layout_similarity(const Image& work_thumb, int ww, int wh, const Projection& h,
                          const LocalFeatures& query, int min_cells,
                          const PixelRect* within = nullptr, double occluded = 0);
